@@ -1,0 +1,79 @@
+// The Koa application, composed in one visible order:
+// errors → request log → security headers → precomputed documents → our routes → oidc-provider.
+import Koa from 'koa';
+import mount from 'koa-mount';
+import { bodyParser } from '@koa/bodyparser';
+import type Provider from 'oidc-provider';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { koaErrorHandler } from './middleware/koa-error-handler.ts';
+import { koaRequestLog } from './middleware/koa-request-log.ts';
+import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
+import { koaPrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
+import { healthRoutes } from './routes/health.ts';
+import { interactionRoutes } from './routes/interaction.ts';
+import { basePath } from './oidc/configuration.ts';
+import type { AccountService } from './services/accounts.ts';
+import type { SigningKeys } from './keys/key-store.ts';
+import { PAGE_CSP, type Views } from './views.ts';
+
+export interface AppDependencies {
+  config: Config;
+  logger: Logger;
+  provider: Provider;
+  keys: SigningKeys;
+  cookieSecrets: string[];
+  views: Views;
+  accounts: AccountService;
+  ping: () => Promise<void>;
+}
+
+export function createApp(deps: AppDependencies): Koa {
+  const { config, logger, provider, views } = deps;
+  const prefix = basePath(config);
+  const app = new Koa({ proxy: config.trustProxy });
+  // koa-mount runs oidc-provider on this app's context, so its signed cookies use these keys.
+  app.keys = deps.cookieSecrets;
+  // Koa would print errors to stderr itself; ours are logged once, by koa-error-handler.
+  app.silent = true;
+
+  app.use(koaRequestLog(logger));
+  app.use(koaErrorHandler(logger, (ctx, err) => {
+    ctx.set('Content-Security-Policy', PAGE_CSP);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.type = 'html';
+    ctx.body = views.render('error', err);
+  }));
+  app.use(koaSecurityHeaders({ https: config.issuer.startsWith('https:') }));
+  app.use(koaPrecomputedDocuments({
+    issuer: config.issuer,
+    jwksPath: `${prefix}/jwks`,
+    discoveryPath: `${prefix}/.well-known/openid-configuration`,
+    publicJwks: deps.keys.publicJwks,
+  }));
+
+  app.use(async (ctx, next) => {
+    if (ctx.path !== `${prefix}/assets/tollgate.css`) return next();
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.set('ETag', views.stylesheet.etag);
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.body = views.stylesheet.body;
+  });
+
+  const health = healthRoutes({ ping: deps.ping, prefix });
+  app.use(health.routes());
+
+  const interaction = interactionRoutes({ provider, accounts: deps.accounts, views, prefix });
+  // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
+  // 64 KiB is far above any honest login form and far below a denial of service.
+  app.use(mountedOnly(`${prefix}/interaction/`, bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' })));
+  app.use(interaction.routes());
+  app.use(interaction.allowedMethods());
+
+  app.use(prefix ? mount(prefix, provider as unknown as Koa) : mount(provider as unknown as Koa));
+  return app;
+}
+
+function mountedOnly(pathPrefix: string, middleware: Koa.Middleware): Koa.Middleware {
+  return (ctx, next) => (ctx.path.startsWith(pathPrefix) ? middleware(ctx, next) : next());
+}

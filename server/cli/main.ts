@@ -1,0 +1,143 @@
+// The tollgate command: `npm run --silent tollgate -- <command>`.
+// Same environment variables as the server; results are JSON on stdout,
+// diagnostics on stderr. Exit 0 on success, 1 when the command failed
+// (a duplicate, say), 2 for bad arguments.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import pino from 'pino';
+import { ZodError } from 'zod';
+import { loadConfig } from '../config.ts';
+import { ConfigError, TollgateError } from '../errors.ts';
+import { createLogger } from '../logger.ts';
+import { createTollgate, type Tollgate } from '../tollgate.ts';
+
+const USAGE = `usage: npm run --silent tollgate -- <command> [options]
+
+commands:
+  migrate                                   apply pending database migrations
+  users add --email E (--password P | --password-stdin) [--name N] [--role admin]
+  users list
+  clients add --id ID [--secret S | --public] [--name N]
+              [--redirect-uri U ...] [--post-logout-redirect-uri U ...]
+              [--grant-types authorization_code,refresh_token,client_credentials]
+              [--scope "openid profile email offline_access basic"]
+  clients list
+
+Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
+
+class UsageError extends Error {}
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+type Command = { options: Options; run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown> };
+
+const COMMANDS: Record<string, Command> = {
+  migrate: {
+    options: {},
+    // createTollgate has applied them already; report what it did.
+    run: async (t) => ({ applied: t.migrated }),
+  },
+  'users add': {
+    options: {
+      email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' },
+      name: { type: 'string' }, role: { type: 'string', multiple: true },
+    },
+    run: async (t, v) => {
+      if (v.password !== undefined && v['password-stdin']) throw new UsageError('give either --password or --password-stdin');
+      const password = v['password-stdin'] ? await readStdinLine() : v.password;
+      if (typeof v.email !== 'string' || typeof password !== 'string') throw new UsageError('users add needs --email and --password (or --password-stdin)');
+      return t.accounts.create({ email: v.email, password, name: v.name as string | undefined, roles: (v.role as string[] | undefined) as ['admin'] | undefined });
+    },
+  },
+  'users list': { options: {}, run: (t) => t.accounts.list() },
+  'clients add': {
+    options: {
+      id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' },
+      'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
+      'grant-types': { type: 'string' }, scope: { type: 'string' },
+    },
+    run: async (t, v) => {
+      if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
+      const grantTypes = typeof v['grant-types'] === 'string' ? v['grant-types'].split(',').map((s) => s.trim()).filter(Boolean) : undefined;
+      return t.clients.register({
+        id: v.id,
+        secret: v.secret as string | undefined,
+        public: Boolean(v.public),
+        name: v.name as string | undefined,
+        redirectUris: (v['redirect-uri'] as string[] | undefined) ?? [],
+        postLogoutRedirectUris: (v['post-logout-redirect-uri'] as string[] | undefined) ?? [],
+        grantTypes: grantTypes as Array<'authorization_code'> | undefined,
+        scope: v.scope as string | undefined,
+      });
+    },
+  },
+  'clients list': { options: {}, run: (t) => t.clients.list() },
+};
+
+async function main(argv: string[]): Promise<number> {
+  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+    process.stdout.write(`${USAGE}\n`);
+    return argv.length === 0 ? 2 : 0;
+  }
+  const name = COMMANDS[argv[0]!] ? argv[0]! : `${argv[0]} ${argv[1] ?? ''}`.trim();
+  const command = COMMANDS[name];
+  if (!command) return usage(`unknown command: ${name}`);
+  const rest = argv.slice(name.split(' ').length);
+
+  let values: Record<string, unknown>;
+  try {
+    values = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }).values;
+  } catch (err) {
+    return usage((err as Error).message);
+  }
+
+  let tollgate: Tollgate | undefined;
+  try {
+    const config = loadConfig();
+    // Diagnostics go to stderr at warn and above; stdout carries only the result.
+    const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
+    tollgate = await createTollgate(config, logger);
+    const result = await command.run(tollgate, values);
+    process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
+    return 0;
+  } catch (err) {
+    if (err instanceof UsageError) return usage(err.message);
+    if (err instanceof ZodError) {
+      const issue = err.issues[0]!;
+      return usage(`${issue.path.length ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ` : ''}${issue.message}`);
+    }
+    // Metadata oidc-provider refuses (a redirect URI with a fragment, say) is a bad argument too.
+    if (isOidcMetadataError(err)) return usage(describe(err)!);
+    if (err instanceof ConfigError) {
+      process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
+      return 1;
+    }
+    const message = err instanceof TollgateError ? err.message : `unexpected error: ${(err as Error)?.message}`;
+    process.stderr.write(`tollgate: ${message}\n`);
+    return 1;
+  } finally {
+    await tollgate?.close();
+  }
+}
+
+function usage(problem: string): number {
+  process.stderr.write(`tollgate: ${problem}\n\n${USAGE}\n`);
+  return 2;
+}
+
+/** oidc-provider's InvalidClientMetadata / InvalidRedirectUri carry the reason in error_description. */
+function isOidcMetadataError(err: unknown): boolean {
+  const e = err as { error?: string };
+  return e?.error === 'invalid_client_metadata' || e?.error === 'invalid_redirect_uri';
+}
+
+function describe(err: unknown): string | undefined {
+  const e = err as { error?: string; error_description?: string };
+  return isOidcMetadataError(err) ? `${e.error}: ${e.error_description}` : undefined;
+}
+
+async function readStdinLine(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+}
+
+process.exitCode = await main(process.argv.slice(2));

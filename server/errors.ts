@@ -1,0 +1,59 @@
+// Error types. Each carries the OAuth-style `code` a client sees, the HTTP
+// status, and whether its message may be shown (`expose`); anything else
+// leaves the process as `server_error` and its detail goes to the log only
+// (the rule oidc-provider's lib/helpers/errors.js follows).
+
+export class TollgateError extends Error {
+  readonly code: string;
+  readonly status: number;
+  readonly expose: boolean;
+
+  constructor(code: string, message: string, status: number, expose = status < 500) {
+    super(message);
+    this.name = new.target.name;
+    this.code = code;
+    this.status = status;
+    this.expose = expose;
+  }
+}
+
+/** A configuration value is missing or malformed: the process refuses to start. */
+export class ConfigError extends TollgateError {
+  constructor(message: string) {
+    super('invalid_configuration', message, 500, true);
+  }
+}
+
+/** Input failed validation (CLI arguments, forms, API bodies). */
+export class ValidationError extends TollgateError {
+  constructor(message: string) {
+    super('invalid_request', message, 400);
+  }
+}
+
+/** A unique value (client id, e-mail) is already taken. */
+export class ConflictError extends TollgateError {
+  constructor(message: string) {
+    super('conflict', message, 409);
+  }
+}
+
+export class NotFoundError extends TollgateError {
+  constructor(message: string) {
+    super('not_found', message, 404);
+  }
+}
+
+/** The database holds a migration that failed or was edited after it ran. */
+export class MigrationError extends TollgateError {
+  constructor(message: string) {
+    super('migration_failed', message, 500, true);
+  }
+}
+
+/** The shape every JSON error response of ours has (RFC 6749 §5.2). */
+export function errorBody(err: TollgateError): { error: string; error_description: string } {
+  return err.expose
+    ? { error: err.code, error_description: err.message }
+    : { error: 'server_error', error_description: 'internal server error' };
+}

@@ -1,0 +1,140 @@
+// oidc-provider's configuration, and nothing else. Every option we set is a
+// decision; the comment beside it says which rule it follows. Options left
+// out keep the library's defaults (lib/helpers/defaults.js upstream).
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { Config } from '../config.ts';
+import type { Logger } from '../logger.ts';
+import { clientSecretMatches } from '../services/client-secrets.ts';
+import type { SigningKeys } from '../keys/key-store.ts';
+import { rolesOf } from './find-account.ts';
+
+export interface ProviderDependencies {
+  config: Config;
+  logger: Logger;
+  keys: SigningKeys;
+  cookieSecrets: string[];
+  adapter: NonNullable<Configuration['adapter']>;
+  findAccount: NonNullable<Configuration['findAccount']>;
+}
+
+/** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
+export const API_SCOPES = ['basic', 'admin'] as const;
+
+/** Where the interaction (login, consent) pages live, below the issuer's path. */
+export function interactionPath(config: Pick<Config, 'issuer'>, uid = ':uid'): string {
+  return `${basePath(config)}/interaction/${uid}`;
+}
+
+export function basePath(config: Pick<Config, 'issuer'>): string {
+  return new URL(config.issuer).pathname.replace(/\/$/, '');
+}
+
+export function createProvider(deps: ProviderDependencies): Provider {
+  const { config } = deps;
+  const accessToken = {
+    audience: config.apiAudience,
+    accessTokenFormat: 'jwt' as const,
+    accessTokenTTL: config.ttl.accessToken,
+    // RFC 9068 JWT access token; RFC 8725 §3.1: one algorithm per key, no `none`.
+    jwt: { sign: { alg: config.accessTokenSigningAlg } },
+  };
+
+  const configuration: Configuration = {
+    adapter: deps.adapter,
+    findAccount: deps.findAccount,
+    jwks: deps.keys.privateJwks as Configuration['jwks'],
+    cookies: {
+      keys: deps.cookieSecrets,
+      long: { httpOnly: true, sameSite: 'lax', signed: true },
+      short: { httpOnly: true, sameSite: 'lax', signed: true },
+    },
+    scopes: ['openid', 'offline_access', ...API_SCOPES],
+    claims: {
+      openid: ['sub'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'updated_at'],
+    },
+    // RFC 9700 §2.1.1: the authorization code flow only; no implicit or hybrid.
+    responseTypes: ['code'],
+    // RFC 9700 §2.1.1 and OAuth 2.1: PKCE for every client, S256 only (the library offers no `plain`).
+    pkce: { required: () => true },
+    // Secrets are stored as digests (services/client-secrets.ts), so the
+    // methods that need the plain secret as an HMAC key are not offered.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
+    enabledJWA: {
+      // RFC 8725 §3.1: an allow-list of asymmetric algorithms, no HS*, never `none`.
+      idTokenSigningAlgValues: ['RS256', 'ES256', 'PS256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256', 'PS256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256', 'PS256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256', 'PS256'],
+      requestObjectSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
+      clientAuthSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
+    },
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+      id_token_signed_response_alg: 'RS256',
+    },
+    features: {
+      // The hosted pages are ours (routes/interaction.ts); never the library's development forms.
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      resourceIndicators: {
+        enabled: true,
+        // A client that names no resource gets a token for our API (RFC 8707 §2).
+        defaultResource: () => config.apiAudience,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (ctx, resourceIndicator) => {
+          if (resourceIndicator !== config.apiAudience) throw new errors.InvalidTarget();
+          return { ...accessToken, scope: apiScopesFor(ctx).join(' ') };
+        },
+      },
+    },
+    ttl: {
+      AccessToken: config.ttl.accessToken,
+      ClientCredentials: config.ttl.accessToken,
+      IdToken: config.ttl.idToken,
+      AuthorizationCode: 60,
+      Interaction: 60 * 60,
+      Session: 14 * 24 * 60 * 60,
+      Grant: 14 * 24 * 60 * 60,
+      RefreshToken: 14 * 24 * 60 * 60,
+    },
+    extraTokenClaims: (ctx, token) => {
+      // Roles travel in user access tokens so resource servers decide without a lookup.
+      if (!('accountId' in token) || !token.accountId) return undefined;
+      return { roles: [...rolesOf(ctx.oidc.account)] };
+    },
+    interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid) },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  provider.proxy = config.trustProxy;
+
+  // Presented secrets are compared with the stored SHA-256 digest, which the
+  // client adapter hands the library in place of the secret (adapter.ts).
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return Promise.resolve(typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual));
+  };
+
+  provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err: { name: err.name, message: err.message, stack: err.stack } }, 'oidc-provider server error'));
+  return provider;
+}
+
+/**
+ * The API scopes a token may carry, decided where tokens are issued (code
+ * exchange, refresh, client credentials), not only on the consent page: an
+ * account without the admin role never gets `admin`, whatever its grant says.
+ * A client_credentials token has no account; its registered `scope` is its
+ * limit (the library enforces that).
+ */
+function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
+  const account = ctx.oidc.account;
+  if (account) return rolesOf(account).includes('admin') ? [...API_SCOPES] : ['basic'];
+  if (ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials') return [...API_SCOPES];
+  return ['basic'];
+}

@@ -1,0 +1,37 @@
+// oidc-provider's findAccount: the account behind a `sub`, with the claims
+// each scope releases (OpenID Connect Core §5.4). The library filters the
+// returned claims by the granted scopes and requested claims itself.
+import type { Account, FindAccount } from 'oidc-provider';
+import type { AccountService } from '../services/accounts.ts';
+
+/** Our Account object: the library's, plus the roles the issuance path checks. */
+export interface TollgateAccount extends Account {
+  roles: readonly string[];
+}
+
+export function createFindAccount(accounts: AccountService): FindAccount {
+  return async (_ctx, sub) => {
+    // A disabled or deleted account can no longer redeem codes or refresh tokens.
+    const account = await accounts.findActive(sub);
+    if (!account) return undefined;
+    const found: TollgateAccount = {
+      accountId: account.id,
+      roles: account.roles,
+      async claims() {
+        return {
+          sub: account.id,
+          email: account.email,
+          email_verified: account.emailVerified,
+          ...(account.name ? { name: account.name } : {}),
+          updated_at: Math.floor(account.updatedAt.getTime() / 1000),
+        };
+      },
+    };
+    return found;
+  };
+}
+
+export function rolesOf(account: unknown): readonly string[] {
+  const roles = (account as Partial<TollgateAccount> | undefined)?.roles;
+  return Array.isArray(roles) ? roles : [];
+}

@@ -1,0 +1,90 @@
+// The database connection: PostgreSQL through @prisma/adapter-pg when
+// DATABASE_URL is set, otherwise the embedded PGlite under DATA_DIR. Both
+// run the same schema, generated client and migrations; nothing above
+// repositories/ knows which one it has.
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import pg from 'pg';
+import { PrismaPg } from '@prisma/adapter-pg';
+import { PGlite } from '@electric-sql/pglite';
+import { PrismaPGlite } from 'pglite-prisma-adapter';
+import { PrismaClient } from '../generated/prisma/client.ts';
+import type { Config } from '../config.ts';
+
+/** One connection on which statements run in order: what the migration runner needs. */
+export interface SqlSession {
+  /** Runs a script of one or more statements (simple query protocol). */
+  exec(sql: string): Promise<void>;
+  query<Row>(sql: string, params?: unknown[]): Promise<Row[]>;
+}
+
+export interface Database {
+  readonly kind: 'postgresql' | 'embedded';
+  readonly prisma: PrismaClient;
+  /** Runs `work` on one dedicated connection (advisory locks and transactions need one). */
+  withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+export async function openDatabase(config: Pick<Config, 'database'>): Promise<Database> {
+  const { url, poolSize, dataDir } = config.database;
+  return url ? openPostgres(url, poolSize) : openEmbedded(dataDir);
+}
+
+function openPostgres(url: string, poolSize: number): Database {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: poolSize,
+    // Fail fast instead of queueing forever when the server is unreachable.
+    connectionTimeoutMillis: 5_000,
+    idleTimeoutMillis: 30_000,
+  });
+  // An idle client losing its connection emits here; without a listener it would crash the process.
+  pool.on('error', () => {});
+  const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+
+  return {
+    kind: 'postgresql',
+    prisma,
+    async withSession(work) {
+      const client = await pool.connect();
+      try {
+        return await work({
+          exec: async (sql) => { await client.query(sql); },
+          query: async <Row>(sql: string, params?: unknown[]) => (await client.query(sql, params)).rows as Row[],
+        });
+      } finally {
+        client.release();
+      }
+    },
+    async close() {
+      await prisma.$disconnect();
+      await pool.end();
+    },
+  };
+}
+
+async function openEmbedded(dataDir: string): Promise<Database> {
+  const dir = path.join(dataDir, 'pglite');
+  await mkdir(dir, { recursive: true });
+  const pglite = await PGlite.create(dir);
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
+
+  // PGlite is one connection in this process; the adapter and the migration
+  // runner take turns on it, which is all a single embedded instance needs.
+  return {
+    kind: 'embedded',
+    prisma,
+    async withSession(work) {
+      return work({
+        exec: async (sql) => { await pglite.exec(sql); },
+        query: async <Row>(sql: string, params?: unknown[]) => (await pglite.query<Row>(sql, params)).rows,
+      });
+    },
+    async close() {
+      await prisma.$disconnect();
+      // An open PGlite keeps Node alive and must be closed to flush its files.
+      await pglite.close();
+    },
+  };
+}

@@ -1,0 +1,29 @@
+// The storage boundary: everything above this folder gets these interfaces
+// and never imports Prisma, pg, PGlite or Redis itself.
+import type { Database } from './database.ts';
+import { createAccountRepository, type AccountRepository } from './account-repository.ts';
+import { createClientRepository, type ClientRepository } from './client-repository.ts';
+import { createOidcModelRepository, type OidcModelRepository } from './oidc-model-repository.ts';
+
+export interface Repositories {
+  readonly oidcModels: OidcModelRepository;
+  readonly clients: ClientRepository;
+  readonly accounts: AccountRepository;
+  /** Readiness: resolves when the database answers. */
+  ping(): Promise<void>;
+}
+
+export function createRepositories(db: Database): Repositories {
+  return {
+    oidcModels: createOidcModelRepository(db.prisma),
+    clients: createClientRepository(db.prisma),
+    accounts: createAccountRepository(db.prisma),
+    async ping() {
+      await db.prisma.$queryRaw`SELECT 1`;
+    },
+  };
+}
+
+export type { Database } from './database.ts';
+export { openDatabase } from './database.ts';
+export { applyMigrations } from './migrations.ts';

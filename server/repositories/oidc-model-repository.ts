@@ -1,0 +1,98 @@
+// Storage of oidc-provider's model instances (sessions, grants, codes,
+// refresh tokens, interactions, ...) in the `oidc_model` table. The one place
+// that knows how they are stored; oidc/adapter.ts only translates the
+// library's adapter calls into these.
+import type { PrismaClient, Prisma } from '../generated/prisma/client.ts';
+
+/** The payload oidc-provider hands to its adapter: a plain JSON object. */
+export type ModelPayload = Record<string, unknown>;
+
+export interface OidcModelRepository {
+  upsert(model: string, id: string, payload: ModelPayload, expiresInSeconds?: number): Promise<void>;
+  /** The payload, or undefined when absent or expired; `consumed` (epoch seconds) is set once consumed. */
+  find(model: string, id: string): Promise<ModelPayload | undefined>;
+  findByUid(model: string, uid: string): Promise<ModelPayload | undefined>;
+  findByUserCode(model: string, userCode: string): Promise<ModelPayload | undefined>;
+  /**
+   * Marks the instance consumed if nobody has yet, as one conditional UPDATE:
+   * of any number of concurrent callers exactly one gets `true`.
+   */
+  consume(model: string, id: string): Promise<boolean>;
+  destroy(model: string, id: string): Promise<void>;
+  /** Deletes every instance of `model` issued from one grant (a token family). */
+  revokeByGrantId(model: string, grantId: string): Promise<void>;
+  /** A user's instances of one model (their sessions, grants, refresh tokens), newest first. */
+  listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
+}
+
+export function createOidcModelRepository(prisma: PrismaClient): OidcModelRepository {
+  const notExpired = () => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] });
+
+  const present = (row: { payload: unknown; consumedAt: Date | null } | null): ModelPayload | undefined => {
+    if (!row) return undefined;
+    const payload = row.payload as ModelPayload;
+    return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+  };
+  const select = { payload: true, consumedAt: true } as const;
+
+  return {
+    async upsert(model, id, payload, expiresInSeconds) {
+      const expiresAt = expiresInSeconds ? new Date(Date.now() + expiresInSeconds * 1000) : null;
+      const columns = {
+        payload: payload as Prisma.InputJsonValue,
+        uid: stringOrNull(payload.uid),
+        userCode: stringOrNull(payload.userCode),
+        grantId: stringOrNull(payload.grantId),
+        accountId: stringOrNull(payload.accountId),
+        expiresAt,
+      };
+      // `consumedAt` is left alone on update: saving a consumed token again must not revive it.
+      await prisma.oidcModel.upsert({
+        where: { model_id: { model, id } },
+        create: { model, id, ...columns },
+        update: columns,
+      });
+    },
+
+    async find(model, id) {
+      return present(await prisma.oidcModel.findFirst({ where: { model, id, ...notExpired() }, select }));
+    },
+
+    async findByUid(model, uid) {
+      return present(await prisma.oidcModel.findFirst({ where: { model, uid, ...notExpired() }, select }));
+    },
+
+    async findByUserCode(model, userCode) {
+      return present(await prisma.oidcModel.findFirst({ where: { model, userCode, ...notExpired() }, select }));
+    },
+
+    async consume(model, id) {
+      const { count } = await prisma.oidcModel.updateMany({
+        where: { model, id, consumedAt: null },
+        data: { consumedAt: new Date() },
+      });
+      return count === 1;
+    },
+
+    async destroy(model, id) {
+      await prisma.oidcModel.deleteMany({ where: { model, id } });
+    },
+
+    async revokeByGrantId(model, grantId) {
+      await prisma.oidcModel.deleteMany({ where: { model, grantId } });
+    },
+
+    async listByAccount(model, accountId) {
+      const rows = await prisma.oidcModel.findMany({
+        where: { model, accountId, ...notExpired() },
+        select: { id: true, payload: true },
+        orderBy: { createdAt: 'desc' },
+      });
+      return rows.map((r) => ({ id: r.id, payload: r.payload as ModelPayload }));
+    },
+  };
+}
+
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' && value.length > 0 ? value : null;
+}

@@ -1,0 +1,82 @@
+// Accounts: creation with a hashed password, listing, and the password check
+// behind the login form.
+import { randomUUID } from 'node:crypto';
+import { z } from 'zod';
+import type { AccountRepository, StoredAccount } from '../repositories/account-repository.ts';
+import { hashPassword, verifyPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.ts';
+
+export const ROLES = ['admin'] as const;
+export type Role = (typeof ROLES)[number];
+
+export const newAccountInput = z.object({
+  email: z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an e-mail address' })),
+  password: z.string()
+    .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
+    .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
+  name: z.string().trim().min(1).max(200).optional(),
+  roles: z.array(z.enum(ROLES, { error: `must be one of: ${ROLES.join(', ')}` })).default([]),
+});
+export type NewAccountInput = z.input<typeof newAccountInput>;
+
+/** What may leave the service: never the password hash. */
+export interface AccountView {
+  id: string;
+  email: string;
+  email_verified: boolean;
+  name: string | null;
+  roles: string[];
+  disabled: boolean;
+  created_at: string;
+}
+
+export function toAccountView(a: StoredAccount): AccountView {
+  return { id: a.id, email: a.email, email_verified: a.emailVerified, name: a.name, roles: a.roles, disabled: a.disabled, created_at: a.createdAt.toISOString() };
+}
+
+export interface AccountService {
+  /** Throws ZodError for bad input, ConflictError for a taken e-mail. */
+  create(input: NewAccountInput): Promise<AccountView>;
+  list(): Promise<AccountView[]>;
+  findActive(id: string): Promise<StoredAccount | undefined>;
+  /** The account when the e-mail and password match an enabled account. */
+  authenticate(email: string, password: string): Promise<StoredAccount | undefined>;
+}
+
+export function createAccountService(accounts: AccountRepository): AccountService {
+  // Verified against when the e-mail is unknown, so that an unknown e-mail
+  // costs the same argon2id work as a wrong password (no account enumeration
+  // by timing). Computed once, lazily.
+  let decoyHash: Promise<string> | undefined;
+
+  return {
+    async create(input) {
+      const data = newAccountInput.parse(input);
+      const passwordHash = await hashPassword(data.password);
+      const stored = await accounts.create({
+        id: randomUUID(), email: data.email, name: data.name ?? null, passwordHash, roles: [...new Set(data.roles)],
+      });
+      return toAccountView(stored);
+    },
+
+    async list() {
+      return (await accounts.list()).map(toAccountView);
+    },
+
+    async findActive(id) {
+      const account = await accounts.findById(id);
+      return account && !account.disabled ? account : undefined;
+    },
+
+    async authenticate(email, password) {
+      if (password.length > PASSWORD_MAX_LENGTH) return undefined;
+      const account = await accounts.findByEmail(email.trim().toLowerCase());
+      if (!account) {
+        decoyHash ??= hashPassword(`decoy-${randomUUID()}`);
+        await verifyPassword(await decoyHash, password);
+        return undefined;
+      }
+      const ok = await verifyPassword(account.passwordHash, password);
+      return ok && !account.disabled ? account : undefined;
+    },
+  };
+}

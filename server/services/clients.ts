@@ -1,0 +1,66 @@
+// Client registration: turns an operator's request into RFC 7591 metadata,
+// has oidc-provider validate it (the library owns what a valid client is),
+// and stores it with only the digest of its secret.
+import { z } from 'zod';
+import type { ClientMetadata, ClientRepository, StoredClient } from '../repositories/client-repository.ts';
+import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret } from './client-secrets.ts';
+
+const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+
+export const newClientInput = z.object({
+  id: z.string().trim().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -'),
+  secret: z.string().min(CLIENT_SECRET_MIN_LENGTH, `must be at least ${CLIENT_SECRET_MIN_LENGTH} characters (or omit it to have one generated)`).max(512).optional(),
+  public: z.boolean().default(false),
+  name: z.string().trim().min(1).max(200).optional(),
+  redirectUris: z.array(z.string()).default([]),
+  postLogoutRedirectUris: z.array(z.string()).default([]),
+  grantTypes: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1).optional(),
+  scope: z.string().trim().optional(),
+}).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] });
+export type NewClientInput = z.input<typeof newClientInput>;
+
+/** Client metadata as registered (RFC 7591 names); never a secret or its digest. */
+export type ClientView = ClientMetadata & { client_id: string; created_at: string };
+
+export function toClientView(c: StoredClient): ClientView {
+  return { client_id: c.id, ...c.metadata, created_at: c.createdAt.toISOString() };
+}
+
+/** Throws when oidc-provider rejects the metadata (its InvalidClientMetadata). */
+export type MetadataValidator = (metadata: ClientMetadata) => Promise<void>;
+
+export interface ClientService {
+  /** Returns the client and, when Tollgate generated it, the secret: shown this once, stored only as a digest. */
+  register(input: NewClientInput): Promise<{ client: ClientView; client_secret?: string }>;
+  list(): Promise<ClientView[]>;
+}
+
+export function createClientService(clients: ClientRepository, validate: MetadataValidator): ClientService {
+  return {
+    async register(input) {
+      const data = newClientInput.parse(input);
+      const grantTypes = data.grantTypes ?? (data.redirectUris.length ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
+      const usesRedirects = grantTypes.includes('authorization_code');
+      const metadata: ClientMetadata = {
+        ...(data.name ? { client_name: data.name } : {}),
+        grant_types: grantTypes,
+        response_types: usesRedirects ? ['code'] : [],
+        redirect_uris: data.redirectUris,
+        post_logout_redirect_uris: data.postLogoutRedirectUris,
+        token_endpoint_auth_method: data.public ? 'none' : 'client_secret_basic',
+        scope: data.scope ?? (usesRedirects ? 'openid profile email offline_access basic' : 'basic'),
+      };
+
+      const generated = data.public || data.secret ? undefined : generateClientSecret();
+      const secret = data.secret ?? generated;
+      await validate({ client_id: data.id, ...(secret ? { client_secret: digestClientSecret(secret) } : {}), ...metadata });
+
+      const stored = await clients.create({ id: data.id, metadata, secretDigest: secret ? digestClientSecret(secret) : null });
+      return { client: toClientView(stored), ...(generated ? { client_secret: generated } : {}) };
+    },
+
+    async list() {
+      return (await clients.list()).map(toClientView);
+    },
+  };
+}

@@ -1,0 +1,63 @@
+// Wires Tollgate together at start-up: configuration → database (migrated)
+// → repositories → services → keys → oidc-provider → Koa app. Everything is
+// passed in; nothing is a module-level singleton, so tests build as many
+// instances as they like, on any backend.
+import type Koa from 'koa';
+import type Provider from 'oidc-provider';
+import type { Config } from './config.ts';
+import type { Logger } from './logger.ts';
+import { applyMigrations, createRepositories, openDatabase, type Database, type Repositories } from './repositories/index.ts';
+import { createAccountService, type AccountService } from './services/accounts.ts';
+import { createClientService, type ClientService } from './services/clients.ts';
+import { loadOrCreateSigningKeys, type SigningKeys } from './keys/key-store.ts';
+import { resolveCookieSecrets } from './keys/secrets.ts';
+import { createAdapterFactory } from './oidc/adapter.ts';
+import { createFindAccount } from './oidc/find-account.ts';
+import { createProvider } from './oidc/configuration.ts';
+import { createApp } from './app.ts';
+import { createViews } from './views.ts';
+
+export interface Tollgate {
+  readonly config: Config;
+  readonly database: Database;
+  readonly repositories: Repositories;
+  readonly accounts: AccountService;
+  readonly clients: ClientService;
+  readonly keys: SigningKeys;
+  readonly provider: Provider;
+  readonly app: Koa;
+  /** Migrations applied by this start. */
+  readonly migrated: string[];
+  close(): Promise<void>;
+}
+
+export async function createTollgate(config: Config, logger: Logger): Promise<Tollgate> {
+  const database = await openDatabase(config);
+  try {
+    const migrated = await applyMigrations(database);
+    if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
+
+    const repositories = createRepositories(database);
+    const keys = await loadOrCreateSigningKeys(config.keysDir);
+    const cookieSecrets = await resolveCookieSecrets(config);
+    const accounts = createAccountService(repositories.accounts);
+
+    const provider = createProvider({
+      config,
+      logger,
+      keys,
+      cookieSecrets,
+      adapter: createAdapterFactory(repositories),
+      findAccount: createFindAccount(accounts),
+    });
+    const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
+
+    const views = createViews({ assetsPath: `${new URL(config.issuer).pathname.replace(/\/$/, '')}/assets`, cache: config.env === 'production' });
+    const app = createApp({ config, logger, provider, keys, cookieSecrets, views, accounts, ping: repositories.ping });
+
+    return { config, database, repositories, accounts, clients, keys, provider, app, migrated, close: () => database.close() };
+  } catch (err) {
+    await database.close().catch(() => {});
+    throw err;
+  }
+}

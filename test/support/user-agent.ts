@@ -1,0 +1,60 @@
+// A minimal cookie-keeping HTTP user agent for protocol tests of the hosted
+// pages without a browser: follows redirects by hand (so a test can stop at
+// the client's redirect URI) and submits the forms the pages render.
+export class UserAgent {
+  private readonly cookies = new Map<string, string>();
+
+  /** GET `url`, following redirects until a page answers or `stopAt` is reached; returns the last response and URL. */
+  async navigate(url: string, init: RequestInit = {}, stopAt?: string): Promise<{ url: string; status: number; body: string; headers: Headers }> {
+    let current = url;
+    let request: RequestInit = init;
+    for (let hop = 0; hop < 20; hop += 1) {
+      if (stopAt && current.startsWith(stopAt)) return { url: current, status: 0, body: '', headers: new Headers() };
+      const res = await fetch(current, { ...request, redirect: 'manual', headers: { ...(request.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
+      this.store(res.headers);
+      const location = res.headers.get('location');
+      if (res.status >= 300 && res.status < 400 && location) {
+        current = new URL(location, current).href;
+        request = {};
+        continue;
+      }
+      return { url: current, status: res.status, body: await res.text(), headers: res.headers };
+    }
+    throw new Error('too many redirects');
+  }
+
+  /** Submits the form whose action contains `actionPart` on `page`, with `fields`. */
+  async submit(page: { url: string; body: string }, actionPart: string, fields: Record<string, string>, stopAt?: string) {
+    const actions = [...page.body.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => decodeEntities(m[1]!));
+    const action = actions.find((a) => a.includes(actionPart));
+    if (!action) throw new Error(`no form with action containing ${actionPart} on ${page.url}: ${page.body.slice(0, 500)}`);
+    return this.navigate(new URL(action, page.url).href, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(fields).toString(),
+    }, stopAt);
+  }
+
+  cookieValues(): string[] {
+    return [...this.cookies.values()];
+  }
+
+  private cookieHeader(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+
+  private store(headers: Headers) {
+    for (const line of headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (/expires=Thu, 01 Jan 1970/i.test(line) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
+function decodeEntities(s: string): string {
+  return s.replace(/&#x2F;/g, '/').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+}
