@@ -126,15 +126,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
 }
 
 /**
- * The API scopes a token may carry, decided where tokens are issued (code
+ * The API scopes a token may carry, decided at the token endpoint (code
  * exchange, refresh, client credentials), not only on the consent page: an
  * account without the admin role never gets `admin`, whatever its grant says.
  * A client_credentials token has no account; its registered `scope` is its
- * limit (the library enforces that).
+ * limit (the library enforces that). Elsewhere (the authorization endpoint)
+ * every API scope may be asked for; the consent step grants by role.
  */
 function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
   const account = ctx.oidc.account;
-  if (account) return rolesOf(account).includes('admin') ? [...API_SCOPES] : ['basic'];
-  if (ctx.oidc.route === 'token' && ctx.oidc.params?.grant_type === 'client_credentials') return [...API_SCOPES];
-  return ['basic'];
+  if (ctx.oidc.route === 'token' && account) return rolesOf(account).includes('admin') ? [...API_SCOPES] : ['basic'];
+  return [...API_SCOPES];
 }

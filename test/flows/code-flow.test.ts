@@ -1,0 +1,119 @@
+// The authorization code flow with PKCE through the hosted pages, driven by
+// openid-client as the third-party app and a cookie-keeping HTTP agent as the
+// person: roles and the `admin` scope are decided where tokens are issued.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
+import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
+import { UserAgent } from '../support/user-agent.ts';
+
+const REDIRECT = 'https://app.example.test/callback';
+
+export async function signIn(t: TestTollgate, options: { clientId: string; secret?: string; email: string; password: string; scope: string }) {
+  const config = await oidc.discovery(new URL(t.issuer), options.clientId, options.secret, options.secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT, scope: options.scope, state,
+    // OpenID Connect Core §11: offline_access counts only with prompt=consent.
+    ...(options.scope.includes('offline_access') ? { prompt: 'consent' } : {}),
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+  });
+  const agent = new UserAgent();
+  const login = await agent.navigate(url.href, {}, REDIRECT);
+  assert.equal(login.status, 200, login.body.slice(0, 300));
+  let page = await agent.submit(login, '/login', { login: options.email, password: options.password }, REDIRECT);
+  if (page.status === 200 && page.body.includes('/confirm')) page = await agent.submit(page, '/confirm', {}, REDIRECT);
+  assert.ok(page.url.startsWith(REDIRECT), `expected a redirect to the client, got ${page.status} ${page.url} ${page.body.slice(0, 300)}`);
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: verifier, expectedState: state });
+  return { config, tokens, agent };
+}
+
+describe('authorization code flow', () => {
+  let t: TestTollgate;
+  before(async () => {
+    t = await startTestTollgate();
+    await t.tollgate.clients.register({ id: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', redirectUris: [REDIRECT], scope: 'openid profile email offline_access basic admin' });
+    await t.tollgate.clients.register({ id: 'spa', public: true, redirectUris: [REDIRECT], scope: 'openid email basic' });
+    await t.tollgate.accounts.create({ email: 'admin@example.test', password: 'correct horse battery', name: 'Ada Admin', roles: ['admin'] });
+    await t.tollgate.accounts.create({ email: 'user@example.test', password: 'correct horse battery', name: 'Uma User' });
+  });
+  after(async () => {
+    await t.close();
+    await removeDirs(t.dirs);
+  });
+
+  test('an admin account gets admin; the token response states the granted scope', async () => {
+    const { tokens, config } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email: 'admin@example.test', password: 'correct horse battery', scope: 'openid profile email offline_access basic admin' });
+    // RFC 6749 §5.1: `scope` is the access token's, here the API's scopes.
+    assert.deepEqual(tokens.scope?.split(' ').sort(), ['admin', 'basic']);
+    const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
+    const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: t.issuer, audience: t.config.apiAudience, typ: 'at+jwt' });
+    assert.equal(payload.scope, 'basic admin');
+    assert.deepEqual(payload.roles, ['admin']);
+    assert.ok(tokens.refresh_token, 'offline_access yields a refresh token');
+    assert.equal(decodeProtectedHeader(tokens.id_token!).alg, 'RS256');
+    const claims = tokens.claims()!;
+    assert.equal(claims.email, 'admin@example.test');
+    assert.equal(claims.name, 'Ada Admin');
+  });
+
+  test('an account without the role never gets admin, even when the client asks for it', async () => {
+    const { tokens } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email: 'user@example.test', password: 'correct horse battery', scope: 'openid basic admin' });
+    assert.equal(tokens.scope, 'basic');
+    assert.equal(decodeJwt(tokens.access_token).scope, 'basic');
+    assert.deepEqual(decodeJwt(tokens.access_token).roles, []);
+  });
+
+  test('admin is withheld at issuance when a grant holds it for an account without the role', async () => {
+    // A grant that says admin (as a bug in a consent page, or a role removed
+    // after consent, would leave it) must not turn into an admin token.
+    const user = (await t.tollgate.repositories.accounts.findByEmail('user@example.test'))!;
+    const { provider } = t.tollgate;
+    const originalFind = provider.Grant.find.bind(provider.Grant);
+    provider.Grant.find = (async (id: string, ...rest: unknown[]) => {
+      const grant = await (originalFind as (id: string, ...r: unknown[]) => Promise<InstanceType<typeof provider.Grant> | undefined>)(id, ...rest);
+      if (grant?.accountId === user.id) grant.addResourceScope(t.config.apiAudience, 'admin');
+      return grant;
+    }) as typeof provider.Grant.find;
+    try {
+      const { tokens } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email: 'user@example.test', password: 'correct horse battery', scope: 'openid basic admin' });
+      assert.equal(decodeJwt(tokens.access_token).scope, 'basic');
+    } finally {
+      provider.Grant.find = originalFind;
+    }
+  });
+
+  test('a public client must use PKCE and may not use a secret', async () => {
+    const { tokens } = await signIn(t, { clientId: 'spa', email: 'user@example.test', password: 'correct horse battery', scope: 'openid email basic' });
+    assert.ok(tokens.access_token);
+    const res = await fetch(`${t.issuer}/auth?${new URLSearchParams({ client_id: 'spa', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT })}`, { redirect: 'manual' });
+    const location = new URL(res.headers.get('location')!);
+    assert.equal(location.searchParams.get('error'), 'invalid_request');
+    assert.match(location.searchParams.get('error_description')!, /PKCE/);
+  });
+
+  test('implicit and hybrid response types are refused', async () => {
+    for (const responseType of ['token', 'id_token', 'code id_token']) {
+      const res = await fetch(`${t.issuer}/auth?${new URLSearchParams({ client_id: 'webapp', response_type: responseType, scope: 'openid', redirect_uri: REDIRECT, nonce: 'n' })}`, { redirect: 'manual' });
+      const location = res.headers.get('location');
+      const error = location ? new URL(location.replace('#', '?')).searchParams.get('error') : (await res.text()).match(/unsupported_response_type/)?.[0];
+      assert.equal(error, 'unsupported_response_type', responseType);
+    }
+  });
+
+  test('a wrong password re-renders the form with one message and 401', async () => {
+    const config = await oidc.discovery(new URL(t.issuer), 'spa', undefined, oidc.None(), { execute: [oidc.allowInsecureRequests] });
+    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: REDIRECT, scope: 'openid', code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256' });
+    const agent = new UserAgent();
+    const login = await agent.navigate(url.href, {}, REDIRECT);
+    const wrong = await agent.submit(login, '/login', { login: 'user@example.test', password: 'wrong password' }, REDIRECT);
+    const unknown = await agent.submit(login, '/login', { login: 'nobody@example.test', password: 'wrong password' }, REDIRECT);
+    assert.equal(wrong.status, 401);
+    assert.equal(unknown.status, 401);
+    const message = (body: string) => body.match(/role="alert">([^<]*)</)?.[1];
+    assert.equal(message(wrong.body), message(unknown.body));
+    assert.match(wrong.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
+  });
+});

@@ -1,0 +1,167 @@
+// The storage contract: what oidc-provider's adapter and our repositories
+// promise, run unchanged against every backend (embedded PGlite, PostgreSQL,
+// and Redis when it comes). A backend passes only if all of it holds.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import type { Adapter, AdapterFactory } from 'oidc-provider';
+import type { Repositories } from '../../server/repositories/index.ts';
+import { ConflictError } from '../../server/errors.ts';
+
+export interface Backend {
+  repositories: Repositories;
+  adapter: AdapterFactory;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function storageContract(getBackend: () => Backend): void {
+  const model = (name: string): Adapter => getBackend().adapter(name);
+  const id = () => randomUUID();
+
+  test('upsert then find returns the payload; find of an unknown id is undefined', async () => {
+    const a = model('Session');
+    const key = id();
+    await a.upsert(key, { uid: 'u-1', accountId: 'acc-1', kind: 'Session' } as never, 60);
+    assert.deepEqual(await a.find(key), { uid: 'u-1', accountId: 'acc-1', kind: 'Session' });
+    assert.equal(await a.find(id()), undefined);
+  });
+
+  test('upsert replaces the payload of an existing id', async () => {
+    const a = model('Grant');
+    const key = id();
+    await a.upsert(key, { accountId: 'x', openid: { scope: 'openid' } } as never, 60);
+    await a.upsert(key, { accountId: 'x', openid: { scope: 'openid email' } } as never, 60);
+    assert.deepEqual(await a.find(key), { accountId: 'x', openid: { scope: 'openid email' } });
+  });
+
+  test('models are separate namespaces', async () => {
+    const key = id();
+    await model('AuthorizationCode').upsert(key, { kind: 'AuthorizationCode' } as never, 60);
+    assert.equal(await model('RefreshToken').find(key), undefined);
+  });
+
+  test('find ignores expired instances', async () => {
+    const a = model('AuthorizationCode');
+    const key = id();
+    await a.upsert(key, { kind: 'AuthorizationCode' } as never, 1);
+    assert.ok(await a.find(key));
+    await sleep(1100);
+    assert.equal(await a.find(key), undefined);
+  });
+
+  test('findByUid and findByUserCode', async () => {
+    const session = model('Session');
+    const uid = id();
+    await session.upsert(id(), { uid, kind: 'Session' } as never, 60);
+    assert.equal((await session.findByUid(uid))?.uid, uid);
+    assert.equal(await session.findByUid(id()), undefined);
+
+    const device = model('DeviceCode');
+    await device.upsert(id(), { userCode: 'ABCD-EFGH', kind: 'DeviceCode' } as never, 60);
+    assert.equal((await device.findByUserCode('ABCD-EFGH'))?.userCode, 'ABCD-EFGH');
+    assert.equal(await device.findByUserCode('ZZZZ-ZZZZ'), undefined);
+  });
+
+  test('consume marks the instance consumed with a timestamp', async () => {
+    const a = model('RefreshToken');
+    const key = id();
+    await a.upsert(key, { grantId: 'g', kind: 'RefreshToken' } as never, 60);
+    const before = Math.floor(Date.now() / 1000);
+    await a.consume(key);
+    const found = await a.find(key);
+    assert.ok(typeof found?.consumed === 'number' && found.consumed >= before - 1);
+  });
+
+  test('of 50 concurrent consumes of one token exactly one succeeds', async () => {
+    const a = model('RefreshToken');
+    const key = id();
+    await a.upsert(key, { grantId: 'g', kind: 'RefreshToken' } as never, 60);
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => a.consume(key)));
+    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+    for (const r of results) {
+      if (r.status === 'rejected') assert.equal((r.reason as { error?: string }).error, 'invalid_grant');
+    }
+  });
+
+  test('saving a consumed token again does not revive it', async () => {
+    const a = model('AuthorizationCode');
+    const key = id();
+    await a.upsert(key, { kind: 'AuthorizationCode' } as never, 60);
+    await a.consume(key);
+    await a.upsert(key, { kind: 'AuthorizationCode' } as never, 60);
+    assert.ok((await a.find(key))?.consumed);
+  });
+
+  test('destroy removes one instance', async () => {
+    const a = model('Interaction');
+    const [k1, k2] = [id(), id()];
+    await a.upsert(k1, { kind: 'Interaction' } as never, 60);
+    await a.upsert(k2, { kind: 'Interaction' } as never, 60);
+    await a.destroy(k1);
+    assert.equal(await a.find(k1), undefined);
+    assert.ok(await a.find(k2));
+  });
+
+  test('revokeByGrantId removes that grant\'s instances of the model only', async () => {
+    const grantId = id();
+    const rt = model('RefreshToken');
+    const code = model('AuthorizationCode');
+    const [r1, r2, other, c1] = [id(), id(), id(), id()];
+    await rt.upsert(r1, { grantId, kind: 'RefreshToken' } as never, 60);
+    await rt.upsert(r2, { grantId, kind: 'RefreshToken' } as never, 60);
+    await rt.upsert(other, { grantId: id(), kind: 'RefreshToken' } as never, 60);
+    await code.upsert(c1, { grantId, kind: 'AuthorizationCode' } as never, 60);
+    await rt.revokeByGrantId(grantId);
+    assert.equal(await rt.find(r1), undefined);
+    assert.equal(await rt.find(r2), undefined);
+    assert.ok(await rt.find(other));
+    assert.ok(await code.find(c1), 'other models are revoked by their own adapter call');
+  });
+
+  test('a user\'s sessions, grants and refresh tokens are listable by account id', async () => {
+    const { oidcModels } = getBackend().repositories;
+    const accountId = id();
+    await model('Session').upsert(id(), { accountId, kind: 'Session' } as never, 60);
+    await model('Session').upsert(id(), { accountId, kind: 'Session' } as never, 60);
+    await model('Grant').upsert(id(), { accountId, kind: 'Grant' } as never, 60);
+    await model('RefreshToken').upsert(id(), { accountId, grantId: 'g', kind: 'RefreshToken' } as never, 60);
+    await model('Session').upsert(id(), { accountId: id(), kind: 'Session' } as never, 60);
+    assert.equal((await oidcModels.listByAccount('Session', accountId)).length, 2);
+    assert.equal((await oidcModels.listByAccount('Grant', accountId)).length, 1);
+    assert.equal((await oidcModels.listByAccount('RefreshToken', accountId)).length, 1);
+  });
+
+  test('clients: create, find, list; a duplicate id is a ConflictError and changes nothing', async () => {
+    const { clients } = getBackend().repositories;
+    const clientId = `c-${id()}`;
+    await clients.create({ id: clientId, metadata: { redirect_uris: ['https://a.example/cb'] }, secretDigest: 'ab'.repeat(32) });
+    const count = (await clients.list()).length;
+    await assert.rejects(clients.create({ id: clientId, metadata: {}, secretDigest: null }), ConflictError);
+    assert.equal((await clients.list()).length, count);
+    assert.deepEqual((await clients.find(clientId))?.metadata, { redirect_uris: ['https://a.example/cb'] });
+    assert.equal(await clients.find(`missing-${id()}`), undefined);
+  });
+
+  test('the client adapter presents the digest in place of the secret, and nothing for public clients', async () => {
+    const { clients } = getBackend().repositories;
+    const confidential = `c-${id()}`;
+    const pub = `p-${id()}`;
+    await clients.create({ id: confidential, metadata: { grant_types: ['client_credentials'] }, secretDigest: 'cd'.repeat(32) });
+    await clients.create({ id: pub, metadata: { token_endpoint_auth_method: 'none' }, secretDigest: null });
+    const a = model('Client');
+    assert.deepEqual(await a.find(confidential), { grant_types: ['client_credentials'], client_id: confidential, client_secret: 'cd'.repeat(32) });
+    assert.equal((await a.find(pub))?.client_secret, undefined);
+    assert.equal(await a.find(`missing-${id()}`), undefined);
+  });
+
+  test('accounts: a duplicate e-mail is a ConflictError and changes nothing', async () => {
+    const { accounts } = getBackend().repositories;
+    const email = `${id()}@example.test`;
+    await accounts.create({ id: randomUUID(), email, name: null, passwordHash: 'x', roles: ['admin'] });
+    const count = (await accounts.list()).length;
+    await assert.rejects(accounts.create({ id: randomUUID(), email, name: null, passwordHash: 'y', roles: [] }), ConflictError);
+    assert.equal((await accounts.list()).length, count);
+    assert.deepEqual((await accounts.findByEmail(email))?.roles, ['admin']);
+  });
+}
