@@ -51,6 +51,13 @@ export class MigrationError extends TollgateError {
   }
 }
 
+/** The embedded database is open in another process. */
+export class DatabaseBusyError extends TollgateError {
+  constructor(message: string) {
+    super('database_busy', message, 503, true);
+  }
+}
+
 /** The shape every JSON error response of ours has (RFC 6749 §5.2). */
 export function errorBody(err: TollgateError): { error: string; error_description: string } {
   return err.expose

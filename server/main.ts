@@ -2,7 +2,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.ts';
-import { ConfigError, MigrationError } from './errors.ts';
+import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { createTollgate } from './tollgate.ts';
 
@@ -54,7 +54,7 @@ async function main(): Promise<void> {
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
     process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
-  } else if (err instanceof MigrationError) {
+  } else if (err instanceof MigrationError || err instanceof DatabaseBusyError) {
     process.stderr.write(`tollgate: ${err.message}\n`);
   } else {
     const e = err as Error;

@@ -73,9 +73,10 @@ const COMMANDS: Record<string, Command> = {
 };
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0 || argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
+  if (argv.length === 0) return usage('no command given');
+  if (argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
     process.stdout.write(`${USAGE}\n`);
-    return argv.length === 0 ? 2 : 0;
+    return 0;
   }
   const name = COMMANDS[argv[0]!] ? argv[0]! : `${argv[0]} ${argv[1] ?? ''}`.trim();
   const command = COMMANDS[name];

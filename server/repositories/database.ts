@@ -2,7 +2,7 @@
 // DATABASE_URL is set, otherwise the embedded PGlite under DATA_DIR. Both
 // run the same schema, generated client and migrations; nothing above
 // repositories/ knows which one it has.
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
 import { PrismaPg } from '@prisma/adapter-pg';
@@ -10,6 +10,7 @@ import { PGlite } from '@electric-sql/pglite';
 import { PrismaPGlite } from 'pglite-prisma-adapter';
 import { PrismaClient } from '../generated/prisma/client.ts';
 import type { Config } from '../config.ts';
+import { DatabaseBusyError } from '../errors.ts';
 
 /** One connection on which statements run in order: what the migration runner needs. */
 export interface SqlSession {
@@ -67,7 +68,17 @@ function openPostgres(url: string, poolSize: number): Database {
 async function openEmbedded(dataDir: string): Promise<Database> {
   const dir = path.join(dataDir, 'pglite');
   await mkdir(dir, { recursive: true });
-  const pglite = await PGlite.create(dir);
+  // PGlite is a single-process database: a second process opening the same
+  // files (the CLI while the server runs) would corrupt them. One lock file,
+  // holding the owner's pid, keeps the second one out with a clear message.
+  const releaseLock = await lockDataDir(path.join(dataDir, 'pglite.lock'));
+  let pglite: PGlite;
+  try {
+    pglite = await PGlite.create(dir);
+  } catch (err) {
+    await releaseLock();
+    throw err;
+  }
   const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite) });
 
   // PGlite is one connection in this process; the adapter and the migration
@@ -85,6 +96,34 @@ async function openEmbedded(dataDir: string): Promise<Database> {
       await prisma.$disconnect();
       // An open PGlite keeps Node alive and must be closed to flush its files.
       await pglite.close();
+      await releaseLock();
     },
   };
+}
+
+async function lockDataDir(file: string): Promise<() => Promise<void>> {
+  for (let attempt = 0; attempt < 2; attempt += 1) {
+    try {
+      await writeFile(file, String(process.pid), { flag: 'wx' });
+      return () => rm(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
+        throw new DatabaseBusyError(`the embedded database in ${path.dirname(file)} is in use by process ${owner}; stop it first, or use DATABASE_URL (PostgreSQL) to share a database`);
+      }
+      // The owner died without cleaning up: the lock is stale.
+      await rm(file, { force: true });
+    }
+  }
+  throw new DatabaseBusyError(`cannot lock the embedded database (${file})`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
 }

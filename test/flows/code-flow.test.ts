@@ -7,28 +7,9 @@ import * as oidc from 'openid-client';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
 import { UserAgent } from '../support/user-agent.ts';
+import { signIn } from '../support/sign-in.ts';
 
 const REDIRECT = 'https://app.example.test/callback';
-
-export async function signIn(t: TestTollgate, options: { clientId: string; secret?: string; email: string; password: string; scope: string }) {
-  const config = await oidc.discovery(new URL(t.issuer), options.clientId, options.secret, options.secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
-  const verifier = oidc.randomPKCECodeVerifier();
-  const state = oidc.randomState();
-  const url = oidc.buildAuthorizationUrl(config, {
-    redirect_uri: REDIRECT, scope: options.scope, state,
-    // OpenID Connect Core §11: offline_access counts only with prompt=consent.
-    ...(options.scope.includes('offline_access') ? { prompt: 'consent' } : {}),
-    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
-  });
-  const agent = new UserAgent();
-  const login = await agent.navigate(url.href, {}, REDIRECT);
-  assert.equal(login.status, 200, login.body.slice(0, 300));
-  let page = await agent.submit(login, '/login', { login: options.email, password: options.password }, REDIRECT);
-  if (page.status === 200 && page.body.includes('/confirm')) page = await agent.submit(page, '/confirm', {}, REDIRECT);
-  assert.ok(page.url.startsWith(REDIRECT), `expected a redirect to the client, got ${page.status} ${page.url} ${page.body.slice(0, 300)}`);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: verifier, expectedState: state });
-  return { config, tokens, agent };
-}
 
 describe('authorization code flow', () => {
   let t: TestTollgate;
@@ -71,12 +52,12 @@ describe('authorization code flow', () => {
     // after consent, would leave it) must not turn into an admin token.
     const user = (await t.tollgate.repositories.accounts.findByEmail('user@example.test'))!;
     const { provider } = t.tollgate;
-    const originalFind = provider.Grant.find.bind(provider.Grant);
-    provider.Grant.find = (async (id: string, ...rest: unknown[]) => {
-      const grant = await (originalFind as (id: string, ...r: unknown[]) => Promise<InstanceType<typeof provider.Grant> | undefined>)(id, ...rest);
+    const originalFind = provider.Grant.find;
+    provider.Grant.find = (async (id: string) => {
+      const grant = (await originalFind.call(provider.Grant, id)) as InstanceType<typeof provider.Grant> | undefined;
       if (grant?.accountId === user.id) grant.addResourceScope(t.config.apiAudience, 'admin');
       return grant;
-    }) as typeof provider.Grant.find;
+    }) as unknown as typeof provider.Grant.find;
     try {
       const { tokens } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email: 'user@example.test', password: 'correct horse battery', scope: 'openid basic admin' });
       assert.equal(decodeJwt(tokens.access_token).scope, 'basic');

@@ -35,8 +35,8 @@ export class UserAgent {
     }, stopAt);
   }
 
-  cookieValues(): string[] {
-    return [...this.cookies.values()];
+  cookieEntries(): Array<[string, string]> {
+    return [...this.cookies];
   }
 
   private cookieHeader(): string {

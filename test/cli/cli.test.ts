@@ -1,0 +1,118 @@
+// The tollgate command, run as operators run it: JSON on stdout, usage and
+// exit 2 on bad arguments, a clear error and exit 1 on a duplicate, and
+// nothing half-written.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { runCli } from '../support/processes.ts';
+
+describe('tollgate CLI', () => {
+  let env: Record<string, string>;
+  let root: string;
+  before(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'tollgate-cli-'));
+    env = { DATA_DIR: path.join(root, 'data'), KEYS_DIR: path.join(root, 'keys') };
+  });
+  after(() => rm(root, { recursive: true, force: true }));
+
+  const json = <T>(stdout: string) => JSON.parse(stdout) as T;
+
+  test('migrate applies the migrations once and reports them', async () => {
+    const first = await runCli(['migrate'], env);
+    assert.equal(first.code, 0, first.stderr);
+    assert.ok(json<{ applied: string[] }>(first.stdout).applied.length >= 1);
+    const second = await runCli(['migrate'], env);
+    assert.deepEqual(json(second.stdout), { applied: [] });
+  });
+
+  test('users add creates an account and prints it without any password material', async () => {
+    const r = await runCli(['users', 'add', '--email', 'Ada@Example.test', '--password', 'correct horse battery', '--name', 'Ada', '--role', 'admin'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const user = json<Record<string, unknown>>(r.stdout);
+    assert.equal(user.email, 'ada@example.test');
+    assert.deepEqual(user.roles, ['admin']);
+    assert.match(String(user.id), /^[0-9a-f-]{36}$/);
+    assert.ok(!r.stdout.includes('correct horse') && !r.stdout.includes('argon2'));
+  });
+
+  test('users add reads the password from stdin with --password-stdin', async () => {
+    const r = await runCli(['users', 'add', '--email', 'stdin@example.test', '--password-stdin'], env, 'from standard input\n');
+    assert.equal(r.code, 0, r.stderr);
+  });
+
+  test('a duplicate e-mail is exit 1 with a clear error, and nothing changes', async () => {
+    const before = json<unknown[]>((await runCli(['users', 'list'], env)).stdout).length;
+    const r = await runCli(['users', 'add', '--email', 'ada@example.test', '--password', 'another password'], env);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already exists/);
+    assert.equal(r.stdout, '');
+    const users = json<Array<{ email: string }>>((await runCli(['users', 'list'], env)).stdout);
+    assert.equal(users.length, before);
+  });
+
+  test('bad arguments print usage on stderr and exit 2', async () => {
+    for (const args of [
+      ['users', 'add', '--email', 'x@example.test'],
+      ['users', 'add', '--email', 'not-an-email', '--password', 'long enough password'],
+      ['users', 'add', '--email', 'short@example.test', '--password', 'short'],
+      ['users', 'add', '--email', 'r@example.test', '--password', 'long enough password', '--role', 'superuser'],
+      ['users', 'add', '--bogus'],
+      ['users', 'frobnicate'],
+      ['clients', 'add', '--id', 'c1', '--public', '--secret', 'x'.repeat(40), '--redirect-uri', 'https://a.example/cb'],
+      ['clients', 'add', '--id', 'c2', '--secret', 'too-short', '--redirect-uri', 'https://a.example/cb'],
+      ['clients', 'add', '--id', 'c3', '--redirect-uri', 'https://a.example/cb#fragment'],
+      ['clients', 'add', '--id', 'bad id with spaces', '--grant-types', 'client_credentials'],
+      ['clients', 'add', '--id', 'c4', '--grant-types', 'implicit'],
+      [],
+    ]) {
+      const r = await runCli(args, env);
+      assert.equal(r.code, 2, `${args.join(' ')} → ${r.code}: ${r.stderr}`);
+      assert.match(r.stderr, /usage: npm run --silent tollgate/, args.join(' '));
+      assert.equal(r.stdout, '');
+    }
+    const clients = json<unknown[]>((await runCli(['clients', 'list'], env)).stdout);
+    assert.equal(clients.length, 0, 'no rejected client was stored');
+  });
+
+  test('clients add generates a 256-bit secret, shows it once, and never lists it', async () => {
+    const r = await runCli(['clients', 'add', '--id', 'webapp', '--redirect-uri', 'https://app.example/cb', '--redirect-uri', 'https://app.example/cb2', '--post-logout-redirect-uri', 'https://app.example/bye'], env);
+    assert.equal(r.code, 0, r.stderr);
+    const out = json<{ client: Record<string, unknown>; client_secret: string }>(r.stdout);
+    assert.match(out.client_secret, /^[A-Za-z0-9_-]{43}$/);
+    assert.equal(Buffer.from(out.client_secret, 'base64url').length, 32);
+    assert.deepEqual(out.client.redirect_uris, ['https://app.example/cb', 'https://app.example/cb2']);
+    assert.deepEqual(out.client.grant_types, ['authorization_code', 'refresh_token']);
+    assert.equal(out.client.token_endpoint_auth_method, 'client_secret_basic');
+
+    const pub = await runCli(['clients', 'add', '--id', 'spa', '--public', '--redirect-uri', 'http://localhost:5173/cb', '--scope', 'openid basic'], env);
+    assert.equal(pub.code, 0, pub.stderr);
+    assert.equal(json<{ client_secret?: string }>(pub.stdout).client_secret, undefined);
+
+    const machine = await runCli(['clients', 'add', '--id', 'cron', '--grant-types', 'client_credentials', '--scope', 'basic admin'], env);
+    assert.equal(json<{ client: { scope: string } }>(machine.stdout).client.scope, 'basic admin');
+
+    const list = await runCli(['clients', 'list'], env);
+    assert.equal(list.code, 0);
+    assert.deepEqual(json<Array<{ client_id: string }>>(list.stdout).map((c) => c.client_id), ['webapp', 'spa', 'cron']);
+    assert.ok(!list.stdout.includes(out.client_secret));
+    assert.doesNotMatch(list.stdout, /"client_secret"|digest/);
+  });
+
+  test('a duplicate client id is exit 1, and the original is untouched', async () => {
+    const r = await runCli(['clients', 'add', '--id', 'webapp', '--redirect-uri', 'https://evil.example/cb'], env);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /already exists/);
+    const list = json<Array<{ client_id: string; redirect_uris: string[] }>>((await runCli(['clients', 'list'], env)).stdout);
+    assert.deepEqual(list.find((c) => c.client_id === 'webapp')?.redirect_uris, ['https://app.example/cb', 'https://app.example/cb2']);
+    assert.equal(list.length, 3);
+  });
+
+  test('an invalid environment variable is one line naming it, exit 1', async () => {
+    const r = await runCli(['users', 'list'], { ...env, DATABASE_URL: 'mysql://nope' });
+    assert.equal(r.code, 1);
+    assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('tollgate:')).length, 1);
+    assert.match(r.stderr, /DATABASE_URL: must be a URL starting with postgres:/);
+  });
+});
