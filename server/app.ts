@@ -1,5 +1,6 @@
 // The Koa application, composed in one visible order:
-// errors → request log → security headers → precomputed documents → our routes → oidc-provider.
+// request log → errors → security headers → document capture → our routes → oidc-provider.
+// (JWKS and discovery, once held, never reach it: see http-handler.ts.)
 import Koa from 'koa';
 import mount from 'koa-mount';
 import { bodyParser } from '@koa/bodyparser';
@@ -9,7 +10,7 @@ import type { Logger } from './logger.ts';
 import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
-import { koaPrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
+import type { PrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -26,6 +27,7 @@ export interface AppDependencies {
   views: Views;
   accounts: AccountService;
   ping: () => Promise<void>;
+  documents: PrecomputedDocuments;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -45,12 +47,7 @@ export function createApp(deps: AppDependencies): Koa {
     ctx.body = views.render('error', err);
   }));
   app.use(koaSecurityHeaders({ https: config.issuer.startsWith('https:') }));
-  app.use(koaPrecomputedDocuments({
-    issuer: config.issuer,
-    jwksPath: `${prefix}/jwks`,
-    discoveryPath: `${prefix}/.well-known/openid-configuration`,
-    publicJwks: deps.keys.publicJwks,
-  }));
+  app.use(deps.documents.capture);
 
   app.use(async (ctx, next) => {
     if (ctx.path !== `${prefix}/assets/tollgate.css`) return next();

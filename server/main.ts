@@ -14,7 +14,7 @@ async function main(): Promise<void> {
   // The log stream batches writes for throughput; flush at least every second so lines never wait long.
   setInterval(() => logger.flush(), 1000).unref();
   const tollgate = await createTollgate(config, logger);
-  const server = createServer(tollgate.app.callback());
+  const server = createServer(tollgate.handler);
   // Keep-alive longer than typical load balancers' idle timeout (60 s), so they close first.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;

@@ -16,6 +16,10 @@ import { createFindAccount } from './oidc/find-account.ts';
 import { createProvider } from './oidc/configuration.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views.ts';
+import { precomputedDocuments } from './middleware/koa-precomputed-documents.ts';
+import { createHttpHandler } from './http-handler.ts';
+import { basePath } from './oidc/configuration.ts';
+import type { RequestListener } from 'node:http';
 
 export interface Tollgate {
   readonly config: Config;
@@ -26,6 +30,8 @@ export interface Tollgate {
   readonly keys: SigningKeys;
   readonly provider: Provider;
   readonly app: Koa;
+  /** The Node request handler to serve: fast path for public documents, then the Koa app. */
+  readonly handler: RequestListener;
   /** Migrations applied by this start. */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -52,10 +58,18 @@ export async function createTollgate(config: Config, logger: Logger): Promise<To
     });
     const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
 
-    const views = createViews({ assetsPath: `${new URL(config.issuer).pathname.replace(/\/$/, '')}/assets`, cache: config.env === 'production' });
-    const app = createApp({ config, logger, provider, keys, cookieSecrets, views, accounts, ping: repositories.ping });
+    const prefix = basePath(config);
+    const views = createViews({ assetsPath: `${prefix}/assets`, cache: config.env === 'production' });
+    const documents = precomputedDocuments({
+      issuer: config.issuer,
+      jwksPath: `${prefix}/jwks`,
+      discoveryPath: `${prefix}/.well-known/openid-configuration`,
+      publicJwks: keys.publicJwks,
+    });
+    const app = createApp({ config, logger, provider, keys, cookieSecrets, views, accounts, ping: repositories.ping, documents });
+    const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), trustProxy: config.trustProxy });
 
-    return { config, database, repositories, accounts, clients, keys, provider, app, migrated, close: () => database.close() };
+    return { config, database, repositories, accounts, clients, keys, provider, app, handler, migrated, close: () => database.close() };
   } catch (err) {
     await database.close().catch(() => {});
     throw err;

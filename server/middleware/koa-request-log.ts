@@ -7,11 +7,25 @@ import type { Logger } from '../logger.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
+/** The caller's X-Request-Id when it is a sane token, else a fresh one. */
+export function requestIdFrom(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && INCOMING_ID.test(incoming) ? incoming : randomUUID();
+}
+
+export function logRequest(logger: Logger, line: { req_id: string; method: string; path: string; status: number; started: bigint }): void {
+  logger.info({
+    req_id: line.req_id,
+    method: line.method,
+    path: line.path,
+    status: line.status,
+    duration_ms: Number(process.hrtime.bigint() - line.started) / 1e6,
+  }, 'request');
+}
+
 export function koaRequestLog(logger: Logger): Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
-    const incoming = ctx.get('x-request-id');
-    const requestId = INCOMING_ID.test(incoming) ? incoming : randomUUID();
+    const requestId = requestIdFrom(ctx.get('x-request-id') || undefined);
     ctx.state.requestId = requestId;
     ctx.set('X-Request-Id', requestId);
     try {
@@ -19,13 +33,7 @@ export function koaRequestLog(logger: Logger): Middleware {
     } finally {
       // A thrown error is turned into a status by koa-error-handler, which
       // runs inside this middleware, so ctx.status is final here.
-      logger.info({
-        req_id: requestId,
-        method: ctx.method,
-        path: ctx.path,
-        status: ctx.status,
-        duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
-      }, 'request');
+      logRequest(logger, { req_id: requestId, method: ctx.method, path: ctx.path, status: ctx.status, started });
     }
   };
 }

@@ -21,7 +21,19 @@ export interface ClientRepository {
   list(): Promise<StoredClient[]>;
 }
 
-export function createClientRepository(prisma: PrismaClient): ClientRepository {
+/**
+ * How long a client read from the database is reused. Every token request
+ * authenticates its client, and the read would otherwise be most of the cost
+ * of a client_credentials grant. One second bounds how long a change (a
+ * rotated secret, a deleted client) takes to reach every instance.
+ */
+export const CLIENT_CACHE_TTL_MS = 1_000;
+const CLIENT_CACHE_MAX_ENTRIES = 10_000;
+
+export function createClientRepository(prisma: PrismaClient, cacheTtlMs = CLIENT_CACHE_TTL_MS): ClientRepository {
+  // Only found clients are cached, so unknown ids cannot fill it; a Map keeps
+  // insertion order, which makes evicting the oldest entry O(1).
+  const cache = new Map<string, { client: StoredClient; until: number }>();
   const toStored = (row: { id: string; metadata: unknown; secretDigest: string | null; createdAt: Date }): StoredClient => ({
     id: row.id, metadata: row.metadata as ClientMetadata, secretDigest: row.secretDigest, createdAt: row.createdAt,
   });
@@ -29,6 +41,7 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
   return {
     async create({ id, metadata, secretDigest }) {
       try {
+        cache.delete(id);
         return toStored(await prisma.client.create({ data: { id, metadata: metadata as Prisma.InputJsonValue, secretDigest } }));
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConflictError(`a client with id "${id}" already exists`);
@@ -36,8 +49,21 @@ export function createClientRepository(prisma: PrismaClient): ClientRepository {
       }
     },
     async find(id) {
+      const now = Date.now();
+      const hit = cache.get(id);
+      if (hit && hit.until > now) return hit.client;
       const row = await prisma.client.findUnique({ where: { id } });
-      return row ? toStored(row) : undefined;
+      if (!row) {
+        cache.delete(id);
+        return undefined;
+      }
+      const client = toStored(row);
+      if (cacheTtlMs > 0) {
+        cache.delete(id);
+        if (cache.size >= CLIENT_CACHE_MAX_ENTRIES) cache.delete(cache.keys().next().value!);
+        cache.set(id, { client, until: now + cacheTtlMs });
+      }
+      return client;
     },
     async list() {
       return (await prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toStored);

@@ -2,7 +2,7 @@
 // port, a fresh key directory, and either a fresh embedded database or a
 // database on a real PostgreSQL server. Log lines are captured for assertions.
 import { createServer, type Server } from 'node:http';
-import { cp, mkdtemp, rm, stat } from 'node:fs/promises';
+import { cp, mkdtemp, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
@@ -10,7 +10,7 @@ import { Writable } from 'node:stream';
 import { loadConfig, type Config } from '../../server/config.ts';
 import { createLogger } from '../../server/logger.ts';
 import { createTollgate, type Tollgate } from '../../server/tollgate.ts';
-import { readMigrations } from '../../server/repositories/migrations.ts';
+import { applyMigrations, readMigrations } from '../../server/repositories/migrations.ts';
 import { openDatabase } from '../../server/repositories/database.ts';
 
 export interface TestTollgate {
@@ -42,15 +42,20 @@ async function embeddedTemplate(): Promise<string> {
     await stat(path.join(dir, 'ready'));
     return dir;
   } catch { /* build it */ }
+  // Built aside and renamed into place: test files run in parallel
+  // processes, and a rename is atomic, so a half-built template is never seen.
   const building = await mkdtemp(path.join(tmpdir(), 'tollgate-template-'));
   const config = loadConfig({ DATA_DIR: building });
   const db = await openDatabase(config);
-  const { applyMigrations } = await import('../../server/repositories/migrations.ts');
   await applyMigrations(db);
   await db.close();
-  await cp(building, dir, { recursive: true, force: true });
-  await (await import('node:fs/promises')).writeFile(path.join(dir, 'ready'), '');
-  await rm(building, { recursive: true, force: true });
+  await writeFile(path.join(building, 'ready'), '');
+  try {
+    await rename(building, dir);
+  } catch {
+    // Another process won the race; its template is as good as ours.
+    await rm(building, { recursive: true, force: true });
+  }
   return dir;
 }
 
@@ -87,7 +92,7 @@ export async function startTestTollgate(options: TestOptions = {}): Promise<Test
   });
   const logger = createLogger(config, sink);
   const tollgate = await createTollgate(config, logger);
-  server.on('request', tollgate.app.callback());
+  server.on('request', tollgate.handler);
 
   return {
     issuer: config.issuer,

@@ -1,0 +1,63 @@
+// The Node request handler. Precomputed public documents (JWKS, discovery)
+// are answered here directly, with the same security headers, request id and
+// log line as every other response, because they are the hottest requests
+// and Koa's per-request context costs more than serving them. Everything
+// else goes to the Koa app.
+import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
+import type Koa from 'koa';
+import type { Logger } from './logger.ts';
+import type { PrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
+import { logRequest, requestIdFrom } from './middleware/koa-request-log.ts';
+import { securityHeaders } from './middleware/koa-security-headers.ts';
+
+export function createHttpHandler(options: {
+  app: Koa;
+  documents: PrecomputedDocuments;
+  logger: Logger;
+  https: boolean;
+  trustProxy: boolean;
+}): RequestListener {
+  const koa = options.app.callback();
+  const headers = securityHeaders({ https: options.https });
+
+  return (req: IncomingMessage, res: ServerResponse) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return void koa(req, res);
+    const url = req.url ?? '/';
+    const q = url.indexOf('?');
+    const path = q === -1 ? url : url.slice(0, q);
+    const doc = options.documents.lookup(path, originOf(req, options.trustProxy));
+    if (!doc) return void koa(req, res);
+
+    const started = process.hrtime.bigint();
+    const requestId = requestIdFrom(req.headers['x-request-id']);
+    res.setHeader('X-Request-Id', requestId);
+    for (const [name, value] of headers) res.setHeader(name, value);
+    res.setHeader('Cache-Control', doc.cacheControl);
+    res.setHeader('ETag', doc.etag);
+    // Public documents, fetched by browser-based clients from any origin (as oidc-provider's CORS.open).
+    res.setHeader('Access-Control-Allow-Origin', '*');
+    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    if (req.headers['if-none-match'] === doc.etag) {
+      res.statusCode = 304;
+      res.end();
+    } else {
+      res.setHeader('Content-Length', doc.body.length);
+      res.statusCode = 200;
+      res.end(req.method === 'HEAD' ? undefined : doc.body);
+    }
+    logRequest(options.logger, { req_id: requestId, method: req.method, path, status: res.statusCode, started });
+  };
+}
+
+/** The origin the request was made to, as Koa would compute it (honouring X-Forwarded-* only behind a trusted proxy). */
+function originOf(req: IncomingMessage, trustProxy: boolean): string {
+  const forwardedProto = trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined;
+  const forwardedHost = trustProxy ? firstValue(req.headers['x-forwarded-host']) : undefined;
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  return `${forwardedProto ?? (encrypted ? 'https' : 'http')}://${forwardedHost ?? req.headers.host ?? ''}`;
+}
+
+function firstValue(header: string | string[] | undefined): string | undefined {
+  const value = Array.isArray(header) ? header[0] : header;
+  return value?.split(',')[0]?.trim() || undefined;
+}
