@@ -1,0 +1,44 @@
+# syntax=docker/dockerfile:1
+# Tollgate: multi-stage build on the current Node.js LTS, running as a non-root user.
+# Build:  docker build -t tollgate .
+# Run:    docker run -p 3000:3000 -e NODE_ENV=production -e ISSUER=https://id.example.com \
+#           -e COOKIE_SECRETS=… -e DATABASE_URL=postgresql://… -v tollgate-keys:/app/keys tollgate
+ARG NODE_VERSION=26
+
+# 1. Everything, with dev dependencies: generates the Prisma client (postinstall).
+FROM node:${NODE_VERSION}-bookworm-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json prisma.config.ts ./
+COPY scripts ./scripts
+COPY prisma ./prisma
+RUN npm ci --no-audit --no-fund
+COPY server ./server
+
+# 2. Production dependencies only; no install scripts are needed at run time.
+FROM node:${NODE_VERSION}-bookworm-slim AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+# 3. The runtime image.
+FROM node:${NODE_VERSION}-bookworm-slim
+ENV NODE_ENV=production \
+    PORT=3000 \
+    DATA_DIR=/app/data \
+    KEYS_DIR=/app/keys
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /app/server ./server
+COPY package.json ./
+COPY prisma ./prisma
+COPY views ./views
+# The image's `node` user (uid 1000) owns only the two writable directories.
+RUN mkdir -p /app/data /app/keys && chown node:node /app/data /app/keys && chmod 700 /app/keys
+USER node
+VOLUME ["/app/data", "/app/keys"]
+EXPOSE 3000
+HEALTHCHECK --interval=30s --timeout=3s --start-period=20s \
+  CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||3000)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
+# Migrations first (serialised across instances by an advisory lock), then the server.
+# `exec` makes node PID 1 in place of the shell, so SIGTERM reaches its handler for a clean shutdown.
+CMD ["sh", "-c", "node --import tsx server/cli/main.ts migrate >/dev/null && exec node --import tsx server/main.ts"]
