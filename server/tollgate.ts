@@ -48,6 +48,8 @@ export async function createTollgate(config: Config, logger: Logger): Promise<To
     const cookieSecrets = await resolveCookieSecrets(config);
     const accounts = createAccountService(repositories.accounts);
 
+    const prefix = basePath(config);
+    const views = createViews({ assetsPath: `${prefix}/assets`, cache: config.env === 'production' });
     const provider = createProvider({
       config,
       logger,
@@ -55,11 +57,10 @@ export async function createTollgate(config: Config, logger: Logger): Promise<To
       cookieSecrets,
       adapter: createAdapterFactory(repositories),
       findAccount: createFindAccount(accounts),
+      renderErrorPage: (page) => views.render('error', page),
     });
     const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
 
-    const prefix = basePath(config);
-    const views = createViews({ assetsPath: `${prefix}/assets`, cache: config.env === 'production' });
     const documents = precomputedDocuments({
       issuer: config.issuer,
       jwksPath: `${prefix}/jwks`,

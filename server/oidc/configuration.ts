@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { rolesOf } from './find-account.ts';
+import { PAGE_CSP } from '../views.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -15,6 +16,8 @@ export interface ProviderDependencies {
   cookieSecrets: string[];
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: NonNullable<Configuration['findAccount']>;
+  /** Renders our friendly error page for protocol errors that cannot go back to the client. */
+  renderErrorPage: (page: { error: string; description: string }) => string;
 }
 
 /** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
@@ -110,6 +113,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
       return { roles: [...rolesOf(ctx.oidc.account)] };
     },
     interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid) },
+    // Errors shown at Tollgate (unknown client, unregistered redirect URI, ...):
+    // our page, our CSP, the library's escaping-free default replaced.
+    renderError: (ctx, out) => {
+      ctx.type = 'html';
+      ctx.set('Content-Security-Policy', PAGE_CSP);
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = deps.renderErrorPage({ error: String(out.error), description: String(out.error_description ?? 'The request could not be processed.') });
+    },
   };
 
   const provider = new Provider(config.issuer, configuration);

@@ -97,4 +97,19 @@ describe('authorization code flow', () => {
     assert.equal(message(wrong.body), message(unknown.body));
     assert.match(wrong.headers.get('content-security-policy') ?? '', /frame-ancestors 'none'/);
   });
+
+  test('an unknown client or unregistered redirect URI is shown at Tollgate, escaped, never redirected', async () => {
+    for (const params of [
+      { client_id: '<script>alert(1)</script>', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT },
+      { client_id: 'webapp', response_type: 'code', scope: 'openid', redirect_uri: 'https://evil.example/cb' },
+    ]) {
+      const res = await fetch(`${t.issuer}/auth?${new URLSearchParams(params)}`, { redirect: 'manual' });
+      assert.equal(res.status, 400);
+      assert.equal(res.headers.get('location'), null);
+      assert.match(res.headers.get('content-security-policy') ?? '', /default-src 'none'/);
+      const html = await res.text();
+      assert.match(html, /Something went wrong/);
+      assert.doesNotMatch(html, /<script>/);
+    }
+  });
 });
