@@ -47,23 +47,17 @@ describe('authorization code flow', () => {
     assert.deepEqual(decodeJwt(tokens.access_token).roles, []);
   });
 
-  test('admin is withheld at issuance when a grant holds it for an account without the role', async () => {
-    // A grant that says admin (as a bug in a consent page, or a role removed
-    // after consent, would leave it) must not turn into an admin token.
-    const user = (await t.tollgate.repositories.accounts.findByEmail('user@example.test'))!;
-    const { provider } = t.tollgate;
-    const originalFind = provider.Grant.find;
-    provider.Grant.find = (async (id: string) => {
-      const grant = (await originalFind.call(provider.Grant, id)) as InstanceType<typeof provider.Grant> | undefined;
-      if (grant?.accountId === user.id) grant.addResourceScope(t.config.apiAudience, 'admin');
-      return grant;
-    }) as unknown as typeof provider.Grant.find;
-    try {
-      const { tokens } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email: 'user@example.test', password: 'correct horse battery', scope: 'openid basic admin' });
-      assert.equal(decodeJwt(tokens.access_token).scope, 'basic');
-    } finally {
-      provider.Grant.find = originalFind;
-    }
+  test('admin is withheld at issuance once the role is gone, even though the grant and refresh token hold it', async () => {
+    const email = 'demoted@example.test';
+    const account = await t.tollgate.accounts.create({ email, password: 'correct horse battery', roles: ['admin'] });
+    const { tokens, config } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email, password: 'correct horse battery', scope: 'openid offline_access basic admin' });
+    assert.equal(decodeJwt(tokens.access_token).scope, 'basic admin');
+
+    await t.tollgate.database.prisma.account.update({ where: { id: account.id }, data: { roles: [] } });
+    const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+    assert.equal(decodeJwt(refreshed.access_token).scope, 'basic');
+    assert.deepEqual(decodeJwt(refreshed.access_token).roles, []);
+    assert.equal(refreshed.scope, 'basic');
   });
 
   test('a public client must use PKCE and may not use a secret', async () => {
