@@ -6,8 +6,6 @@ import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { createTollgate } from './tollgate.ts';
 
-const started = performance.now();
-
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
@@ -29,7 +27,8 @@ async function main(): Promise<void> {
     port,
     issuer: config.issuer,
     database: tollgate.database.kind,
-    startup_ms: Math.round(performance.now() - started),
+    // From process start: module loading included, as an operator experiences it.
+    startup_ms: Math.round(process.uptime() * 1000),
     rss_mb: Math.round(process.memoryUsage.rss() / 1e6),
   }, 'tollgate listening');
 
