@@ -28,8 +28,8 @@ const env = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
   /** 3000: the conventional port of a Node development server. 0 picks a free port (tests). */
   PORT: integer(0, 65535).default(3000),
-  /** All interfaces, so the same default works in a container. */
-  HOST: z.string().trim().min(1, 'must not be empty').default('0.0.0.0'),
+  /** Unset: every interface, IPv6 and IPv4 where the host has both (Node's own default), so it works in a container too. */
+  HOST: z.string().trim().min(1, 'must not be empty').optional(),
   /** The public URL clients see; every token's `iss`. Defaults to http://localhost:$PORT for development. */
   ISSUER: absoluteUrl(['http:', 'https:']).optional(),
   /** PostgreSQL connection URL. Absent: the embedded database under DATA_DIR. */
@@ -69,7 +69,7 @@ export type Env = z.input<typeof env>;
 export interface Config {
   readonly env: 'development' | 'production' | 'test';
   readonly port: number;
-  readonly host: string;
+  readonly host?: string;
   readonly issuer: string;
   readonly database: { readonly url?: string; readonly poolSize: number; readonly dataDir: string };
   readonly keysDir: string;
