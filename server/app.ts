@@ -12,11 +12,17 @@ import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
 import type { PrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
 import { healthRoutes } from './routes/health.ts';
-import { interactionRoutes } from './routes/interaction.ts';
+import { interactionRoutes } from './routes/interaction/index.ts';
+import { userinfoRoutes } from './routes/userinfo.ts';
+import type { Pages } from './routes/pages.ts';
+import type { Csrf } from './services/csrf.ts';
+import type { LoginThrottle } from './services/login-throttle.ts';
+import type { AccessTokenVerifier } from './services/access-tokens.ts';
+import type { FindAccount } from 'oidc-provider';
 import { basePath } from './oidc/configuration.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { SigningKeys } from './keys/key-store.ts';
-import { PAGE_CSP, type Views } from './views.ts';
+import type { Views } from './views.ts';
 
 export interface AppDependencies {
   config: Config;
@@ -28,6 +34,11 @@ export interface AppDependencies {
   accounts: AccountService;
   ping: () => Promise<void>;
   documents: PrecomputedDocuments;
+  pages: Pages;
+  csrf: Csrf;
+  throttle: LoginThrottle;
+  verifier: AccessTokenVerifier;
+  findAccount: FindAccount;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -40,12 +51,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.silent = true;
 
   app.use(koaRequestLog(logger));
-  app.use(koaErrorHandler(logger, (ctx, err) => {
-    ctx.set('Content-Security-Policy', PAGE_CSP);
-    ctx.set('Cache-Control', 'no-store');
-    ctx.type = 'html';
-    ctx.body = views.render('error', err);
-  }));
+  app.use(koaErrorHandler(logger, (ctx, err) => deps.pages.error(ctx, err.error, err.status)));
   app.use(koaSecurityHeaders({ https: config.issuer.startsWith('https:') }));
   app.use(deps.documents.capture);
 
@@ -54,18 +60,23 @@ export function createApp(deps: AppDependencies): Koa {
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.set('ETag', views.stylesheet.etag);
     ctx.type = 'text/css; charset=utf-8';
-    ctx.body = views.stylesheet.body;
+    ctx.status = 200;
+    if (ctx.fresh) ctx.status = 304;
+    else ctx.body = views.stylesheet.body;
   });
 
   const health = healthRoutes({ ping: deps.ping, prefix });
   app.use(health.routes());
 
-  const interaction = interactionRoutes({ provider, accounts: deps.accounts, views, prefix });
+  const interaction = interactionRoutes({
+    provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled,
+  });
   // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
   // 64 KiB is far above any honest login form and far below a denial of service.
   app.use(mountedOnly(`${prefix}/interaction/`, bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' })));
   app.use(interaction.routes());
   app.use(interaction.allowedMethods());
+  app.use(userinfoRoutes({ prefix, issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount }).routes());
 
   app.use(prefix ? mount(prefix, provider as unknown as Koa) : mount(provider as unknown as Koa));
   return app;

@@ -60,6 +60,8 @@ const env = z.object({
   ID_TOKEN_TTL: integer(60, 86_400).default(3600),
   /** ES256 signs ~20× faster than RS256 here and makes tokens ~3× shorter. */
   ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256'], { error: 'must be ES256 or RS256' }).default('ES256'),
+  /** Let people create their own account on the login page. Off: accounts come from operators (CLI, admin API). */
+  SIGNUP_ENABLED: boolean.default(false),
   /** Honour X-Forwarded-* from a reverse proxy. Only behind one that sets them. */
   TRUST_PROXY: boolean.default(false),
 });
@@ -80,6 +82,7 @@ export interface Config {
   readonly ttl: { readonly accessToken: number; readonly idToken: number };
   readonly accessTokenSigningAlg: 'ES256' | 'RS256';
   readonly trustProxy: boolean;
+  readonly signupEnabled: boolean;
 }
 
 /** Reads the configuration from an environment (process.env by default). Throws ConfigError. */
@@ -114,6 +117,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     ttl: Object.freeze({ accessToken: e.ACCESS_TOKEN_TTL, idToken: e.ID_TOKEN_TTL }),
     accessTokenSigningAlg: e.ACCESS_TOKEN_SIGNING_ALG,
     trustProxy: e.TRUST_PROXY,
+    signupEnabled: e.SIGNUP_ENABLED,
   });
 }
 

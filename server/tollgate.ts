@@ -14,6 +14,11 @@ import { resolveCookieSecrets } from './keys/secrets.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { createFindAccount } from './oidc/find-account.ts';
 import { createProvider } from './oidc/configuration.ts';
+import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
+import { createPages } from './routes/pages.ts';
+import { createCsrf } from './services/csrf.ts';
+import { createLoginThrottle } from './services/login-throttle.ts';
+import { createAccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views.ts';
 import { precomputedDocuments } from './middleware/koa-precomputed-documents.ts';
@@ -50,14 +55,17 @@ export async function createTollgate(config: Config, logger: Logger): Promise<To
 
     const prefix = basePath(config);
     const views = createViews({ assetsPath: `${prefix}/assets`, cache: config.env === 'production' });
+    const pages = createPages(views);
+    const findAccount = createFindAccount(accounts);
     const provider = createProvider({
       config,
       logger,
       keys,
       cookieSecrets,
       adapter: createAdapterFactory(repositories),
-      findAccount: createFindAccount(accounts),
-      renderErrorPage: (page) => views.render('error', page),
+      findAccount,
+      loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels, accounts }),
+      pages: pages.provider,
     });
     const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
 
@@ -67,7 +75,18 @@ export async function createTollgate(config: Config, logger: Logger): Promise<To
       discoveryPath: `${prefix}/.well-known/openid-configuration`,
       publicJwks: keys.publicJwks,
     });
-    const app = createApp({ config, logger, provider, keys, cookieSecrets, views, accounts, ping: repositories.ping, documents });
+    const verifier = createAccessTokenVerifier({
+      issuer: config.issuer,
+      audience: config.apiAudience,
+      jwks: keys.publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
+      algorithms: [config.accessTokenSigningAlg],
+    });
+    const app = createApp({
+      config, logger, provider, keys, cookieSecrets, views, accounts, documents, pages, findAccount, verifier,
+      ping: repositories.ping,
+      csrf: createCsrf(cookieSecrets),
+      throttle: createLoginThrottle(repositories.loginThrottle),
+    });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), trustProxy: config.trustProxy });
 
     return { config, database, repositories, accounts, clients, keys, provider, app, handler, migrated, close: () => database.close() };

@@ -1,14 +1,16 @@
 // Server-rendered pages from views/. Eta escapes every `<%= %>` by default;
-// `<%~ %>` (raw) is used only for the layout's body slot.
+// `<%~ %>` (raw) is used only for the layout's body slot and for the logout
+// form oidc-provider builds (escaped by the library).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { Eta } from 'eta';
+import { translator, type Locale } from './i18n.ts';
 
 export const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
 
 export interface Views {
-  render(name: string, data: Record<string, unknown>): string;
+  render(name: string, locale: Locale, data: Record<string, unknown>): string;
   /** The stylesheet, read once. */
   readonly stylesheet: { body: Buffer; etag: string };
 }
@@ -17,10 +19,7 @@ export function createViews(options: { assetsPath: string; cache: boolean }): Vi
   const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true });
   const css = readFileSync(new URL('../views/assets/tollgate.css', import.meta.url));
   return {
-    render: (name, data) => eta.render(`./${name}`, { ...data, assetsPath: options.assetsPath }),
+    render: (name, locale, data) => eta.render(`./${name}`, { ...data, lang: locale, t: translator(locale), assetsPath: options.assetsPath }),
     stylesheet: { body: css, etag: `"${createHash('sha256').update(css).digest('base64url').slice(0, 27)}"` },
   };
 }
-
-/** The CSP of our pages: no script at all, styles and forms from our origin only, never framed. */
-export const PAGE_CSP = "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'";

@@ -19,7 +19,7 @@ commands:
   clients add --id ID [--secret S | --public] [--name N]
               [--redirect-uri U ...] [--post-logout-redirect-uri U ...]
               [--grant-types authorization_code,refresh_token,client_credentials]
-              [--scope "openid profile email offline_access basic"]
+              [--scope "openid profile email offline_access basic"] [--first-party]
   clients list
 
 Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
@@ -52,7 +52,7 @@ const COMMANDS: Record<string, Command> = {
     options: {
       id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
-      'grant-types': { type: 'string' }, scope: { type: 'string' },
+      'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
     },
     run: async (t, v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
@@ -66,6 +66,7 @@ const COMMANDS: Record<string, Command> = {
         postLogoutRedirectUris: (v['post-logout-redirect-uri'] as string[] | undefined) ?? [],
         grantTypes: grantTypes as Array<'authorization_code'> | undefined,
         scope: v.scope as string | undefined,
+        firstParty: Boolean(v['first-party']),
       });
     },
   },

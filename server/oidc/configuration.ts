@@ -7,7 +7,6 @@ import type { Logger } from '../logger.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { rolesOf } from './find-account.ts';
-import { PAGE_CSP } from '../views.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -16,12 +15,28 @@ export interface ProviderDependencies {
   cookieSecrets: string[];
   adapter: NonNullable<Configuration['adapter']>;
   findAccount: NonNullable<Configuration['findAccount']>;
-  /** Renders our friendly error page for protocol errors that cannot go back to the client. */
-  renderErrorPage: (page: { error: string; description: string }) => string;
+  loadExistingGrant: NonNullable<Configuration['loadExistingGrant']>;
+  /** Our pages for what the library would otherwise render itself. */
+  pages: ProviderPages;
+}
+
+export interface ProviderPages {
+  /** Errors shown at Tollgate (unknown client, unregistered redirect URI, ...), never sent back to the client. */
+  error(ctx: KoaContextWithOIDC, out: { error: string; error_description?: string }): void;
+  /** RP-initiated logout's confirmation; `form` is the library's hidden form (with its xsrf token). */
+  logout(ctx: KoaContextWithOIDC, form: string): void;
+  logoutDone(ctx: KoaContextWithOIDC): void;
 }
 
 /** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
 export const API_SCOPES = ['basic', 'admin'] as const;
+
+/**
+ * OpenID Connect scopes an access token for our API also carries, so that
+ * the one JWT a client gets is accepted at userinfo too (as Keycloak and
+ * Auth0 do; routes/userinfo.ts), and the token response states them.
+ */
+const USERINFO_SCOPES = ['openid', 'profile', 'email'] as const;
 
 /** Where the interaction (login, consent) pages live, below the issuer's path. */
 export function interactionPath(config: Pick<Config, 'issuer'>, uid = ':uid'): string {
@@ -52,6 +67,16 @@ export function createProvider(deps: ProviderDependencies): Provider {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     scopes: ['openid', 'offline_access', ...API_SCOPES],
+    loadExistingGrant: deps.loadExistingGrant,
+    // `first_party: true` marks our own applications: they skip the consent page (oidc/load-existing-grant.ts).
+    extraClientMetadata: {
+      properties: ['first_party'],
+      validator: (_ctx, key, value) => {
+        if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+      },
+    },
     claims: {
       openid: ['sub'],
       email: ['email', 'email_verified'],
@@ -86,6 +111,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => deps.pages.logout(ctx, form),
+        postLogoutSuccessSource: (ctx) => deps.pages.logoutDone(ctx),
+      },
       resourceIndicators: {
         enabled: true,
         // A client that names no resource gets a token for our API (RFC 8707 §2).
@@ -113,14 +143,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       return { roles: [...rolesOf(ctx.oidc.account)] };
     },
     interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid) },
-    // Errors shown at Tollgate (unknown client, unregistered redirect URI, ...):
-    // our page, our CSP, the library's escaping-free default replaced.
-    renderError: (ctx, out) => {
-      ctx.type = 'html';
-      ctx.set('Content-Security-Policy', PAGE_CSP);
-      ctx.set('Cache-Control', 'no-store');
-      ctx.body = deps.renderErrorPage({ error: String(out.error), description: String(out.error_description ?? 'The request could not be processed.') });
-    },
+    renderError: (ctx, out) => deps.pages.error(ctx, out as { error: string; error_description?: string }),
   };
 
   const provider = new Provider(config.issuer, configuration);
@@ -146,6 +169,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
  */
 function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
   const account = ctx.oidc.account;
-  if (ctx.oidc.route === 'token' && account) return rolesOf(account).includes('admin') ? [...API_SCOPES] : ['basic'];
-  return [...API_SCOPES];
+  if (ctx.oidc.route === 'token' && account && !rolesOf(account).includes('admin')) {
+    return [...USERINFO_SCOPES, 'basic'];
+  }
+  return [...USERINFO_SCOPES, ...API_SCOPES];
 }

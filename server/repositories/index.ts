@@ -4,11 +4,13 @@ import type { Database } from './database.ts';
 import { createAccountRepository, type AccountRepository } from './account-repository.ts';
 import { createClientRepository, type ClientRepository } from './client-repository.ts';
 import { createOidcModelRepository, type OidcModelRepository } from './oidc-model-repository.ts';
+import { createLoginThrottleRepository, type LoginThrottleRepository } from './login-throttle-repository.ts';
 
 export interface Repositories {
   readonly oidcModels: OidcModelRepository;
   readonly clients: ClientRepository;
   readonly accounts: AccountRepository;
+  readonly loginThrottle: LoginThrottleRepository;
   /** Readiness: resolves when the database answers. */
   ping(): Promise<void>;
 }
@@ -18,6 +20,7 @@ export function createRepositories(db: Database): Repositories {
     oidcModels: createOidcModelRepository(db.prisma),
     clients: createClientRepository(db.prisma),
     accounts: createAccountRepository(db.prisma),
+    loginThrottle: createLoginThrottleRepository(db.prisma),
     async ping() {
       await db.prisma.$queryRaw`SELECT 1`;
     },

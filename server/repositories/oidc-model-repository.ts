@@ -23,6 +23,8 @@ export interface OidcModelRepository {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** A user's instances of one model (their sessions, grants, refresh tokens), newest first. */
   listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
+  /** The newest live instance of `model` one account holds for one client (a remembered consent). */
+  findLatestForClient(model: string, accountId: string, clientId: string): Promise<{ id: string; payload: ModelPayload } | undefined>;
 }
 
 export function createOidcModelRepository(prisma: PrismaClient): OidcModelRepository {
@@ -89,6 +91,15 @@ export function createOidcModelRepository(prisma: PrismaClient): OidcModelReposi
         orderBy: { createdAt: 'desc' },
       });
       return rows.map((r) => ({ id: r.id, payload: r.payload as ModelPayload }));
+    },
+
+    async findLatestForClient(model, accountId, clientId) {
+      const row = await prisma.oidcModel.findFirst({
+        where: { model, accountId, payload: { path: ['clientId'], equals: clientId }, ...notExpired() },
+        select: { id: true, payload: true },
+        orderBy: { createdAt: 'desc' },
+      });
+      return row ? { id: row.id, payload: row.payload as ModelPayload } : undefined;
     },
   };
 }

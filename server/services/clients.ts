@@ -16,6 +16,8 @@ export const newClientInput = z.object({
   postLogoutRedirectUris: z.array(z.string()).default([]),
   grantTypes: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1).optional(),
   scope: z.string().trim().optional(),
+  /** Our own application: its users are not asked for consent. */
+  firstParty: z.boolean().default(false),
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] });
 export type NewClientInput = z.input<typeof newClientInput>;
 
@@ -49,6 +51,7 @@ export function createClientService(clients: ClientRepository, validate: Metadat
         post_logout_redirect_uris: data.postLogoutRedirectUris,
         token_endpoint_auth_method: data.public ? 'none' : 'client_secret_basic',
         scope: data.scope ?? (usesRedirects ? 'openid profile email offline_access basic' : 'basic'),
+        ...(data.firstParty ? { first_party: true } : {}),
       };
 
       const generated = data.public || data.secret ? undefined : generateClientSecret();

@@ -27,11 +27,11 @@ describe('authorization code flow', () => {
 
   test('an admin account gets admin; the token response states the granted scope', async () => {
     const { tokens, config } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email: 'admin@example.test', password: 'correct horse battery', scope: 'openid profile email offline_access basic admin' });
-    // RFC 6749 §5.1: `scope` is the access token's, here the API's scopes.
-    assert.deepEqual(tokens.scope?.split(' ').sort(), ['admin', 'basic']);
+    // RFC 6749 §5.1: `scope` is the access token's: the API's scopes and the userinfo ones.
+    assert.deepEqual(tokens.scope?.split(' ').sort(), ['admin', 'basic', 'email', 'openid', 'profile']);
     const jwks = createRemoteJWKSet(new URL(config.serverMetadata().jwks_uri!));
     const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: t.issuer, audience: t.config.apiAudience, typ: 'at+jwt' });
-    assert.equal(payload.scope, 'basic admin');
+    assert.deepEqual(String(payload.scope).split(' ').sort(), ['admin', 'basic', 'email', 'openid', 'profile']);
     assert.deepEqual(payload.roles, ['admin']);
     assert.ok(tokens.refresh_token, 'offline_access yields a refresh token');
     assert.equal(decodeProtectedHeader(tokens.id_token!).alg, 'RS256');
@@ -42,8 +42,8 @@ describe('authorization code flow', () => {
 
   test('an account without the role never gets admin, even when the client asks for it', async () => {
     const { tokens } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email: 'user@example.test', password: 'correct horse battery', scope: 'openid basic admin' });
-    assert.equal(tokens.scope, 'basic');
-    assert.equal(decodeJwt(tokens.access_token).scope, 'basic');
+    assert.equal(tokens.scope, 'openid basic');
+    assert.equal(decodeJwt(tokens.access_token).scope, 'openid basic');
     assert.deepEqual(decodeJwt(tokens.access_token).roles, []);
   });
 
@@ -51,13 +51,13 @@ describe('authorization code flow', () => {
     const email = 'demoted@example.test';
     const account = await t.tollgate.accounts.create({ email, password: 'correct horse battery', roles: ['admin'] });
     const { tokens, config } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email, password: 'correct horse battery', scope: 'openid offline_access basic admin' });
-    assert.equal(decodeJwt(tokens.access_token).scope, 'basic admin');
+    assert.equal(decodeJwt(tokens.access_token).scope, 'openid basic admin');
 
     await t.tollgate.database.prisma.account.update({ where: { id: account.id }, data: { roles: [] } });
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-    assert.equal(decodeJwt(refreshed.access_token).scope, 'basic');
+    assert.equal(decodeJwt(refreshed.access_token).scope, 'openid basic');
     assert.deepEqual(decodeJwt(refreshed.access_token).roles, []);
-    assert.equal(refreshed.scope, 'basic');
+    assert.equal(refreshed.scope, 'openid basic');
   });
 
   test('a public client must use PKCE and may not use a secret', async () => {

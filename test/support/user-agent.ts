@@ -23,15 +23,16 @@ export class UserAgent {
     throw new Error('too many redirects');
   }
 
-  /** Submits the form whose action contains `actionPart` on `page`, with `fields`. */
+  /** Submits the form whose action contains `actionPart` on `page`: its hidden inputs (CSRF token) plus `fields`. */
   async submit(page: { url: string; body: string }, actionPart: string, fields: Record<string, string>, stopAt?: string) {
-    const actions = [...page.body.matchAll(/<form[^>]*action="([^"]+)"/g)].map((m) => decodeEntities(m[1]!));
-    const action = actions.find((a) => a.includes(actionPart));
-    if (!action) throw new Error(`no form with action containing ${actionPart} on ${page.url}: ${page.body.slice(0, 500)}`);
-    return this.navigate(new URL(action, page.url).href, {
+    const forms = [...page.body.matchAll(/<form[^>]*action="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)];
+    const form = forms.find((m) => decodeEntities(m[1]!).includes(actionPart));
+    if (!form) throw new Error(`no form with action containing ${actionPart} on ${page.url}: ${page.body.slice(0, 500)}`);
+    const hidden = Object.fromEntries([...form[2]!.matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, decodeEntities(m[2]!)]));
+    return this.navigate(new URL(decodeEntities(form[1]!), page.url).href, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(fields).toString(),
+      body: new URLSearchParams({ ...hidden, ...fields }).toString(),
     }, stopAt);
   }
 

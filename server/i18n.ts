@@ -1,0 +1,55 @@
+// Languages of the hosted pages: English and Korean, chosen from the
+// request's `ui_locales` (OpenID Connect Core §3.1.2.1), then the browser's
+// Accept-Language, then English. Strings live in views/locales/*.json.
+import { readFileSync } from 'node:fs';
+
+export const LOCALES = ['en', 'ko'] as const;
+export type Locale = (typeof LOCALES)[number];
+export const DEFAULT_LOCALE: Locale = 'en';
+
+type Catalogue = Record<string, string>;
+const catalogues: Record<Locale, Catalogue> = Object.fromEntries(
+  LOCALES.map((l) => [l, JSON.parse(readFileSync(new URL(`../views/locales/${l}.json`, import.meta.url), 'utf8')) as Catalogue]),
+) as Record<Locale, Catalogue>;
+
+function supported(tag: string): Locale | undefined {
+  const primary = tag.trim().toLowerCase().split('-')[0];
+  return LOCALES.find((l) => l === primary);
+}
+
+/** `ui_locales` is space-separated in order of preference; Accept-Language carries q-values (RFC 9110 §12.5.4). */
+export function negotiateLocale(uiLocales: unknown, acceptLanguage: string | undefined): Locale {
+  if (typeof uiLocales === 'string') {
+    for (const tag of uiLocales.split(' ')) {
+      const found = supported(tag);
+      if (found) return found;
+    }
+  }
+  if (acceptLanguage) {
+    const ranked = acceptLanguage.split(',')
+      .map((part, index) => {
+        const [tag = '', ...params] = part.split(';');
+        const q = params.map((p) => p.trim()).find((p) => p.startsWith('q='));
+        return { tag, q: q ? Number(q.slice(2)) : 1, index };
+      })
+      .filter((r) => Number.isFinite(r.q) && r.q > 0)
+      .sort((a, b) => b.q - a.q || a.index - b.index);
+    for (const { tag } of ranked) {
+      const found = supported(tag);
+      if (found) return found;
+    }
+  }
+  return DEFAULT_LOCALE;
+}
+
+export type Translate = (key: string, vars?: Record<string, string | number>) => string;
+
+/** A translator for one locale; a missing key falls back to English, then to the key itself. */
+export function translator(locale: Locale): Translate {
+  const own = catalogues[locale];
+  const fallback = catalogues[DEFAULT_LOCALE];
+  return (key, vars) => {
+    const text = own[key] ?? fallback[key] ?? key;
+    return vars ? text.replace(/\{(\w+)\}/g, (m, name: string) => (name in vars ? String(vars[name]) : m)) : text;
+  };
+}

@@ -1,0 +1,55 @@
+// oidc-provider's loadExistingGrant: which grant answers an authorization
+// request without asking the user again.
+//  1. The grant this session already holds for the client (the library's default).
+//  2. A grant the account gave the client in an earlier session: consent is
+//     remembered per user and client, as Keycloak and Auth0 remember it.
+//  3. For a first-party client (metadata `first_party: true`), a grant of
+//     everything it asks within its registration: such apps are ours, and
+//     asking users to consent to them only teaches them to click "Allow".
+// `admin` is granted only to accounts with the admin role, whatever the path.
+import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
+import type { OidcModelRepository } from '../repositories/oidc-model-repository.ts';
+import type { AccountService } from '../services/accounts.ts';
+
+const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
+
+export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository; accounts: AccountService }) {
+  return async function loadExistingGrant(ctx: KoaContextWithOIDC): Promise<Grant | undefined> {
+    const { provider, client, session } = ctx.oidc;
+    if (!client || !session) return undefined;
+    const clientId = client.clientId;
+    const accountId = session.accountId;
+
+    const sessionGrantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(clientId);
+    if (sessionGrantId) {
+      const grant = await provider.Grant.find(sessionGrantId);
+      if (grant) return grant;
+    }
+    if (!accountId) return undefined;
+
+    const remembered = await deps.oidcModels.findLatestForClient('Grant', accountId, clientId);
+    if (remembered) {
+      const grant = await provider.Grant.find(remembered.id);
+      if (grant) return grant;
+    }
+
+    if ((client as unknown as { first_party?: boolean }).first_party === true) {
+      const account = await deps.accounts.findActive(accountId);
+      if (!account) return undefined;
+      const grant = new provider.Grant({ accountId, clientId });
+      const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+      grant.addOIDCScope(requested.filter((s) => OIDC_SCOPES.has(s)).join(' '));
+      const claims = ctx.oidc.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
+      const requestedClaims = [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})];
+      if (requestedClaims.length) grant.addOIDCClaims(requestedClaims);
+      for (const resource of Object.keys(ctx.oidc.resourceServers ?? {})) {
+        const allowed = requested.filter((s) => s !== 'admin' || account.roles.includes('admin'));
+        grant.addResourceScope(resource, allowed.join(' '));
+        if (allowed.length < requested.length) grant.rejectResourceScope(resource, 'admin');
+      }
+      await grant.save();
+      return grant;
+    }
+    return undefined;
+  };
+}

@@ -1,0 +1,59 @@
+// The consent step: what the client asks for, in plain words; "Allow"
+// records a grant (remembered for this user and client), "Deny" answers the
+// client access_denied. `admin` is never granted to an account without the role.
+import type { Context } from 'koa';
+import { checkCsrf, finish, loadInteraction, type InteractionDependencies, type Loaded } from './context.ts';
+import type { StoredAccount } from '../../repositories/account-repository.ts';
+
+interface MissingGrant {
+  missingOIDCScope?: string[];
+  missingOIDCClaims?: string[];
+  missingResourceScopes?: Record<string, string[]>;
+}
+
+const grantable = (scope: string, account: StoredAccount) => scope !== 'admin' || account.roles.includes('admin');
+
+export function showConsent(ctx: Context, deps: InteractionDependencies, loaded: Loaded, account: StoredAccount): void {
+  const missing = loaded.interaction.prompt.details as MissingGrant;
+  const scopes = new Set([...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()]);
+  deps.pages.render(ctx, 'consent', loaded.locale, {
+    action: `${loaded.base}/confirm`,
+    abortAction: `${loaded.base}/abort`,
+    clientName: loaded.clientName,
+    email: account.email,
+    csrf: loaded.csrf,
+    scopes: [...scopes].filter((s) => grantable(s, account)),
+  });
+}
+
+export async function postConfirm(ctx: Context, deps: InteractionDependencies): Promise<void> {
+  const loaded = await loadInteraction(ctx, deps);
+  if (!loaded || !checkCsrf(ctx, deps, loaded)) return;
+  const { interaction } = loaded;
+  const accountId = interaction.session?.accountId;
+  const account = accountId ? await deps.accounts.findActive(accountId) : undefined;
+  if (interaction.prompt.name !== 'consent' || !account) return deps.pages.error(ctx, 'login_expired', 400, loaded.locale);
+
+  const grant = interaction.grantId
+    ? await deps.provider.Grant.find(interaction.grantId)
+    : new deps.provider.Grant({ accountId: account.id, clientId: String(interaction.params.client_id) });
+  if (!grant) return deps.pages.error(ctx, 'login_expired', 400, loaded.locale);
+
+  const missing = interaction.prompt.details as MissingGrant;
+  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
+  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
+  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
+    const allowed = scopes.filter((s) => grantable(s, account));
+    if (allowed.length) grant.addResourceScope(indicator, allowed.join(' '));
+    // Recorded as rejected, so the user is not asked for it again.
+    if (allowed.length < scopes.length) grant.rejectResourceScope(indicator, 'admin');
+  }
+  const grantId = await grant.save();
+  await finish(ctx, deps, { consent: { grantId } }, true);
+}
+
+export async function postAbort(ctx: Context, deps: InteractionDependencies): Promise<void> {
+  const loaded = await loadInteraction(ctx, deps);
+  if (!loaded || !checkCsrf(ctx, deps, loaded)) return;
+  await finish(ctx, deps, { error: 'access_denied', error_description: 'the user denied the request' }, false);
+}

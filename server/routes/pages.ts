@@ -1,0 +1,51 @@
+// Rendering of the hosted pages: language negotiation, no-store, and the
+// error, logout and logged-out pages oidc-provider asks us for.
+import type { Context } from 'koa';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { negotiateLocale, translator, type Locale } from '../i18n.ts';
+import type { ProviderPages } from '../oidc/configuration.ts';
+import type { Views } from '../views.ts';
+
+export interface Pages {
+  render(ctx: Context, name: string, locale: Locale, data: Record<string, unknown>, status?: number): void;
+  /** A friendly error page in the request's language; `code` picks a localized message when one exists. */
+  error(ctx: Context, code: string, status: number, locale?: Locale): void;
+  localeOf(ctx: Context, uiLocales?: unknown): Locale;
+  readonly provider: ProviderPages;
+}
+
+export function createPages(views: Views): Pages {
+  const localeOf = (ctx: Context, uiLocales?: unknown) => negotiateLocale(uiLocales, ctx.get('accept-language') || undefined);
+
+  const render: Pages['render'] = (ctx, name, locale, data, status = 200) => {
+    ctx.status = status;
+    // Pages carry per-user state and CSRF tokens: never cached (RFC 9111 §5.2.2.5).
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Content-Language', locale);
+    ctx.type = 'html';
+    ctx.body = views.render(name, locale, data);
+  };
+
+  const error: Pages['error'] = (ctx, code, status, locale = localeOf(ctx)) => {
+    const t = translator(locale);
+    const key = `error.${code}`;
+    const message = t(key) === key ? t('error.generic') : t(key);
+    render(ctx, 'error', locale, { error: code, message }, status);
+  };
+
+  const oidcLocale = (ctx: KoaContextWithOIDC) => localeOf(ctx, ctx.oidc?.params?.ui_locales);
+
+  return {
+    render,
+    error,
+    localeOf,
+    provider: {
+      error: (ctx, out) => error(ctx, out.error, ctx.status >= 400 ? ctx.status : 400, oidcLocale(ctx)),
+      logout: (ctx, form) => {
+        const client = ctx.oidc.client;
+        render(ctx, 'logout', oidcLocale(ctx), { form, host: ctx.host, clientName: client?.clientName ?? client?.clientId });
+      },
+      logoutDone: (ctx) => render(ctx, 'logout-done', oidcLocale(ctx), {}),
+    },
+  };
+}
