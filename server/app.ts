@@ -10,6 +10,7 @@ import type { Logger } from './logger.ts';
 import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
+import { koaAuthorizationPost } from './middleware/koa-authorization-post.ts';
 import type { PrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
@@ -73,7 +74,10 @@ export function createApp(deps: AppDependencies): Koa {
   });
   // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
   // 64 KiB is far above any honest login form and far below a denial of service.
-  app.use(mountedOnly(`${prefix}/interaction/`, bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' })));
+  const formParser = bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' });
+  app.use(mountedOnly(`${prefix}/interaction/`, formParser));
+  app.use((ctx, next) => (ctx.method === 'POST' && ctx.path === `${prefix}/auth` ? formParser(ctx, next) : next()));
+  app.use(koaAuthorizationPost(`${prefix}/auth`));
   app.use(interaction.routes());
   app.use(interaction.allowedMethods());
   app.use(userinfoRoutes({ prefix, issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount }).routes());

@@ -10,8 +10,7 @@
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { OidcModelRepository } from '../repositories/oidc-model-repository.ts';
 import type { AccountService } from '../services/accounts.ts';
-
-const OIDC_SCOPES = new Set(['openid', 'offline_access', 'profile', 'email']);
+import { applyConsent } from '../services/consent.ts';
 
 export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository; accounts: AccountService }) {
   return async function loadExistingGrant(ctx: KoaContextWithOIDC): Promise<Grant | undefined> {
@@ -38,15 +37,12 @@ export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository;
       if (!account) return undefined;
       const grant = new provider.Grant({ accountId, clientId });
       const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
-      grant.addOIDCScope(requested.filter((s) => OIDC_SCOPES.has(s)).join(' '));
       const claims = ctx.oidc.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
-      const requestedClaims = [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})];
-      if (requestedClaims.length) grant.addOIDCClaims(requestedClaims);
-      for (const resource of Object.keys(ctx.oidc.resourceServers ?? {})) {
-        const allowed = requested.filter((s) => s !== 'admin' || account.roles.includes('admin'));
-        grant.addResourceScope(resource, allowed.join(' '));
-        if (allowed.length < requested.length) grant.rejectResourceScope(resource, 'admin');
-      }
+      applyConsent(grant, account, {
+        missingOIDCScope: requested,
+        missingOIDCClaims: [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})],
+        missingResourceScopes: Object.fromEntries(Object.keys(ctx.oidc.resourceServers ?? {}).map((r) => [r, requested])),
+      });
       await grant.save();
       return grant;
     }

@@ -28,3 +28,33 @@ export async function signIn(t: TestTollgate, options: { clientId: string; secre
   return { config, tokens, agent };
 }
 
+
+export type RP = oidc.Configuration;
+
+/** openid-client configured as a client of this Tollgate. */
+export function relyingParty(t: TestTollgate, clientId: string, secret?: string): Promise<RP> {
+  return oidc.discovery(new URL(t.issuer), clientId, secret, secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
+}
+
+/** An authorization request URL with PKCE, state and nonce, plus what the callback check needs. */
+export async function authorizationRequest(config: RP, params: Record<string, string> = {}) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const nonce = oidc.randomNonce();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: REDIRECT, scope: 'openid email', state, nonce,
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    ...params,
+  });
+  return { url, verifier, state, nonce };
+}
+
+/** Runs the login form (and consent, if asked) in `agent`; returns the final page or the client callback. */
+export async function logInWith(agent: UserAgent, url: URL, credentials: { email: string; password: string }, consent = true) {
+  let page = await agent.navigate(url.href, {}, REDIRECT);
+  if (page.status === 200 && page.body.includes('name="password"')) {
+    page = await agent.submit(page, '/login', { login: credentials.email, password: credentials.password }, REDIRECT);
+  }
+  if (consent && page.status === 200 && page.body.includes('/confirm')) page = await agent.submit(page, '/confirm', {}, REDIRECT);
+  return page;
+}

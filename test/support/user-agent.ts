@@ -4,13 +4,16 @@
 export class UserAgent {
   private readonly cookies = new Map<string, string>();
 
+  /** `headers` go with every request, as a browser's Accept-Language does. */
+  constructor(private readonly headers: Record<string, string> = {}) {}
+
   /** GET `url`, following redirects until a page answers or `stopAt` is reached; returns the last response and URL. */
   async navigate(url: string, init: RequestInit = {}, stopAt?: string): Promise<{ url: string; status: number; body: string; headers: Headers }> {
     let current = url;
     let request: RequestInit = init;
     for (let hop = 0; hop < 20; hop += 1) {
       if (stopAt && current.startsWith(stopAt)) return { url: current, status: 0, body: '', headers: new Headers() };
-      const res = await fetch(current, { ...request, redirect: 'manual', headers: { ...(request.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
+      const res = await fetch(current, { ...request, redirect: 'manual', headers: { ...this.headers, ...(request.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
       this.store(res.headers);
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {

@@ -4,6 +4,7 @@
 import type { Context } from 'koa';
 import { checkCsrf, finish, loadInteraction, type InteractionDependencies, type Loaded } from './context.ts';
 import type { StoredAccount } from '../../repositories/account-repository.ts';
+import { applyConsent, grantableScopes } from '../../services/consent.ts';
 
 interface MissingGrant {
   missingOIDCScope?: string[];
@@ -11,7 +12,6 @@ interface MissingGrant {
   missingResourceScopes?: Record<string, string[]>;
 }
 
-const grantable = (scope: string, account: StoredAccount) => scope !== 'admin' || account.roles.includes('admin');
 
 export function showConsent(ctx: Context, deps: InteractionDependencies, loaded: Loaded, account: StoredAccount): void {
   const missing = loaded.interaction.prompt.details as MissingGrant;
@@ -22,7 +22,7 @@ export function showConsent(ctx: Context, deps: InteractionDependencies, loaded:
     clientName: loaded.clientName,
     email: account.email,
     csrf: loaded.csrf,
-    scopes: [...scopes].filter((s) => grantable(s, account)),
+    scopes: grantableScopes(account, scopes).allowed,
   });
 }
 
@@ -39,15 +39,7 @@ export async function postConfirm(ctx: Context, deps: InteractionDependencies): 
     : new deps.provider.Grant({ accountId: account.id, clientId: String(interaction.params.client_id) });
   if (!grant) return deps.pages.error(ctx, 'login_expired', 400, loaded.locale);
 
-  const missing = interaction.prompt.details as MissingGrant;
-  if (missing.missingOIDCScope) grant.addOIDCScope(missing.missingOIDCScope.join(' '));
-  if (missing.missingOIDCClaims) grant.addOIDCClaims(missing.missingOIDCClaims);
-  for (const [indicator, scopes] of Object.entries(missing.missingResourceScopes ?? {})) {
-    const allowed = scopes.filter((s) => grantable(s, account));
-    if (allowed.length) grant.addResourceScope(indicator, allowed.join(' '));
-    // Recorded as rejected, so the user is not asked for it again.
-    if (allowed.length < scopes.length) grant.rejectResourceScope(indicator, 'admin');
-  }
+  applyConsent(grant, account, interaction.prompt.details as MissingGrant);
   const grantId = await grant.save();
   await finish(ctx, deps, { consent: { grantId } }, true);
 }
