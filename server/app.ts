@@ -24,6 +24,7 @@ import { basePath } from './oidc/configuration.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { SigningKeys } from './keys/key-store.ts';
 import type { Views } from './views.ts';
+import { ValidationError } from './errors.ts';
 
 export interface AppDependencies {
   config: Config;
@@ -54,6 +55,15 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(koaRequestLog(logger));
   app.use(koaErrorHandler(logger, (ctx, err) => deps.pages.error(ctx, err.error, err.status)));
   app.use(koaSecurityHeaders({ https: config.issuer.startsWith('https:') }));
+  if (config.issuer.startsWith('https:')) {
+    // The public URL is https, so browsers reach us over TLS whatever the
+    // last hop is: every cookie is Secure, also behind a TLS-terminating
+    // proxy that TRUST_PROXY does not (yet) describe.
+    app.use((ctx, next) => {
+      ctx.cookies.secure = true;
+      return next();
+    });
+  }
   app.use(deps.documents.capture);
 
   app.use(async (ctx, next) => {
@@ -74,7 +84,7 @@ export function createApp(deps: AppDependencies): Koa {
   });
   // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
   // 64 KiB is far above any honest login form and far below a denial of service.
-  const formParser = bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' });
+  const formParser = readableBody(bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' }));
   app.use(mountedOnly(`${prefix}/interaction/`, formParser));
   app.use((ctx, next) => (ctx.method === 'POST' && ctx.path === `${prefix}/auth` ? formParser(ctx, next) : next()));
   app.use(koaAuthorizationPost(`${prefix}/auth`));
@@ -84,6 +94,21 @@ export function createApp(deps: AppDependencies): Koa {
 
   app.use(prefix ? mount(prefix, provider as unknown as Koa) : mount(provider as unknown as Koa));
   return app;
+}
+
+/** A body that cannot be read (bad encoding, broken compression) is the client's error: 400, not 500. */
+function readableBody(parser: Koa.Middleware): Koa.Middleware {
+  return async (ctx, next) => {
+    let parsed = false;
+    try {
+      await parser(ctx, async () => { parsed = true; });
+    } catch (err) {
+      const status = (err as { status?: number }).status;
+      if (typeof status === 'number' && status >= 400 && status < 500) throw err;
+      throw new ValidationError('the request body could not be read');
+    }
+    if (parsed) await next();
+  };
 }
 
 function mountedOnly(pathPrefix: string, middleware: Koa.Middleware): Koa.Middleware {

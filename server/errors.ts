@@ -51,6 +51,13 @@ export class MigrationError extends TollgateError {
   }
 }
 
+/** A value holds a character the database cannot store (NUL). */
+export class UnstorableValueError extends TollgateError {
+  constructor() {
+    super('invalid_request', 'parameters must not contain NUL characters', 400);
+  }
+}
+
 /** The embedded database is open in another process. */
 export class DatabaseBusyError extends TollgateError {
   constructor(message: string) {

@@ -36,7 +36,7 @@ export function createHttpHandler(options: {
     res.setHeader('ETag', doc.etag);
     // Public documents, fetched by browser-based clients from any origin (as oidc-provider's CORS.open).
     res.setHeader('Access-Control-Allow-Origin', '*');
-    res.setHeader('Content-Type', 'application/json; charset=utf-8');
+    res.setHeader('Content-Type', doc.contentType);
     if (req.headers['if-none-match'] === doc.etag) {
       res.statusCode = 304;
       res.end();

@@ -2,6 +2,7 @@
 // OP to support it for ID tokens) and one P-256 key (ES256: our access token
 // default, ~20x cheaper to sign here and 3x shorter). Generated on first start
 // into KEYS_DIR, readable by this user only; reused on every start after.
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
@@ -15,17 +16,11 @@ export interface SigningKeys {
   readonly publicJwks: { keys: JWK[] };
 }
 
-const PUBLIC_MEMBERS: Record<string, readonly string[]> = {
-  RSA: ['kty', 'kid', 'use', 'alg', 'n', 'e'],
-  EC: ['kty', 'kid', 'use', 'alg', 'crv', 'x', 'y'],
-  OKP: ['kty', 'kid', 'use', 'alg', 'crv', 'x'],
-};
-
+/** The public half of a private JWK, with its kid, alg and use. */
 export function toPublicJwk(jwk: JWK): JWK {
-  const members = PUBLIC_MEMBERS[jwk.kty ?? ''];
-  if (!members) throw new Error(`unsupported key type ${jwk.kty}`);
-  const source = jwk as Record<string, unknown>;
-  return Object.fromEntries(members.filter((m) => source[m] !== undefined).map((m) => [m, source[m]])) as JWK;
+  const { kid, alg, use } = jwk;
+  const publicJwk = createPublicKey({ key: jwk as JsonWebKey, format: 'jwk' }).export({ format: 'jwk' });
+  return { ...publicJwk, kid, alg, use } as JWK;
 }
 
 export async function loadOrCreateSigningKeys(keysDir: string): Promise<SigningKeys> {

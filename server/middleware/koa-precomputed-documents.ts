@@ -14,6 +14,7 @@ export interface StaticDocument {
   readonly body: Buffer;
   readonly etag: string;
   readonly cacheControl: string;
+  readonly contentType: string;
 }
 
 export interface PrecomputedDocuments {
@@ -23,15 +24,16 @@ export interface PrecomputedDocuments {
   readonly capture: Middleware;
 }
 
-function document(value: unknown, cacheControl: string): StaticDocument {
+function document(value: unknown, cacheControl: string, contentType = 'application/json; charset=utf-8'): StaticDocument {
   const body = Buffer.from(JSON.stringify(value));
-  return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`, cacheControl };
+  return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`, cacheControl, contentType };
 }
 
 export function precomputedDocuments(options: { issuer: string; jwksPath: string; discoveryPath: string; publicJwks: unknown }): PrecomputedDocuments {
   const issuerOrigin = new URL(options.issuer).origin;
   // Five minutes: resource servers refetch on an unknown kid anyway, and a rotation publishes new keys ahead of use.
-  const jwks = document(options.publicJwks, 'public, max-age=300');
+  // RFC 7517 §8.5 media type, as oidc-provider's own /jwks answers.
+  const jwks = document(options.publicJwks, 'public, max-age=300', 'application/jwk-set+json; charset=utf-8');
   let discovery: StaticDocument | undefined;
 
   return {

@@ -5,6 +5,7 @@
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from '../repositories/client-repository.ts';
 import type { OidcModelRepository } from '../repositories/oidc-model-repository.ts';
+import { UnstorableValueError } from '../errors.ts';
 
 export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; clients: ClientRepository }): AdapterFactory {
   return (name) => (name === 'Client' ? clientAdapter(repos.clients) : modelAdapter(name, repos.oidcModels));
@@ -12,7 +13,16 @@ export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; c
 
 function modelAdapter(model: string, store: OidcModelRepository): Adapter {
   return {
-    upsert: (id, payload, expiresIn) => store.upsert(model, id, payload as Record<string, unknown>, expiresIn),
+    async upsert(id, payload, expiresIn) {
+      try {
+        await store.upsert(model, id, payload as Record<string, unknown>, expiresIn);
+      } catch (err) {
+        // A request parameter with NUL (state, nonce, login_hint...) would be
+        // stored with the interaction: a bad request, not a server error.
+        if (err instanceof UnstorableValueError) throw new errors.InvalidRequest(err.message);
+        throw err;
+      }
+    },
     find: async (id) => (await store.find(model, id)) as AdapterPayload | undefined,
     findByUid: async (uid) => (await store.findByUid(model, uid)) as AdapterPayload | undefined,
     findByUserCode: async (userCode) => (await store.findByUserCode(model, userCode)) as AdapterPayload | undefined,

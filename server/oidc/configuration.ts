@@ -82,6 +82,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
     },
+    // OpenID Connect Core §3.1.2.1: redirect_uri is REQUIRED, even with one registered.
+    allowOmittingSingleRegisteredRedirectUri: false,
     // RFC 9700 §2.1.1: the authorization code flow only; no implicit or hybrid.
     responseTypes: ['code'],
     // RFC 9700 §2.1.1 and OAuth 2.1: PKCE for every client, S256 only (the library offers no `plain`).
@@ -91,10 +93,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     enabledJWA: {
       // RFC 8725 §3.1: an allow-list of asymmetric algorithms, no HS*, never `none`.
-      idTokenSigningAlgValues: ['RS256', 'ES256', 'PS256'],
-      userinfoSigningAlgValues: ['RS256', 'ES256', 'PS256'],
-      introspectionSigningAlgValues: ['RS256', 'ES256', 'PS256'],
-      authorizationSigningAlgValues: ['RS256', 'ES256', 'PS256'],
+      // Only what our keys can sign (keys/key-store.ts: one RS256, one ES256 key).
+      idTokenSigningAlgValues: ['RS256', 'ES256'],
+      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      introspectionSigningAlgValues: ['RS256', 'ES256'],
+      authorizationSigningAlgValues: ['RS256', 'ES256'],
       requestObjectSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
       clientAuthSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
     },
@@ -151,6 +154,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   // Presented secrets are compared with the stored SHA-256 digest, which the
   // client adapter hands the library in place of the secret (adapter.ts).
+  // Client#compareClientSecret is awaited by client_auth.js (oidc-provider
+  // 9.13, lib/models/client.js:543, lib/shared/client_auth.js:237); the
+  // interop tests fail closed if an upgrade renames it.
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return Promise.resolve(typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual));
   };

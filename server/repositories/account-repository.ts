@@ -2,6 +2,7 @@
 import type { PrismaClient } from '../generated/prisma/client.ts';
 import { ConflictError } from '../errors.ts';
 import { isUniqueViolation } from './unique-violation.ts';
+import { isUuid, storable } from './text.ts';
 
 export interface StoredAccount {
   id: string;
@@ -42,9 +43,11 @@ export function createAccountRepository(prisma: PrismaClient): AccountRepository
       }
     },
     async findById(id) {
+      if (!isUuid(id)) return undefined;
       return (await prisma.account.findUnique({ where: { id } })) ?? undefined;
     },
     async findByEmail(email) {
+      if (!storable(email)) return undefined;
       return (await prisma.account.findUnique({ where: { email } })) ?? undefined;
     },
     async list() {

@@ -3,6 +3,7 @@
 import type { PrismaClient, Prisma } from '../generated/prisma/client.ts';
 import { ConflictError } from '../errors.ts';
 import { isUniqueViolation } from './unique-violation.ts';
+import { storable } from './text.ts';
 
 export type ClientMetadata = Record<string, unknown>;
 
@@ -49,6 +50,7 @@ export function createClientRepository(prisma: PrismaClient, cacheTtlMs = CLIENT
       }
     },
     async find(id) {
+      if (!storable(id)) return undefined;
       const now = Date.now();
       const hit = cache.get(id);
       if (hit && hit.until > now) return hit.client;

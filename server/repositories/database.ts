@@ -101,29 +101,55 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   };
 }
 
+/**
+ * The owner is identified by pid and, where /proc exists, the process's start
+ * time: after a crash in a container the same pid (often 1) belongs to a new
+ * process, and a pid alone would keep the database locked forever.
+ */
+interface LockOwner { pid: number; start?: string }
+
+async function processStart(pid: number): Promise<string | undefined> {
+  try {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    // Field 22 (starttime); the command name in field 2 may contain spaces, so count from its closing parenthesis.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+async function ownerAlive(owner: LockOwner): Promise<boolean> {
+  if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
+  try {
+    process.kill(owner.pid, 0);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
+  }
+  if (owner.start === undefined) return true;
+  const now = await processStart(owner.pid);
+  return now === undefined || now === owner.start;
+}
+
 async function lockDataDir(file: string): Promise<() => Promise<void>> {
+  const me: LockOwner = { pid: process.pid, start: await processStart(process.pid) };
   for (let attempt = 0; attempt < 2; attempt += 1) {
     try {
-      await writeFile(file, String(process.pid), { flag: 'wx' });
+      await writeFile(file, JSON.stringify(me), { flag: 'wx' });
       return () => rm(file, { force: true });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      const owner = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
-      if (Number.isInteger(owner) && owner > 0 && isAlive(owner)) {
-        throw new DatabaseBusyError(`the embedded database in ${path.dirname(file)} is in use by process ${owner}; stop it first, or use DATABASE_URL (PostgreSQL) to share a database`);
+      let owner: LockOwner;
+      try {
+        owner = JSON.parse(await readFile(file, 'utf8')) as LockOwner;
+      } catch {
+        owner = { pid: -1 };
+      }
+      if (await ownerAlive(owner)) {
+        throw new DatabaseBusyError(`the embedded database in ${path.dirname(file)} is in use by process ${owner.pid}; stop it first, or use DATABASE_URL (PostgreSQL) to share a database`);
       }
       // The owner died without cleaning up: the lock is stale.
       await rm(file, { force: true });
     }
   }
   throw new DatabaseBusyError(`cannot lock the embedded database (${file})`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }

@@ -16,6 +16,9 @@ export interface LoginThrottleRepository {
   reset(key: string): Promise<void>;
 }
 
+// Keys embed what people type; NUL cannot be stored in PostgreSQL text.
+const safeKey = (key: string) => key.replaceAll('\u0000', '\uFFFD');
+
 export function createLoginThrottleRepository(prisma: PrismaClient): LoginThrottleRepository {
   const toState = (row: { failures: number; windowStartedAt: Date }, windowSeconds: number): ThrottleState => ({
     failures: row.failures,
@@ -24,14 +27,14 @@ export function createLoginThrottleRepository(prisma: PrismaClient): LoginThrott
 
   return {
     async get(key, windowSeconds) {
-      const row = await prisma.loginThrottle.findUnique({ where: { key } });
+      const row = await prisma.loginThrottle.findUnique({ where: { key: safeKey(key) } });
       if (!row || row.windowStartedAt.getTime() + windowSeconds * 1000 <= Date.now()) return undefined;
       return toState(row, windowSeconds);
     },
 
     async recordFailure(key, windowSeconds) {
       const rows = await prisma.$queryRaw<Array<{ failures: number; window_started_at: Date }>>`
-        INSERT INTO login_throttle (key, failures, window_started_at) VALUES (${key}, 1, now())
+        INSERT INTO login_throttle (key, failures, window_started_at) VALUES (${safeKey(key)}, 1, now())
         ON CONFLICT (key) DO UPDATE SET
           failures = CASE WHEN login_throttle.window_started_at <= now() - ${windowSeconds}::int * interval '1 second'
                           THEN 1 ELSE login_throttle.failures + 1 END,
@@ -43,7 +46,7 @@ export function createLoginThrottleRepository(prisma: PrismaClient): LoginThrott
     },
 
     async reset(key) {
-      await prisma.loginThrottle.deleteMany({ where: { key } });
+      await prisma.loginThrottle.deleteMany({ where: { key: safeKey(key) } });
     },
   };
 }

@@ -3,11 +3,14 @@
 // that knows how they are stored; oidc/adapter.ts only translates the
 // library's adapter calls into these.
 import type { PrismaClient, Prisma } from '../generated/prisma/client.ts';
+import { storable } from './text.ts';
+import { UnstorableValueError } from '../errors.ts';
 
 /** The payload oidc-provider hands to its adapter: a plain JSON object. */
 export type ModelPayload = Record<string, unknown>;
 
 export interface OidcModelRepository {
+  /** Throws UnstorableValueError when the payload holds a NUL character, which PostgreSQL cannot store. */
   upsert(model: string, id: string, payload: ModelPayload, expiresInSeconds?: number): Promise<void>;
   /** The payload, or undefined when absent or expired; `consumed` (epoch seconds) is set once consumed. */
   find(model: string, id: string): Promise<ModelPayload | undefined>;
@@ -39,6 +42,7 @@ export function createOidcModelRepository(prisma: PrismaClient): OidcModelReposi
 
   return {
     async upsert(model, id, payload, expiresInSeconds) {
+      if (!storable(id) || JSON.stringify(payload).includes('\\u0000')) throw new UnstorableValueError();
       const expiresAt = expiresInSeconds ? new Date(Date.now() + expiresInSeconds * 1000) : null;
       const columns = {
         payload: payload as Prisma.InputJsonValue,
@@ -57,18 +61,22 @@ export function createOidcModelRepository(prisma: PrismaClient): OidcModelReposi
     },
 
     async find(model, id) {
+      if (!storable(id)) return undefined;
       return present(await prisma.oidcModel.findFirst({ where: { model, id, ...notExpired() }, select }));
     },
 
     async findByUid(model, uid) {
+      if (!storable(uid)) return undefined;
       return present(await prisma.oidcModel.findFirst({ where: { model, uid, ...notExpired() }, select }));
     },
 
     async findByUserCode(model, userCode) {
+      if (!storable(userCode)) return undefined;
       return present(await prisma.oidcModel.findFirst({ where: { model, userCode, ...notExpired() }, select }));
     },
 
     async consume(model, id) {
+      if (!storable(id)) return false;
       const { count } = await prisma.oidcModel.updateMany({
         where: { model, id, consumedAt: null },
         data: { consumedAt: new Date() },
@@ -77,14 +85,17 @@ export function createOidcModelRepository(prisma: PrismaClient): OidcModelReposi
     },
 
     async destroy(model, id) {
+      if (!storable(id)) return;
       await prisma.oidcModel.deleteMany({ where: { model, id } });
     },
 
     async revokeByGrantId(model, grantId) {
+      if (!storable(grantId)) return;
       await prisma.oidcModel.deleteMany({ where: { model, grantId } });
     },
 
     async listByAccount(model, accountId) {
+      if (!storable(accountId)) return [];
       const rows = await prisma.oidcModel.findMany({
         where: { model, accountId, ...notExpired() },
         select: { id: true, payload: true },
@@ -94,6 +105,7 @@ export function createOidcModelRepository(prisma: PrismaClient): OidcModelReposi
     },
 
     async findLatestForClient(model, accountId, clientId) {
+      if (!storable(accountId) || !storable(clientId)) return undefined;
       const row = await prisma.oidcModel.findFirst({
         where: { model, accountId, payload: { path: ['clientId'], equals: clientId }, ...notExpired() },
         select: { id: true, payload: true },

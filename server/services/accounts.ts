@@ -13,7 +13,7 @@ export const newAccountInput = z.object({
   password: z.string()
     .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
     .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
-  name: z.string().trim().min(1).max(200).optional(),
+  name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
   roles: z.array(z.enum(ROLES, { error: `must be one of: ${ROLES.join(', ')}` })).default([]),
 });
 export type NewAccountInput = z.input<typeof newAccountInput>;

@@ -21,5 +21,13 @@ export function clientSecretMatches(digestHex: string, presented: string): boole
   return expected.length === actual.length && timingSafeEqual(expected, actual);
 }
 
-/** A secret an operator chooses must not be easier to guess than one we generate would be to brute-force in practice. */
+/**
+ * A secret an operator chooses is stored with the same fast digest, so it
+ * must be as unguessable as a generated one in practice: long, and not a
+ * word or a repeated character (32 × "a" passes a length check).
+ */
 export const CLIENT_SECRET_MIN_LENGTH = 32;
+
+export function looksRandom(secret: string): boolean {
+  return new Set(secret).size >= 16 && !/\p{Cc}/u.test(secret);
+}

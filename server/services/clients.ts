@@ -3,15 +3,19 @@
 // and stores it with only the digest of its secret.
 import { z } from 'zod';
 import type { ClientMetadata, ClientRepository, StoredClient } from '../repositories/client-repository.ts';
-import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret } from './client-secrets.ts';
+import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
 export const newClientInput = z.object({
   id: z.string().trim().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -'),
-  secret: z.string().min(CLIENT_SECRET_MIN_LENGTH, `must be at least ${CLIENT_SECRET_MIN_LENGTH} characters (or omit it to have one generated)`).max(512).optional(),
+  secret: z.string()
+    .min(CLIENT_SECRET_MIN_LENGTH, `must be at least ${CLIENT_SECRET_MIN_LENGTH} characters (or omit it to have one generated)`)
+    .max(512)
+    .refine(looksRandom, 'must look random (at least 16 different characters, no control characters): omit it to have one generated')
+    .optional(),
   public: z.boolean().default(false),
-  name: z.string().trim().min(1).max(200).optional(),
+  name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
   redirectUris: z.array(z.string()).default([]),
   postLogoutRedirectUris: z.array(z.string()).default([]),
   grantTypes: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1).optional(),

@@ -60,7 +60,7 @@ describe('authorization code flow', () => {
     assert.equal(refreshed.scope, 'openid basic');
   });
 
-  test('a public client must use PKCE and may not use a secret', async () => {
+  test('a public client signs in with PKCE and is refused without it', async () => {
     const { tokens } = await signIn(t, { clientId: 'spa', email: 'user@example.test', password: 'correct horse battery', scope: 'openid email basic' });
     assert.ok(tokens.access_token);
     const res = await fetch(`${t.issuer}/auth?${new URLSearchParams({ client_id: 'spa', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT })}`, { redirect: 'manual' });

@@ -55,7 +55,7 @@ describe('precomputed documents', () => {
     assert.equal(res.headers['x-frame-options'], 'DENY');
     assert.equal(res.headers['referrer-policy'], 'no-referrer');
     assert.equal(res.headers['x-request-id'], 'jwks-probe-1');
-    assert.equal(res.headers['content-type'], 'application/json; charset=utf-8');
+    assert.equal(res.headers['content-type'], 'application/jwk-set+json; charset=utf-8', 'RFC 7517 §8.5, as the provider answers');
     await new Promise((r) => setTimeout(r, 20));
     const line = t.logs.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l.req_id === 'jwks-probe-1');
     assert.equal(line?.path, '/jwks');

@@ -297,11 +297,48 @@ describe('hosted login and OpenID Connect behaviour', () => {
       assert.ok(res.status >= 400 && res.status < 500, `${JSON.stringify(fields)} → ${res.status}`);
       assert.match(res.body, /<html/);
     }
+    // A NUL byte anywhere: a 4xx, never the database's error as a 500.
+    const nul = await post(new URLSearchParams({ csrf, login: 'ada\u0000@example.test', password: 'x\u0000' }).toString());
+    assert.equal(nul.status, 401);
+    const gzipped = await agent.navigate(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip', accept: 'text/html' }, body: 'login=a&password=b' }, REDIRECT);
+    assert.equal(gzipped.status, 400);
     assert.equal((await t.tollgate.accounts.list()).length, 6, 'no account created or lost');
 
     const unknown = await agent.navigate(`${t.issuer}/interaction/does-not-exist`, { headers: { accept: 'text/html' } });
     assert.equal(unknown.status, 400);
     assert.match(unknown.body, /expired|already used/);
+  });
+
+  test('NUL bytes in protocol parameters are OAuth errors, never 500', async () => {
+    const auth = await fetch(`${t.issuer}/auth?client_id=we%00b&response_type=code&scope=openid&redirect_uri=${encodeURIComponent(REDIRECT)}`, { redirect: 'manual' });
+    assert.equal(auth.status, 400);
+    const state = await authorizationRequest(web, { state: 'a\u0000b' });
+    const res = await fetch(state.url, { redirect: 'manual' });
+    assert.ok(res.status === 400 || (res.status === 303 && new URL(res.headers.get('location')!).searchParams.get('error') === 'invalid_request'), `${res.status}`);
+    const basic = `Basic ${Buffer.from('web:web-client-secret-long-enough-0123456789').toString('base64')}`;
+    for (const body of ['grant_type=authorization_code&code=ab%00c&redirect_uri=x&code_verifier=y', 'grant_type=refresh_token&refresh_token=a%00b', 'grant_type=client_credentials&client_id=a%00b']) {
+      const token = await fetch(`${t.issuer}/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body });
+      assert.ok(token.status >= 400 && token.status < 500, `${body} → ${token.status}`);
+    }
+    for (const endpoint of ['token/introspection', 'token/revocation']) {
+      const r = await fetch(`${t.issuer}/${endpoint}`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=a%00b' });
+      assert.ok(r.status < 500, `${endpoint} → ${r.status}`);
+    }
+  });
+
+  test('redirect_uri is required even when only one is registered (OpenID Connect Core §3.1.2.1)', async () => {
+    const res = await fetch(`${t.issuer}/auth?client_id=web&response_type=code&scope=openid&code_challenge=${'a'.repeat(43)}&code_challenge_method=S256`, { redirect: 'manual' });
+    assert.equal(res.status, 400);
+    assert.equal(res.headers.get('location'), null);
+  });
+
+  test('PKCE is required of confidential clients too', async () => {
+    const url = new URL(`${t.issuer}/auth`);
+    url.search = new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, state: 's' }).toString();
+    const res = await fetch(url, { redirect: 'manual' });
+    const location = new URL(res.headers.get('location')!);
+    assert.equal(location.searchParams.get('error'), 'invalid_request');
+    assert.match(location.searchParams.get('error_description')!, /PKCE/);
   });
 
   test('a finished interaction cannot be replayed', async () => {
@@ -403,6 +440,26 @@ describe('sign-up', () => {
     } finally {
       await other.close();
       await removeDirs(other.dirs);
+    }
+  });
+});
+
+describe('an https issuer behind a TLS-terminating proxy', () => {
+  test('cookies are Secure even when the last hop is plain http, and HSTS is sent', async () => {
+    const t = await startTestTollgate({ env: { ISSUER: 'https://id.example.test' } });
+    try {
+      await t.tollgate.clients.register({ id: 'web', secret: 'web-client-secret-long-enough-0123456789', redirectUris: [REDIRECT] });
+      const url = new URL('/auth', `http://127.0.0.1:${t.config.port}`);
+      url.search = new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' }).toString();
+      const res = await fetch(url, { redirect: 'manual' });
+      assert.equal(res.status, 303);
+      const cookies = res.headers.getSetCookie();
+      assert.ok(cookies.length > 0);
+      for (const cookie of cookies) assert.match(cookie, /;\s*secure/i, cookie);
+      assert.match(res.headers.get('strict-transport-security') ?? '', /max-age=\d+/);
+    } finally {
+      await t.close();
+      await removeDirs(t.dirs);
     }
   });
 });

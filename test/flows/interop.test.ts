@@ -112,7 +112,7 @@ for (const backend of backends) {
       );
     });
 
-    test('access tokens default to ES256 and ID tokens to RS256', async () => {
+    test('access tokens are ES256 and clients default to RS256 ID tokens (issued ones are checked in code-flow)', async () => {
       const tokens = await oidc.clientCredentialsGrant(await discover('machine', machine.client_secret), { scope: 'basic' });
       assert.equal(decodeProtectedHeader(tokens.access_token).alg, 'ES256');
       const client = await t.tollgate.provider.Client.find('machine');

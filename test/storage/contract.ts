@@ -164,4 +164,21 @@ export function storageContract(getBackend: () => Backend): void {
     assert.equal((await accounts.list()).length, count);
     assert.deepEqual((await accounts.findByEmail(email))?.roles, ['admin']);
   });
+
+  test('values PostgreSQL cannot store (NUL) are misses on lookup and a clear error on write, never a database error', async () => {
+    const nul = 'abc\u0000def';
+    for (const name of ['Session', 'RefreshToken', 'Client']) {
+      assert.equal(await model(name).find(nul), undefined, name);
+    }
+    assert.equal(await model('Session').findByUid(nul), undefined);
+    assert.equal(await model('DeviceCode').findByUserCode(nul), undefined);
+    await model('Session').destroy(nul);
+    await model('RefreshToken').revokeByGrantId(nul);
+    await assert.rejects(model('RefreshToken').consume(nul), (err: { error?: string }) => err.error === 'invalid_grant');
+    await assert.rejects(model('Interaction').upsert(id(), { params: { state: nul } } as never, 60), (err: { error?: string }) => err.error === 'invalid_request');
+    const { accounts } = getBackend().repositories;
+    assert.equal(await accounts.findByEmail(`a${'\u0000'}@example.test`), undefined);
+    assert.equal(await accounts.findById('not-a-uuid'), undefined);
+    assert.equal(await accounts.findById(nul), undefined);
+  });
 }
