@@ -14,8 +14,11 @@ interface MissingGrant {
 
 
 export function showConsent(ctx: Context, deps: InteractionDependencies, loaded: Loaded, account: StoredAccount): void {
+  // Everything the client asks for, not only what is new: with prompt=consent
+  // nothing may be missing, and the user still decides on the whole request.
   const missing = loaded.interaction.prompt.details as MissingGrant;
-  const scopes = new Set([...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()]);
+  const requested = String(loaded.interaction.params.scope ?? '').split(' ').filter(Boolean);
+  const scopes = new Set([...requested, ...(missing.missingOIDCScope ?? []), ...Object.values(missing.missingResourceScopes ?? {}).flat()]);
   deps.pages.render(ctx, 'consent', loaded.locale, {
     action: `${loaded.base}/confirm`,
     abortAction: `${loaded.base}/abort`,
