@@ -11,7 +11,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import * as oidc from 'openid-client';
 import { freePort } from '../test/support/ports.ts';
+import { UserAgent } from '../test/support/user-agent.ts';
+import { ARGON2_PARAMETERS, hashPassword, verifyPassword } from '../server/services/passwords.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
@@ -87,6 +90,46 @@ async function load(scenario: string, options: autocannon.Options): Promise<Row>
   };
 }
 
+/**
+ * Full sign-ins, one after another, as a browser and a first-party app do
+ * them: authorization request, login form (argon2id verify), callback, code
+ * exchange. Reported next to the cost of the argon2id verify alone.
+ */
+async function logins(base: string, clientId: string, secret: string, redirect: string, email: string, password: string): Promise<Row> {
+  const config = await oidc.discovery(new URL(base), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const once = async () => {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'openid email basic', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const agent = new UserAgent();
+    const page = await agent.navigate(url.href, {}, redirect);
+    const back = await agent.submit(page, '/login', { login: email, password }, redirect);
+    await oidc.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
+  };
+  for (let i = 0; i < 3; i += 1) await once();
+  const times: number[] = [];
+  const rounds = Math.max(20, duration * 5);
+  for (let i = 0; i < rounds; i += 1) {
+    const started = performance.now();
+    await once();
+    times.push(performance.now() - started);
+  }
+  times.sort((a, b) => a - b);
+  const pick = (q: number) => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))]! * 10) / 10;
+  const mean = times.reduce((a, b) => a + b, 0) / times.length;
+  return { scenario: `full login, sequential (${rounds} sign-ins)`, rps: Math.round(1000 / mean), p50: pick(0.5), p99: pick(0.99), non2xx: 0, errors: 0 };
+}
+
+async function argon2Cost(): Promise<number> {
+  const hash = await hashPassword('bench password 0123456789');
+  const times: number[] = [];
+  for (let i = 0; i < 10; i += 1) {
+    const started = performance.now();
+    await verifyPassword(hash, 'bench password 0123456789');
+    times.push(performance.now() - started);
+  }
+  return Math.round(times.sort((a, b) => a - b)[5]! * 10) / 10;
+}
+
 async function main() {
   const root = await mkdtemp(path.join(tmpdir(), 'tollgate-bench-'));
   const port = await freePort();
@@ -101,6 +144,10 @@ async function main() {
   const base = `http://localhost:${port}`;
   const clientId = `bench-${Date.now()}`;
   const { client_secret: secret } = JSON.parse(await cli(env, ['clients', 'add', '--id', clientId, '--grant-types', 'client_credentials', '--scope', 'basic'])) as { client_secret: string };
+  const loginRedirect = 'https://bench.example/callback';
+  const { client_secret: webSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-web`, '--first-party', '--redirect-uri', loginRedirect, '--scope', 'openid email basic'])) as { client_secret: string };
+  const loginPassword = 'bench password 0123456789';
+  await cli(env, ['users', 'add', '--email', `${clientId}@bench.example`, '--password', loginPassword]);
 
   const server = await startServer(env);
   const rows: Row[] = [];
@@ -119,6 +166,7 @@ async function main() {
     }
     if (want('jwks')) rows.push(await load('GET /jwks', { url: `${base}/jwks` }));
     if (want('discovery')) rows.push(await load('GET /.well-known/openid-configuration', { url: `${base}/.well-known/openid-configuration` }));
+    if (want('login')) rows.push(await logins(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword));
   } finally {
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('close', r));
@@ -127,7 +175,8 @@ async function main() {
 
   const db = args['database-url'] ? 'PostgreSQL' : 'embedded (PGlite)';
   process.stdout.write(`\nTollgate bench — database: ${db}; server on ${hasTaskset ? 'one pinned core' : 'unpinned cores'}; ${connections} connections, ${duration} s per scenario, request logging on\n`);
-  process.stdout.write(`start-up: ${server.startupMs} ms, RSS at listen: ${server.rssMb} MB\n\n`);
+  process.stdout.write(`start-up: ${server.startupMs} ms, RSS at listen: ${server.rssMb} MB\n`);
+  process.stdout.write(`argon2id verify alone (m=${ARGON2_PARAMETERS.memoryCost} KiB, t=${ARGON2_PARAMETERS.timeCost}, p=${ARGON2_PARAMETERS.parallelism}): ${await argon2Cost()} ms (median, this process)\n\n`);
   process.stdout.write('| scenario | req/s | p50 ms | p99 ms | non-2xx | errors |\n|---|---:|---:|---:|---:|---:|\n');
   for (const r of rows) process.stdout.write(`| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} |\n`);
   if (rows.some((r) => r.non2xx || r.errors)) process.exitCode = 1;

@@ -76,8 +76,10 @@ export function createApp(deps: AppDependencies): Koa {
     else ctx.body = views.stylesheet.body;
   });
 
+  // Routers are entered only for their own paths: the token endpoint, the
+  // hottest route, should not pay for matching every route table first.
   const health = healthRoutes({ ping: deps.ping, prefix });
-  app.use(health.routes());
+  app.use(onlyFor((path) => path === `${prefix}/healthz` || path === `${prefix}/readyz`, health.routes()));
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled,
@@ -85,12 +87,13 @@ export function createApp(deps: AppDependencies): Koa {
   // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
   // 64 KiB is far above any honest login form and far below a denial of service.
   const formParser = readableBody(bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' }));
-  app.use(mountedOnly(`${prefix}/interaction/`, formParser));
-  app.use((ctx, next) => (ctx.method === 'POST' && ctx.path === `${prefix}/auth` ? formParser(ctx, next) : next()));
+  const underInteraction = (path: string) => path.startsWith(`${prefix}/interaction/`);
+  app.use(onlyFor(underInteraction, formParser));
+  app.use(onlyFor((path) => path === `${prefix}/auth`, async (ctx, next) => (ctx.method === 'POST' ? formParser(ctx, next) : next())));
   app.use(koaAuthorizationPost(`${prefix}/auth`));
-  app.use(interaction.routes());
-  app.use(interaction.allowedMethods());
-  app.use(userinfoRoutes({ prefix, issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount }).routes());
+  app.use(onlyFor(underInteraction, interaction.routes()));
+  app.use(onlyFor(underInteraction, interaction.allowedMethods()));
+  app.use(onlyFor((path) => path === `${prefix}/me`, userinfoRoutes({ prefix, issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount }).routes()));
 
   app.use(prefix ? mount(prefix, provider as unknown as Koa) : mount(provider as unknown as Koa));
   return app;
@@ -111,6 +114,6 @@ function readableBody(parser: Koa.Middleware): Koa.Middleware {
   };
 }
 
-function mountedOnly(pathPrefix: string, middleware: Koa.Middleware): Koa.Middleware {
-  return (ctx, next) => (ctx.path.startsWith(pathPrefix) ? middleware(ctx, next) : next());
+function onlyFor<State, Context>(matches: (path: string) => boolean, middleware: Koa.Middleware<State, Context>): Koa.Middleware<State, Context> {
+  return (ctx, next) => (matches(ctx.path) ? middleware(ctx, next) : next());
 }
