@@ -6,6 +6,7 @@
 // Figures belong in closing notes and the README, never in test assertions.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -95,7 +96,25 @@ async function load(scenario: string, options: autocannon.Options): Promise<Row>
  * them: authorization request, login form (argon2id verify), callback, code
  * exchange. Reported next to the cost of the argon2id verify alone.
  */
-async function logins(base: string, clientId: string, secret: string, redirect: string, email: string, password: string): Promise<Row> {
+/**
+ * CPU seconds (user + system, all threads) a process and its descendants
+ * have used, from /proc (tsx runs the server as a child); undefined elsewhere.
+ */
+function cpuSeconds(pid: number | undefined): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const own = (Number(fields[11]) + Number(fields[12])) / 100;
+    const children = readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+    return own + children.reduce((sum, child) => sum + (cpuSeconds(Number(child)) ?? 0), 0);
+  } catch {
+    return undefined;
+  }
+}
+
+let loginCpuMs: number | undefined;
+
+async function logins(base: string, clientId: string, secret: string, redirect: string, email: string, password: string, serverPid: number | undefined): Promise<Row> {
   const config = await oidc.discovery(new URL(base), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
   const once = async () => {
     const verifier = oidc.randomPKCECodeVerifier();
@@ -108,11 +127,14 @@ async function logins(base: string, clientId: string, secret: string, redirect: 
   for (let i = 0; i < 3; i += 1) await once();
   const times: number[] = [];
   const rounds = Math.max(20, duration * 5);
+  const cpuBefore = cpuSeconds(serverPid);
   for (let i = 0; i < rounds; i += 1) {
     const started = performance.now();
     await once();
     times.push(performance.now() - started);
   }
+  const cpuAfter = cpuSeconds(serverPid);
+  if (cpuBefore !== undefined && cpuAfter !== undefined) loginCpuMs = Math.round(((cpuAfter - cpuBefore) * 1000) / rounds * 10) / 10;
   times.sort((a, b) => a - b);
   const pick = (q: number) => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))]! * 10) / 10;
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
@@ -166,7 +188,7 @@ async function main() {
     }
     if (want('jwks')) rows.push(await load('GET /jwks', { url: `${base}/jwks` }));
     if (want('discovery')) rows.push(await load('GET /.well-known/openid-configuration', { url: `${base}/.well-known/openid-configuration` }));
-    if (want('login')) rows.push(await logins(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword));
+    if (want('login')) rows.push(await logins(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword, server.child.pid));
   } finally {
     server.child.kill('SIGTERM');
     await new Promise((r) => server.child.once('close', r));
@@ -179,6 +201,7 @@ async function main() {
   process.stdout.write(`argon2id verify alone (m=${ARGON2_PARAMETERS.memoryCost} KiB, t=${ARGON2_PARAMETERS.timeCost}, p=${ARGON2_PARAMETERS.parallelism}): ${await argon2Cost()} ms (median, this process)\n\n`);
   process.stdout.write('| scenario | req/s | p50 ms | p99 ms | non-2xx | errors |\n|---|---:|---:|---:|---:|---:|\n');
   for (const r of rows) process.stdout.write(`| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} |\n`);
+  if (loginCpuMs !== undefined) process.stdout.write(`\nserver CPU per full sign-in (all threads, argon2id included): ${loginCpuMs} ms\n`);
   if (rows.some((r) => r.non2xx || r.errors)) process.exitCode = 1;
 }
 

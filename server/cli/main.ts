@@ -9,6 +9,8 @@ import { loadConfig } from '../config.ts';
 import { ConfigError, TollgateError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { createTollgate, type Tollgate } from '../tollgate.ts';
+import { newAccountInput, type NewAccountInput } from '../services/accounts.ts';
+import { newClientInput, type NewClientInput } from '../services/clients.ts';
 
 const USAGE = `usage: npm run --silent tollgate -- <command> [options]
 
@@ -27,7 +29,12 @@ Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
 class UsageError extends Error {}
 
 type Options = NonNullable<ParseArgsConfig['options']>;
-type Command = { options: Options; run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown> };
+type Command = {
+  options: Options;
+  /** Checks the arguments before anything is opened: bad values exit 2 even while the embedded database is busy. */
+  prepare?: (values: Record<string, unknown>) => Promise<Record<string, unknown>>;
+  run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown>;
+};
 
 const COMMANDS: Record<string, Command> = {
   migrate: {
@@ -40,12 +47,13 @@ const COMMANDS: Record<string, Command> = {
       email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' },
       name: { type: 'string' }, role: { type: 'string', multiple: true },
     },
-    run: async (t, v) => {
+    prepare: async (v) => {
       if (v.password !== undefined && v['password-stdin']) throw new UsageError('give either --password or --password-stdin');
       const password = v['password-stdin'] ? await readStdinLine() : v.password;
       if (typeof v.email !== 'string' || typeof password !== 'string') throw new UsageError('users add needs --email and --password (or --password-stdin)');
-      return t.accounts.create({ email: v.email, password, name: v.name as string | undefined, roles: (v.role as string[] | undefined) as ['admin'] | undefined });
+      return newAccountInput.parse({ email: v.email, password, name: v.name, roles: v.role });
     },
+    run: (t, input) => t.accounts.create(input as NewAccountInput),
   },
   'users list': { options: {}, run: (t) => t.accounts.list() },
   'clients add': {
@@ -54,21 +62,22 @@ const COMMANDS: Record<string, Command> = {
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
     },
-    run: async (t, v) => {
+    prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
       const grantTypes = typeof v['grant-types'] === 'string' ? v['grant-types'].split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      return t.clients.register({
+      return newClientInput.parse({
         id: v.id,
-        secret: v.secret as string | undefined,
+        secret: v.secret,
         public: Boolean(v.public),
-        name: v.name as string | undefined,
-        redirectUris: (v['redirect-uri'] as string[] | undefined) ?? [],
-        postLogoutRedirectUris: (v['post-logout-redirect-uri'] as string[] | undefined) ?? [],
-        grantTypes: grantTypes as Array<'authorization_code'> | undefined,
-        scope: v.scope as string | undefined,
+        name: v.name,
+        redirectUris: v['redirect-uri'] ?? [],
+        postLogoutRedirectUris: v['post-logout-redirect-uri'] ?? [],
+        grantTypes,
+        scope: v.scope,
         firstParty: Boolean(v['first-party']),
       });
     },
+    run: (t, input) => t.clients.register(input as NewClientInput),
   },
   'clients list': { options: {}, run: (t) => t.clients.list() },
 };
@@ -93,6 +102,7 @@ async function main(argv: string[]): Promise<number> {
 
   let tollgate: Tollgate | undefined;
   try {
+    if (command.prepare) values = await command.prepare(values);
     const config = loadConfig();
     // Diagnostics go to stderr at warn and above; stdout carries only the result.
     const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));

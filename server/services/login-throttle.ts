@@ -7,7 +7,13 @@
 // reveals nothing about which accounts exist.
 import type { LoginThrottleRepository } from '../repositories/login-throttle-repository.ts';
 
-export const THROTTLE_POLICY = Object.freeze({
+export interface ThrottlePolicy {
+  readonly windowSeconds: number;
+  readonly maxAccountFailures: number;
+  readonly maxIpFailures: number;
+}
+
+export const THROTTLE_POLICY: ThrottlePolicy = Object.freeze({
   windowSeconds: 15 * 60,
   maxAccountFailures: 10,
   maxIpFailures: 100,
@@ -20,7 +26,7 @@ export interface LoginThrottle {
   recordSuccess(email: string): Promise<void>;
 }
 
-export function createLoginThrottle(store: LoginThrottleRepository, policy = THROTTLE_POLICY): LoginThrottle {
+export function createLoginThrottle(store: LoginThrottleRepository, policy: ThrottlePolicy = THROTTLE_POLICY): LoginThrottle {
   const accountKey = (email: string) => `account:${email.trim().toLowerCase()}`;
   const ipKey = (ip: string) => `ip:${ip}`;
   const wait = (resetsAt: Date) => Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000));

@@ -341,6 +341,20 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.match(location.searchParams.get('error_description')!, /PKCE/);
   });
 
+  test('every form post is answered 303 See Other (RFC 9700 §4.12: never 307)', async () => {
+    const agent = new UserAgent();
+    const request = await authorizationRequest(web, { prompt: 'consent' });
+    const login = await agent.navigate(request.url.href, {}, REDIRECT);
+    const form = (page: string, action: string) => new URLSearchParams({ csrf: page.match(/name="csrf" value="([^"]+)"/)![1]!, ...(action.endsWith('/login') ? { login: 'bob@example.test', password: PASSWORD } : {}) }).toString();
+    const loginAction = new URL(login.body.match(/action="([^"]+\/login)"/)![1]!, t.issuer).href;
+    const posted = await agent.once(loginAction, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(login.body, loginAction) });
+    assert.equal(posted.status, 303);
+    const consent = await agent.navigate(new URL(posted.headers.get('location')!, t.issuer).href, {}, REDIRECT);
+    const confirmAction = new URL(consent.body.match(/action="([^"]+\/confirm)"/)![1]!, t.issuer).href;
+    const confirmed = await agent.once(confirmAction, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form(consent.body, confirmAction) });
+    assert.equal(confirmed.status, 303);
+  });
+
   test('a finished interaction cannot be replayed', async () => {
     const agent = new UserAgent();
     const request = await authorizationRequest(web);
@@ -373,6 +387,20 @@ describe('hosted login and OpenID Connect behaviour', () => {
     await t.tollgate.database.prisma.loginThrottle.updateMany({ where: { key: 'account:fay@example.test' }, data: { windowStartedAt: new Date(Date.now() - 16 * 60 * 1000) } });
     const open = await retry(PASSWORD);
     assert.ok(open.url.startsWith(REDIRECT) || open.status === 200, `${open.status}`);
+  });
+
+  test('one client IP failing across many accounts is throttled too (credential stuffing)', async () => {
+    const { createLoginThrottle } = await import('../../server/services/login-throttle.ts');
+    const throttle = createLoginThrottle(t.tollgate.repositories.loginThrottle, { windowSeconds: 900, maxAccountFailures: 10, maxIpFailures: 3 });
+    for (const email of ['one@x.test', 'two@x.test', 'three@x.test']) await throttle.recordFailure(email, '203.0.113.9');
+    assert.ok(await throttle.retryAfter('four@x.test', '203.0.113.9') > 0, 'a fresh account from that IP waits');
+    assert.equal(await throttle.retryAfter('four@x.test', '198.51.100.1'), 0, 'other IPs do not');
+    await throttle.recordSuccess('one@x.test');
+    assert.ok(await throttle.retryAfter('one@x.test', '203.0.113.9') > 0, 'a success does not clear the IP');
+    await Promise.all(Array.from({ length: 20 }, () => throttle.recordFailure('race@x.test', '192.0.2.1')));
+    const state = await t.tollgate.repositories.loginThrottle.get('account:race@x.test', 900);
+    assert.equal(state?.failures, 20, 'concurrent failures are all counted');
+    await t.tollgate.database.prisma.loginThrottle.deleteMany({});
   });
 
   test('an unknown e-mail and a wrong password cost about the same time', async () => {

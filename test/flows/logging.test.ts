@@ -5,7 +5,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
-import { signIn } from '../support/sign-in.ts';
+import { signIn, relyingParty, authorizationRequest, REDIRECT } from '../support/sign-in.ts';
+import { UserAgent } from '../support/user-agent.ts';
 
 describe('request logging', () => {
   let t: TestTollgate;
@@ -32,6 +33,17 @@ describe('request logging', () => {
     });
     assert.equal(post.status, 200);
     secrets.push(((await post.json()) as { access_token: string }).access_token);
+
+    // A failed sign-in with a different password: it must not be logged either.
+    const wrongPassword = 'a wrong but secret password 9876';
+    secrets.push(wrongPassword);
+    {
+      const agent = new UserAgent();
+      const rp = await relyingParty(t, 'log-web', webSecret);
+      const login = await agent.navigate((await authorizationRequest(rp)).url.href, {}, REDIRECT);
+      const failed = await agent.submit(login, '/login', { login: 'log@example.test', password: wrongPassword }, REDIRECT);
+      assert.equal(failed.status, 401);
+    }
 
     const { tokens, agent } = await signIn(t, { clientId: 'log-web', secret: webSecret, email: 'log@example.test', password, scope: 'openid email offline_access basic' });
     secrets.push(tokens.access_token, tokens.id_token!, tokens.refresh_token!);

@@ -42,6 +42,9 @@ describe('npm start (embedded database)', () => {
       const busy = await runCli(['users', 'list'], env);
       assert.equal(busy.code, 1);
       assert.match(busy.stderr, /in use by process \d+/);
+      // Arguments are checked before the database is opened: still a usage error.
+      const bad = await runCli(['users', 'add', '--email', 'not-an-email', '--password', 'long enough password'], env);
+      assert.equal(bad.code, 2, bad.stderr);
     } finally {
       await first.stop();
     }

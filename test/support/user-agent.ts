@@ -39,6 +39,13 @@ export class UserAgent {
     }, stopAt);
   }
 
+  /** One request with this agent's cookies, redirects not followed. */
+  async once(url: string, init: RequestInit = {}): Promise<Response> {
+    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
+    this.store(res.headers);
+    return res;
+  }
+
   cookieEntries(): Array<[string, string]> {
     return [...this.cookies];
   }
