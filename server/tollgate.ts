@@ -21,6 +21,7 @@ import { createLoginThrottle } from './services/login-throttle.ts';
 import { createAccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views.ts';
+import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
 import { precomputedDocuments } from './middleware/koa-precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -37,12 +38,18 @@ export interface Tollgate {
   readonly app: Koa;
   /** The Node request handler to serve: fast path for public documents, then the Koa app. */
   readonly handler: RequestListener;
+  readonly janitor?: Janitor;
   /** Migrations applied by this start. */
   readonly migrated: string[];
   close(): Promise<void>;
 }
 
-export async function createTollgate(config: Config, logger: Logger): Promise<Tollgate> {
+export interface TollgateOptions {
+  /** Purge expired rows periodically (the server does; one-shot CLI commands do not). */
+  janitor?: Partial<JanitorOptions> | false;
+}
+
+export async function createTollgate(config: Config, logger: Logger, options: TollgateOptions = {}): Promise<Tollgate> {
   const database = await openDatabase(config);
   try {
     const migrated = await applyMigrations(database);
@@ -89,7 +96,14 @@ export async function createTollgate(config: Config, logger: Logger): Promise<To
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), trustProxy: config.trustProxy });
 
-    return { config, database, repositories, accounts, clients, keys, provider, app, handler, migrated, close: () => database.close() };
+    const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, ...options.janitor });
+    return {
+      config, database, repositories, accounts, clients, keys, provider, app, handler, migrated, janitor,
+      async close() {
+        await janitor?.stop();
+        await database.close();
+      },
+    };
   } catch (err) {
     await database.close().catch(() => {});
     throw err;

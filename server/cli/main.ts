@@ -106,7 +106,7 @@ async function main(argv: string[]): Promise<number> {
     const config = loadConfig();
     // Diagnostics go to stderr at warn and above; stdout carries only the result.
     const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
-    tollgate = await createTollgate(config, logger);
+    tollgate = await createTollgate(config, logger, { janitor: false });
     const result = await command.run(tollgate, values);
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;

@@ -14,6 +14,8 @@ export interface LoginThrottleRepository {
   /** Counts one failure, opening a new window when the last one has passed. */
   recordFailure(key: string, windowSeconds: number): Promise<ThrottleState>;
   reset(key: string): Promise<void>;
+  /** Deletes up to `limit` counters whose window ended; returns how many went. */
+  purgeExpired(windowSeconds: number, limit: number): Promise<number>;
 }
 
 // Keys embed what people type; NUL cannot be stored in PostgreSQL text.
@@ -43,6 +45,13 @@ export function createLoginThrottleRepository(prisma: PrismaClient): LoginThrott
         RETURNING failures, window_started_at`;
       const row = rows[0]!;
       return toState({ failures: Number(row.failures), windowStartedAt: new Date(row.window_started_at) }, windowSeconds);
+    },
+
+    async purgeExpired(windowSeconds, limit) {
+      return prisma.$executeRaw`
+        DELETE FROM login_throttle WHERE key IN (
+          SELECT key FROM login_throttle WHERE window_started_at < now() - ${windowSeconds}::int * interval '1 second' LIMIT ${limit}
+        )`;
     },
 
     async reset(key) {

@@ -26,6 +26,8 @@ export interface OidcModelRepository {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** A user's instances of one model (their sessions, grants, refresh tokens), newest first. */
   listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
+  /** Deletes up to `limit` expired instances; returns how many went. Bounded, so one pass never holds locks for long. */
+  purgeExpired(limit: number): Promise<number>;
   /** The newest live instance of `model` one account holds for one client (a remembered consent). */
   findLatestForClient(model: string, accountId: string, clientId: string): Promise<{ id: string; payload: ModelPayload } | undefined>;
 }
@@ -102,6 +104,13 @@ export function createOidcModelRepository(prisma: PrismaClient): OidcModelReposi
         orderBy: { createdAt: 'desc' },
       });
       return rows.map((r) => ({ id: r.id, payload: r.payload as ModelPayload }));
+    },
+
+    async purgeExpired(limit) {
+      return prisma.$executeRaw`
+        DELETE FROM oidc_model WHERE (model, id) IN (
+          SELECT model, id FROM oidc_model WHERE expires_at < now() LIMIT ${limit}
+        )`;
     },
 
     async findLatestForClient(model, accountId, clientId) {

@@ -1,0 +1,64 @@
+// Removes what has expired (interactions, sessions, codes, tokens, grants,
+// login counters) in bounded batches, so the database does not grow without
+// bound under sustained load, including load nobody authenticated for: every
+// anonymous /auth request stores an interaction. find() already ignores
+// expired rows; this only reclaims their space.
+import type { Logger } from '../logger.ts';
+import type { Repositories } from '../repositories/index.ts';
+import { THROTTLE_POLICY } from './login-throttle.ts';
+
+export interface JanitorOptions {
+  /** Between passes. */
+  intervalMs: number;
+  /** Rows per DELETE; a pass repeats batches until one comes back short. */
+  batchSize: number;
+  /** Upper bound on batches per pass, so a huge backlog is worked off over several passes. */
+  maxBatches: number;
+}
+
+export const JANITOR_DEFAULTS: JanitorOptions = Object.freeze({ intervalMs: 60_000, batchSize: 1_000, maxBatches: 50 });
+
+export interface Janitor {
+  /** One pass now; resolves with the number of rows removed. */
+  sweep(): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
+  let running: Promise<number> | undefined;
+
+  const pass = async (): Promise<number> => {
+    let removed = 0;
+    for (let batch = 0; batch < options.maxBatches; batch += 1) {
+      const n = await repositories.oidcModels.purgeExpired(options.batchSize);
+      removed += n;
+      if (n < options.batchSize) break;
+    }
+    for (let batch = 0; batch < options.maxBatches; batch += 1) {
+      const n = await repositories.loginThrottle.purgeExpired(THROTTLE_POLICY.windowSeconds, options.batchSize);
+      removed += n;
+      if (n < options.batchSize) break;
+    }
+    if (removed) logger.info({ removed }, 'janitor removed expired rows');
+    return removed;
+  };
+
+  const sweep = () => {
+    // Never two passes at once: a slow pass makes the next tick a no-op.
+    running ??= pass().finally(() => { running = undefined; });
+    return running;
+  };
+
+  const timer = setInterval(() => {
+    sweep().catch((err: Error) => logger.warn({ err: { message: err.message } }, 'janitor pass failed; will retry'));
+  }, options.intervalMs);
+  timer.unref();
+
+  return {
+    sweep,
+    async stop() {
+      clearInterval(timer);
+      await running?.catch(() => undefined);
+    },
+  };
+}
