@@ -61,7 +61,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const accounts = createAccountService(repositories.accounts);
 
     const prefix = basePath(config);
-    const views = createViews({ assetsPath: `${prefix}/assets`, cache: config.env === 'production' });
+    // Templates are compiled once: restart to see an edited view.
+    const views = createViews({ assetsPath: `${prefix}/assets`, cache: true });
     const pages = createPages(views);
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({

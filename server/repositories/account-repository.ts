@@ -1,5 +1,5 @@
 // People who sign in.
-import type { PrismaClient } from '../generated/prisma/client.ts';
+import type { Database } from './database.ts';
 import { ConflictError } from '../errors.ts';
 import { isUniqueViolation } from './unique-violation.ts';
 import { isUuid, storable } from './text.ts';
@@ -32,7 +32,24 @@ export interface AccountRepository {
   list(): Promise<StoredAccount[]>;
 }
 
-export function createAccountRepository(prisma: PrismaClient): AccountRepository {
+interface Row {
+  id: string; email: string; email_verified: boolean; name: string | null; password_hash: string;
+  roles: string[] | null; disabled: boolean; created_at: Date; updated_at: Date;
+}
+
+const toStored = (r: Row): StoredAccount => ({
+  id: r.id, email: r.email, emailVerified: r.email_verified, name: r.name, passwordHash: r.password_hash,
+  roles: r.roles ?? [], disabled: r.disabled, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+});
+
+const COLUMNS = 'id, email, email_verified, name, password_hash, roles, disabled, created_at, updated_at';
+
+/**
+ * Writes go through Prisma; the two lookups on every sign-in and token
+ * exchange go straight to the driver (see Database.query).
+ */
+export function createAccountRepository(db: Pick<Database, 'prisma' | 'query'>): AccountRepository {
+  const { prisma } = db;
   return {
     async create(account) {
       try {
@@ -44,11 +61,13 @@ export function createAccountRepository(prisma: PrismaClient): AccountRepository
     },
     async findById(id) {
       if (!isUuid(id)) return undefined;
-      return (await prisma.account.findUnique({ where: { id } })) ?? undefined;
+      const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM account WHERE id = $1`, [id]);
+      return row ? toStored(row) : undefined;
     },
     async findByEmail(email) {
       if (!storable(email)) return undefined;
-      return (await prisma.account.findUnique({ where: { email } })) ?? undefined;
+      const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM account WHERE email = $1`, [email]);
+      return row ? toStored(row) : undefined;
     },
     async list() {
       return prisma.account.findMany({ orderBy: { createdAt: 'asc' } });

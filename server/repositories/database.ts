@@ -22,6 +22,16 @@ export interface SqlSession {
 export interface Database {
   readonly kind: 'postgresql' | 'embedded';
   readonly prisma: PrismaClient;
+  /**
+   * Parameterised SQL straight to the driver, for the hottest repositories
+   * (oidc-provider's models, login counters). Measured here, sequentially:
+   * Prisma's client costs 1.2–2.7 ms per query (raw or not), the driver
+   * 0.28 ms (pg) and 0.29 ms (PGlite); a sign-in makes ~20 such queries.
+   * The schema, migrations and the colder repositories stay with Prisma.
+   */
+  query<Row>(sql: string, params?: unknown[]): Promise<Row[]>;
+  /** Like query, for statements; resolves with the number of rows affected. */
+  execute(sql: string, params?: unknown[]): Promise<number>;
   /** Runs `work` on one dedicated connection (advisory locks and transactions need one). */
   withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -47,6 +57,8 @@ function openPostgres(url: string, poolSize: number): Database {
   return {
     kind: 'postgresql',
     prisma,
+    query: async <Row>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as Row[],
+    execute: async (sql, params) => (await pool.query(sql, params)).rowCount ?? 0,
     async withSession(work) {
       const client = await pool.connect();
       try {
@@ -86,6 +98,8 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   return {
     kind: 'embedded',
     prisma,
+    query: async <Row>(sql: string, params?: unknown[]) => (await pglite.query<Row>(sql, params)).rows,
+    execute: async (sql, params) => (await pglite.query(sql, params)).affectedRows ?? 0,
     async withSession(work) {
       return work({
         exec: async (sql) => { await pglite.exec(sql); },

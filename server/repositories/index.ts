@@ -17,12 +17,12 @@ export interface Repositories {
 
 export function createRepositories(db: Database): Repositories {
   return {
-    oidcModels: createOidcModelRepository(db.prisma),
+    oidcModels: createOidcModelRepository(db),
     clients: createClientRepository(db.prisma),
-    accounts: createAccountRepository(db.prisma),
-    loginThrottle: createLoginThrottleRepository(db.prisma),
+    accounts: createAccountRepository(db),
+    loginThrottle: createLoginThrottleRepository(db),
     async ping() {
-      await db.prisma.$queryRaw`SELECT 1`;
+      await db.query('SELECT 1');
     },
   };
 }

@@ -1,6 +1,7 @@
 // Counters of failed sign-ins per key in fixed windows. Each write is one
-// atomic upsert, so concurrent failures are all counted.
-import type { PrismaClient } from '../generated/prisma/client.ts';
+// atomic upsert, so concurrent failures are all counted. On the login path:
+// SQL straight to the driver (see Database.query).
+import type { Database } from './database.ts';
 
 export interface ThrottleState {
   failures: number;
@@ -21,41 +22,48 @@ export interface LoginThrottleRepository {
 // Keys embed what people type; NUL cannot be stored in PostgreSQL text.
 const safeKey = (key: string) => key.replaceAll('\u0000', '\uFFFD');
 
-export function createLoginThrottleRepository(prisma: PrismaClient): LoginThrottleRepository {
-  const toState = (row: { failures: number; windowStartedAt: Date }, windowSeconds: number): ThrottleState => ({
-    failures: row.failures,
-    resetsAt: new Date(row.windowStartedAt.getTime() + windowSeconds * 1000),
+interface Row { failures: number; window_started_at: Date }
+
+export function createLoginThrottleRepository(db: Pick<Database, 'query' | 'execute'>): LoginThrottleRepository {
+  const toState = (row: Row, windowSeconds: number): ThrottleState => ({
+    failures: Number(row.failures),
+    resetsAt: new Date(new Date(row.window_started_at).getTime() + windowSeconds * 1000),
   });
 
   return {
     async get(key, windowSeconds) {
-      const row = await prisma.loginThrottle.findUnique({ where: { key: safeKey(key) } });
-      if (!row || row.windowStartedAt.getTime() + windowSeconds * 1000 <= Date.now()) return undefined;
-      return toState(row, windowSeconds);
+      const [row] = await db.query<Row>(
+        `SELECT failures, window_started_at FROM login_throttle
+          WHERE key = $1 AND window_started_at > now() - $2::int * interval '1 second'`,
+        [safeKey(key), windowSeconds],
+      );
+      return row ? toState(row, windowSeconds) : undefined;
     },
 
     async recordFailure(key, windowSeconds) {
-      const rows = await prisma.$queryRaw<Array<{ failures: number; window_started_at: Date }>>`
-        INSERT INTO login_throttle (key, failures, window_started_at) VALUES (${safeKey(key)}, 1, now())
-        ON CONFLICT (key) DO UPDATE SET
-          failures = CASE WHEN login_throttle.window_started_at <= now() - ${windowSeconds}::int * interval '1 second'
-                          THEN 1 ELSE login_throttle.failures + 1 END,
-          window_started_at = CASE WHEN login_throttle.window_started_at <= now() - ${windowSeconds}::int * interval '1 second'
-                          THEN now() ELSE login_throttle.window_started_at END
-        RETURNING failures, window_started_at`;
-      const row = rows[0]!;
-      return toState({ failures: Number(row.failures), windowStartedAt: new Date(row.window_started_at) }, windowSeconds);
-    },
-
-    async purgeExpired(windowSeconds, limit) {
-      return prisma.$executeRaw`
-        DELETE FROM login_throttle WHERE key IN (
-          SELECT key FROM login_throttle WHERE window_started_at < now() - ${windowSeconds}::int * interval '1 second' LIMIT ${limit}
-        )`;
+      const [row] = await db.query<Row>(
+        `INSERT INTO login_throttle (key, failures, window_started_at) VALUES ($1, 1, now())
+         ON CONFLICT (key) DO UPDATE SET
+           failures = CASE WHEN login_throttle.window_started_at <= now() - $2::int * interval '1 second'
+                           THEN 1 ELSE login_throttle.failures + 1 END,
+           window_started_at = CASE WHEN login_throttle.window_started_at <= now() - $2::int * interval '1 second'
+                           THEN now() ELSE login_throttle.window_started_at END
+         RETURNING failures, window_started_at`,
+        [safeKey(key), windowSeconds],
+      );
+      return toState(row!, windowSeconds);
     },
 
     async reset(key) {
-      await prisma.loginThrottle.deleteMany({ where: { key: safeKey(key) } });
+      await db.execute('DELETE FROM login_throttle WHERE key = $1', [safeKey(key)]);
+    },
+
+    async purgeExpired(windowSeconds, limit) {
+      return db.execute(
+        `DELETE FROM login_throttle WHERE key IN (
+           SELECT key FROM login_throttle WHERE window_started_at < now() - $1::int * interval '1 second' LIMIT $2)`,
+        [windowSeconds, limit],
+      );
     },
   };
 }

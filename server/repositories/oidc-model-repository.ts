@@ -1,8 +1,9 @@
 // Storage of oidc-provider's model instances (sessions, grants, codes,
 // refresh tokens, interactions, ...) in the `oidc_model` table. The one place
 // that knows how they are stored; oidc/adapter.ts only translates the
-// library's adapter calls into these.
-import type { PrismaClient, Prisma } from '../generated/prisma/client.ts';
+// library's adapter calls into these. Every request of the protocol passes
+// here, so the SQL goes straight to the driver (see Database.query).
+import type { Database } from './database.ts';
 import { storable } from './text.ts';
 import { UnstorableValueError } from '../errors.ts';
 
@@ -32,95 +33,81 @@ export interface OidcModelRepository {
   findLatestForClient(model: string, accountId: string, clientId: string): Promise<{ id: string; payload: ModelPayload } | undefined>;
 }
 
-export function createOidcModelRepository(prisma: PrismaClient): OidcModelRepository {
-  const notExpired = () => ({ OR: [{ expiresAt: null }, { expiresAt: { gt: new Date() } }] });
+interface Row { payload: ModelPayload; consumed_at: Date | null }
 
-  const present = (row: { payload: unknown; consumedAt: Date | null } | null): ModelPayload | undefined => {
+const LIVE = '(expires_at IS NULL OR expires_at > now())';
+
+export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'>): OidcModelRepository {
+  const present = (rows: Row[]): ModelPayload | undefined => {
+    const row = rows[0];
     if (!row) return undefined;
-    const payload = row.payload as ModelPayload;
-    return row.consumedAt ? { ...payload, consumed: Math.floor(row.consumedAt.getTime() / 1000) } : payload;
+    return row.consumed_at ? { ...row.payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) } : row.payload;
   };
-  const select = { payload: true, consumedAt: true } as const;
+  const findBy = async (column: 'id' | 'uid' | 'user_code', model: string, value: string) => {
+    if (!storable(value)) return undefined;
+    return present(await db.query<Row>(`SELECT payload, consumed_at FROM oidc_model WHERE model = $1 AND ${column} = $2 AND ${LIVE} LIMIT 1`, [model, value]));
+  };
 
   return {
     async upsert(model, id, payload, expiresInSeconds) {
-      if (!storable(id) || JSON.stringify(payload).includes('\\u0000')) throw new UnstorableValueError();
+      const json = JSON.stringify(payload);
+      if (!storable(id) || json.includes('\\u0000')) throw new UnstorableValueError();
       const expiresAt = expiresInSeconds ? new Date(Date.now() + expiresInSeconds * 1000) : null;
-      const columns = {
-        payload: payload as Prisma.InputJsonValue,
-        uid: stringOrNull(payload.uid),
-        userCode: stringOrNull(payload.userCode),
-        grantId: stringOrNull(payload.grantId),
-        accountId: stringOrNull(payload.accountId),
-        expiresAt,
-      };
-      // `consumedAt` is left alone on update: saving a consumed token again must not revive it.
-      await prisma.oidcModel.upsert({
-        where: { model_id: { model, id } },
-        create: { model, id, ...columns },
-        update: columns,
-      });
+      // consumed_at is left alone on conflict: saving a consumed token again must not revive it.
+      await db.execute(
+        `INSERT INTO oidc_model (model, id, payload, uid, user_code, grant_id, account_id, expires_at)
+         VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
+         ON CONFLICT (model, id) DO UPDATE SET
+           payload = EXCLUDED.payload, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code,
+           grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
+        [model, id, json, stringOrNull(payload.uid), stringOrNull(payload.userCode), stringOrNull(payload.grantId), stringOrNull(payload.accountId), expiresAt],
+      );
     },
 
-    async find(model, id) {
-      if (!storable(id)) return undefined;
-      return present(await prisma.oidcModel.findFirst({ where: { model, id, ...notExpired() }, select }));
-    },
-
-    async findByUid(model, uid) {
-      if (!storable(uid)) return undefined;
-      return present(await prisma.oidcModel.findFirst({ where: { model, uid, ...notExpired() }, select }));
-    },
-
-    async findByUserCode(model, userCode) {
-      if (!storable(userCode)) return undefined;
-      return present(await prisma.oidcModel.findFirst({ where: { model, userCode, ...notExpired() }, select }));
-    },
+    find: (model, id) => findBy('id', model, id),
+    findByUid: (model, uid) => findBy('uid', model, uid),
+    findByUserCode: (model, userCode) => findBy('user_code', model, userCode),
 
     async consume(model, id) {
       if (!storable(id)) return false;
-      const { count } = await prisma.oidcModel.updateMany({
-        where: { model, id, consumedAt: null },
-        data: { consumedAt: new Date() },
-      });
+      const count = await db.execute('UPDATE oidc_model SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL', [model, id]);
       return count === 1;
     },
 
     async destroy(model, id) {
       if (!storable(id)) return;
-      await prisma.oidcModel.deleteMany({ where: { model, id } });
+      await db.execute('DELETE FROM oidc_model WHERE model = $1 AND id = $2', [model, id]);
     },
 
     async revokeByGrantId(model, grantId) {
       if (!storable(grantId)) return;
-      await prisma.oidcModel.deleteMany({ where: { model, grantId } });
+      await db.execute('DELETE FROM oidc_model WHERE model = $1 AND grant_id = $2', [model, grantId]);
     },
 
     async listByAccount(model, accountId) {
       if (!storable(accountId)) return [];
-      const rows = await prisma.oidcModel.findMany({
-        where: { model, accountId, ...notExpired() },
-        select: { id: true, payload: true },
-        orderBy: { createdAt: 'desc' },
-      });
-      return rows.map((r) => ({ id: r.id, payload: r.payload as ModelPayload }));
+      return db.query<{ id: string; payload: ModelPayload }>(
+        `SELECT id, payload FROM oidc_model WHERE model = $1 AND account_id = $2 AND ${LIVE} ORDER BY created_at DESC`,
+        [model, accountId],
+      );
     },
 
     async purgeExpired(limit) {
-      return prisma.$executeRaw`
-        DELETE FROM oidc_model WHERE (model, id) IN (
-          SELECT model, id FROM oidc_model WHERE expires_at < now() LIMIT ${limit}
-        )`;
+      return db.execute(
+        'DELETE FROM oidc_model WHERE (model, id) IN (SELECT model, id FROM oidc_model WHERE expires_at < now() LIMIT $1)',
+        [limit],
+      );
     },
 
     async findLatestForClient(model, accountId, clientId) {
       if (!storable(accountId) || !storable(clientId)) return undefined;
-      const row = await prisma.oidcModel.findFirst({
-        where: { model, accountId, payload: { path: ['clientId'], equals: clientId }, ...notExpired() },
-        select: { id: true, payload: true },
-        orderBy: { createdAt: 'desc' },
-      });
-      return row ? { id: row.id, payload: row.payload as ModelPayload } : undefined;
+      const rows = await db.query<{ id: string; payload: ModelPayload }>(
+        `SELECT id, payload FROM oidc_model
+          WHERE model = $1 AND account_id = $2 AND payload->>'clientId' = $3 AND ${LIVE}
+          ORDER BY created_at DESC LIMIT 1`,
+        [model, accountId, clientId],
+      );
+      return rows[0];
     },
   };
 }
