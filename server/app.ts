@@ -24,7 +24,7 @@ import { basePath } from './oidc/configuration.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { SigningKeys } from './keys/key-store.ts';
 import type { Views } from './views.ts';
-import { ValidationError } from './errors.ts';
+import { TollgateError, ValidationError } from './errors.ts';
 
 export interface AppDependencies {
   config: Config;
@@ -46,7 +46,9 @@ export interface AppDependencies {
 export function createApp(deps: AppDependencies): Koa {
   const { config, logger, provider, views } = deps;
   const prefix = basePath(config);
-  const app = new Koa({ proxy: config.trustProxy });
+  // Behind a proxy, only the address it appended counts: the left of
+  // X-Forwarded-For is whatever the client wrote (throttling keys on ctx.ip).
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   // koa-mount runs oidc-provider on this app's context, so its signed cookies use these keys.
   app.keys = deps.cookieSecrets;
   // Koa would print errors to stderr itself; ours are logged once, by koa-error-handler.
@@ -93,6 +95,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(koaAuthorizationPost(`${prefix}/auth`));
   app.use(onlyFor(underInteraction, interaction.routes()));
   app.use(onlyFor(underInteraction, interaction.allowedMethods()));
+  app.use(onlyFor((path) => path === `${prefix}/me`, async (ctx, next) => (ctx.method === 'POST' ? formParser(ctx, next) : next())));
   app.use(onlyFor((path) => path === `${prefix}/me`, userinfoRoutes({ prefix, issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount }).routes()));
 
   app.use(prefix ? mount(prefix, provider as unknown as Koa) : mount(provider as unknown as Koa));
@@ -107,7 +110,8 @@ function readableBody(parser: Koa.Middleware): Koa.Middleware {
       await parser(ctx, async () => { parsed = true; });
     } catch (err) {
       const status = (err as { status?: number }).status;
-      if (typeof status === 'number' && status >= 400 && status < 500) throw err;
+      if (status === 413) throw new TollgateError('request_too_large', 'request entity too large', 413);
+      if (status === 415) throw new TollgateError('unsupported_media_type', 'the request body encoding is not supported', 415);
       throw new ValidationError('the request body could not be read');
     }
     if (parsed) await next();

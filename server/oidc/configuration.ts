@@ -175,8 +175,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
  */
 function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
   const account = ctx.oidc.account;
-  if (ctx.oidc.route === 'token' && account && !rolesOf(account).includes('admin')) {
-    return [...USERINFO_SCOPES, 'basic'];
+  if (ctx.oidc.route === 'token') {
+    // No account (client_credentials): no user, so no userinfo scopes.
+    if (!account) return [...API_SCOPES];
+    if (!rolesOf(account).includes('admin')) return [...USERINFO_SCOPES, 'basic'];
   }
   return [...USERINFO_SCOPES, ...API_SCOPES];
 }

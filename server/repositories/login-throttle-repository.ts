@@ -15,6 +15,8 @@ export interface LoginThrottleRepository {
   /** Counts one failure, opening a new window when the last one has passed. */
   recordFailure(key: string, windowSeconds: number): Promise<ThrottleState>;
   reset(key: string): Promise<void>;
+  /** Takes one counted attempt back (a success), never below zero. */
+  forgive(key: string): Promise<void>;
   /** Deletes up to `limit` counters whose window ended; returns how many went. */
   purgeExpired(windowSeconds: number, limit: number): Promise<number>;
 }
@@ -56,6 +58,10 @@ export function createLoginThrottleRepository(db: Pick<Database, 'query' | 'exec
 
     async reset(key) {
       await db.execute('DELETE FROM login_throttle WHERE key = $1', [safeKey(key)]);
+    },
+
+    async forgive(key) {
+      await db.execute('UPDATE login_throttle SET failures = failures - 1 WHERE key = $1 AND failures > 0', [safeKey(key)]);
     },
 
     async purgeExpired(windowSeconds, limit) {

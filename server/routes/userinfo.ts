@@ -3,8 +3,7 @@
 // its own userinfo audience at /me; ours are for the API (one token per
 // login, as with Keycloak and Auth0), so /me is answered here for them:
 // the token is verified like any resource server would, the account must
-// still be active, and claims follow the token's scopes. Anything that is
-// not a JWT goes on to the provider.
+// still be active, and claims follow the token's scopes.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { FindAccount, KoaContextWithOIDC } from 'oidc-provider';
@@ -18,15 +17,19 @@ const CLAIMS_BY_SCOPE: Record<string, readonly string[]> = {
 export function userinfoRoutes(deps: { prefix: string; issuer: string; verifier: AccessTokenVerifier; findAccount: FindAccount }): Router {
   const router = new Router({ prefix: deps.prefix });
 
-  const handle = async (ctx: Context, next: () => Promise<unknown>) => {
+  const handle = async (ctx: Context) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Access-Control-Expose-Headers', 'WWW-Authenticate');
     try {
-      const token = bearerToken(ctx.get('authorization') || undefined);
-      // Opaque tokens (none are issued today) stay the provider's business.
-      if (token && token.split('.').length !== 3) return next();
+      // RFC 6750 §2.1 header, or §2.2 form body (OpenID Connect Core §5.3.1); never the query string.
+      const fromBody = (ctx.request.body as Record<string, unknown> | undefined)?.access_token;
+      const fromHeader = bearerToken(ctx.get('authorization') || undefined);
+      if (fromHeader && fromBody !== undefined) throw new BearerError('invalid_request', 'an access token in both the header and the body');
+      const token = fromHeader ?? (typeof fromBody === 'string' && fromBody ? fromBody : undefined);
       if (!token) throw new BearerError('invalid_token', 'no access token provided');
+      // Tollgate issues only JWT access tokens; anything else is not one of ours.
+      if (token.split('.').length !== 3) throw new BearerError('invalid_token', 'access token is malformed');
       const claims = await deps.verifier.verify(token);
       const scopes = new Set((claims.scope ?? '').split(' '));
       if (!scopes.has('openid')) throw new BearerError('insufficient_scope', 'the access token lacks the openid scope', 'openid');

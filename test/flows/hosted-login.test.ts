@@ -52,6 +52,16 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.equal(info.name, 'ada');
   });
 
+  test('userinfo takes the token from a POST body too (RFC 6750 §2.2), never from the query', async () => {
+    const request = await authorizationRequest(web, { scope: 'openid email basic' });
+    const tokens = await codeFrom(web, (await logInWith(new UserAgent(), request.url, { email: 'ada@example.test', password: PASSWORD })).url, request);
+    const posted = await fetch(`${t.issuer}/me`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ access_token: tokens.access_token }).toString() });
+    assert.equal(posted.status, 200);
+    assert.equal(((await posted.json()) as { email: string }).email, 'ada@example.test');
+    const query = await fetch(`${t.issuer}/me?access_token=${tokens.access_token}`);
+    assert.equal(query.status, 401);
+  });
+
   test('userinfo releases only what the token\'s scopes allow', async () => {
     const request = await authorizationRequest(spa, { scope: 'openid basic' });
     const callback = await logInWith(new UserAgent(), request.url, { email: 'bob@example.test', password: PASSWORD });
@@ -302,6 +312,8 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.equal(nul.status, 401);
     const gzipped = await agent.navigate(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'gzip', accept: 'text/html' }, body: 'login=a&password=b' }, REDIRECT);
     assert.equal(gzipped.status, 400);
+    const unknownEncoding = await agent.navigate(action, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-encoding': 'foo', accept: 'text/html' }, body: 'login=a&password=b' }, REDIRECT);
+    assert.equal(unknownEncoding.status, 415);
     assert.equal((await t.tollgate.accounts.list()).length, 6, 'no account created or lost');
 
     const unknown = await agent.navigate(`${t.issuer}/interaction/does-not-exist`, { headers: { accept: 'text/html' } });
@@ -355,6 +367,27 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.equal(confirmed.status, 303);
   });
 
+  test('an expired login page is a friendly 400 at Tollgate', async () => {
+    const agent = new UserAgent();
+    const login = await agent.navigate((await authorizationRequest(web)).url.href, {}, REDIRECT);
+    await t.tollgate.database.prisma.oidcModel.updateMany({ where: { model: 'Interaction' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    const late = await agent.submit(login, '/login', { login: 'eve@example.test', password: PASSWORD }, REDIRECT);
+    assert.equal(late.status, 400);
+    assert.match(late.body, /expired or was already used/);
+  });
+
+  test('an id_token_hint for another user than the session\'s is login_required with prompt=none', async () => {
+    const agent = new UserAgent();
+    const first = await authorizationRequest(web);
+    const tokens = await codeFrom(web, (await logInWith(agent, first.url, { email: 'ada@example.test', password: PASSWORD })).url, first);
+    const other = new UserAgent();
+    const second = await authorizationRequest(web);
+    await logInWith(other, second.url, { email: 'bob@example.test', password: PASSWORD });
+    const hinted = await authorizationRequest(web, { prompt: 'none', id_token_hint: tokens.id_token! });
+    const res = await other.navigate(hinted.url.href, {}, REDIRECT);
+    assert.equal(new URL(res.url).searchParams.get('error'), 'login_required');
+  });
+
   test('a finished interaction cannot be replayed', async () => {
     const agent = new UserAgent();
     const request = await authorizationRequest(web);
@@ -372,7 +405,9 @@ describe('hosted login and OpenID Connect behaviour', () => {
     const attempt = (password: string, email = 'fay@example.test') => agent.submit(login, '/login', { login: email, password }, REDIRECT);
 
     for (let i = 0; i < 9; i += 1) assert.equal((await attempt('wrong')).status, 401);
-    assert.ok((await attempt(PASSWORD)).url.startsWith(REDIRECT) || true);
+    const success = await attempt(PASSWORD);
+    assert.notEqual(success.status, 401);
+    assert.notEqual(success.status, 429);
     // The success reset the count: nine more failures are still answered 401.
     const again = new UserAgent();
     const page = await again.navigate((await authorizationRequest(web)).url.href, {}, REDIRECT);
@@ -382,6 +417,11 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.equal(locked.status, 429, 'even the right password is refused while locked');
     assert.match(locked.body, /Too many failed attempts/);
     assert.ok(Number(locked.headers.get('retry-after')) > 0);
+    const korean = new UserAgent({ 'accept-language': 'ko' });
+    const koPage = await korean.navigate((await authorizationRequest(web)).url.href, {}, REDIRECT);
+    const koLocked = await korean.submit(koPage, '/login', { login: 'fay@example.test', password: PASSWORD }, REDIRECT);
+    assert.equal(koLocked.status, 429);
+    assert.match(koLocked.body, /로그인 시도가 너무 많습니다/);
 
     // The window passes (moved back in the store rather than waited for).
     await t.tollgate.database.prisma.loginThrottle.updateMany({ where: { key: 'account:fay@example.test' }, data: { windowStartedAt: new Date(Date.now() - 16 * 60 * 1000) } });
@@ -392,14 +432,22 @@ describe('hosted login and OpenID Connect behaviour', () => {
   test('one client IP failing across many accounts is throttled too (credential stuffing)', async () => {
     const { createLoginThrottle } = await import('../../server/services/login-throttle.ts');
     const throttle = createLoginThrottle(t.tollgate.repositories.loginThrottle, { windowSeconds: 900, maxAccountFailures: 10, maxIpFailures: 3 });
-    for (const email of ['one@x.test', 'two@x.test', 'three@x.test']) await throttle.recordFailure(email, '203.0.113.9');
-    assert.ok(await throttle.retryAfter('four@x.test', '203.0.113.9') > 0, 'a fresh account from that IP waits');
-    assert.equal(await throttle.retryAfter('four@x.test', '198.51.100.1'), 0, 'other IPs do not');
-    await throttle.recordSuccess('one@x.test');
-    assert.ok(await throttle.retryAfter('one@x.test', '203.0.113.9') > 0, 'a success does not clear the IP');
-    await Promise.all(Array.from({ length: 20 }, () => throttle.recordFailure('race@x.test', '192.0.2.1')));
-    const state = await t.tollgate.repositories.loginThrottle.get('account:race@x.test', 900);
-    assert.equal(state?.failures, 20, 'concurrent failures are all counted');
+    for (const email of ['one@x.test', 'two@x.test', 'three@x.test']) assert.equal(await throttle.attempt(email, '203.0.113.9'), 0);
+    assert.ok(await throttle.attempt('four@x.test', '203.0.113.9') > 0, 'a fresh account from that IP waits');
+    assert.equal(await throttle.attempt('four@x.test', '198.51.100.1'), 0, 'other IPs do not');
+    assert.ok(await throttle.attempt('five@x.test', '2001:db8:1:2:aaaa::1') === 0);
+    for (let i = 0; i < 3; i += 1) await throttle.attempt(`six${i}@x.test`, `2001:db8:1:2:bbbb::${i + 2}`);
+    assert.ok(await throttle.attempt('seven@x.test', '2001:db8:1:2::99') > 0, 'IPv6 addresses of one /64 count together');
+    await t.tollgate.database.prisma.loginThrottle.deleteMany({});
+  });
+
+  test('a burst of parallel guesses gets exactly ten checked; the rest are 429', async () => {
+    const agent = new UserAgent();
+    const page = await agent.navigate((await authorizationRequest(web)).url.href, {}, REDIRECT);
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => agent.submit(page, '/login', { login: 'cy@example.test', password: `guess ${i}` }, REDIRECT)));
+    const statuses = results.map((r) => r.status);
+    assert.equal(statuses.filter((s) => s === 401).length, 10, statuses.join(','));
+    assert.equal(statuses.filter((s) => s === 429).length, 20);
     await t.tollgate.database.prisma.loginThrottle.deleteMany({});
   });
 
@@ -468,6 +516,24 @@ describe('sign-up', () => {
     } finally {
       await other.close();
       await removeDirs(other.dirs);
+    }
+  });
+});
+
+describe('behind a trusted proxy (TRUST_PROXY=true)', () => {
+  test('the throttle keys on the address the proxy appended, not on what the client wrote', async () => {
+    const t = await startTestTollgate({ env: { TRUST_PROXY: 'true' } });
+    try {
+      await t.tollgate.clients.register({ id: 'web', secret: 'web-client-secret-long-enough-0123456789', redirectUris: [REDIRECT] });
+      const rp = await relyingParty(t, 'web', 'web-client-secret-long-enough-0123456789');
+      const agent = new UserAgent({ 'x-forwarded-for': '203.0.113.99, 198.51.100.7' });
+      const login = await agent.navigate((await authorizationRequest(rp)).url.href, {}, REDIRECT);
+      assert.equal((await agent.submit(login, '/login', { login: 'x@example.test', password: 'wrong password' }, REDIRECT)).status, 401);
+      const keys = (await t.tollgate.database.prisma.loginThrottle.findMany()).map((r) => r.key).sort();
+      assert.deepEqual(keys, ['account:x@example.test', 'ip:198.51.100.7']);
+    } finally {
+      await t.close();
+      await removeDirs(t.dirs);
     }
   });
 });

@@ -5,7 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
+import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
 import { requirePostgres, startPostgres, createDatabase, type PostgresServer } from '../support/postgres.ts';
 
@@ -32,7 +32,7 @@ for (const backend of backends) {
     before(async () => {
       t = await startTestTollgate(backend.url ? { databaseUrl: await backend.url() } : {});
       machine = (await t.tollgate.clients.register({ id: 'machine', grantTypes: ['client_credentials'], scope: 'basic' })) as { client_secret: string };
-      admin = (await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'basic admin' })) as { client_secret: string };
+      admin = (await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'openid basic admin' })) as { client_secret: string };
     });
     after(async () => {
       await t.close();
@@ -89,6 +89,9 @@ for (const backend of backends) {
     test('a client gets admin only when registered for it', async () => {
       const ops = await oidc.clientCredentialsGrant(await discover('ops', admin.client_secret), { scope: 'basic admin' });
       assert.equal(ops.scope, 'basic admin');
+      // No user behind a client_credentials token: it never carries the userinfo scopes.
+      const withOpenid = await oidc.clientCredentialsGrant(await discover('ops', admin.client_secret), { scope: 'openid basic' });
+      assert.equal(decodeJwt(withOpenid.access_token).scope, 'basic');
       await assert.rejects(
         oidc.clientCredentialsGrant(await discover('machine', machine.client_secret), { scope: 'basic admin' }),
         (err: oidc.ResponseBodyError) => err.error === 'invalid_scope',

@@ -59,18 +59,15 @@ export async function postLogin(ctx: Context, deps: InteractionDependencies): Pr
   if (!form.success) return showLogin(ctx, deps, loaded, { error: t('login.failed'), status: 400 });
   const email = form.data.login.trim().toLowerCase();
 
-  const wait = await deps.throttle.retryAfter(email, ctx.ip);
+  const wait = await deps.throttle.attempt(email, ctx.ip);
   if (wait > 0) {
     ctx.set('Retry-After', String(wait));
     return showLogin(ctx, deps, loaded, { login: form.data.login, error: t('login.throttled', { minutes: Math.ceil(wait / 60) }), status: 429 });
   }
 
   const account = await deps.accounts.authenticate(email, form.data.password);
-  if (!account) {
-    await deps.throttle.recordFailure(email, ctx.ip);
-    return showLogin(ctx, deps, loaded, { login: form.data.login, error: t('login.failed'), status: 401 });
-  }
-  await deps.throttle.recordSuccess(email);
+  if (!account) return showLogin(ctx, deps, loaded, { login: form.data.login, error: t('login.failed'), status: 401 });
+  await deps.throttle.succeeded(email, ctx.ip);
   await signedIn(ctx, deps, account);
 }
 
@@ -88,6 +85,13 @@ export async function postSignup(ctx: Context, deps: InteractionDependencies): P
   const t = translator(loaded.locale);
   if (loaded.interaction.prompt.name !== 'login') return deps.pages.error(ctx, 'login_expired', 400, loaded.locale);
 
+  // Sign-ups count against the IP like failed sign-ins: it bounds account
+  // creation and probing for registered e-mails ("taken") from one address.
+  const wait = await deps.throttle.attempt(`signup:${ctx.ip}`, ctx.ip);
+  if (wait > 0) {
+    ctx.set('Retry-After', String(wait));
+    return showSignup(ctx, deps, loaded, { error: t('login.throttled', { minutes: Math.ceil(wait / 60) }), status: 429 });
+  }
   const form = signupForm.safeParse(ctx.request.body);
   if (!form.success) return showSignup(ctx, deps, loaded, { error: t('signup.invalidEmail'), status: 400 });
   const { login, password } = form.data;
@@ -98,7 +102,8 @@ export async function postSignup(ctx: Context, deps: InteractionDependencies): P
     if (err instanceof ConflictError) return showSignup(ctx, deps, loaded, { login, name, error: t('signup.taken'), status: 409 });
     if (err instanceof ZodError) {
       const field = err.issues[0]?.path[0];
-      return showSignup(ctx, deps, loaded, { login, name, error: t(field === 'password' ? 'signup.invalidPassword' : 'signup.invalidEmail'), status: 400 });
+      const message = field === 'password' ? 'signup.invalidPassword' : field === 'name' ? 'signup.invalidName' : 'signup.invalidEmail';
+      return showSignup(ctx, deps, loaded, { login, name, error: t(message), status: 400 });
     }
     throw err;
   }
