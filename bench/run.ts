@@ -141,6 +141,59 @@ async function logins(base: string, clientId: string, secret: string, redirect: 
   return { scenario: `full login, sequential (${rounds} sign-ins)`, rps: Math.round(1000 / mean), p50: pick(0.5), p99: pick(0.99), non2xx: 0, errors: 0 };
 }
 
+/**
+ * Refresh-token rotation under load: `connections` token families, each
+ * rotated as fast as its own answers come back (a rotated token is spent,
+ * so every request needs the previous answer). Each is one consume, one
+ * insert, grant and account reads and a signed access token.
+ */
+async function refreshes(base: string, clientId: string, secret: string, redirect: string, email: string, password: string): Promise<Row> {
+  const config = await oidc.discovery(new URL(base), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
+  const families: string[] = [];
+  for (let i = 0; i < connections; i += 1) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    // No openid: an OAuth refresh, so no RS256 ID token (~0.8 ms each here) rides on every rotation.
+    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'offline_access basic', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const agent = new UserAgent();
+    const page = await agent.navigate(url.href, {}, redirect);
+    let back = await agent.submit(page, '/login', { login: email, password }, redirect);
+    // prompt=consent (required for offline_access) shows the consent page even to a first-party client.
+    if (back.body.includes('/confirm')) back = await agent.submit(back, '/confirm', {}, redirect);
+    const tokens = await oidc.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
+    families.push(tokens.refresh_token!);
+  }
+  const authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
+  const latencies: number[] = [];
+  let failures = 0;
+  const run = async (seconds: number, record: boolean) => {
+    const until = performance.now() + seconds * 1000;
+    await Promise.all(families.map(async (_, i) => {
+      while (performance.now() < until) {
+        const started = performance.now();
+        const res = await fetch(`${base}/token`, {
+          method: 'POST',
+          headers: { authorization, 'content-type': 'application/x-www-form-urlencoded' },
+          body: `grant_type=refresh_token&refresh_token=${encodeURIComponent(families[i]!)}`,
+        });
+        const body = (await res.json()) as { refresh_token?: string };
+        if (!res.ok || !body.refresh_token) {
+          failures += 1;
+          return;
+        }
+        families[i] = body.refresh_token;
+        if (record) latencies.push(performance.now() - started);
+      }
+    }));
+  };
+  await run(2, false);
+  const started = performance.now();
+  await run(duration, true);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!);
+  return { scenario: 'POST /token refresh_token rotation (no ID token)', rps: Math.round(latencies.length / elapsed), p50: pick(0.5), p99: pick(0.99), non2xx: failures, errors: 0 };
+}
+
 async function argon2Cost(): Promise<number> {
   const hash = await hashPassword('bench password 0123456789');
   const times: number[] = [];
@@ -167,7 +220,7 @@ async function main() {
   const clientId = `bench-${Date.now()}`;
   const { client_secret: secret } = JSON.parse(await cli(env, ['clients', 'add', '--id', clientId, '--grant-types', 'client_credentials', '--scope', 'basic'])) as { client_secret: string };
   const loginRedirect = 'https://bench.example/callback';
-  const { client_secret: webSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-web`, '--first-party', '--redirect-uri', loginRedirect, '--scope', 'openid email basic'])) as { client_secret: string };
+  const { client_secret: webSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-web`, '--first-party', '--redirect-uri', loginRedirect, '--scope', 'openid email offline_access basic'])) as { client_secret: string };
   const loginPassword = 'bench password 0123456789';
   await cli(env, ['users', 'add', '--email', `${clientId}@bench.example`, '--password', loginPassword]);
 
@@ -188,6 +241,7 @@ async function main() {
     }
     if (want('jwks')) rows.push(await load('GET /jwks', { url: `${base}/jwks` }));
     if (want('discovery')) rows.push(await load('GET /.well-known/openid-configuration', { url: `${base}/.well-known/openid-configuration` }));
+    if (want('refresh')) rows.push(await refreshes(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword));
     if (want('login')) rows.push(await logins(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword, server.child.pid));
   } finally {
     server.child.kill('SIGTERM');

@@ -58,6 +58,14 @@ const env = z.object({
   ACCESS_TOKEN_TTL: integer(60, 86_400).default(900),
   /** Seconds. One hour, as Keycloak and Auth0 default. */
   ID_TOKEN_TTL: integer(60, 86_400).default(3600),
+  /** Seconds. A refresh token family's absolute lifetime, from the first sign-in: 30 days (Auth0's default). */
+  REFRESH_TOKEN_TTL: integer(1, 366 * 86_400).default(30 * 86_400),
+  /** Seconds. A refresh token unused this long expires (sliding: every rotation starts it again): 7 days. */
+  REFRESH_TOKEN_IDLE_TTL: integer(1, 366 * 86_400).default(7 * 86_400),
+  /** Seconds. A login session's absolute lifetime, from the sign-in: 30 days. */
+  SESSION_TTL: integer(60, 366 * 86_400).default(30 * 86_400),
+  /** Seconds. A login session unused this long ends (sliding: every use starts it again): 3 days (Auth0's default). */
+  SESSION_IDLE_TTL: integer(60, 366 * 86_400).default(3 * 86_400),
   /** ES256 signs ~20× faster than RS256 here and makes tokens ~3× shorter. */
   ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256'], { error: 'must be ES256 or RS256' }).default('ES256'),
   /** Let people create their own account on the login page. Off: accounts come from operators (CLI, admin API). */
@@ -79,7 +87,14 @@ export interface Config {
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly cookieSecrets?: readonly string[];
   readonly apiAudience: string;
-  readonly ttl: { readonly accessToken: number; readonly idToken: number };
+  readonly ttl: {
+    readonly accessToken: number;
+    readonly idToken: number;
+    readonly refreshToken: number;
+    readonly refreshTokenIdle: number;
+    readonly session: number;
+    readonly sessionIdle: number;
+  };
   readonly accessTokenSigningAlg: 'ES256' | 'RS256';
   readonly trustProxy: boolean;
   readonly signupEnabled: boolean;
@@ -114,7 +129,14 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     logLevel: e.LOG_LEVEL,
     cookieSecrets: e.COOKIE_SECRETS ? Object.freeze([...e.COOKIE_SECRETS]) : undefined,
     apiAudience: e.API_AUDIENCE ?? `${issuer}/api`,
-    ttl: Object.freeze({ accessToken: e.ACCESS_TOKEN_TTL, idToken: e.ID_TOKEN_TTL }),
+    ttl: Object.freeze({
+      accessToken: e.ACCESS_TOKEN_TTL,
+      idToken: e.ID_TOKEN_TTL,
+      refreshToken: e.REFRESH_TOKEN_TTL,
+      refreshTokenIdle: e.REFRESH_TOKEN_IDLE_TTL,
+      session: e.SESSION_TTL,
+      sessionIdle: e.SESSION_IDLE_TTL,
+    }),
     accessTokenSigningAlg: e.ACCESS_TOKEN_SIGNING_ALG,
     trustProxy: e.TRUST_PROXY,
     signupEnabled: e.SIGNUP_ENABLED,

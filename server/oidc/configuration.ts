@@ -136,10 +136,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
       IdToken: config.ttl.idToken,
       AuthorizationCode: 60,
       Interaction: 60 * 60,
-      Session: 14 * 24 * 60 * 60,
-      Grant: 14 * 24 * 60 * 60,
-      RefreshToken: 14 * 24 * 60 * 60,
+      // Sliding within an absolute bound: every save (each use) starts the
+      // idle period again, never past the absolute end counted from the sign-in.
+      Session: (_ctx, session) => slidingTtl(session.loginTs, config.ttl.session, config.ttl.sessionIdle),
+      // A grant lives as long as the longest thing that can use it.
+      Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
+      // iiat: when the family's first refresh token was issued; rotation carries it over.
+      RefreshToken: (_ctx, token) => slidingTtl(token.iiat, config.ttl.refreshToken, config.ttl.refreshTokenIdle),
     },
+    // RFC 9700 §4.14.2: rotate on every use, for every client, so a replayed
+    // old token betrays theft; the library then revokes the whole grant
+    // (lib/actions/grants/refresh_token.js, "refresh token already used").
+    rotateRefreshToken: true,
     extraTokenClaims: (ctx, token) => {
       // Roles travel in user access tokens so resource servers decide without a lookup.
       if (!('accountId' in token) || !token.accountId) return undefined;
@@ -163,6 +171,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err: { name: err.name, message: err.message, stack: err.stack } }, 'oidc-provider server error'));
   return provider;
+}
+
+/** Seconds until the earlier of: `idle` from now, or `absolute` after `since` (epoch seconds; now when unknown). */
+export function slidingTtl(since: number | undefined, absolute: number, idle: number): number {
+  const now = Math.floor(Date.now() / 1000);
+  const remaining = (since ?? now) + absolute - now;
+  return Math.max(1, Math.min(idle, remaining));
 }
 
 /**

@@ -1,0 +1,116 @@
+// Refresh tokens: rotated on every use for every client; a reused one
+// betrays theft and revokes the whole family; of N concurrent uses exactly
+// one wins; idle and absolute lifetimes. With openid-client, on the embedded
+// database and on PostgreSQL.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import * as oidc from 'openid-client';
+import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
+import { signIn } from '../support/sign-in.ts';
+import { requirePostgres, startPostgres, createDatabase, type PostgresServer } from '../support/postgres.ts';
+
+const PASSWORD = 'correct horse battery';
+const SECRET = 'refresh-test-client-secret-0123456789abc';
+const REDIRECT = 'https://app.example.test/callback';
+
+async function setUp(t: TestTollgate) {
+  await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
+  await t.tollgate.clients.register({ id: 'spa', public: true, redirectUris: [REDIRECT], scope: 'openid offline_access basic' });
+  await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
+}
+
+const signedIn = (t: TestTollgate, clientId = 'web') => signIn(t, {
+  clientId, ...(clientId === 'web' ? { secret: SECRET } : {}), email: 'ada@example.test', password: PASSWORD, scope: 'openid offline_access basic',
+});
+
+const refreshFails = async (config: oidc.Configuration, token: string) => {
+  await assert.rejects(oidc.refreshTokenGrant(config, token), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+};
+
+let pg: PostgresServer | undefined;
+after(() => pg?.stop());
+
+const backends: Array<[string, () => Promise<TestTollgate>, string | false]> = [
+  ['embedded', () => startTestTollgate(), false],
+  ['postgresql', async () => {
+    pg ??= await startPostgres();
+    return startTestTollgate({ databaseUrl: await createDatabase(pg, `refresh_${Date.now()}`) });
+  }, requirePostgres()],
+];
+
+for (const [name, start, skip] of backends) {
+  describe(`refresh tokens (${name})`, { skip }, () => {
+    let t: TestTollgate;
+    before(async () => {
+      t = await start();
+      await setUp(t);
+    });
+    after(async () => {
+      await t.close();
+      await removeDirs(t.dirs);
+    });
+
+    test('every use rotates, for confidential and public clients alike', async () => {
+      for (const clientId of ['web', 'spa']) {
+        const { config, tokens } = await signedIn(t, clientId);
+        const first = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+        assert.ok(first.refresh_token && first.refresh_token !== tokens.refresh_token, `${clientId} got a new refresh token`);
+        assert.ok(first.access_token && first.access_token !== tokens.access_token);
+        const second = await oidc.refreshTokenGrant(config, first.refresh_token!);
+        assert.ok(second.refresh_token && second.refresh_token !== first.refresh_token);
+      }
+    });
+
+    test('a reused refresh token is invalid_grant and revokes the family, the newest token included', async () => {
+      const { config, tokens } = await signedIn(t);
+      const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      await refreshFails(config, tokens.refresh_token!);
+      await refreshFails(config, rotated.refresh_token!);
+    });
+
+    test('of 50 concurrent refreshes with one token exactly one succeeds', async () => {
+      const { config, tokens } = await signedIn(t);
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => oidc.refreshTokenGrant(config, tokens.refresh_token!)));
+      const won = results.filter((r) => r.status === 'fulfilled');
+      assert.equal(won.length, 1, results.map((r) => r.status).join(','));
+      for (const r of results) {
+        if (r.status === 'rejected') assert.equal((r.reason as oidc.ResponseBodyError).error, 'invalid_grant');
+      }
+    });
+  });
+}
+
+describe('refresh token lifetimes', () => {
+  test('idle: unused for longer than REFRESH_TOKEN_IDLE_TTL, it has expired; each use starts the idle period again', async () => {
+    const t = await startTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '2', REFRESH_TOKEN_TTL: '3600' } });
+    try {
+      await setUp(t);
+      const { config, tokens } = await signedIn(t);
+      await new Promise((r) => setTimeout(r, 1200));
+      const kept = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      await new Promise((r) => setTimeout(r, 1200));
+      const again = await oidc.refreshTokenGrant(config, kept.refresh_token!);
+      await new Promise((r) => setTimeout(r, 2300));
+      await refreshFails(config, again.refresh_token!);
+    } finally {
+      await t.close();
+      await removeDirs(t.dirs);
+    }
+  });
+
+  test('absolute: REFRESH_TOKEN_TTL after the sign-in, rotation or not', async () => {
+    const t = await startTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '3600', REFRESH_TOKEN_TTL: '3' } });
+    try {
+      await setUp(t);
+      const { config, tokens } = await signedIn(t);
+      await new Promise((r) => setTimeout(r, 1000));
+      const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      assert.ok(rotated.refresh_token);
+      await new Promise((r) => setTimeout(r, 2500));
+      await refreshFails(config, rotated.refresh_token!);
+    } finally {
+      await t.close();
+      await removeDirs(t.dirs);
+    }
+  });
+});
