@@ -70,6 +70,12 @@ const env = z.object({
   ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256'], { error: 'must be ES256 or RS256' }).default('ES256'),
   /** Let people create their own account on the login page. Off: accounts come from operators (CLI, admin API). */
   SIGNUP_ENABLED: boolean.default(false),
+  /**
+   * Let Tollgate's outbound requests (back-channel logout, clients' jwks_uri)
+   * reach loopback and private addresses. Off, oidc-provider's SSRF guard
+   * refuses them; turn on only when such receivers live on your own network.
+   */
+  ALLOW_PRIVATE_NETWORK_FETCH: boolean.default(false),
   /** Honour X-Forwarded-* from a reverse proxy. Only behind one that sets them. */
   TRUST_PROXY: boolean.default(false),
 });
@@ -98,6 +104,7 @@ export interface Config {
   readonly accessTokenSigningAlg: 'ES256' | 'RS256';
   readonly trustProxy: boolean;
   readonly signupEnabled: boolean;
+  readonly allowPrivateNetworkFetch: boolean;
 }
 
 /** Reads the configuration from an environment (process.env by default). Throws ConfigError. */
@@ -140,6 +147,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     accessTokenSigningAlg: e.ACCESS_TOKEN_SIGNING_ALG,
     trustProxy: e.TRUST_PROXY,
     signupEnabled: e.SIGNUP_ENABLED,
+    allowPrivateNetworkFetch: e.ALLOW_PRIVATE_NETWORK_FETCH,
   });
 }
 

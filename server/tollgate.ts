@@ -21,6 +21,7 @@ import { createLoginThrottle } from './services/login-throttle.ts';
 import { createAccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views.ts';
+import { createSessionService, type SessionService } from './services/sessions.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
 import { precomputedDocuments } from './middleware/koa-precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
@@ -33,6 +34,7 @@ export interface Tollgate {
   readonly repositories: Repositories;
   readonly accounts: AccountService;
   readonly clients: ClientService;
+  readonly sessions: SessionService;
   readonly keys: SigningKeys;
   readonly provider: Provider;
   readonly app: Koa;
@@ -75,6 +77,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels, accounts }),
       pages: pages.provider,
     });
+    const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, logger });
     const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
 
     const documents = precomputedDocuments({
@@ -99,7 +102,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
 
     const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, ...options.janitor });
     return {
-      config, database, repositories, accounts, clients, keys, provider, app, handler, migrated, janitor,
+      config, database, repositories, accounts, clients, sessions, keys, provider, app, handler, migrated, janitor,
       async close() {
         await janitor?.stop();
         await database.close();

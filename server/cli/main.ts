@@ -6,7 +6,7 @@ import { parseArgs, type ParseArgsConfig } from 'node:util';
 import pino from 'pino';
 import { ZodError } from 'zod';
 import { loadConfig } from '../config.ts';
-import { ConfigError, TollgateError } from '../errors.ts';
+import { ConfigError, NotFoundError, TollgateError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { createTollgate, type Tollgate } from '../tollgate.ts';
 import { newAccountInput, type NewAccountInput } from '../services/accounts.ts';
@@ -18,10 +18,13 @@ commands:
   migrate                                   apply pending database migrations
   users add --email E (--password P | --password-stdin) [--name N] [--role admin]
   users list
+  users logout --email E                    end every session and grant of a user, revoke their
+                                            refresh tokens, send back-channel logout tokens
   clients add --id ID [--secret S | --public] [--name N]
               [--redirect-uri U ...] [--post-logout-redirect-uri U ...]
               [--grant-types authorization_code,refresh_token,client_credentials]
               [--scope "openid profile email offline_access basic"] [--first-party]
+              [--backchannel-logout-uri U]
   clients list
 
 Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
@@ -56,11 +59,24 @@ const COMMANDS: Record<string, Command> = {
     run: (t, input) => t.accounts.create(input as NewAccountInput),
   },
   'users list': { options: {}, run: (t) => t.accounts.list() },
+  'users logout': {
+    options: { email: { type: 'string' } },
+    prepare: async (v) => {
+      if (typeof v.email !== 'string') throw new UsageError('users logout needs --email');
+      return { email: v.email.trim().toLowerCase() };
+    },
+    run: async (t, input) => {
+      const account = await t.repositories.accounts.findByEmail(String(input.email));
+      if (!account) throw new NotFoundError(`no account with e-mail "${String(input.email)}"`);
+      return { account: account.id, ...(await t.sessions.endEverything(account.id)) };
+    },
+  },
   'clients add': {
     options: {
       id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
+      'backchannel-logout-uri': { type: 'string' },
     },
     prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
@@ -75,6 +91,7 @@ const COMMANDS: Record<string, Command> = {
         grantTypes,
         scope: v.scope,
         firstParty: Boolean(v['first-party']),
+        backchannelLogoutUri: v['backchannel-logout-uri'],
       });
     },
     run: (t, input) => t.clients.register(input as NewClientInput),

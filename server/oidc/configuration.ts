@@ -114,6 +114,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       introspection: { enabled: true },
       revocation: { enabled: true },
       userinfo: { enabled: true },
+      // OpenID Connect Back-Channel Logout 1.0: clients with a backchannel_logout_uri hear of every ended session.
+      backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => deps.pages.logout(ctx, form),
@@ -154,6 +156,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
       return { roles: [...rolesOf(ctx.oidc.account)] };
     },
     interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid) },
+    // oidc-provider hands its SSRF-guarding dispatcher in `options.dispatcher`
+    // (lib/helpers/fetch_request.js); leaving it out lets private receivers through.
+    ...(config.allowPrivateNetworkFetch ? {
+      fetch: (input: string | URL | Request, init?: RequestInit) => {
+        const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+        return globalThis.fetch(input, rest);
+      },
+    } : {}),
     renderError: (ctx, out) => deps.pages.error(ctx, out as { error: string; error_description?: string }),
   };
 

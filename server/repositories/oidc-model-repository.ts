@@ -27,6 +27,8 @@ export interface OidcModelRepository {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** A user's instances of one model (their sessions, grants, refresh tokens), newest first. */
   listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
+  /** Deletes every instance of these models that belongs to one account; returns how many of each went. */
+  deleteByAccount(models: readonly string[], accountId: string): Promise<Record<string, number>>;
   /** Deletes up to `limit` expired instances; returns how many went. Bounded, so one pass never holds locks for long. */
   purgeExpired(limit: number): Promise<number>;
   /** The newest live instance of `model` one account holds for one client (a remembered consent). */
@@ -90,6 +92,14 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
         `SELECT id, payload FROM oidc_model WHERE model = $1 AND account_id = $2 AND ${LIVE} ORDER BY created_at DESC`,
         [model, accountId],
       );
+    },
+
+    async deleteByAccount(models, accountId) {
+      const counts: Record<string, number> = Object.fromEntries(models.map((m) => [m, 0]));
+      if (!storable(accountId)) return counts;
+      const rows = await db.query<{ model: string }>('DELETE FROM oidc_model WHERE account_id = $1 AND model = ANY($2::text[]) RETURNING model', [accountId, [...models]]);
+      for (const { model } of rows) counts[model] = (counts[model] ?? 0) + 1;
+      return counts;
     },
 
     async purgeExpired(limit) {

@@ -20,6 +20,8 @@ export const newClientInput = z.object({
   postLogoutRedirectUris: z.array(z.string()).default([]),
   grantTypes: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1).optional(),
   scope: z.string().trim().optional(),
+  /** OpenID Connect Back-Channel Logout 1.0: where to POST logout tokens (with `sid`). */
+  backchannelLogoutUri: z.string().optional(),
   /** Our own application: its users are not asked for consent. */
   firstParty: z.boolean().default(false),
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] });
@@ -56,6 +58,7 @@ export function createClientService(clients: ClientRepository, validate: Metadat
         token_endpoint_auth_method: data.public ? 'none' : 'client_secret_basic',
         scope: data.scope ?? (usesRedirects ? 'openid profile email offline_access basic' : 'basic'),
         ...(data.firstParty ? { first_party: true } : {}),
+        ...(data.backchannelLogoutUri ? { backchannel_logout_uri: data.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };
 
       const generated = data.public || data.secret ? undefined : generateClientSecret();
