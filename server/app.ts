@@ -20,6 +20,7 @@ import type { Csrf } from './services/csrf.ts';
 import type { LoginThrottle } from './services/login-throttle.ts';
 import type { AccessTokenVerifier } from './services/access-tokens.ts';
 import type { FindAccount } from 'oidc-provider';
+import type { SessionService } from './services/sessions.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { SigningKeys } from './keys/key-store.ts';
@@ -41,6 +42,7 @@ export interface AppDependencies {
   throttle: LoginThrottle;
   verifier: AccessTokenVerifier;
   findAccount: FindAccount;
+  sessions: SessionService;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -85,6 +87,9 @@ export function createApp(deps: AppDependencies): Koa {
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled,
+    onSignIn: async (accountId) => {
+      if (config.concurrentLogins === 'single') await deps.sessions.endSessionsOf(accountId);
+    },
   });
   // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
   // 64 KiB is far above any honest login form and far below a denial of service.

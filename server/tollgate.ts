@@ -93,7 +93,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       algorithms: [config.accessTokenSigningAlg],
     });
     const app = createApp({
-      config, logger, provider, keys, cookieSecrets, views, accounts, documents, pages, findAccount, verifier,
+      config, logger, provider, keys, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
       ping: repositories.ping,
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle),

@@ -27,6 +27,8 @@ export interface OidcModelRepository {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** A user's instances of one model (their sessions, grants, refresh tokens), newest first. */
   listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
+  /** Deletes the instances of these models issued within one login session (payload `sessionUid`); returns how many went. */
+  deleteBySession(models: readonly string[], sessionUid: string): Promise<number>;
   /** Deletes every instance of these models that belongs to one account; returns how many of each went. */
   deleteByAccount(models: readonly string[], accountId: string): Promise<Record<string, number>>;
   /** Deletes up to `limit` expired instances; returns how many went. Bounded, so one pass never holds locks for long. */
@@ -92,6 +94,11 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
         `SELECT id, payload FROM oidc_model WHERE model = $1 AND account_id = $2 AND ${LIVE} ORDER BY created_at DESC`,
         [model, accountId],
       );
+    },
+
+    async deleteBySession(models, sessionUid) {
+      if (!storable(sessionUid)) return 0;
+      return db.execute("DELETE FROM oidc_model WHERE model = ANY($1::text[]) AND payload->>'sessionUid' = $2", [[...models], sessionUid]);
     },
 
     async deleteByAccount(models, accountId) {

@@ -17,6 +17,8 @@ export interface InteractionDependencies {
   pages: Pages;
   prefix: string;
   signupEnabled: boolean;
+  /** Called once a person has proven who they are, before the session is made (the concurrent-login policy). */
+  onSignIn: (accountId: string) => Promise<void>;
 }
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;

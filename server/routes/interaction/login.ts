@@ -45,6 +45,7 @@ function showSignup(ctx: Context, deps: InteractionDependencies, loaded: Loaded,
 }
 
 async function signedIn(ctx: Context, deps: InteractionDependencies, account: StoredAccount): Promise<void> {
+  await deps.onSignIn(account.id);
   // amr: RFC 8176 "pwd". `remember` keeps the session across browser restarts.
   await finish(ctx, deps, { login: { accountId: account.id, amr: ['pwd'], remember: true } }, false);
 }
