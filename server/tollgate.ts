@@ -15,6 +15,7 @@ import { createAdapterFactory } from './oidc/adapter.ts';
 import { createFindAccount } from './oidc/find-account.ts';
 import { createProvider } from './oidc/configuration.ts';
 import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
+import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
 import { createPages } from './routes/pages.ts';
 import { createCsrf } from './services/csrf.ts';
 import { createLoginThrottle } from './services/login-throttle.ts';
@@ -65,6 +66,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const prefix = basePath(config);
     // Templates are compiled once: restart to see an edited view.
     const views = createViews({ assetsPath: `${prefix}/assets`, cache: true });
+    const verifier = createAccessTokenVerifier({
+      issuer: config.issuer,
+      audience: config.apiAudience,
+      jwks: keys.publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
+      algorithms: [config.accessTokenSigningAlg],
+      isRevoked: (jti) => repositories.revokedTokens.isRevoked(jti),
+    });
     const pages = createPages(views);
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({
@@ -77,6 +85,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels, accounts }),
       pages: pages.provider,
     });
+    // Before the app mounts the provider: koa-mount composes its middleware once.
+    provider.use(structuredTokenEndpoints({ verifier, revokedTokens: repositories.revokedTokens }));
     const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, logger });
     const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
 
@@ -85,12 +95,6 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       jwksPath: `${prefix}/jwks`,
       discoveryPath: `${prefix}/.well-known/openid-configuration`,
       publicJwks: keys.publicJwks,
-    });
-    const verifier = createAccessTokenVerifier({
-      issuer: config.issuer,
-      audience: config.apiAudience,
-      jwks: keys.publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
-      algorithms: [config.accessTokenSigningAlg],
     });
     const app = createApp({
       config, logger, provider, keys, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,

@@ -5,12 +5,14 @@ import { createAccountRepository, type AccountRepository } from './account-repos
 import { createClientRepository, type ClientRepository } from './client-repository.ts';
 import { createOidcModelRepository, type OidcModelRepository } from './oidc-model-repository.ts';
 import { createLoginThrottleRepository, type LoginThrottleRepository } from './login-throttle-repository.ts';
+import { createRevokedTokenRepository, type RevokedTokenRepository } from './revoked-token-repository.ts';
 
 export interface Repositories {
   readonly oidcModels: OidcModelRepository;
   readonly clients: ClientRepository;
   readonly accounts: AccountRepository;
   readonly loginThrottle: LoginThrottleRepository;
+  readonly revokedTokens: RevokedTokenRepository;
   /** Readiness: resolves when the database answers. */
   ping(): Promise<void>;
 }
@@ -21,6 +23,7 @@ export function createRepositories(db: Database): Repositories {
     clients: createClientRepository(db.prisma),
     accounts: createAccountRepository(db),
     loginThrottle: createLoginThrottleRepository(db),
+    revokedTokens: createRevokedTokenRepository(db),
     async ping() {
       await db.query('SELECT 1');
     },

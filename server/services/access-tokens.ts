@@ -22,10 +22,18 @@ export interface AccessTokenVerifier {
   verify(token: string): Promise<AccessTokenClaims>;
 }
 
-export function createAccessTokenVerifier(options: { issuer: string; audience: string; jwks: JSONWebKeySet; algorithms: string[] }): AccessTokenVerifier {
+export function createAccessTokenVerifier(options: {
+  issuer: string;
+  audience: string;
+  jwks: JSONWebKeySet;
+  algorithms: string[];
+  /** Revoked before expiry (RFC 7009)? Consulted after the signature checks out. */
+  isRevoked: (jti: string) => Promise<boolean>;
+}): AccessTokenVerifier {
   const keys = createLocalJWKSet(options.jwks);
   return {
     async verify(token) {
+      let claims: AccessTokenClaims;
       try {
         const { payload } = await jwtVerify(token, keys, {
           issuer: options.issuer,
@@ -36,10 +44,12 @@ export function createAccessTokenVerifier(options: { issuer: string; audience: s
           // oidc-provider's default clock tolerance.
           clockTolerance: 15,
         });
-        return payload as AccessTokenClaims;
+        claims = payload as AccessTokenClaims;
       } catch (err) {
         throw new BearerError('invalid_token', describe(err));
       }
+      if (await options.isRevoked(String(claims.jti))) throw new BearerError('invalid_token', 'access token was revoked');
+      return claims;
     },
   };
 }

@@ -1,5 +1,5 @@
 // Removes what has expired (interactions, sessions, codes, tokens, grants,
-// login counters) in bounded batches, so the database does not grow without
+// login counters, revocation records of expired JWTs) in bounded batches, so the database does not grow without
 // bound under sustained load, including load nobody authenticated for: every
 // anonymous /auth request stores an interaction. find() already ignores
 // expired rows; this only reclaims their space.
@@ -24,7 +24,7 @@ export interface Janitor {
   stop(): Promise<void>;
 }
 
-export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
+export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
   let running: Promise<number> | undefined;
 
   const pass = async (): Promise<number> => {
@@ -36,6 +36,11 @@ export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'lo
     }
     for (let batch = 0; batch < options.maxBatches; batch += 1) {
       const n = await repositories.loginThrottle.purgeExpired(THROTTLE_POLICY.windowSeconds, options.batchSize);
+      removed += n;
+      if (n < options.batchSize) break;
+    }
+    for (let batch = 0; batch < options.maxBatches; batch += 1) {
+      const n = await repositories.revokedTokens.purgeExpired(options.batchSize);
       removed += n;
       if (n < options.batchSize) break;
     }

@@ -1,0 +1,63 @@
+// Revocation (RFC 7009) and introspection (RFC 7662) of Tollgate's JWT
+// access tokens. oidc-provider refuses structured tokens at both endpoints
+// (lib/shared/reject_structured_tokens.js: unsupported_token_type) *after*
+// authenticating the client. This provider middleware answers those
+// refusals itself, with the client the library authenticated:
+//  - revocation records the token's jti until it expires (a JWT cannot be
+//    recalled from resource servers that verify offline; Tollgate's own
+//    introspection and userinfo honour the record);
+//  - introspection reports active only for a valid, unexpired, unrevoked
+//    token, to the token's own client or a confidential client (a resource
+//    server), as the library's default introspection policy does.
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import type { AccessTokenClaims, AccessTokenVerifier } from '../services/access-tokens.ts';
+import type { RevokedTokenRepository } from '../repositories/revoked-token-repository.ts';
+
+export function structuredTokenEndpoints(deps: { verifier: AccessTokenVerifier; revokedTokens: RevokedTokenRepository }) {
+  const verified = async (token: string): Promise<AccessTokenClaims | undefined> => {
+    try {
+      return await deps.verifier.verify(token);
+    } catch {
+      return undefined;
+    }
+  };
+
+  return async function handleStructuredTokens(ctx: KoaContextWithOIDC, next: () => Promise<void>): Promise<void> {
+    await next();
+    const route = ctx.oidc?.route;
+    if (route !== 'revocation' && route !== 'introspection') return;
+    const refused = ctx.status === 400 && (ctx.body as { error?: string } | undefined)?.error === 'unsupported_token_type';
+    const client = ctx.oidc.client;
+    const token = ctx.oidc.params?.token;
+    if (!refused || !client || typeof token !== 'string') return;
+
+    ctx.status = 200;
+    ctx.set('Cache-Control', 'no-store');
+    const claims = await verified(token);
+
+    if (route === 'revocation') {
+      // RFC 7009 §2.2: 200 whether or not there was anything to revoke; only the token's own client may revoke it.
+      if (claims && claims.client_id === client.clientId && typeof claims.exp === 'number') {
+        await deps.revokedTokens.revoke(String(claims.jti), new Date(claims.exp * 1000));
+      }
+      ctx.body = '';
+      return;
+    }
+
+    const mayKnow = claims && (claims.client_id === client.clientId || client.clientAuthMethod !== 'none');
+    ctx.body = mayKnow
+      ? {
+        active: true,
+        token_type: 'Bearer',
+        client_id: claims.client_id,
+        sub: claims.sub,
+        scope: claims.scope,
+        iss: claims.iss,
+        aud: claims.aud,
+        exp: claims.exp,
+        iat: claims.iat,
+        jti: claims.jti,
+      }
+      : { active: false };
+  };
+}
