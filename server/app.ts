@@ -21,6 +21,8 @@ import type { LoginThrottle } from './services/login-throttle.ts';
 import type { AccessTokenVerifier } from './services/access-tokens.ts';
 import type { FindAccount } from 'oidc-provider';
 import type { SessionService } from './services/sessions.ts';
+import type { SessionDeviceRepository } from './repositories/session-device-repository.ts';
+import { accountRoutes } from './routes/account.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { SigningKeys } from './keys/key-store.ts';
@@ -43,6 +45,7 @@ export interface AppDependencies {
   verifier: AccessTokenVerifier;
   findAccount: FindAccount;
   sessions: SessionService;
+  devices: SessionDeviceRepository;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -95,6 +98,13 @@ export function createApp(deps: AppDependencies): Koa {
   // 64 KiB is far above any honest login form and far below a denial of service.
   const formParser = readableBody(bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' }));
   const underInteraction = (path: string) => path.startsWith(`${prefix}/interaction/`);
+  const underAccount = (path: string) => path === `${prefix}/account` || path.startsWith(`${prefix}/account/`);
+  app.use(onlyFor(underAccount, formParser));
+  const account = accountRoutes({
+    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages: deps.pages, prefix, issuer: config.issuer,
+  });
+  app.use(onlyFor(underAccount, account.routes()));
+  app.use(onlyFor(underAccount, account.allowedMethods()));
   app.use(onlyFor(underInteraction, formParser));
   app.use(onlyFor((path) => path === `${prefix}/auth`, async (ctx, next) => (ctx.method === 'POST' ? formParser(ctx, next) : next())));
   app.use(koaAuthorizationPost(`${prefix}/auth`));

@@ -4,6 +4,7 @@
 // instances as they like, on any backend.
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { applyMigrations, createRepositories, openDatabase, type Database, type Repositories } from './repositories/index.ts';
@@ -87,7 +88,14 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     // Before the app mounts the provider: koa-mount composes its middleware once.
     provider.use(structuredTokenEndpoints({ verifier, revokedTokens: repositories.revokedTokens }));
-    const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, logger });
+    const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger });
+    // Each successful authorization is a use of its session: record the device and when it was last seen.
+    provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
+      const session = ctx.oidc.session;
+      if (!session?.uid || !session.accountId) return;
+      repositories.sessionDevices.touch(session.uid, session.accountId, ctx.get('user-agent') || undefined, ctx.ip)
+        .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'recording the session device failed'));
+    });
     const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
 
     const documents = precomputedDocuments({
@@ -98,6 +106,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const app = createApp({
       config, logger, provider, keys, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
+      devices: repositories.sessionDevices,
       ping: repositories.ping,
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle),

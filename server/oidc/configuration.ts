@@ -7,6 +7,7 @@ import type { Logger } from '../logger.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { rolesOf } from './find-account.ts';
+import { accountClient } from './account-client.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -59,6 +60,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   const configuration: Configuration = {
     adapter: deps.adapter,
+    // Built in: the account page's client (oidc/account-client.ts). Every other client lives in the database.
+    clients: [accountClient(config)],
     findAccount: deps.findAccount,
     jwks: deps.keys.privateJwks as Configuration['jwks'],
     cookies: {

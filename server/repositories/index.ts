@@ -6,6 +6,7 @@ import { createClientRepository, type ClientRepository } from './client-reposito
 import { createOidcModelRepository, type OidcModelRepository } from './oidc-model-repository.ts';
 import { createLoginThrottleRepository, type LoginThrottleRepository } from './login-throttle-repository.ts';
 import { createRevokedTokenRepository, type RevokedTokenRepository } from './revoked-token-repository.ts';
+import { createSessionDeviceRepository, type SessionDeviceRepository } from './session-device-repository.ts';
 
 export interface Repositories {
   readonly oidcModels: OidcModelRepository;
@@ -13,6 +14,7 @@ export interface Repositories {
   readonly accounts: AccountRepository;
   readonly loginThrottle: LoginThrottleRepository;
   readonly revokedTokens: RevokedTokenRepository;
+  readonly sessionDevices: SessionDeviceRepository;
   /** Readiness: resolves when the database answers. */
   ping(): Promise<void>;
 }
@@ -24,6 +26,7 @@ export function createRepositories(db: Database): Repositories {
     accounts: createAccountRepository(db),
     loginThrottle: createLoginThrottleRepository(db),
     revokedTokens: createRevokedTokenRepository(db),
+    sessionDevices: createSessionDeviceRepository(db),
     async ping() {
       await db.query('SELECT 1');
     },

@@ -3,12 +3,14 @@
 // and stores it with only the digest of its secret.
 import { z } from 'zod';
 import type { ClientMetadata, ClientRepository, StoredClient } from '../repositories/client-repository.ts';
+import { ACCOUNT_CLIENT_ID } from '../oidc/account-client.ts';
 import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
 export const newClientInput = z.object({
-  id: z.string().trim().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -'),
+  id: z.string().trim().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -')
+    .refine((id) => id !== ACCOUNT_CLIENT_ID, `"${ACCOUNT_CLIENT_ID}" is Tollgate's own account-page client`),
   secret: z.string()
     .min(CLIENT_SECRET_MIN_LENGTH, `must be at least ${CLIENT_SECRET_MIN_LENGTH} characters (or omit it to have one generated)`)
     .max(512)

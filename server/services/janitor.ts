@@ -24,7 +24,7 @@ export interface Janitor {
   stop(): Promise<void>;
 }
 
-export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
+export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
   let running: Promise<number> | undefined;
 
   const pass = async (): Promise<number> => {
@@ -41,6 +41,12 @@ export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'lo
     }
     for (let batch = 0; batch < options.maxBatches; batch += 1) {
       const n = await repositories.revokedTokens.purgeExpired(options.batchSize);
+      removed += n;
+      if (n < options.batchSize) break;
+    }
+    // After the sessions above are gone, their device records follow.
+    for (let batch = 0; batch < options.maxBatches; batch += 1) {
+      const n = await repositories.sessionDevices.purgeOrphans(options.batchSize);
       removed += n;
       if (n < options.batchSize) break;
     }

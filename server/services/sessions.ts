@@ -8,6 +8,7 @@
 import type Provider from 'oidc-provider';
 import type { Logger } from '../logger.ts';
 import type { ModelPayload, OidcModelRepository } from '../repositories/oidc-model-repository.ts';
+import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
 
 /** What a user's sign-ins leave in storage. */
 const USER_MODELS = ['Session', 'Grant', 'RefreshToken', 'AuthorizationCode', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
@@ -32,14 +33,44 @@ interface BackchannelClient {
   backchannelLogout(sub: string, sid: string): Promise<void>;
 }
 
+export interface SessionView {
+  id: string;
+  uid: string;
+  signedInAt: Date | undefined;
+  lastSeenAt: Date | undefined;
+  userAgent: string | null;
+  ip: string | null;
+  clientIds: string[];
+  /** Display names of the applications signed in through this session. */
+  clients: string[];
+}
+
+export interface GrantView {
+  id: string;
+  clientId: string;
+  clientName: string;
+  scopes: string[];
+  grantedAt: Date | undefined;
+}
+
 export interface SessionService {
+  /** A user's sessions (with their devices) and grants, newest first. */
+  overview(accountId: string): Promise<{ sessions: SessionView[]; grants: GrantView[] }>;
+  /** Ends one of the account's sessions; false when it is not theirs (or gone). */
+  endSession(accountId: string, sessionId: string): Promise<boolean>;
+  /** Revokes one of the account's grants and everything issued from it; false when it is not theirs. */
+  revokeGrant(accountId: string, grantId: string): Promise<boolean>;
   /** Ends every login session of an account (other devices included). */
   endSessionsOf(accountId: string): Promise<EndedSessions>;
   /** Forced logout: every session, every grant, everything issued from them. */
   endEverything(accountId: string): Promise<ForcedLogout>;
 }
 
-export function createSessionService(deps: { provider: Provider; oidcModels: OidcModelRepository; logger: Logger }): SessionService {
+const GRANT_BOUND_MODELS = ['RefreshToken', 'AuthorizationCode', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
+
+interface GrantPayload { clientId?: string; iat?: number; openid?: { scope?: string }; resources?: Record<string, string> }
+
+export function createSessionService(deps: { provider: Provider; oidcModels: OidcModelRepository; sessionDevices: SessionDeviceRepository; logger: Logger }): SessionService {
   /** true: delivered; false: failed; undefined: the client has no back-channel receiver. */
   const notify = async (accountId: string, clientId: string, sid: string | undefined): Promise<boolean | undefined> => {
     // Client#backchannelLogout signs and POSTs the logout token (oidc-provider 9, lib/models/client.js:442).
@@ -74,7 +105,58 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     };
   };
 
+  const epoch = (value: unknown) => (typeof value === 'number' ? new Date(value * 1000) : undefined);
+
   return {
+    async overview(accountId) {
+      const [sessions, grants, devices] = await Promise.all([
+        deps.oidcModels.listByAccount('Session', accountId),
+        deps.oidcModels.listByAccount('Grant', accountId),
+        deps.sessionDevices.listByAccount(accountId),
+      ]);
+      const deviceOf = new Map(devices.map((d) => [d.sessionUid, d]));
+      const nameOf = async (clientId: string) => (await deps.provider.Client.find(clientId))?.clientName ?? clientId;
+      return {
+        sessions: await Promise.all(sessions.map(async ({ id, payload }) => {
+          const session = payload as SessionPayload & { loginTs?: number };
+          const device = session.uid ? deviceOf.get(session.uid) : undefined;
+          return {
+            id,
+            uid: String(session.uid ?? ''),
+            signedInAt: epoch(session.loginTs),
+            lastSeenAt: device?.lastSeenAt,
+            userAgent: device?.userAgent ?? null,
+            ip: device?.ip ?? null,
+            clientIds: Object.keys(session.authorizations ?? {}),
+            clients: await Promise.all(Object.keys(session.authorizations ?? {}).map(nameOf)),
+          };
+        })),
+        grants: await Promise.all(grants.map(async ({ id, payload }) => {
+          const grant = payload as GrantPayload;
+          const clientId = String(grant.clientId ?? '');
+          const client = await deps.provider.Client.find(clientId);
+          const scopes = new Set([...(grant.openid?.scope ?? '').split(' '), ...Object.values(grant.resources ?? {}).flatMap((s) => s.split(' '))]);
+          scopes.delete('');
+          return { id, clientId, clientName: client?.clientName ?? clientId, scopes: [...scopes], grantedAt: epoch(grant.iat) };
+        })),
+      };
+    },
+
+    async endSession(accountId, sessionId) {
+      const session = (await deps.oidcModels.listByAccount('Session', accountId)).find((s) => s.id === sessionId);
+      if (!session) return false;
+      await endOne(session.id, session.payload);
+      return true;
+    },
+
+    async revokeGrant(accountId, grantId) {
+      const grant = (await deps.oidcModels.listByAccount('Grant', accountId)).find((g) => g.id === grantId);
+      if (!grant) return false;
+      await Promise.all(GRANT_BOUND_MODELS.map((model) => deps.oidcModels.revokeByGrantId(model, grantId)));
+      await deps.oidcModels.destroy('Grant', grantId);
+      return true;
+    },
+
     endSessionsOf,
     async endEverything(accountId) {
       // Sessions first: their logout tokens name the session (sid) they end.

@@ -1,0 +1,50 @@
+// The device behind each login session (user agent, address, first and last seen).
+import type { Database } from './database.ts';
+import { storable } from './text.ts';
+
+export interface SessionDevice {
+  sessionUid: string;
+  userAgent: string | null;
+  ip: string | null;
+  createdAt: Date;
+  lastSeenAt: Date;
+}
+
+export interface SessionDeviceRepository {
+  /** Records a use of the session: created on first sight, last seen every time. */
+  touch(sessionUid: string, accountId: string, userAgent: string | undefined, ip: string | undefined): Promise<void>;
+  listByAccount(accountId: string): Promise<SessionDevice[]>;
+  /** Deletes up to `limit` records whose session no longer exists; returns how many went. */
+  purgeOrphans(limit: number): Promise<number>;
+}
+
+interface Row { session_uid: string; user_agent: string | null; ip: string | null; created_at: Date; last_seen_at: Date }
+
+const clean = (value: string | undefined, max: number) => (value ? value.replaceAll('\u0000', '').slice(0, max) : null);
+
+export function createSessionDeviceRepository(db: Pick<Database, 'query' | 'execute'>): SessionDeviceRepository {
+  return {
+    async touch(sessionUid, accountId, userAgent, ip) {
+      if (!storable(sessionUid) || !storable(accountId)) return;
+      await db.execute(
+        `INSERT INTO session_device (session_uid, account_id, user_agent, ip) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (session_uid) DO UPDATE SET last_seen_at = now(), ip = EXCLUDED.ip, user_agent = EXCLUDED.user_agent`,
+        [sessionUid, accountId, clean(userAgent, 512), clean(ip, 64)],
+      );
+    },
+    async listByAccount(accountId) {
+      if (!storable(accountId)) return [];
+      const rows = await db.query<Row>('SELECT session_uid, user_agent, ip, created_at, last_seen_at FROM session_device WHERE account_id = $1', [accountId]);
+      return rows.map((r) => ({ sessionUid: r.session_uid, userAgent: r.user_agent, ip: r.ip, createdAt: new Date(r.created_at), lastSeenAt: new Date(r.last_seen_at) }));
+    },
+    async purgeOrphans(limit) {
+      return db.execute(
+        `DELETE FROM session_device WHERE session_uid IN (
+           SELECT d.session_uid FROM session_device d
+            WHERE NOT EXISTS (SELECT 1 FROM oidc_model s WHERE s.model = 'Session' AND s.uid = d.session_uid AND (s.expires_at IS NULL OR s.expires_at > now()))
+            LIMIT $1)`,
+        [limit],
+      );
+    },
+  };
+}

@@ -1,0 +1,131 @@
+// The account page (/account): where a signed-in person sees their sessions
+// (device, address, when) and the applications they allowed, and ends one
+// session, removes one application's access, or signs out everywhere.
+//
+// It authenticates like any application, through an authorization request
+// of its own built-in, first-party client (as Keycloak's account console
+// does), and then reads the person from oidc-provider's session cookie.
+import Router from '@koa/router';
+import type { Context } from 'koa';
+import type Provider from 'oidc-provider';
+import type { AccountService } from '../services/accounts.ts';
+import type { Csrf } from '../services/csrf.ts';
+import type { SessionService } from '../services/sessions.ts';
+import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
+import { ACCOUNT_CLIENT_ID, ACCOUNT_CODE_CHALLENGE } from '../oidc/account-client.ts';
+import type { Pages } from './pages.ts';
+
+interface Dependencies {
+  provider: Provider;
+  accounts: AccountService;
+  sessions: SessionService;
+  devices: SessionDeviceRepository;
+  csrf: Csrf;
+  pages: Pages;
+  prefix: string;
+  issuer: string;
+}
+
+export function accountRoutes(deps: Dependencies): Router {
+  const base = `${deps.prefix}/account`;
+  const router = new Router({ prefix: base });
+
+  /** The signed-in person of this browser, or undefined. */
+  const current = async (ctx: Context) => {
+    const session = await deps.provider.Session.get(ctx);
+    const account = session.accountId ? await deps.accounts.findActive(session.accountId) : undefined;
+    return account && session.uid ? { session, account } : undefined;
+  };
+
+  const signInFirst = (ctx: Context) => {
+    const query = new URLSearchParams({
+      client_id: ACCOUNT_CLIENT_ID,
+      response_type: 'code',
+      scope: 'openid',
+      redirect_uri: `${deps.issuer}/account`,
+      code_challenge: ACCOUNT_CODE_CHALLENGE,
+      code_challenge_method: 'S256',
+    });
+    ctx.status = 303;
+    ctx.redirect(`${deps.prefix}/auth?${query.toString()}`);
+  };
+
+  const back = (ctx: Context) => {
+    ctx.status = 303;
+    ctx.redirect(base);
+  };
+
+  /** Form posts: the person, their CSRF token checked (bound to their session). */
+  const authorised = async (ctx: Context) => {
+    const who = await current(ctx);
+    if (!who) {
+      signInFirst(ctx);
+      return undefined;
+    }
+    const token = (ctx.request.body as Record<string, unknown> | undefined)?.csrf;
+    if (!deps.csrf.verify(`account:${who.session.uid}`, token)) {
+      deps.pages.error(ctx, 'csrf', 403);
+      return undefined;
+    }
+    return who;
+  };
+
+  router.get('/', async (ctx) => {
+    // Back from the sign-in: the session cookie is what counts; drop the unused code from the address bar.
+    if (ctx.query.code || ctx.query.state || ctx.query.iss) return back(ctx);
+    const who = await current(ctx);
+    if (!who) return signInFirst(ctx);
+    const locale = deps.pages.localeOf(ctx);
+    await deps.devices.touch(who.session.uid, who.account.id, ctx.get('user-agent') || undefined, ctx.ip);
+    const { sessions, grants } = await deps.sessions.overview(who.account.id);
+    const when = (d: Date | undefined) => d?.toLocaleString(locale === 'ko' ? 'ko-KR' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }) + (d ? ' UTC' : '');
+    deps.pages.render(ctx, 'account', locale, {
+      base,
+      email: who.account.email,
+      csrf: deps.csrf.tokenFor(`account:${who.session.uid}`),
+      sessions: sessions.map((s) => ({
+        id: s.id,
+        current: s.uid === who.session.uid,
+        device: s.userAgent ? describeDevice(s.userAgent) : undefined,
+        ip: s.ip,
+        signedInAt: when(s.signedInAt),
+        lastSeen: s.lastSeenAt ? when(s.lastSeenAt) : undefined,
+        apps: s.clients.filter((_, i) => s.clientIds[i] !== ACCOUNT_CLIENT_ID).join(', '),
+      })),
+      grants: grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
+    });
+  });
+
+  router.post('/sessions/:id/end', async (ctx) => {
+    const who = await authorised(ctx);
+    if (!who) return;
+    if (!(await deps.sessions.endSession(who.account.id, ctx.params.id!))) return deps.pages.error(ctx, 'not_found', 404);
+    back(ctx);
+  });
+
+  router.post('/grants/:id/revoke', async (ctx) => {
+    const who = await authorised(ctx);
+    if (!who) return;
+    if (!(await deps.sessions.revokeGrant(who.account.id, ctx.params.id!))) return deps.pages.error(ctx, 'not_found', 404);
+    back(ctx);
+  });
+
+  router.post('/logout-everywhere', async (ctx) => {
+    const who = await authorised(ctx);
+    if (!who) return;
+    await deps.sessions.endEverything(who.account.id);
+    back(ctx);
+  });
+
+  return router;
+}
+
+/** "Chrome on Linux" from a user agent string: enough to recognise a device, no parser library needed for that. */
+export function describeDevice(userAgent: string): string {
+  const browser = /Edg\//.test(userAgent) ? 'Edge' : /Firefox\//.test(userAgent) ? 'Firefox' : /Chrom(e|ium)\//.test(userAgent) ? 'Chrome'
+    : /Safari\//.test(userAgent) ? 'Safari' : undefined;
+  const os = /Android/.test(userAgent) ? 'Android' : /iPhone|iPad/.test(userAgent) ? 'iOS' : /Windows/.test(userAgent) ? 'Windows'
+    : /Mac OS X/.test(userAgent) ? 'macOS' : /Linux/.test(userAgent) ? 'Linux' : undefined;
+  if (browser && os) return `${browser} on ${os}`;
+  return browser ?? os ?? userAgent.slice(0, 60);
+}
