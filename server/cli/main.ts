@@ -24,7 +24,7 @@ commands:
               [--redirect-uri U ...] [--post-logout-redirect-uri U ...]
               [--grant-types authorization_code,refresh_token,client_credentials]
               [--scope "openid profile email offline_access basic"] [--first-party]
-              [--backchannel-logout-uri U]
+              [--backchannel-logout-uri U] [--refresh-grace SECONDS]
   clients list
 
 Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
@@ -76,7 +76,7 @@ const COMMANDS: Record<string, Command> = {
       id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
-      'backchannel-logout-uri': { type: 'string' },
+      'backchannel-logout-uri': { type: 'string' }, 'refresh-grace': { type: 'string' },
     },
     prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
@@ -92,6 +92,7 @@ const COMMANDS: Record<string, Command> = {
         scope: v.scope,
         firstParty: Boolean(v['first-party']),
         backchannelLogoutUri: v['backchannel-logout-uri'],
+        refreshTokenReuseGrace: v['refresh-grace'] === undefined ? undefined : Number(v['refresh-grace']),
       });
     },
     run: (t, input) => t.clients.register(input as NewClientInput),

@@ -8,7 +8,51 @@ import type { OidcModelRepository } from '../repositories/oidc-model-repository.
 import { UnstorableValueError } from '../errors.ts';
 
 export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; clients: ClientRepository }): AdapterFactory {
-  return (name) => (name === 'Client' ? clientAdapter(repos.clients) : modelAdapter(name, repos.oidcModels));
+  return (name) => {
+    if (name === 'Client') return clientAdapter(repos.clients);
+    if (name === 'RefreshToken') return withReuseGrace(modelAdapter(name, repos.oidcModels), repos);
+    return modelAdapter(name, repos.oidcModels);
+  };
+}
+
+/** Client metadata: seconds during which the refresh token just rotated away may be presented again (default 0). */
+export const REUSE_GRACE_METADATA = 'refresh_token_reuse_grace_seconds';
+
+/**
+ * A per-client grace window for refresh token reuse, as Hydra and Auth0
+ * offer: an application with several tabs may retry the token it has just
+ * rotated, for a few seconds, without tripping theft detection. Within the
+ * window the spent token looks unspent to the library (which then rotates
+ * again instead of revoking the family); older tokens, and any token after
+ * the window, still revoke it.
+ */
+function withReuseGrace(adapter: Adapter, repos: { oidcModels: OidcModelRepository; clients: ClientRepository }): Adapter {
+  const model = 'RefreshToken';
+  const graceFor = async (clientId: unknown) => {
+    if (typeof clientId !== 'string') return 0;
+    const seconds = (await repos.clients.find(clientId))?.metadata[REUSE_GRACE_METADATA];
+    return typeof seconds === 'number' ? seconds : 0;
+  };
+  return {
+    ...adapter,
+    async find(id) {
+      const payload = (await repos.oidcModels.find(model, id)) as AdapterPayload | undefined;
+      if (!payload?.consumed) return payload;
+      const grace = await graceFor(payload.clientId);
+      if (grace > 0 && (await repos.oidcModels.withinReuseGrace(model, id, grace))) {
+        const { consumed: _spent, ...unspent } = payload;
+        return unspent as AdapterPayload;
+      }
+      return payload;
+    },
+    async consume(id) {
+      if (await repos.oidcModels.consume(model, id)) return;
+      const payload = await repos.oidcModels.find(model, id);
+      const grace = await graceFor(payload?.clientId);
+      if (grace > 0 && (await repos.oidcModels.withinReuseGrace(model, id, grace))) return;
+      throw new errors.InvalidGrant('grant already used');
+    },
+  };
 }
 
 function modelAdapter(model: string, store: OidcModelRepository): Adapter {

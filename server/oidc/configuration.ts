@@ -8,6 +8,7 @@ import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
+import { REUSE_GRACE_METADATA } from './adapter.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -72,11 +73,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
     scopes: ['openid', 'offline_access', ...API_SCOPES],
     loadExistingGrant: deps.loadExistingGrant,
     // `first_party: true` marks our own applications: they skip the consent page (oidc/load-existing-grant.ts).
+    // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (oidc/adapter.ts).
     extraClientMetadata: {
-      properties: ['first_party'],
+      properties: ['first_party', REUSE_GRACE_METADATA],
       validator: (_ctx, key, value) => {
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+        if (key === REUSE_GRACE_METADATA && value !== undefined && !(Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 300)) {
+          throw new errors.InvalidClientMetadata(`${REUSE_GRACE_METADATA} must be a whole number of seconds from 0 to 300`);
         }
       },
     },

@@ -22,6 +22,12 @@ export interface OidcModelRepository {
    * of any number of concurrent callers exactly one gets `true`.
    */
   consume(model: string, id: string): Promise<boolean>;
+  /**
+   * Whether a consumed instance may be presented once more: it was consumed
+   * less than `graceSeconds` ago and is the newest consumed one of its grant
+   * (the token right before the current one, not an older one).
+   */
+  withinReuseGrace(model: string, id: string, graceSeconds: number): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   /** Deletes every instance of `model` issued from one grant (a token family). */
   revokeByGrantId(model: string, grantId: string): Promise<void>;
@@ -76,6 +82,17 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
       if (!storable(id)) return false;
       const count = await db.execute('UPDATE oidc_model SET consumed_at = now() WHERE model = $1 AND id = $2 AND consumed_at IS NULL', [model, id]);
       return count === 1;
+    },
+
+    async withinReuseGrace(model, id, graceSeconds) {
+      if (!storable(id) || graceSeconds <= 0) return false;
+      const rows = await db.query(
+        `SELECT 1 FROM oidc_model m
+          WHERE m.model = $1 AND m.id = $2 AND m.consumed_at > now() - $3::int * interval '1 second'
+            AND NOT EXISTS (SELECT 1 FROM oidc_model n WHERE n.model = m.model AND n.grant_id = m.grant_id AND n.consumed_at > m.consumed_at)`,
+        [model, id, graceSeconds],
+      );
+      return rows.length > 0;
     },
 
     async destroy(model, id) {

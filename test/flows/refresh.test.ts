@@ -114,3 +114,36 @@ describe('refresh token lifetimes', () => {
     }
   });
 });
+
+describe('refresh token reuse grace window (per client)', () => {
+  test('the token just rotated away may be retried within the window; an older one, or after it, revokes the family', async () => {
+    const t = await startTestTollgate();
+    try {
+      await setUp(t);
+      await t.tollgate.clients.register({ id: 'tabs', secret: SECRET, redirectUris: [REDIRECT], refreshTokenReuseGrace: 2 });
+      const tabs = () => signIn(t, { clientId: 'tabs', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid offline_access basic' });
+
+      const { config, tokens } = await tabs();
+      const rt1 = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      const retried = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      assert.ok(retried.refresh_token, 'a second tab retrying the previous token within the window succeeds');
+      const rt2 = await oidc.refreshTokenGrant(config, rt1.refresh_token!);
+      assert.ok(rt2.refresh_token, 'the family was not revoked');
+      // Now the first token is two rotations old: reuse betrays theft.
+      await refreshFails(config, tokens.refresh_token!);
+      await refreshFails(config, rt2.refresh_token!);
+
+      const late = await tabs();
+      const next = await oidc.refreshTokenGrant(late.config, late.tokens.refresh_token!);
+      await new Promise((r) => setTimeout(r, 2500));
+      await refreshFails(late.config, late.tokens.refresh_token!);
+      await refreshFails(late.config, next.refresh_token!);
+
+      const bad = await t.tollgate.clients.register({ id: 'bad', secret: SECRET, redirectUris: [REDIRECT], refreshTokenReuseGrace: 301 }).catch((err: Error) => err);
+      assert.ok(bad instanceof Error, 'a window over 300 s is refused');
+    } finally {
+      await t.close();
+      await removeDirs(t.dirs);
+    }
+  });
+});
