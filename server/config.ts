@@ -63,9 +63,9 @@ const env = z.object({
   /** Seconds. A refresh token unused this long expires (sliding: every rotation starts it again): 7 days. */
   REFRESH_TOKEN_IDLE_TTL: integer(1, 366 * 86_400).default(7 * 86_400),
   /** Seconds. A login session's absolute lifetime, from the sign-in: 30 days. */
-  SESSION_TTL: integer(60, 366 * 86_400).default(30 * 86_400),
+  SESSION_TTL: integer(1, 366 * 86_400).default(30 * 86_400),
   /** Seconds. A login session unused this long ends (sliding: every use starts it again): 3 days (Auth0's default). */
-  SESSION_IDLE_TTL: integer(60, 366 * 86_400).default(3 * 86_400),
+  SESSION_IDLE_TTL: integer(1, 366 * 86_400).default(3 * 86_400),
   /** ES256 signs ~20× faster than RS256 here and makes tokens ~3× shorter. */
   ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256'], { error: 'must be ES256 or RS256' }).default('ES256'),
   /** `single`: a new sign-in ends the user's other sessions (on every device). `allow`: sessions coexist. */

@@ -52,3 +52,49 @@ describe('concurrent-login policy', () => {
     }
   });
 });
+
+describe('login session lifetimes', () => {
+  test('sliding: each use extends the idle period; unused past SESSION_IDLE_TTL, the session is over', async () => {
+    const t = await startTestTollgate({ env: { SESSION_IDLE_TTL: '3', SESSION_TTL: '3600' } });
+    try {
+      await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
+      await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
+      const device = await signIn(t, { clientId: 'web', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid' });
+      const silent = async () => {
+        const request = await authorizationRequest(device.config, { prompt: 'none', scope: 'openid' });
+        const res = await device.agent.navigate(request.url.href, {}, REDIRECT);
+        return new URL(res.url).searchParams.get('error') ?? 'code';
+      };
+      for (let i = 0; i < 3; i += 1) {
+        await new Promise((r) => setTimeout(r, 1500));
+        assert.equal(await silent(), 'code', `use ${i + 1}: 4.5 s in all, but never 3 s idle`);
+      }
+      await new Promise((r) => setTimeout(r, 3500));
+      assert.equal(await silent(), 'login_required');
+    } finally {
+      await t.close();
+      await removeDirs(t.dirs);
+    }
+  });
+
+  test('absolute: SESSION_TTL after the sign-in, however active', async () => {
+    const t = await startTestTollgate({ env: { SESSION_IDLE_TTL: '3600', SESSION_TTL: '3' } });
+    try {
+      await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
+      await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
+      const device = await signIn(t, { clientId: 'web', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid' });
+      const silent = async () => {
+        const request = await authorizationRequest(device.config, { prompt: 'none', scope: 'openid' });
+        const res = await device.agent.navigate(request.url.href, {}, REDIRECT);
+        return new URL(res.url).searchParams.get('error') ?? 'code';
+      };
+      await new Promise((r) => setTimeout(r, 1200));
+      assert.equal(await silent(), 'code');
+      await new Promise((r) => setTimeout(r, 2500));
+      assert.equal(await silent(), 'login_required');
+    } finally {
+      await t.close();
+      await removeDirs(t.dirs);
+    }
+  });
+});
