@@ -25,6 +25,7 @@ commands:
               [--grant-types authorization_code,refresh_token,client_credentials]
               [--scope "openid profile email offline_access basic"] [--first-party]
               [--backchannel-logout-uri U] [--refresh-grace SECONDS]
+              [--access-token-ttl SECONDS]
   clients list
 
 Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
@@ -76,7 +77,7 @@ const COMMANDS: Record<string, Command> = {
       id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
-      'backchannel-logout-uri': { type: 'string' }, 'refresh-grace': { type: 'string' },
+      'backchannel-logout-uri': { type: 'string' }, 'refresh-grace': { type: 'string' }, 'access-token-ttl': { type: 'string' },
     },
     prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
@@ -93,6 +94,7 @@ const COMMANDS: Record<string, Command> = {
         firstParty: Boolean(v['first-party']),
         backchannelLogoutUri: v['backchannel-logout-uri'],
         refreshTokenReuseGrace: v['refresh-grace'] === undefined ? undefined : Number(v['refresh-grace']),
+        accessTokenTtl: v['access-token-ttl'] === undefined ? undefined : Number(v['access-token-ttl']),
       });
     },
     run: (t, input) => t.clients.register(input as NewClientInput),

@@ -30,6 +30,9 @@ export interface ProviderPages {
   logoutDone(ctx: KoaContextWithOIDC): void;
 }
 
+/** Client metadata: this client's access token lifetime in seconds (default ACCESS_TOKEN_TTL). */
+export const ACCESS_TOKEN_TTL_METADATA = 'access_token_lifetime';
+
 /** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
 export const API_SCOPES = ['basic', 'admin'] as const;
 
@@ -75,10 +78,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // `first_party: true` marks our own applications: they skip the consent page (oidc/load-existing-grant.ts).
     // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (oidc/adapter.ts).
     extraClientMetadata: {
-      properties: ['first_party', REUSE_GRACE_METADATA],
+      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA],
       validator: (_ctx, key, value) => {
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+        if (key === ACCESS_TOKEN_TTL_METADATA && value !== undefined && !(Number.isInteger(value) && (value as number) >= 60 && (value as number) <= 86_400)) {
+          throw new errors.InvalidClientMetadata(`${ACCESS_TOKEN_TTL_METADATA} must be a whole number of seconds from 60 to 86400`);
         }
         if (key === REUSE_GRACE_METADATA && value !== undefined && !(Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 300)) {
           throw new errors.InvalidClientMetadata(`${REUSE_GRACE_METADATA} must be a whole number of seconds from 0 to 300`);
@@ -134,15 +140,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
         // A client that names no resource gets a token for our API (RFC 8707 §2).
         defaultResource: () => config.apiAudience,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resourceIndicator) => {
+        getResourceServerInfo: (ctx, resourceIndicator, client) => {
           if (resourceIndicator !== config.apiAudience) throw new errors.InvalidTarget();
-          return { ...accessToken, scope: apiScopesFor(ctx).join(' ') };
+          // A client may have its own, registered access token lifetime.
+          const own = (client as unknown as Record<string, unknown>)[ACCESS_TOKEN_TTL_METADATA];
+          return { ...accessToken, ...(typeof own === 'number' ? { accessTokenTTL: own } : {}), scope: apiScopesFor(ctx).join(' ') };
         },
       },
     },
     ttl: {
-      AccessToken: config.ttl.accessToken,
-      ClientCredentials: config.ttl.accessToken,
+      // The resource server's lifetime carries a client's own (getResourceServerInfo above).
+      AccessToken: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
+      ClientCredentials: (_ctx, token) => token.resourceServer?.accessTokenTTL ?? config.ttl.accessToken,
       IdToken: config.ttl.idToken,
       AuthorizationCode: 60,
       Interaction: 60 * 60,

@@ -24,6 +24,8 @@ export const newClientInput = z.object({
   scope: z.string().trim().optional(),
   /** OpenID Connect Back-Channel Logout 1.0: where to POST logout tokens (with `sid`). */
   backchannelLogoutUri: z.string().optional(),
+  /** This client's access token lifetime in seconds (default: ACCESS_TOKEN_TTL). */
+  accessTokenTtl: z.number().int().min(60).max(86_400).optional(),
   /** Seconds a just-rotated refresh token may be presented again without revoking its family (multi-tab apps). */
   refreshTokenReuseGrace: z.number().int().min(0).max(300).default(0),
   /** Our own application: its users are not asked for consent. */
@@ -62,6 +64,7 @@ export function createClientService(clients: ClientRepository, validate: Metadat
         token_endpoint_auth_method: data.public ? 'none' : 'client_secret_basic',
         scope: data.scope ?? (usesRedirects ? 'openid profile email offline_access basic' : 'basic'),
         ...(data.firstParty ? { first_party: true } : {}),
+        ...(data.accessTokenTtl ? { access_token_lifetime: data.accessTokenTtl } : {}),
         ...(data.refreshTokenReuseGrace ? { refresh_token_reuse_grace_seconds: data.refreshTokenReuseGrace } : {}),
         ...(data.backchannelLogoutUri ? { backchannel_logout_uri: data.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };

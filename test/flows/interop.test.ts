@@ -108,6 +108,14 @@ for (const backend of backends) {
       assert.ok(Buffer.from(machine.client_secret, 'base64url').length >= 32, 'generated secret has ≥ 256 bits');
     });
 
+    test('a client can have its own access token lifetime', async () => {
+      const short = await t.tollgate.clients.register({ id: `short-${Date.now()}`, grantTypes: ['client_credentials'], accessTokenTtl: 120 });
+      const tokens = await oidc.clientCredentialsGrant(await discover(String(short.client.client_id), short.client_secret!), { scope: 'basic' });
+      const { exp, iat } = decodeJwt(tokens.access_token);
+      assert.equal(exp! - iat!, 120);
+      assert.equal(tokens.expires_in, 120);
+    });
+
     test('an unknown resource indicator is invalid_target', async () => {
       await assert.rejects(
         oidc.clientCredentialsGrant(await discover('machine', machine.client_secret), { scope: 'basic', resource: 'https://elsewhere.example/api' }),
