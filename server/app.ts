@@ -21,6 +21,7 @@ import type { LoginThrottle } from './services/login-throttle.ts';
 import type { AccessTokenVerifier } from './services/access-tokens.ts';
 import type { FindAccount } from 'oidc-provider';
 import type { SessionService } from './services/sessions.ts';
+import type { Audit } from './services/audit.ts';
 import type { SessionDeviceRepository } from './repositories/session-device-repository.ts';
 import { accountRoutes } from './routes/account.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -46,6 +47,7 @@ export interface AppDependencies {
   findAccount: FindAccount;
   sessions: SessionService;
   devices: SessionDeviceRepository;
+  audit: Audit;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -89,7 +91,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(onlyFor((path) => path === `${prefix}/healthz` || path === `${prefix}/readyz`, health.routes()));
 
   const interaction = interactionRoutes({
-    provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled,
+    provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit,
     onSignIn: async (accountId) => {
       if (config.concurrentLogins === 'single') await deps.sessions.endSessionsOf(accountId);
     },
@@ -101,7 +103,7 @@ export function createApp(deps: AppDependencies): Koa {
   const underAccount = (path: string) => path === `${prefix}/account` || path.startsWith(`${prefix}/account/`);
   app.use(onlyFor(underAccount, formParser));
   const account = accountRoutes({
-    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages: deps.pages, prefix, issuer: config.issuer,
+    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages: deps.pages, prefix, issuer: config.issuer, audit: deps.audit,
   });
   app.use(onlyFor(underAccount, account.routes()));
   app.use(onlyFor(underAccount, account.allowedMethods()));

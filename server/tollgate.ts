@@ -24,6 +24,7 @@ import { createAccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views.ts';
 import { createSessionService, type SessionService } from './services/sessions.ts';
+import { createAudit, type Audit } from './services/audit.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
 import { precomputedDocuments } from './middleware/koa-precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
@@ -37,6 +38,7 @@ export interface Tollgate {
   readonly accounts: AccountService;
   readonly clients: ClientService;
   readonly sessions: SessionService;
+  readonly audit: Audit;
   readonly keys: SigningKeys;
   readonly provider: Provider;
   readonly app: Koa;
@@ -86,6 +88,18 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels, accounts }),
       pages: pages.provider,
     });
+    const audit = createAudit(repositories.audit, logger);
+    // Theft detection (RFC 9700 §4.14.2): the library has just revoked the
+    // family (lib/actions/grants/refresh_token.js, "refresh token already used").
+    // (The library puts the reason in error_detail; error_description stays generic for the client.)
+    provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error_detail?: string }) => {
+      if (err.error_detail !== 'refresh token already used') return;
+      const token = ctx.oidc.entities.RefreshToken as { accountId?: string; grantId?: string; clientId?: string } | undefined;
+      void audit.record('refresh_token.reuse_detected', {
+        accountId: token?.accountId, clientId: token?.clientId ?? ctx.oidc.client?.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+        details: { grant_id: token?.grantId, family_revoked: true },
+      });
+    });
     // Before the app mounts the provider: koa-mount composes its middleware once.
     provider.use(structuredTokenEndpoints({ verifier, revokedTokens: repositories.revokedTokens }));
     const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger });
@@ -107,6 +121,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const app = createApp({
       config, logger, provider, keys, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
       devices: repositories.sessionDevices,
+      audit,
       ping: repositories.ping,
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle),
@@ -115,7 +130,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
 
     const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, ...options.janitor });
     return {
-      config, database, repositories, accounts, clients, sessions, keys, provider, app, handler, migrated, janitor,
+      config, database, repositories, accounts, clients, sessions, audit, keys, provider, app, handler, migrated, janitor,
       async close() {
         await janitor?.stop();
         await database.close();

@@ -69,7 +69,9 @@ const COMMANDS: Record<string, Command> = {
     run: async (t, input) => {
       const account = await t.repositories.accounts.findByEmail(String(input.email));
       if (!account) throw new NotFoundError(`no account with e-mail "${String(input.email)}"`);
-      return { account: account.id, ...(await t.sessions.endEverything(account.id)) };
+      const ended = await t.sessions.endEverything(account.id);
+      await t.audit.record('user.forced_logout', { accountId: account.id, details: { ...ended, by: 'cli' } });
+      return { account: account.id, ...ended };
     },
   },
   'clients add': {

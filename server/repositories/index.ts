@@ -7,6 +7,7 @@ import { createOidcModelRepository, type OidcModelRepository } from './oidc-mode
 import { createLoginThrottleRepository, type LoginThrottleRepository } from './login-throttle-repository.ts';
 import { createRevokedTokenRepository, type RevokedTokenRepository } from './revoked-token-repository.ts';
 import { createSessionDeviceRepository, type SessionDeviceRepository } from './session-device-repository.ts';
+import { createAuditRepository, type AuditRepository } from './audit-repository.ts';
 
 export interface Repositories {
   readonly oidcModels: OidcModelRepository;
@@ -15,6 +16,7 @@ export interface Repositories {
   readonly loginThrottle: LoginThrottleRepository;
   readonly revokedTokens: RevokedTokenRepository;
   readonly sessionDevices: SessionDeviceRepository;
+  readonly audit: AuditRepository;
   /** Readiness: resolves when the database answers. */
   ping(): Promise<void>;
 }
@@ -27,6 +29,7 @@ export function createRepositories(db: Database): Repositories {
     loginThrottle: createLoginThrottleRepository(db),
     revokedTokens: createRevokedTokenRepository(db),
     sessionDevices: createSessionDeviceRepository(db),
+    audit: createAuditRepository(db),
     async ping() {
       await db.query('SELECT 1');
     },

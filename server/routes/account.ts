@@ -14,6 +14,7 @@ import type { SessionService } from '../services/sessions.ts';
 import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
 import { ACCOUNT_CLIENT_ID, ACCOUNT_CODE_CHALLENGE } from '../oidc/account-client.ts';
 import type { Pages } from './pages.ts';
+import type { Audit } from '../services/audit.ts';
 
 interface Dependencies {
   provider: Provider;
@@ -24,6 +25,7 @@ interface Dependencies {
   pages: Pages;
   prefix: string;
   issuer: string;
+  audit: Audit;
 }
 
 export function accountRoutes(deps: Dependencies): Router {
@@ -100,6 +102,7 @@ export function accountRoutes(deps: Dependencies): Router {
     const who = await authorised(ctx);
     if (!who) return;
     if (!(await deps.sessions.endSession(who.account.id, ctx.params.id!))) return deps.pages.error(ctx, 'not_found', 404);
+    await deps.audit.record('session.ended', { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { session: ctx.params.id, by: 'account page' } });
     back(ctx);
   });
 
@@ -107,13 +110,15 @@ export function accountRoutes(deps: Dependencies): Router {
     const who = await authorised(ctx);
     if (!who) return;
     if (!(await deps.sessions.revokeGrant(who.account.id, ctx.params.id!))) return deps.pages.error(ctx, 'not_found', 404);
+    await deps.audit.record('grant.revoked', { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { grant: ctx.params.id, by: 'account page' } });
     back(ctx);
   });
 
   router.post('/logout-everywhere', async (ctx) => {
     const who = await authorised(ctx);
     if (!who) return;
-    await deps.sessions.endEverything(who.account.id);
+    const ended = await deps.sessions.endEverything(who.account.id);
+    await deps.audit.record('user.logged_out_everywhere', { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { ...ended } });
     back(ctx);
   });
 

@@ -38,6 +38,8 @@ export interface AccountService {
   create(input: NewAccountInput): Promise<AccountView>;
   list(): Promise<AccountView[]>;
   findActive(id: string): Promise<StoredAccount | undefined>;
+  /** The id of the account with this e-mail, if any (for the audit trail). */
+  idForEmail(email: string): Promise<string | undefined>;
   /** The account when the e-mail and password match an enabled account. */
   authenticate(email: string, password: string): Promise<StoredAccount | undefined>;
 }
@@ -65,6 +67,10 @@ export function createAccountService(accounts: AccountRepository): AccountServic
     async findActive(id) {
       const account = await accounts.findById(id);
       return account && !account.disabled ? account : undefined;
+    },
+
+    async idForEmail(email) {
+      return (await accounts.findByEmail(email.trim().toLowerCase()))?.id;
     },
 
     async authenticate(email, password) {

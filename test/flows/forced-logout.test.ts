@@ -96,6 +96,10 @@ describe('forced logout (PostgreSQL)', { skip: requirePostgres() }, () => {
     }
     assert.ok((await oidc.refreshTokenGrant(bystander.config, bystander.tokens.refresh_token!)).access_token);
 
+    const [audit] = await t.tollgate.repositories.audit.list({ type: 'user.forced_logout' });
+    assert.equal(audit?.accountId, ada.id);
+    assert.equal(audit?.details?.sessions, 3);
+
     const again = await runCli(['users', 'logout', '--email', 'ada@example.test'], env);
     assert.equal(again.code, 0);
     assert.equal((JSON.parse(again.stdout) as { sessions: number }).sessions, 0);

@@ -75,6 +75,17 @@ describe('request logging', () => {
     assert.ok(lines.some((l) => l.path === '/token' && l.status === 200));
   });
 
+  test('sign-ins leave audit events (success and failure), as rows and as log lines, without what was typed', async () => {
+    const account = await t.tollgate.repositories.accounts.findByEmail('log@example.test');
+    const failures = await t.tollgate.repositories.audit.list({ type: 'login.failure' });
+    const successes = await t.tollgate.repositories.audit.list({ type: 'login.success' });
+    assert.equal(failures[0]?.accountId, account!.id);
+    assert.equal(failures[0]?.clientId, 'log-web');
+    assert.equal(successes[0]?.accountId, account!.id);
+    assert.ok(t.logs.some((l) => l.includes('"audit":"login.failure"')));
+    assert.ok(!JSON.stringify([...failures, ...successes]).includes('password'));
+  });
+
   test('no secret, password, token, cookie or authorization header appears in any log line', () => {
     assert.ok(secrets.length >= 10);
     const all = t.logs.join('\n');

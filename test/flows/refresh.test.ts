@@ -66,6 +66,13 @@ for (const [name, start, skip] of backends) {
       const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
       await refreshFails(config, tokens.refresh_token!);
       await refreshFails(config, rotated.refresh_token!);
+      const [event] = await t.tollgate.repositories.audit.list({ type: 'refresh_token.reuse_detected' });
+      const ada = await t.tollgate.repositories.accounts.findByEmail('ada@example.test');
+      assert.equal(event?.accountId, ada!.id);
+      assert.equal(event?.clientId, 'web');
+      assert.equal(event?.details?.family_revoked, true);
+      assert.ok(typeof event?.details?.grant_id === 'string');
+      assert.ok(!JSON.stringify(event).includes(tokens.refresh_token!), 'no token in the audit trail');
     });
 
     test('of 50 concurrent refreshes with one token exactly one succeeds', async () => {
@@ -82,15 +89,17 @@ for (const [name, start, skip] of backends) {
 
 describe('refresh token lifetimes', () => {
   test('idle: unused for longer than REFRESH_TOKEN_IDLE_TTL, it has expired; each use starts the idle period again', async () => {
-    const t = await startTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '2', REFRESH_TOKEN_TTL: '3600' } });
+    // Lifetimes are whole seconds (`exp`), so the idle period is 4 s and each wait well inside or outside it.
+    const t = await startTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '4', REFRESH_TOKEN_TTL: '3600' } });
     try {
       await setUp(t);
       const { config, tokens } = await signedIn(t);
-      await new Promise((r) => setTimeout(r, 1200));
+      await new Promise((r) => setTimeout(r, 2000));
       const kept = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
-      await new Promise((r) => setTimeout(r, 1200));
+      await new Promise((r) => setTimeout(r, 2000));
       const again = await oidc.refreshTokenGrant(config, kept.refresh_token!);
-      await new Promise((r) => setTimeout(r, 2300));
+      assert.ok(again.refresh_token, '4 s after the sign-in, but never 4 s idle');
+      await new Promise((r) => setTimeout(r, 5200));
       await refreshFails(config, again.refresh_token!);
     } finally {
       await t.close();

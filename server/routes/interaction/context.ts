@@ -8,6 +8,7 @@ import type { AccountService } from '../../services/accounts.ts';
 import type { Csrf } from '../../services/csrf.ts';
 import type { LoginThrottle } from '../../services/login-throttle.ts';
 import type { Pages } from '../pages.ts';
+import type { Audit } from '../../services/audit.ts';
 
 export interface InteractionDependencies {
   provider: Provider;
@@ -17,6 +18,7 @@ export interface InteractionDependencies {
   pages: Pages;
   prefix: string;
   signupEnabled: boolean;
+  audit: Audit;
   /** Called once a person has proven who they are, before the session is made (the concurrent-login policy). */
   onSignIn: (accountId: string) => Promise<void>;
 }

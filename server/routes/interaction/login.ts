@@ -67,7 +67,13 @@ export async function postLogin(ctx: Context, deps: InteractionDependencies): Pr
   }
 
   const account = await deps.accounts.authenticate(email, form.data.password);
-  if (!account) return showLogin(ctx, deps, loaded, { login: form.data.login, error: t('login.failed'), status: 401 });
+  const seen = { clientId: String(loaded.interaction.params.client_id), ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined };
+  if (!account) {
+    // The account it was meant for, when the e-mail is one; never what was typed (people type passwords into e-mail fields).
+    await deps.audit.record('login.failure', { ...seen, accountId: await deps.accounts.idForEmail(email) });
+    return showLogin(ctx, deps, loaded, { login: form.data.login, error: t('login.failed'), status: 401 });
+  }
+  await deps.audit.record('login.success', { ...seen, accountId: account.id });
   await deps.throttle.succeeded(email, ctx.ip);
   await signedIn(ctx, deps, account);
 }
