@@ -75,6 +75,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       jwks: keys.publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
       algorithms: [config.accessTokenSigningAlg],
       isRevoked: (jti) => repositories.revokedTokens.isRevoked(jti),
+      grantExists: async (grantId) => (await repositories.oidcModels.find('Grant', grantId)) !== undefined,
     });
     const pages = createPages(views);
     const findAccount = createFindAccount(accounts);

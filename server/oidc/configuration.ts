@@ -169,8 +169,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
     rotateRefreshToken: true,
     extraTokenClaims: (ctx, token) => {
       // Roles travel in user access tokens so resource servers decide without a lookup.
+      // `gid` names the grant (token family): when it is revoked (reuse detected,
+      // access removed, forced logout), introspection and userinfo see it.
       if (!('accountId' in token) || !token.accountId) return undefined;
-      return { roles: [...rolesOf(ctx.oidc.account)] };
+      return { roles: [...rolesOf(ctx.oidc.account)], ...('grantId' in token && token.grantId ? { gid: token.grantId } : {}) };
     },
     interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid) },
     // oidc-provider hands its SSRF-guarding dispatcher in `options.dispatcher`

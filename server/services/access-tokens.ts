@@ -16,6 +16,8 @@ export interface AccessTokenClaims extends JWTPayload {
   client_id: string;
   scope?: string;
   roles?: string[];
+  /** The grant (token family) of a user's token. */
+  gid?: string;
 }
 
 export interface AccessTokenVerifier {
@@ -29,6 +31,8 @@ export function createAccessTokenVerifier(options: {
   algorithms: string[];
   /** Revoked before expiry (RFC 7009)? Consulted after the signature checks out. */
   isRevoked: (jti: string) => Promise<boolean>;
+  /** Does the grant (token family) a user's token came from still exist? */
+  grantExists: (grantId: string) => Promise<boolean>;
 }): AccessTokenVerifier {
   const keys = createLocalJWKSet(options.jwks);
   return {
@@ -49,6 +53,9 @@ export function createAccessTokenVerifier(options: {
         throw new BearerError('invalid_token', describe(err));
       }
       if (await options.isRevoked(String(claims.jti))) throw new BearerError('invalid_token', 'access token was revoked');
+      if (typeof claims.gid === 'string' && !(await options.grantExists(claims.gid))) {
+        throw new BearerError('invalid_token', 'access token was revoked with its grant');
+      }
       return claims;
     },
   };

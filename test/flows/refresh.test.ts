@@ -61,11 +61,16 @@ for (const [name, start, skip] of backends) {
       }
     });
 
-    test('a reused refresh token is invalid_grant and revokes the family, the newest token included', async () => {
+    test('a reused refresh token is invalid_grant and revokes the family, the newest tokens included', async () => {
       const { config, tokens } = await signedIn(t);
       const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      assert.equal((await oidc.tokenIntrospection(config, rotated.access_token)).active, true);
       await refreshFails(config, tokens.refresh_token!);
       await refreshFails(config, rotated.refresh_token!);
+      // The newest access token too, wherever Tollgate is asked (resource servers verifying offline accept it until exp).
+      assert.equal((await oidc.tokenIntrospection(config, rotated.access_token)).active, false);
+      const me = await fetch(`${t.issuer}/me`, { headers: { authorization: `Bearer ${rotated.access_token}` } });
+      assert.equal(me.status, 401);
       const [event] = await t.tollgate.repositories.audit.list({ type: 'refresh_token.reuse_detected' });
       const ada = await t.tollgate.repositories.accounts.findByEmail('ada@example.test');
       assert.equal(event?.accountId, ada!.id);
