@@ -14,7 +14,7 @@ import type { SessionService } from '../services/sessions.ts';
 import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
 import { ACCOUNT_CLIENT_ID, ACCOUNT_CODE_CHALLENGE } from '../oidc/account-client.ts';
 import type { Pages } from './pages.ts';
-import type { Audit } from '../services/audit.ts';
+import type { Audit, AuditType } from '../services/audit.ts';
 
 interface Dependencies {
   provider: Provider;
@@ -98,29 +98,23 @@ export function accountRoutes(deps: Dependencies): Router {
     });
   });
 
-  router.post('/sessions/:id/end', async (ctx) => {
-    const who = await authorised(ctx);
-    if (!who) return;
-    if (!(await deps.sessions.endSession(who.account.id, ctx.params.id!))) return deps.pages.error(ctx, 'not_found', 404);
-    await deps.audit.record('session.ended', { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { session: ctx.params.id, by: 'account page' } });
-    back(ctx);
-  });
+  /** A form action on the page: signed in, CSRF-checked, then done, audited, and back to the page. */
+  const action = (path: string, run: (accountId: string, ctx: Context) => Promise<{ type: AuditType; details: Record<string, unknown> } | undefined>) => {
+    router.post(path, async (ctx) => {
+      const who = await authorised(ctx);
+      if (!who) return;
+      const done = await run(who.account.id, ctx);
+      if (!done) return deps.pages.error(ctx, 'not_found', 404);
+      await deps.audit.record(done.type, { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { ...done.details, by: 'account page' } });
+      back(ctx);
+    });
+  };
 
-  router.post('/grants/:id/revoke', async (ctx) => {
-    const who = await authorised(ctx);
-    if (!who) return;
-    if (!(await deps.sessions.revokeGrant(who.account.id, ctx.params.id!))) return deps.pages.error(ctx, 'not_found', 404);
-    await deps.audit.record('grant.revoked', { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { grant: ctx.params.id, by: 'account page' } });
-    back(ctx);
-  });
-
-  router.post('/logout-everywhere', async (ctx) => {
-    const who = await authorised(ctx);
-    if (!who) return;
-    const ended = await deps.sessions.endEverything(who.account.id);
-    await deps.audit.record('user.logged_out_everywhere', { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { ...ended } });
-    back(ctx);
-  });
+  action('/sessions/:id/end', async (accountId, ctx) =>
+    (await deps.sessions.endSession(accountId, ctx.params.id!)) ? { type: 'session.ended', details: { session: ctx.params.id } } : undefined);
+  action('/grants/:id/revoke', async (accountId, ctx) =>
+    (await deps.sessions.revokeGrant(accountId, ctx.params.id!)) ? { type: 'grant.revoked', details: { grant: ctx.params.id } } : undefined);
+  action('/logout-everywhere', async (accountId) => ({ type: 'user.logged_out_everywhere', details: { ...(await deps.sessions.endEverything(accountId)) } }));
 
   return router;
 }

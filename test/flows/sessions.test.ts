@@ -53,49 +53,43 @@ describe('concurrent-login policy', () => {
   });
 });
 
+/** One signed-in device on a Tollgate started with `env`; `silent()` asks with prompt=none: 'code' while the session lives. */
+async function oneDevice(env: Record<string, string>, check: (silent: () => Promise<string>) => Promise<void>) {
+  const t = await startTestTollgate({ env });
+  try {
+    await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
+    await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
+    const device = await signIn(t, { clientId: 'web', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid' });
+    await check(async () => {
+      const request = await authorizationRequest(device.config, { prompt: 'none', scope: 'openid' });
+      const res = await device.agent.navigate(request.url.href, {}, REDIRECT);
+      return new URL(res.url).searchParams.get('error') ?? 'code';
+    });
+  } finally {
+    await t.close();
+    await removeDirs(t.dirs);
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 describe('login session lifetimes', () => {
-  test('sliding: each use extends the idle period; unused past SESSION_IDLE_TTL, the session is over', async () => {
-    // Lifetimes are whole seconds, so the idle period (4 s) leaves a wide margin around each wait.
-    const t = await startTestTollgate({ env: { SESSION_IDLE_TTL: '4', SESSION_TTL: '3600' } });
-    try {
-      await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
-      await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
-      const device = await signIn(t, { clientId: 'web', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid' });
-      const silent = async () => {
-        const request = await authorizationRequest(device.config, { prompt: 'none', scope: 'openid' });
-        const res = await device.agent.navigate(request.url.href, {}, REDIRECT);
-        return new URL(res.url).searchParams.get('error') ?? 'code';
-      };
+  // Lifetimes are whole seconds, so each period leaves a wide margin around each wait.
+  test('sliding: each use extends the idle period; unused past SESSION_IDLE_TTL, the session is over', () =>
+    oneDevice({ SESSION_IDLE_TTL: '4', SESSION_TTL: '3600' }, async (silent) => {
       for (let i = 0; i < 3; i += 1) {
-        await new Promise((r) => setTimeout(r, 1500));
+        await sleep(1500);
         assert.equal(await silent(), 'code', `use ${i + 1}: 4.5 s in all, but never 4 s idle`);
       }
-      await new Promise((r) => setTimeout(r, 5200));
+      await sleep(5200);
       assert.equal(await silent(), 'login_required');
-    } finally {
-      await t.close();
-      await removeDirs(t.dirs);
-    }
-  });
+    }));
 
-  test('absolute: SESSION_TTL after the sign-in, however active', async () => {
-    const t = await startTestTollgate({ env: { SESSION_IDLE_TTL: '3600', SESSION_TTL: '3' } });
-    try {
-      await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
-      await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
-      const device = await signIn(t, { clientId: 'web', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid' });
-      const silent = async () => {
-        const request = await authorizationRequest(device.config, { prompt: 'none', scope: 'openid' });
-        const res = await device.agent.navigate(request.url.href, {}, REDIRECT);
-        return new URL(res.url).searchParams.get('error') ?? 'code';
-      };
-      await new Promise((r) => setTimeout(r, 1200));
+  test('absolute: SESSION_TTL after the sign-in, however active', () =>
+    oneDevice({ SESSION_IDLE_TTL: '3600', SESSION_TTL: '3' }, async (silent) => {
+      await sleep(1200);
       assert.equal(await silent(), 'code');
-      await new Promise((r) => setTimeout(r, 2500));
+      await sleep(2500);
       assert.equal(await silent(), 'login_required');
-    } finally {
-      await t.close();
-      await removeDirs(t.dirs);
-    }
-  });
+    }));
 });
