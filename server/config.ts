@@ -68,6 +68,8 @@ const env = z.object({
   SESSION_IDLE_TTL: integer(1, 366 * 86_400).default(3 * 86_400),
   /** ES256 signs ~20× faster than RS256 here and makes tokens ~3× shorter. */
   ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256'], { error: 'must be ES256 or RS256' }).default('ES256'),
+  /** Days the audit trail keeps an event (the janitor removes older ones). A year covers most compliance regimes. */
+  AUDIT_RETENTION_DAYS: integer(1, 36_500).default(365),
   /** `single`: a new sign-in ends the user's other sessions (on every device). `allow`: sessions coexist. */
   CONCURRENT_LOGINS: z.enum(['allow', 'single'], { error: 'must be allow or single' }).default('allow'),
   /** Let people create their own account on the login page. Off: accounts come from operators (CLI, admin API). */
@@ -107,6 +109,7 @@ export interface Config {
   readonly trustProxy: boolean;
   readonly signupEnabled: boolean;
   readonly concurrentLogins: 'allow' | 'single';
+  readonly auditRetentionDays: number;
   readonly allowPrivateNetworkFetch: boolean;
 }
 
@@ -151,6 +154,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxy: e.TRUST_PROXY,
     signupEnabled: e.SIGNUP_ENABLED,
     concurrentLogins: e.CONCURRENT_LOGINS,
+    auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     allowPrivateNetworkFetch: e.ALLOW_PRIVATE_NETWORK_FETCH,
   });
 }

@@ -129,7 +129,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), trustProxy: config.trustProxy });
 
-    const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, ...options.janitor });
+    const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, auditRetentionDays: config.auditRetentionDays, ...options.janitor });
     return {
       config, database, repositories, accounts, clients, sessions, audit, keys, provider, app, handler, migrated, janitor,
       async close() {

@@ -49,7 +49,14 @@ function withReuseGrace(adapter: Adapter, repos: { oidcModels: OidcModelReposito
       if (await repos.oidcModels.consume(model, id)) return;
       const payload = await repos.oidcModels.find(model, id);
       const grace = await graceFor(payload?.clientId);
-      if (grace > 0 && (await repos.oidcModels.withinReuseGrace(model, id, grace))) return;
+      if (grace > 0 && typeof payload?.grantId === 'string' && (await repos.oidcModels.withinReuseGrace(model, id, grace))) {
+        // The retry replaces the successor it was given before, which is
+        // deleted here: the family keeps one live line instead of forking
+        // (a replay in the window takes the line over; the other holder's
+        // next use then fails).
+        await repos.oidcModels.deleteUnconsumedByGrant(model, payload.grantId);
+        return;
+      }
       throw new errors.InvalidGrant('grant already used');
     },
   };

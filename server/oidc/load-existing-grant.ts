@@ -1,8 +1,9 @@
 // oidc-provider's loadExistingGrant: which grant answers an authorization
 // request without asking the user again.
 //  1. The grant this session already holds for the client (the library's default).
-//  2. A grant the account gave the client in an earlier session: consent is
-//     remembered per user and client, as Keycloak and Auth0 remember it.
+//  2. What the account granted the client in an earlier session, copied into
+//     a new grant: consent is remembered per user and client, as Keycloak and
+//     Auth0 remember it, while each sign-in stays its own token family.
 //  3. For a first-party client (metadata `first_party: true`), a grant of
 //     everything it asks within its registration: such apps are ours, and
 //     asking users to consent to them only teaches them to click "Allow".
@@ -26,10 +27,16 @@ export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository;
     }
     if (!accountId) return undefined;
 
+    // A remembered consent is copied into a new grant for this sign-in, not
+    // shared: each sign-in is its own token family, so detecting theft on one
+    // device, ending one session or a grant's fixed expiry never reaches
+    // another device's tokens.
     const remembered = await deps.oidcModels.findLatestForClient('Grant', accountId, clientId);
     if (remembered) {
-      const grant = await provider.Grant.find(remembered.id);
-      if (grant) return grant;
+      const { openid, resources, rejected } = remembered.payload as Pick<Grant, 'openid' | 'resources' | 'rejected'>;
+      const grant = new provider.Grant({ accountId, clientId, openid, resources, rejected } as ConstructorParameters<typeof provider.Grant>[0]);
+      await grant.save();
+      return grant;
     }
 
     if ((client as unknown as { first_party?: boolean }).first_party === true) {

@@ -17,6 +17,8 @@ export interface AuditEvent extends AuditEventInput {
 
 export interface AuditRepository {
   append(event: AuditEventInput): Promise<void>;
+  /** Deletes up to `limit` events older than `days`; returns how many went. */
+  purgeOlderThan(days: number, limit: number): Promise<number>;
   /** Newest first. */
   list(filter?: { type?: string; accountId?: string; limit?: number }): Promise<AuditEvent[]>;
 }
@@ -33,6 +35,9 @@ export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): 
         'INSERT INTO audit_event (type, account_id, client_id, ip, user_agent, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)',
         [event.type, text(event.accountId, 128), text(event.clientId, 128), text(event.ip, 64), text(event.userAgent, 512), JSON.stringify(event.details ?? {}).replaceAll('\\u0000', '\\ufffd')],
       );
+    },
+    async purgeOlderThan(days, limit) {
+      return db.execute("DELETE FROM audit_event WHERE id IN (SELECT id FROM audit_event WHERE at < now() - $1::int * interval '1 day' LIMIT $2)", [days, limit]);
     },
     async list(filter = {}) {
       const rows = await db.query<Row>(

@@ -33,8 +33,10 @@ export interface OidcModelRepository {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** A user's instances of one model (their sessions, grants, refresh tokens), newest first. */
   listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
-  /** Deletes the instances of these models issued within one login session (payload `sessionUid`); returns how many went. */
-  deleteBySession(models: readonly string[], sessionUid: string): Promise<number>;
+  /** How many live instances of `model` one grant has. */
+  countByGrant(model: string, grantId: string): Promise<number>;
+  /** Deletes the unconsumed instances of `model` in one grant; returns how many went. */
+  deleteUnconsumedByGrant(model: string, grantId: string): Promise<number>;
   /** Deletes every instance of these models that belongs to one account; returns how many of each went. */
   deleteByAccount(models: readonly string[], accountId: string): Promise<Record<string, number>>;
   /** Deletes up to `limit` expired instances; returns how many went. Bounded, so one pass never holds locks for long. */
@@ -113,9 +115,15 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
       );
     },
 
-    async deleteBySession(models, sessionUid) {
-      if (!storable(sessionUid)) return 0;
-      return db.execute("DELETE FROM oidc_model WHERE model = ANY($1::text[]) AND payload->>'sessionUid' = $2", [[...models], sessionUid]);
+    async countByGrant(model, grantId) {
+      if (!storable(grantId)) return 0;
+      const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM oidc_model WHERE model = $1 AND grant_id = $2 AND ${LIVE}`, [model, grantId]);
+      return Number(row?.n ?? 0);
+    },
+
+    async deleteUnconsumedByGrant(model, grantId) {
+      if (!storable(grantId)) return 0;
+      return db.execute('DELETE FROM oidc_model WHERE model = $1 AND grant_id = $2 AND consumed_at IS NULL', [model, grantId]);
     },
 
     async deleteByAccount(models, accountId) {

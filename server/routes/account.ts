@@ -86,7 +86,8 @@ export function accountRoutes(deps: Dependencies): Router {
       email: who.account.email,
       csrf: deps.csrf.tokenFor(`account:${who.session.uid}`),
       sessions: sessions.map((s) => ({
-        id: s.id,
+        // The uid, never the id: the id is the session cookie's value.
+        id: s.uid,
         current: s.uid === who.session.uid,
         device: s.userAgent ? describeDevice(s.userAgent) : undefined,
         ip: s.ip,
@@ -94,7 +95,7 @@ export function accountRoutes(deps: Dependencies): Router {
         lastSeen: s.lastSeenAt ? when(s.lastSeenAt) : undefined,
         apps: s.clients.filter((_, i) => s.clientIds[i] !== ACCOUNT_CLIENT_ID).join(', '),
       })),
-      grants: grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
+      grants: oneRowPerClient(grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
     });
   });
 
@@ -117,6 +118,12 @@ export function accountRoutes(deps: Dependencies): Router {
   action('/logout-everywhere', async (accountId) => ({ type: 'user.logged_out_everywhere', details: { ...(await deps.sessions.endEverything(accountId)) } }));
 
   return router;
+}
+
+/** Each sign-in has its own grant; the page shows one row per application (the newest). */
+function oneRowPerClient<G extends { clientId: string }>(grants: G[]): G[] {
+  const seen = new Set<string>();
+  return grants.filter((g) => !seen.has(g.clientId) && seen.add(g.clientId));
 }
 
 /** "Chrome on Linux" from a user agent string: enough to recognise a device, no parser library needed for that. */

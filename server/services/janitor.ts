@@ -14,9 +14,11 @@ export interface JanitorOptions {
   batchSize: number;
   /** Upper bound on batches per pass, so a huge backlog is worked off over several passes. */
   maxBatches: number;
+  /** Audit events older than this many days go. */
+  auditRetentionDays: number;
 }
 
-export const JANITOR_DEFAULTS: JanitorOptions = Object.freeze({ intervalMs: 60_000, batchSize: 1_000, maxBatches: 50 });
+export const JANITOR_DEFAULTS: JanitorOptions = Object.freeze({ intervalMs: 60_000, batchSize: 1_000, maxBatches: 50, auditRetentionDays: 365 });
 
 export interface Janitor {
   /** One pass now; resolves with the number of rows removed. */
@@ -24,32 +26,28 @@ export interface Janitor {
   stop(): Promise<void>;
 }
 
-export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
+export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices' | 'audit'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
   let running: Promise<number> | undefined;
+
+  /** Runs one kind of bounded DELETE until a batch comes back short (or the pass's cap). */
+  const drain = async (purge: (limit: number) => Promise<number>) => {
+    let removed = 0;
+    for (let batch = 0; batch < options.maxBatches; batch += 1) {
+      const n = await purge(options.batchSize);
+      removed += n;
+      if (n < options.batchSize) break;
+    }
+    return removed;
+  };
 
   const pass = async (): Promise<number> => {
     let removed = 0;
-    for (let batch = 0; batch < options.maxBatches; batch += 1) {
-      const n = await repositories.oidcModels.purgeExpired(options.batchSize);
-      removed += n;
-      if (n < options.batchSize) break;
-    }
-    for (let batch = 0; batch < options.maxBatches; batch += 1) {
-      const n = await repositories.loginThrottle.purgeExpired(THROTTLE_POLICY.windowSeconds, options.batchSize);
-      removed += n;
-      if (n < options.batchSize) break;
-    }
-    for (let batch = 0; batch < options.maxBatches; batch += 1) {
-      const n = await repositories.revokedTokens.purgeExpired(options.batchSize);
-      removed += n;
-      if (n < options.batchSize) break;
-    }
+    removed += await drain((limit) => repositories.oidcModels.purgeExpired(limit));
+    removed += await drain((limit) => repositories.loginThrottle.purgeExpired(THROTTLE_POLICY.windowSeconds, limit));
+    removed += await drain((limit) => repositories.revokedTokens.purgeExpired(limit));
     // After the sessions above are gone, their device records follow.
-    for (let batch = 0; batch < options.maxBatches; batch += 1) {
-      const n = await repositories.sessionDevices.purgeOrphans(options.batchSize);
-      removed += n;
-      if (n < options.batchSize) break;
-    }
+    removed += await drain((limit) => repositories.sessionDevices.purgeOrphans(limit));
+    removed += await drain((limit) => repositories.audit.purgeOlderThan(options.auditRetentionDays, limit));
     if (removed) logger.info({ removed }, 'janitor removed expired rows');
     return removed;
   };

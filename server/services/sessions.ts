@@ -12,8 +12,6 @@ import type { SessionDeviceRepository } from '../repositories/session-device-rep
 
 /** What a user's sign-ins leave in storage. */
 const USER_MODELS = ['Session', 'Grant', 'RefreshToken', 'AuthorizationCode', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
-/** What one login session issues and takes with it when it ends. */
-const SESSION_BOUND_MODELS = ['RefreshToken', 'AuthorizationCode', 'AccessToken'] as const;
 
 export interface EndedSessions {
   sessions: number;
@@ -26,7 +24,7 @@ export interface ForcedLogout extends EndedSessions {
   grants: number;
 }
 
-interface SessionPayload { uid?: string; accountId?: string; authorizations?: Record<string, { sid?: string }> }
+interface SessionPayload { uid?: string; accountId?: string; authorizations?: Record<string, { sid?: string; grantId?: string }> }
 
 interface BackchannelClient {
   backchannelLogoutUri?: string;
@@ -34,7 +32,7 @@ interface BackchannelClient {
 }
 
 export interface SessionView {
-  id: string;
+  /** The session's public handle (never its id, which is the session cookie's value). */
   uid: string;
   signedInAt: Date | undefined;
   lastSeenAt: Date | undefined;
@@ -56,8 +54,8 @@ export interface GrantView {
 export interface SessionService {
   /** A user's sessions (with their devices) and grants, newest first. */
   overview(accountId: string): Promise<{ sessions: SessionView[]; grants: GrantView[] }>;
-  /** Ends one of the account's sessions; false when it is not theirs (or gone). */
-  endSession(accountId: string, sessionId: string): Promise<boolean>;
+  /** Ends one of the account's sessions, named by its uid; false when it is not theirs (or gone). */
+  endSession(accountId: string, sessionUid: string): Promise<boolean>;
   /** Revokes one of the account's grants and everything issued from it; false when it is not theirs. */
   revokeGrant(accountId: string, grantId: string): Promise<boolean>;
   /** Ends every login session of an account (other devices included). */
@@ -85,12 +83,28 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     }
   };
 
+  /** Revokes a grant and everything issued from it; returns how many refresh tokens went. */
+  const revokeFamily = async (grantId: string) => {
+    const before = (await deps.oidcModels.countByGrant('RefreshToken', grantId));
+    await Promise.all(GRANT_BOUND_MODELS.map((model) => deps.oidcModels.revokeByGrantId(model, grantId)));
+    await deps.oidcModels.destroy('Grant', grantId);
+    return before;
+  };
+
+  /**
+   * Ends one session: its clients hear of it by back-channel, and the grants
+   * it made (one per client and sign-in: oidc/load-existing-grant.ts) are
+   * revoked with everything issued from them, so its refresh tokens stop
+   * working and its access tokens read as inactive at introspection and userinfo.
+   */
   const endOne = async (id: string, payload: ModelPayload) => {
     const session = payload as SessionPayload;
     const accountId = String(session.accountId ?? '');
-    const notices = await Promise.all(Object.entries(session.authorizations ?? {}).map(([clientId, a]) => notify(accountId, clientId, a.sid)));
+    const authorizations = Object.entries(session.authorizations ?? {});
+    const notices = await Promise.all(authorizations.map(([clientId, a]) => notify(accountId, clientId, a.sid)));
     await deps.oidcModels.destroy('Session', id);
-    const refreshTokens = session.uid ? await deps.oidcModels.deleteBySession(SESSION_BOUND_MODELS, session.uid) : 0;
+    let refreshTokens = 0;
+    for (const [, a] of authorizations) if (a.grantId) refreshTokens += await revokeFamily(a.grantId);
     return { notices, refreshTokens };
   };
 
@@ -117,11 +131,10 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
       const deviceOf = new Map(devices.map((d) => [d.sessionUid, d]));
       const nameOf = async (clientId: string) => (await deps.provider.Client.find(clientId))?.clientName ?? clientId;
       return {
-        sessions: await Promise.all(sessions.map(async ({ id, payload }) => {
+        sessions: await Promise.all(sessions.map(async ({ payload }) => {
           const session = payload as SessionPayload & { loginTs?: number };
           const device = session.uid ? deviceOf.get(session.uid) : undefined;
           return {
-            id,
             uid: String(session.uid ?? ''),
             signedInAt: epoch(session.loginTs),
             lastSeenAt: device?.lastSeenAt,
@@ -142,8 +155,9 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
       };
     },
 
-    async endSession(accountId, sessionId) {
-      const session = (await deps.oidcModels.listByAccount('Session', accountId)).find((s) => s.id === sessionId);
+    async endSession(accountId, sessionUid) {
+      // By uid: the id is the session cookie's value, never to be shown or logged.
+      const session = (await deps.oidcModels.listByAccount('Session', accountId)).find((s) => (s.payload as SessionPayload).uid === sessionUid);
       if (!session) return false;
       await endOne(session.id, session.payload);
       return true;
@@ -152,8 +166,10 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     async revokeGrant(accountId, grantId) {
       const grant = (await deps.oidcModels.listByAccount('Grant', accountId)).find((g) => g.id === grantId);
       if (!grant) return false;
-      await Promise.all(GRANT_BOUND_MODELS.map((model) => deps.oidcModels.revokeByGrantId(model, grantId)));
-      await deps.oidcModels.destroy('Grant', grantId);
+      // "Remove access" means the application, not one sign-in: every grant it holds from this user goes.
+      const clientId = (grant.payload as GrantPayload).clientId;
+      const all = (await deps.oidcModels.listByAccount('Grant', accountId)).filter((g) => (g.payload as GrantPayload).clientId === clientId);
+      for (const g of all) await revokeFamily(g.id);
       return true;
     },
 

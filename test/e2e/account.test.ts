@@ -44,12 +44,16 @@ describe('the account page in Chromium', { skip: requireChromium() }, () => {
       assert.match(await page.textContent('main') ?? '', /Photo Prints/);
       assert.match(await page.textContent('[data-session]:not([data-current])') ?? '', /Applications: Photo Prints/);
       await page.screenshot({ path: `${SHOTS}account-en.png`, fullPage: true });
+      // Sessions are named by their uid on the page, never by the session cookie's value.
+      const cookie = (await browser.context.cookies()).find((c) => c.name === '_session');
+      assert.ok(cookie && !(await page.content()).includes(cookie.value));
 
       // End the phone's session: its refresh token (bound to it) dies with it.
       const other = page.locator('[data-session]:not([data-current])');
       await Promise.all([page.waitForURL(`${t.issuer}/account`), other.locator('button').click()]);
       assert.equal(await page.locator('[data-session]').count(), 1);
       await assert.rejects(oidc.refreshTokenGrant(phone.config, phone.tokens.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+      assert.equal((await oidc.tokenIntrospection(phone.config, phone.tokens.access_token)).active, false, 'its access token too');
 
       // Remove the photo app's access: its grant and tokens go, and it must ask again.
       const again = await signIn(t, { clientId: 'photo-prints', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid offline_access basic' });

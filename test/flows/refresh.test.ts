@@ -5,6 +5,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
+import { decodeJwt } from 'jose';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
 import { signIn } from '../support/sign-in.ts';
 import { requirePostgres, startPostgres, createDatabase, type PostgresServer } from '../support/postgres.ts';
@@ -80,6 +81,15 @@ for (const [name, start, skip] of backends) {
       assert.ok(!JSON.stringify(event).includes(tokens.refresh_token!), 'no token in the audit trail');
     });
 
+    test('each sign-in is its own family: theft detected on one device leaves the other signed in', async () => {
+      const laptop = await signedIn(t);
+      const phone = await signedIn(t);
+      assert.notEqual(decodeJwt(laptop.tokens.access_token).gid, decodeJwt(phone.tokens.access_token).gid);
+      await oidc.refreshTokenGrant(laptop.config, laptop.tokens.refresh_token!);
+      await refreshFails(laptop.config, laptop.tokens.refresh_token!);
+      assert.ok((await oidc.refreshTokenGrant(phone.config, phone.tokens.refresh_token!)).refresh_token);
+    });
+
     test('of 50 concurrent refreshes with one token exactly one succeeds', async () => {
       const { config, tokens } = await signedIn(t);
       const results = await Promise.allSettled(Array.from({ length: 50 }, () => oidc.refreshTokenGrant(config, tokens.refresh_token!)));
@@ -141,8 +151,11 @@ describe('refresh token reuse grace window (per client)', () => {
       const rt1 = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
       const retried = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
       assert.ok(retried.refresh_token, 'a second tab retrying the previous token within the window succeeds');
-      const rt2 = await oidc.refreshTokenGrant(config, rt1.refresh_token!);
+      // The family does not fork: the retry's successor replaces the first one.
+      await refreshFails(config, rt1.refresh_token!);
+      const rt2 = await oidc.refreshTokenGrant(config, retried.refresh_token!);
       assert.ok(rt2.refresh_token, 'the family was not revoked');
+      assert.equal(await t.tollgate.database.prisma.oidcModel.count({ where: { model: 'RefreshToken', grantId: String(decodeJwt(rt2.access_token).gid), consumedAt: null } }), 1, 'one live refresh token in the family');
       // Now the first token is two rotations old: reuse betrays theft.
       await refreshFails(config, tokens.refresh_token!);
       await refreshFails(config, rt2.refresh_token!);

@@ -44,6 +44,9 @@ describe('concurrent-login policy', () => {
       const { laptop, phone, stillSignedIn } = await twoDevices(t);
       assert.equal(await stillSignedIn(laptop), false);
       await assert.rejects(oidc.refreshTokenGrant(laptop.config, laptop.tokens.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+      // Its access token too, wherever Tollgate is asked.
+      const me = await fetch(`${t.issuer}/me`, { headers: { authorization: `Bearer ${laptop.tokens.access_token}` } });
+      assert.equal(me.status, 401);
       assert.ok(await stillSignedIn(phone));
       assert.ok((await oidc.refreshTokenGrant(phone.config, phone.tokens.refresh_token!)).access_token);
     } finally {

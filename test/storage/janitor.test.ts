@@ -43,15 +43,20 @@ for (const [name, open, skip] of backends) {
       const rows = (n: number, expiresAt: Date | null, prefix: string) => Array.from({ length: n }, (_, i) => ({ model: i % 2 ? 'AuthorizationCode' : 'Interaction', id: `${prefix}-${i}`, payload: {}, expiresAt }));
       await prisma.oidcModel.createMany({ data: rows(2_500, past, 'expired') });
       await prisma.oidcModel.createMany({ data: [...rows(10, future, 'live'), ...rows(3, null, 'forever')] });
+      await prisma.auditEvent.createMany({ data: [
+        { type: 'login.success', at: new Date(Date.now() - 400 * 86_400_000) },
+        { type: 'login.success', at: new Date() },
+      ] });
       await prisma.loginThrottle.createMany({ data: [
         { key: 'account:old@x.test', failures: 3, windowStartedAt: new Date(Date.now() - 3_600_000) },
         { key: 'account:new@x.test', failures: 3, windowStartedAt: new Date() },
       ] });
 
-      const janitor = startJanitor(createRepositories(opened.db), pino({ level: 'silent' }), { intervalMs: 3_600_000, batchSize: 1_000, maxBatches: 2 });
+      const janitor = startJanitor(createRepositories(opened.db), pino({ level: 'silent' }), { intervalMs: 3_600_000, batchSize: 1_000, maxBatches: 2, auditRetentionDays: 365 });
       try {
         const first = await janitor.sweep();
-        assert.equal(first, 2_001, 'two batches of oidc rows (bounded), plus the stale login counter');
+        assert.equal(first, 2_002, 'two batches of oidc rows (bounded), the stale login counter, the year-old audit event');
+        assert.equal(await prisma.auditEvent.count(), 1);
         assert.equal(await prisma.oidcModel.count({ where: { id: { startsWith: 'expired' } } }), 500);
         const second = await janitor.sweep();
         assert.equal(second, 500);
