@@ -1,12 +1,12 @@
 // oidc-provider's loadExistingGrant: which grant answers an authorization
 // request without asking the user again.
 //  1. The grant this session already holds for the client (the library's default).
-//  2. What the account granted the client in an earlier session, copied into
-//     a new grant: consent is remembered per user and client, as Keycloak and
-//     Auth0 remember it, while each sign-in stays its own token family.
-//  3. For a first-party client (metadata `first_party: true`), a grant of
+//  2. For a first-party client (metadata `first_party: true`), a grant of
 //     everything it asks within its registration: such apps are ours, and
 //     asking users to consent to them only teaches them to click "Allow".
+//  3. What the account granted the client in an earlier session, copied into
+//     a new grant: consent is remembered per user and client, as Keycloak and
+//     Auth0 remember it, while each sign-in stays its own token family.
 // `admin` is granted only to accounts with the admin role, whatever the path.
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { OidcModelRepository } from '../repositories/oidc-model-repository.ts';
@@ -21,12 +21,26 @@ export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository;
     const accountId = session.accountId;
 
     const sessionGrantId = ctx.oidc.result?.consent?.grantId || session.grantIdFor(clientId);
-    if (sessionGrantId) {
-      const grant = await provider.Grant.find(sessionGrantId);
-      if (grant) return grant;
-    }
-    if (!accountId) return undefined;
+    const sessionGrant = sessionGrantId ? await provider.Grant.find(sessionGrantId) : undefined;
+    const firstParty = (client as unknown as { first_party?: boolean }).first_party === true;
+    if (sessionGrant && !firstParty) return sessionGrant;
+    if (!accountId) return sessionGrant;
 
+    if (firstParty) {
+      const account = await deps.accounts.findActive(accountId);
+      if (!account) return undefined;
+      // Whatever it asks now is granted, also on top of what this session granted it before.
+      const grant = sessionGrant ?? new provider.Grant({ accountId, clientId });
+      const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
+      const claims = ctx.oidc.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
+      applyConsent(grant, account, {
+        missingOIDCScope: requested,
+        missingOIDCClaims: [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})],
+        missingResourceScopes: Object.fromEntries(Object.keys(ctx.oidc.resourceServers ?? {}).map((r) => [r, requested])),
+      });
+      await grant.save();
+      return grant;
+    }
     // A remembered consent is copied into a new grant for this sign-in, not
     // shared: each sign-in is its own token family, so detecting theft on one
     // device, ending one session or a grant's fixed expiry never reaches
@@ -39,20 +53,6 @@ export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository;
       return grant;
     }
 
-    if ((client as unknown as { first_party?: boolean }).first_party === true) {
-      const account = await deps.accounts.findActive(accountId);
-      if (!account) return undefined;
-      const grant = new provider.Grant({ accountId, clientId });
-      const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
-      const claims = ctx.oidc.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
-      applyConsent(grant, account, {
-        missingOIDCScope: requested,
-        missingOIDCClaims: [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})],
-        missingResourceScopes: Object.fromEntries(Object.keys(ctx.oidc.resourceServers ?? {}).map((r) => [r, requested])),
-      });
-      await grant.save();
-      return grant;
-    }
     return undefined;
   };
 }

@@ -136,6 +136,16 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.ok(callback.url.startsWith(REDIRECT), callback.body.slice(0, 200));
     const tokens = await codeFrom(firstParty, callback.url, request);
     assert.equal(decodeJwt(tokens.access_token).scope, 'openid profile basic');
+    // Asking for more later (same session, or a new one after a smaller grant) still skips consent.
+    const agent = new UserAgent();
+    const small = await authorizationRequest(firstParty, { scope: 'openid' });
+    assert.ok((await logInWith(agent, small.url, { email: 'eve@example.test', password: PASSWORD }, false)).url.startsWith(REDIRECT));
+    const more = await authorizationRequest(firstParty, { scope: 'openid profile email basic' });
+    const sameSession = await agent.navigate(more.url.href, {}, REDIRECT);
+    assert.ok(sameSession.url.startsWith(REDIRECT), sameSession.body.slice(0, 200));
+    assert.equal(decodeJwt((await codeFrom(firstParty, sameSession.url, more)).access_token).scope, 'openid profile email basic');
+    const fresh = await authorizationRequest(firstParty, { scope: 'openid email' });
+    assert.ok((await logInWith(new UserAgent(), fresh.url, { email: 'eve@example.test', password: PASSWORD }, false)).url.startsWith(REDIRECT));
   });
 
   test('denying consent returns access_denied to the client', async () => {
