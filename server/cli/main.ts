@@ -16,7 +16,7 @@ const USAGE = `usage: npm run --silent tollgate -- <command> [options]
 
 commands:
   migrate                                   apply pending database migrations
-  users add --email E (--password P | --password-stdin) [--name N] [--role admin]
+  users add --email E (--password P | --password-stdin) [--name N] [--role admin] [--org ORG]
   users list
   users logout --email E                    end every session and grant of a user, revoke their
                                             refresh tokens, send back-channel logout tokens
@@ -49,13 +49,13 @@ const COMMANDS: Record<string, Command> = {
   'users add': {
     options: {
       email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' },
-      name: { type: 'string' }, role: { type: 'string', multiple: true },
+      name: { type: 'string' }, role: { type: 'string', multiple: true }, org: { type: 'string' },
     },
     prepare: async (v) => {
       if (v.password !== undefined && v['password-stdin']) throw new UsageError('give either --password or --password-stdin');
       const password = v['password-stdin'] ? await readStdinLine() : v.password;
       if (typeof v.email !== 'string' || typeof password !== 'string') throw new UsageError('users add needs --email and --password (or --password-stdin)');
-      return newAccountInput.parse({ email: v.email, password, name: v.name, roles: v.role });
+      return newAccountInput.parse({ email: v.email, password, name: v.name, roles: v.role, organisation: v.org });
     },
     run: (t, input) => t.accounts.create(input as NewAccountInput),
   },

@@ -6,7 +6,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
-import { rolesOf } from './find-account.ts';
+import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
 import { REUSE_GRACE_METADATA } from './adapter.ts';
 
@@ -168,11 +168,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // (lib/actions/grants/refresh_token.js, "refresh token already used").
     rotateRefreshToken: true,
     extraTokenClaims: (ctx, token) => {
-      // Roles travel in user access tokens so resource servers decide without a lookup.
+      // Roles (and the organisation, `org`) travel in user access tokens so
+      // resource servers decide without a lookup: an API can limit an admin
+      // to the users of their own organisation.
       // `gid` names the grant (token family): when it is revoked (reuse detected,
       // access removed, forced logout), introspection and userinfo see it.
       if (!('accountId' in token) || !token.accountId) return undefined;
-      return { roles: [...rolesOf(ctx.oidc.account)], ...('grantId' in token && token.grantId ? { gid: token.grantId } : {}) };
+      const org = organisationOf(ctx.oidc.account);
+      return { roles: [...rolesOf(ctx.oidc.account)], ...(org ? { org } : {}), ...('grantId' in token && token.grantId ? { gid: token.grantId } : {}) };
     },
     interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid) },
     // oidc-provider hands its SSRF-guarding dispatcher in `options.dispatcher`

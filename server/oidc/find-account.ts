@@ -7,6 +7,7 @@ import type { AccountService } from '../services/accounts.ts';
 /** Our Account object: the library's, plus the roles the issuance path checks. */
 export interface TollgateAccount extends Account {
   roles: readonly string[];
+  organisation: string | null;
 }
 
 export function createFindAccount(accounts: AccountService): FindAccount {
@@ -17,6 +18,7 @@ export function createFindAccount(accounts: AccountService): FindAccount {
     const found: TollgateAccount = {
       accountId: account.id,
       roles: account.roles,
+      organisation: account.organisation,
       async claims() {
         return {
           sub: account.id,
@@ -29,6 +31,12 @@ export function createFindAccount(accounts: AccountService): FindAccount {
     };
     return found;
   };
+}
+
+/** The organisation of an account object from findAccount, if any. */
+export function organisationOf(account: unknown): string | undefined {
+  const organisation = (account as Partial<TollgateAccount> | undefined)?.organisation;
+  return typeof organisation === 'string' ? organisation : undefined;
 }
 
 export function rolesOf(account: unknown): readonly string[] {

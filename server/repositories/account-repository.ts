@@ -11,6 +11,7 @@ export interface StoredAccount {
   name: string | null;
   passwordHash: string;
   roles: string[];
+  organisation: string | null;
   disabled: boolean;
   createdAt: Date;
   updatedAt: Date;
@@ -22,6 +23,7 @@ export interface NewAccount {
   name: string | null;
   passwordHash: string;
   roles: string[];
+  organisation: string | null;
 }
 
 export interface AccountRepository {
@@ -34,15 +36,15 @@ export interface AccountRepository {
 
 interface Row {
   id: string; email: string; email_verified: boolean; name: string | null; password_hash: string;
-  roles: string[] | null; disabled: boolean; created_at: Date; updated_at: Date;
+  roles: string[] | null; organisation: string | null; disabled: boolean; created_at: Date; updated_at: Date;
 }
 
 const toStored = (r: Row): StoredAccount => ({
   id: r.id, email: r.email, emailVerified: r.email_verified, name: r.name, passwordHash: r.password_hash,
-  roles: r.roles ?? [], disabled: r.disabled, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
+  roles: r.roles ?? [], organisation: r.organisation, disabled: r.disabled, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
 });
 
-const COLUMNS = 'id, email, email_verified, name, password_hash, roles, disabled, created_at, updated_at';
+const COLUMNS = 'id, email, email_verified, name, password_hash, roles, organisation, disabled, created_at, updated_at';
 
 /**
  * Writes go through Prisma; the two lookups on every sign-in and token

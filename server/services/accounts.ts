@@ -15,6 +15,8 @@ export const newAccountInput = z.object({
     .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
   name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
   roles: z.array(z.enum(ROLES, { error: `must be one of: ${ROLES.join(', ')}` })).default([]),
+  /** The organisation (tenant) the person belongs to, carried in access tokens as `org`. */
+  organisation: z.string().trim().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 characters of A-Z a-z 0-9 . _ : -').optional(),
 });
 export type NewAccountInput = z.input<typeof newAccountInput>;
 
@@ -25,12 +27,13 @@ export interface AccountView {
   email_verified: boolean;
   name: string | null;
   roles: string[];
+  organisation: string | null;
   disabled: boolean;
   created_at: string;
 }
 
 export function toAccountView(a: StoredAccount): AccountView {
-  return { id: a.id, email: a.email, email_verified: a.emailVerified, name: a.name, roles: a.roles, disabled: a.disabled, created_at: a.createdAt.toISOString() };
+  return { id: a.id, email: a.email, email_verified: a.emailVerified, name: a.name, roles: a.roles, organisation: a.organisation, disabled: a.disabled, created_at: a.createdAt.toISOString() };
 }
 
 export interface AccountService {
@@ -55,7 +58,7 @@ export function createAccountService(accounts: AccountRepository): AccountServic
       const data = newAccountInput.parse(input);
       const passwordHash = await hashPassword(data.password);
       const stored = await accounts.create({
-        id: randomUUID(), email: data.email, name: data.name ?? null, passwordHash, roles: [...new Set(data.roles)],
+        id: randomUUID(), email: data.email, name: data.name ?? null, passwordHash, roles: [...new Set(data.roles)], organisation: data.organisation ?? null,
       });
       return toAccountView(stored);
     },

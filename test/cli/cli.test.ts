@@ -28,11 +28,12 @@ describe('tollgate CLI', () => {
   });
 
   test('users add creates an account and prints it without any password material', async () => {
-    const r = await runCli(['users', 'add', '--email', 'Ada@Example.test', '--password', 'correct horse battery', '--name', 'Ada', '--role', 'admin'], env);
+    const r = await runCli(['users', 'add', '--email', 'Ada@Example.test', '--password', 'correct horse battery', '--name', 'Ada', '--role', 'admin', '--org', 'acme'], env);
     assert.equal(r.code, 0, r.stderr);
     const user = json<Record<string, unknown>>(r.stdout);
     assert.equal(user.email, 'ada@example.test');
     assert.deepEqual(user.roles, ['admin']);
+    assert.equal(user.organisation, 'acme');
     assert.match(String(user.id), /^[0-9a-f-]{36}$/);
     assert.ok(!r.stdout.includes('correct horse') && !r.stdout.includes('argon2'));
   });
@@ -58,6 +59,7 @@ describe('tollgate CLI', () => {
       ['users', 'add', '--email', 'not-an-email', '--password', 'long enough password'],
       ['users', 'add', '--email', 'short@example.test', '--password', 'short'],
       ['users', 'add', '--email', 'r@example.test', '--password', 'long enough password', '--role', 'superuser'],
+      ['users', 'add', '--email', 'o@example.test', '--password', 'long enough password', '--org', 'has spaces'],
       ['users', 'add', '--bogus'],
       ['users', 'frobnicate'],
       ['clients', 'add', '--id', 'c1', '--public', '--secret', 'x'.repeat(40), '--redirect-uri', 'https://a.example/cb'],

@@ -17,7 +17,7 @@ describe('authorization code flow', () => {
     t = await startTestTollgate();
     await t.tollgate.clients.register({ id: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', redirectUris: [REDIRECT], scope: 'openid profile email offline_access basic admin' });
     await t.tollgate.clients.register({ id: 'spa', public: true, redirectUris: [REDIRECT], scope: 'openid email basic' });
-    await t.tollgate.accounts.create({ email: 'admin@example.test', password: 'correct horse battery', name: 'Ada Admin', roles: ['admin'] });
+    await t.tollgate.accounts.create({ email: 'admin@example.test', password: 'correct horse battery', name: 'Ada Admin', roles: ['admin'], organisation: 'acme' });
     await t.tollgate.accounts.create({ email: 'user@example.test', password: 'correct horse battery', name: 'Uma User' });
   });
   after(async () => {
@@ -33,6 +33,7 @@ describe('authorization code flow', () => {
     const { payload } = await jwtVerify(tokens.access_token, jwks, { issuer: t.issuer, audience: t.config.apiAudience, typ: 'at+jwt' });
     assert.deepEqual(String(payload.scope).split(' ').sort(), ['admin', 'basic', 'email', 'openid', 'profile']);
     assert.deepEqual(payload.roles, ['admin']);
+    assert.equal(payload.org, 'acme', 'the organisation travels in the access token');
     assert.ok(tokens.refresh_token, 'offline_access yields a refresh token');
     assert.equal(decodeProtectedHeader(tokens.id_token!).alg, 'RS256');
     const claims = tokens.claims()!;
@@ -45,6 +46,7 @@ describe('authorization code flow', () => {
     assert.equal(tokens.scope, 'openid basic');
     assert.equal(decodeJwt(tokens.access_token).scope, 'openid basic');
     assert.deepEqual(decodeJwt(tokens.access_token).roles, []);
+    assert.equal(decodeJwt(tokens.access_token).org, undefined, 'no organisation, no claim');
   });
 
   test('admin is withheld at issuance once the role is gone, even though the grant and refresh token hold it', async () => {

@@ -158,11 +158,14 @@ export function storageContract(getBackend: () => Backend): void {
   test('accounts: a duplicate e-mail is a ConflictError and changes nothing', async () => {
     const { accounts } = getBackend().repositories;
     const email = `${id()}@example.test`;
-    await accounts.create({ id: randomUUID(), email, name: null, passwordHash: 'x', roles: ['admin'] });
+    await accounts.create({ id: randomUUID(), email, name: null, passwordHash: 'x', roles: ['admin'], organisation: 'acme' });
     const count = (await accounts.list()).length;
-    await assert.rejects(accounts.create({ id: randomUUID(), email, name: null, passwordHash: 'y', roles: [] }), ConflictError);
+    await assert.rejects(accounts.create({ id: randomUUID(), email, name: null, passwordHash: 'y', roles: [], organisation: null }), ConflictError);
     assert.equal((await accounts.list()).length, count);
-    assert.deepEqual((await accounts.findByEmail(email))?.roles, ['admin']);
+    const stored = await accounts.findByEmail(email);
+    assert.deepEqual(stored?.roles, ['admin']);
+    assert.equal(stored?.organisation, 'acme');
+    assert.equal((await accounts.findById(stored!.id))?.organisation, 'acme');
   });
 
   test('values PostgreSQL cannot store (NUL) are misses on lookup and a clear error on write, never a database error', async () => {
