@@ -11,7 +11,7 @@ import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
 import { koaAuthorizationPost } from './middleware/koa-authorization-post.ts';
-import type { PrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
+import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
@@ -26,7 +26,6 @@ import type { SessionDeviceRepository } from './repositories/session-device-repo
 import { accountRoutes } from './routes/account.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { AccountService } from './services/accounts.ts';
-import type { SigningKeys } from './keys/key-store.ts';
 import type { Views } from './views.ts';
 import { TollgateError, ValidationError } from './errors.ts';
 
@@ -34,7 +33,6 @@ export interface AppDependencies {
   config: Config;
   logger: Logger;
   provider: Provider;
-  keys: SigningKeys;
   cookieSecrets: string[];
   views: Views;
   accounts: AccountService;

@@ -6,7 +6,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type Koa from 'koa';
 import type { Logger } from './logger.ts';
-import type { PrecomputedDocuments } from './middleware/koa-precomputed-documents.ts';
+import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { logRequest, requestIdFrom } from './middleware/koa-request-log.ts';
 import { securityHeaders } from './middleware/koa-security-headers.ts';
 

@@ -26,7 +26,7 @@ import { createViews } from './views.ts';
 import { createSessionService, type SessionService } from './services/sessions.ts';
 import { createAudit, type Audit } from './services/audit.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
-import { precomputedDocuments } from './middleware/koa-precomputed-documents.ts';
+import { precomputedDocuments } from './precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
@@ -120,7 +120,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       publicJwks: keys.publicJwks,
     });
     const app = createApp({
-      config, logger, provider, keys, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
+      config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
       devices: repositories.sessionDevices,
       audit,
       ping: repositories.ping,

@@ -80,7 +80,7 @@ export function accountRoutes(deps: Dependencies): Router {
     const locale = deps.pages.localeOf(ctx);
     await deps.devices.touch(who.session.uid, who.account.id, ctx.get('user-agent') || undefined, ctx.ip);
     const { sessions, grants } = await deps.sessions.overview(who.account.id);
-    const when = (d: Date | undefined) => d?.toLocaleString(locale === 'ko' ? 'ko-KR' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' }) + (d ? ' UTC' : '');
+    const when = (d: Date | undefined) => (d ? `${d.toLocaleString(locale === 'ko' ? 'ko-KR' : 'en-GB', { dateStyle: 'medium', timeStyle: 'short', timeZone: 'UTC' })} UTC` : undefined);
     deps.pages.render(ctx, 'account', locale, {
       base,
       email: who.account.email,

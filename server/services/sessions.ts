@@ -164,12 +164,12 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     },
 
     async revokeGrant(accountId, grantId) {
-      const grant = (await deps.oidcModels.listByAccount('Grant', accountId)).find((g) => g.id === grantId);
+      const grants = await deps.oidcModels.listByAccount('Grant', accountId);
+      const grant = grants.find((g) => g.id === grantId);
       if (!grant) return false;
       // "Remove access" means the application, not one sign-in: every grant it holds from this user goes.
       const clientId = (grant.payload as GrantPayload).clientId;
-      const all = (await deps.oidcModels.listByAccount('Grant', accountId)).filter((g) => (g.payload as GrantPayload).clientId === clientId);
-      for (const g of all) await revokeFamily(g.id);
+      for (const g of grants) if ((g.payload as GrantPayload).clientId === clientId) await revokeFamily(g.id);
       return true;
     },
 

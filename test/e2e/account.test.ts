@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import * as oidc from 'openid-client';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
 import { signIn } from '../support/sign-in.ts';
-import { launchBrowser, requireChromium } from '../support/browser.ts';
+import { launchBrowser, requireChromium, signInOnPage } from '../support/browser.ts';
 
 const SHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
 const PASSWORD = 'correct horse battery';
@@ -34,11 +34,9 @@ describe('the account page in Chromium', { skip: requireChromium() }, () => {
     try {
       const page = await browser.context.newPage();
       await page.goto(`${t.issuer}/account`);
-      await page.waitForSelector('input[name="password"]');
-      await page.fill('input[name="login"]', 'ada@example.test');
-      await page.fill('input[name="password"]', PASSWORD);
-      await Promise.all([page.waitForURL(`${t.issuer}/account`), page.click('button[type="submit"]')]);
+      await signInOnPage(page, 'ada@example.test', PASSWORD, `${t.issuer}/account`);
       await page.waitForSelector('text=Where you are signed in');
+      assert.doesNotMatch(await page.textContent('main') ?? '', /undefined|NaN/);
       assert.equal(await page.locator('[data-session]').count(), 2);
       assert.match(await page.textContent('main') ?? '', /This device/);
       assert.match(await page.textContent('main') ?? '', /Photo Prints/);
@@ -75,9 +73,7 @@ describe('the account page in Chromium', { skip: requireChromium() }, () => {
     try {
       const page = await browser.context.newPage();
       await page.goto(`${t.issuer}/account`);
-      await page.fill('input[name="login"]', 'ada@example.test');
-      await page.fill('input[name="password"]', PASSWORD);
-      await Promise.all([page.waitForURL(`${t.issuer}/account`), page.click('button[type="submit"]')]);
+      await signInOnPage(page, 'ada@example.test', PASSWORD, `${t.issuer}/account`);
       // The browser's own cookies, a forged token (a page's fetch would be stopped by the CSP first).
       const res = await browser.context.request.post(`${t.issuer}/account/logout-everywhere`, { form: { csrf: 'forged' }, maxRedirects: 0 });
       assert.equal(res.status(), 403);

@@ -6,11 +6,10 @@ import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { decodeJwt } from 'jose';
-import type { Page } from 'playwright-core';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
 import { freePort } from '../support/ports.ts';
 import { startRelyingPartyApp, type RelyingPartyApp } from '../support/relying-party-app.ts';
-import { launchBrowser, requireChromium } from '../support/browser.ts';
+import { launchBrowser, requireChromium, signInOnPage } from '../support/browser.ts';
 
 const SHOTS = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
 const PASSWORD = 'correct horse battery';
@@ -37,12 +36,6 @@ describe('in Chromium', { skip: requireChromium() }, () => {
     await t?.close();
     if (t) await removeDirs(t.dirs);
   });
-
-  const signInOnPage = async (page: Page, email: string, password: string) => {
-    await page.fill('input[name="login"]', email);
-    await page.fill('input[name="password"]', password);
-    await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
-  };
 
   test('sign in with PKCE, consent, tokens and userinfo; prompt=login asks again; sign out ends the session', async () => {
     const browser = await launchBrowser();

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt, SignJWT, importJWK, type JWK } from 'jose';
-import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
+import { startTestTollgate, removeDirs, withTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { REDIRECT, authorizationRequest, logInWith, relyingParty, type RP } from '../support/sign-in.ts';
 
@@ -531,9 +531,7 @@ describe('sign-up', () => {
 });
 
 describe('behind a trusted proxy (TRUST_PROXY=true)', () => {
-  test('the throttle keys on the address the proxy appended, not on what the client wrote', async () => {
-    const t = await startTestTollgate({ env: { TRUST_PROXY: 'true' } });
-    try {
+  test('the throttle keys on the address the proxy appended, not on what the client wrote', () => withTestTollgate({ env: { TRUST_PROXY: 'true' } }, async (t) => {
       await t.tollgate.clients.register({ id: 'web', secret: 'web-client-secret-long-enough-0123456789', redirectUris: [REDIRECT] });
       const rp = await relyingParty(t, 'web', 'web-client-secret-long-enough-0123456789');
       const agent = new UserAgent({ 'x-forwarded-for': '203.0.113.99, 198.51.100.7' });
@@ -541,17 +539,11 @@ describe('behind a trusted proxy (TRUST_PROXY=true)', () => {
       assert.equal((await agent.submit(login, '/login', { login: 'x@example.test', password: 'wrong password' }, REDIRECT)).status, 401);
       const keys = (await t.tollgate.database.prisma.loginThrottle.findMany()).map((r) => r.key).sort();
       assert.deepEqual(keys, ['account:x@example.test', 'ip:198.51.100.7']);
-    } finally {
-      await t.close();
-      await removeDirs(t.dirs);
-    }
-  });
+  }));
 });
 
 describe('an https issuer behind a TLS-terminating proxy', () => {
-  test('cookies are Secure even when the last hop is plain http, and HSTS is sent', async () => {
-    const t = await startTestTollgate({ env: { ISSUER: 'https://id.example.test' } });
-    try {
+  test('cookies are Secure even when the last hop is plain http, and HSTS is sent', () => withTestTollgate({ env: { ISSUER: 'https://id.example.test' } }, async (t) => {
       await t.tollgate.clients.register({ id: 'web', secret: 'web-client-secret-long-enough-0123456789', redirectUris: [REDIRECT] });
       const url = new URL('/auth', `http://127.0.0.1:${t.config.port}`);
       url.search = new URLSearchParams({ client_id: 'web', response_type: 'code', scope: 'openid', redirect_uri: REDIRECT, code_challenge: 'a'.repeat(43), code_challenge_method: 'S256' }).toString();
@@ -561,9 +553,5 @@ describe('an https issuer behind a TLS-terminating proxy', () => {
       assert.ok(cookies.length > 0);
       for (const cookie of cookies) assert.match(cookie, /;\s*secure/i, cookie);
       assert.match(res.headers.get('strict-transport-security') ?? '', /max-age=\d+/);
-    } finally {
-      await t.close();
-      await removeDirs(t.dirs);
-    }
-  });
+  }));
 });

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
-import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
+import { startTestTollgate, removeDirs, withTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { signIn } from '../support/sign-in.ts';
 import { requirePostgres, startPostgres, createDatabase, type PostgresServer } from '../support/postgres.ts';
 
@@ -105,8 +105,7 @@ for (const [name, start, skip] of backends) {
 describe('refresh token lifetimes', () => {
   test('idle: unused for longer than REFRESH_TOKEN_IDLE_TTL, it has expired; each use starts the idle period again', async () => {
     // Lifetimes are whole seconds (`exp`), so the idle period is 4 s and each wait well inside or outside it.
-    const t = await startTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '4', REFRESH_TOKEN_TTL: '3600' } });
-    try {
+    await withTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '4', REFRESH_TOKEN_TTL: '3600' } }, async (t) => {
       await setUp(t);
       const { config, tokens } = await signedIn(t);
       await new Promise((r) => setTimeout(r, 2000));
@@ -116,15 +115,11 @@ describe('refresh token lifetimes', () => {
       assert.ok(again.refresh_token, '4 s after the sign-in, but never 4 s idle');
       await new Promise((r) => setTimeout(r, 5200));
       await refreshFails(config, again.refresh_token!);
-    } finally {
-      await t.close();
-      await removeDirs(t.dirs);
-    }
+    });
   });
 
   test('absolute: REFRESH_TOKEN_TTL after the sign-in, rotation or not', async () => {
-    const t = await startTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '3600', REFRESH_TOKEN_TTL: '3' } });
-    try {
+    await withTestTollgate({ env: { REFRESH_TOKEN_IDLE_TTL: '3600', REFRESH_TOKEN_TTL: '3' } }, async (t) => {
       await setUp(t);
       const { config, tokens } = await signedIn(t);
       await new Promise((r) => setTimeout(r, 1000));
@@ -132,10 +127,7 @@ describe('refresh token lifetimes', () => {
       assert.ok(rotated.refresh_token);
       await new Promise((r) => setTimeout(r, 2500));
       await refreshFails(config, rotated.refresh_token!);
-    } finally {
-      await t.close();
-      await removeDirs(t.dirs);
-    }
+    });
   });
 });
 

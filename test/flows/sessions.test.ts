@@ -4,7 +4,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
-import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
+import { startTestTollgate, removeDirs, withTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { signIn, authorizationRequest, REDIRECT } from '../support/sign-in.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -57,9 +57,8 @@ describe('concurrent-login policy', () => {
 });
 
 /** One signed-in device on a Tollgate started with `env`; `silent()` asks with prompt=none: 'code' while the session lives. */
-async function oneDevice(env: Record<string, string>, check: (silent: () => Promise<string>) => Promise<void>) {
-  const t = await startTestTollgate({ env });
-  try {
+function oneDevice(env: Record<string, string>, check: (silent: () => Promise<string>) => Promise<void>) {
+  return withTestTollgate({ env }, async (t) => {
     await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
     await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
     const device = await signIn(t, { clientId: 'web', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid' });
@@ -68,10 +67,7 @@ async function oneDevice(env: Record<string, string>, check: (silent: () => Prom
       const res = await device.agent.navigate(request.url.href, {}, REDIRECT);
       return new URL(res.url).searchParams.get('error') ?? 'code';
     });
-  } finally {
-    await t.close();
-    await removeDirs(t.dirs);
-  }
+  });
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -34,3 +34,11 @@ export async function launchBrowser(options: { locale?: string } = {}): Promise<
     },
   };
 }
+
+/** Fills the hosted login form on `page` and submits it, waiting for where it leads (`until`, or the next load). */
+export async function signInOnPage(page: import('playwright-core').Page, email: string, password: string, until?: string): Promise<void> {
+  await page.waitForSelector('input[name="password"]');
+  await page.fill('input[name="login"]', email);
+  await page.fill('input[name="password"]', password);
+  await Promise.all([until ? page.waitForURL(until) : page.waitForLoadState('load'), page.click('button[type="submit"]')]);
+}

@@ -112,3 +112,14 @@ export async function removeDirs(dirs: { data: string; keys: string }): Promise<
   await rm(dirs.data, { recursive: true, force: true });
   await rm(dirs.keys, { recursive: true, force: true });
 }
+
+/** Runs `work` against a Tollgate of its own, always closed and removed afterwards. */
+export async function withTestTollgate(options: TestOptions, work: (t: TestTollgate) => Promise<void>): Promise<void> {
+  const t = await startTestTollgate(options);
+  try {
+    await work(t);
+  } finally {
+    await t.close();
+    await removeDirs(t.dirs);
+  }
+}
