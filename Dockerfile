@@ -5,14 +5,16 @@
 #           -e COOKIE_SECRETS=… -e DATABASE_URL=postgresql://… -v tollgate-keys:/app/keys tollgate
 ARG NODE_VERSION=26
 
-# 1. Everything, with dev dependencies: generates the Prisma client (postinstall).
+# 1. Everything, with dev dependencies: generates the Prisma client and builds the resource-server toolkit.
 FROM node:${NODE_VERSION}-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json prisma.config.ts ./
 COPY scripts ./scripts
 COPY prisma ./prisma
-RUN npm ci --no-audit --no-fund
+# Scripts are run below, once the sources are in: `prepare` builds from server/.
+RUN npm ci --ignore-scripts --no-audit --no-fund
 COPY server ./server
+RUN npm run --silent generate && npm run --silent build
 
 # 2. Production dependencies only; no install scripts are needed at run time.
 FROM node:${NODE_VERSION}-bookworm-slim AS deps

@@ -70,7 +70,7 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.deepEqual(Object.keys(info), ['sub']);
   });
 
-  test('userinfo answers bad tokens with 401 invalid_token and WWW-Authenticate', async () => {
+  test('userinfo answers missing and bad tokens with 401 invalid_token and WWW-Authenticate', async () => {
     const key = await importJWK({ ...(t.tollgate.keys.privateJwks.keys.find((k) => k.alg === 'ES256') as JWK) }, 'ES256');
     const kid = t.tollgate.keys.privateJwks.keys.find((k) => k.alg === 'ES256')!.kid!;
     const now = Math.floor(Date.now() / 1000);
@@ -80,7 +80,7 @@ describe('hosted login and OpenID Connect behaviour', () => {
     const header = Buffer.from(JSON.stringify({ alg: 'none', typ: 'at+jwt' })).toString('base64url');
     const none = `${header}.${Buffer.from(JSON.stringify({ ...base, iat: now, exp: now + 60 })).toString('base64url')}.`;
     const cases: Array<[string | undefined, RegExp]> = [
-      [undefined, /no access token/],
+      [undefined, /an access token is required/],
       ['Bearer abc.def.ghi', /malformed/],
       [`Bearer ${expired}`, /expired/],
       [`Bearer ${wrongAud}`, /aud/],
@@ -91,7 +91,9 @@ describe('hosted login and OpenID Connect behaviour', () => {
       const res = await fetch(`${t.issuer}/me`, { headers: authorization ? { authorization } : {} });
       assert.equal(res.status, 401, String(authorization));
       const challenge = res.headers.get('www-authenticate') ?? '';
-      assert.match(challenge, /^Bearer realm=".+", error="invalid_token", error_description=".+"/);
+      // RFC 6750 §3.1: no error code in the challenge when no token was sent.
+      if (authorization) assert.match(challenge, /^Bearer realm=".+", error="invalid_token", error_description=".+"/);
+      else assert.match(challenge, /^Bearer realm="[^"]+"$/);
       const body = (await res.json()) as { error: string; error_description: string };
       assert.equal(body.error, 'invalid_token');
       assert.match(body.error_description, description);

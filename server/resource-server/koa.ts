@@ -1,0 +1,108 @@
+// Koa middleware for an API that accepts Tollgate's access tokens:
+//   app.use(requireAccessToken({ verifier, public: ['GET /health', 'POST /signup'] }))
+// guards every route but the public ones; requireScope('admin') and
+// requireRole('admin') then narrow single routes. Failures are answered as
+// RFC 6750 §3 says: 401 invalid_token or 403 insufficient_scope, with a
+// WWW-Authenticate challenge and a JSON body; 503 when the issuer's keys
+// cannot be fetched.
+import type { Context, Middleware } from 'koa';
+import { BearerError, MissingTokenError, VerifierUnavailableError, bearerChallenge, bearerToken } from './errors.ts';
+import { createAccessTokenVerifier, scopesOf, type AccessTokenClaims, type AccessTokenVerifier, type VerifierOptions } from './verifier.ts';
+
+/** What the guard leaves in `ctx.state.auth` for the routes after it. */
+export interface Auth {
+  claims: AccessTokenClaims;
+  scopes: Set<string>;
+  /** The raw token, for calling another API on the user's behalf. */
+  token: string;
+}
+
+export interface AuthState {
+  /** Undefined on a public route called without a token. */
+  auth?: Auth;
+}
+
+/**
+ * A public route: "/health" (any method), "POST /signup" (one method), a
+ * RegExp over the path, or a predicate.
+ */
+export type PublicRoute = string | RegExp | ((ctx: Context) => boolean);
+
+export interface GuardOptions {
+  /** A verifier, or the options to build one. */
+  verifier: AccessTokenVerifier | VerifierOptions;
+  /** Routes that need no token. A token sent to one is still verified, and rejected when bad. */
+  public?: PublicRoute[];
+  /** The challenge's realm (RFC 6750 §3). Default: the API's audience, else "api". */
+  realm?: string;
+}
+
+export function requireAccessToken(options: GuardOptions): Middleware<AuthState> {
+  const verifier = 'verify' in options.verifier ? options.verifier : createAccessTokenVerifier(options.verifier);
+  const realm = options.realm ?? ('audience' in options.verifier ? options.verifier.audience : 'api');
+  const isPublic = publicMatcher(options.public ?? []);
+
+  return async (ctx, next) => {
+    try {
+      const token = bearerToken(ctx.get('authorization') || undefined);
+      if (token) {
+        const claims = await verifier.verify(token);
+        ctx.state.auth = { claims, scopes: scopesOf(claims), token };
+      } else if (!isPublic(ctx)) {
+        throw new MissingTokenError();
+      }
+      await next();
+    } catch (err) {
+      if (!(err instanceof BearerError || err instanceof VerifierUnavailableError)) throw err;
+      respond(ctx, err, realm);
+    }
+  };
+}
+
+/** Requires every one of `scopes` (403 insufficient_scope naming them otherwise). Use after requireAccessToken. */
+export function requireScope(...scopes: string[]): Middleware<AuthState> {
+  return (ctx, next) => {
+    const auth = authOf(ctx);
+    const missing = scopes.filter((s) => !auth.scopes.has(s));
+    if (missing.length) throw new BearerError('insufficient_scope', `the access token lacks the scope ${missing.join(' ')}`, scopes.join(' '));
+    return next();
+  };
+}
+
+/**
+ * Requires at least one of `roles` in the token's `roles` claim. RFC 6750
+ * §3.1's insufficient_scope is "higher privileges than provided by the
+ * access token", which a missing role is; no `scope` is named, since no
+ * scope the client could ask for would help.
+ */
+export function requireRole(...roles: string[]): Middleware<AuthState> {
+  return (ctx, next) => {
+    const held = authOf(ctx).claims.roles ?? [];
+    if (!roles.some((r) => held.includes(r))) throw new BearerError('insufficient_scope', `this requires the role ${roles.join(' or ')}`);
+    return next();
+  };
+}
+
+/** The verified token of this request; a route behind the guard always has one unless it is public. */
+export function authOf(ctx: { state: AuthState }): Auth {
+  if (!ctx.state.auth) throw new MissingTokenError();
+  return ctx.state.auth;
+}
+
+function respond(ctx: Context, err: BearerError | VerifierUnavailableError, realm: string): void {
+  ctx.status = err.status;
+  ctx.set('Cache-Control', 'no-store');
+  if (err instanceof BearerError) ctx.set('WWW-Authenticate', bearerChallenge(realm, err));
+  else ctx.set('Retry-After', '5');
+  ctx.body = { error: err.code, error_description: err.message };
+}
+
+function publicMatcher(routes: PublicRoute[]): (ctx: Context) => boolean {
+  const tests = routes.map((route): ((ctx: Context) => boolean) => {
+    if (typeof route === 'function') return route;
+    if (route instanceof RegExp) return (ctx) => route.test(ctx.path);
+    const [method, path] = route.includes(' ') ? route.split(/ +/, 2) as [string, string] : [undefined, route];
+    return (ctx) => ctx.path === path && (!method || ctx.method === method.toUpperCase() || (method.toUpperCase() === 'GET' && ctx.method === 'HEAD'));
+  });
+  return (ctx) => tests.some((t) => t(ctx));
+}

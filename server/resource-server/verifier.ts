@@ -1,0 +1,204 @@
+// Verifies JWT access tokens (RFC 9068) the way RFC 8725 asks: keys from the
+// issuer's published JWKS (found through its discovery document), the issuer
+// and audience checked, `typ: at+jwt` required so an ID token is never taken
+// for an access token, an algorithm allow-list, and a bounded clock skew.
+// jose does the cryptography and the key cache: keys are fetched once, kept
+// for `cacheMaxAgeMs`, and a token with an unknown `kid` (the issuer rotated
+// its keys) refetches them at most once per `cooldownMs`, however many such
+// tokens arrive, so forged kids cannot make us hammer the issuer.
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  customFetch,
+  errors as joseErrors,
+  jwtVerify,
+  type JSONWebKeySet,
+  type JWTPayload,
+  type JWTVerifyGetKey,
+} from 'jose';
+import { BearerError, VerifierUnavailableError } from './errors.ts';
+
+/** The claims of a verified access token (RFC 9068 §2.2, plus Tollgate's `roles`, `org` and `gid`). */
+export interface AccessTokenClaims extends JWTPayload {
+  iss: string;
+  sub: string;
+  exp: number;
+  iat: number;
+  jti: string;
+  client_id: string;
+  /** Space-separated (RFC 8693 §4.2). */
+  scope?: string;
+  roles?: string[];
+  /** The organisation (tenant) of the user. */
+  org?: string;
+  /** The grant (token family) a user's token was issued from. */
+  gid?: string;
+}
+
+export interface VerifierOptions {
+  /** The authorization server's issuer identifier, exactly as in its tokens. */
+  issuer: string;
+  /** This API's identifier: the token's `aud` must contain it. */
+  audience: string;
+  /** Accepted JWS algorithms (RFC 8725 §3.1). Default: ES256 and RS256. Never `none` or HS*. */
+  algorithms?: string[];
+  /** Allowed clock skew, in seconds, for exp/iat/nbf. Default 15, at most 300. */
+  clockToleranceSeconds?: number;
+  /** Keys to use instead of fetching them (the issuer itself, or tests). */
+  jwks?: JSONWebKeySet;
+  /** Where the keys are, when the issuer publishes no discovery document. */
+  jwksUri?: string;
+  /** How long after a fetch an unknown `kid` may trigger the next one. Default 30 s. */
+  cooldownMs?: number;
+  /** How long fetched keys are used before they are fetched again. Default 10 min. */
+  cacheMaxAgeMs?: number;
+  /** Timeout of each discovery or JWKS request. Default 5 s. */
+  timeoutMs?: number;
+  /**
+   * An online check after the signature and claims pass (a revocation list,
+   * RFC 7662 introspection): return why the token is no longer accepted, or
+   * undefined when it is.
+   */
+  revoked?: (claims: AccessTokenClaims) => Promise<string | undefined> | string | undefined;
+  /** The fetch to use (instrumentation, a proxy). Default: global fetch. */
+  fetch?: typeof fetch;
+}
+
+export interface AccessTokenVerifier {
+  /** Resolves with the claims, or rejects with BearerError (401) or VerifierUnavailableError (503). */
+  verify(token: string): Promise<AccessTokenClaims>;
+}
+
+const DEFAULT_ALGORITHMS = ['ES256', 'RS256'];
+const FORBIDDEN_ALGORITHM = /^(none|HS\d+)$/i;
+const MAX_CLOCK_TOLERANCE = 300;
+
+export function createAccessTokenVerifier(options: VerifierOptions): AccessTokenVerifier {
+  const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
+  if (!algorithms.length || algorithms.some((alg) => FORBIDDEN_ALGORITHM.test(alg))) {
+    throw new TypeError('algorithms must be a non-empty list of asymmetric JWS algorithms (no "none", no HS*)');
+  }
+  const clockTolerance = options.clockToleranceSeconds ?? 15;
+  if (!(clockTolerance >= 0 && clockTolerance <= MAX_CLOCK_TOLERANCE)) {
+    throw new TypeError(`clockToleranceSeconds must be between 0 and ${MAX_CLOCK_TOLERANCE}`);
+  }
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const fetchImpl = options.fetch ?? globalThis.fetch;
+
+  let keys: JWTVerifyGetKey | Promise<JWTVerifyGetKey> | undefined = options.jwks
+    ? createLocalJWKSet(options.jwks)
+    : options.jwksUri ? remoteKeys(options.jwksUri) : undefined;
+
+  function remoteKeys(uri: string): JWTVerifyGetKey {
+    return createRemoteJWKSet(new URL(uri), {
+      cooldownDuration: options.cooldownMs ?? 30_000,
+      cacheMaxAge: options.cacheMaxAgeMs ?? 600_000,
+      timeoutDuration: timeoutMs,
+      [customFetch]: fetchImpl,
+    });
+  }
+
+  /** The keys, discovering the JWKS URI first when needed; a failed discovery is retried by the next request. */
+  function resolveKeys(): JWTVerifyGetKey | Promise<JWTVerifyGetKey> {
+    if (!keys) {
+      keys = discoverJwksUri(options.issuer, fetchImpl, timeoutMs).then(remoteKeys);
+      keys.catch(() => { keys = undefined; });
+    }
+    return keys;
+  }
+
+  return {
+    async verify(token) {
+      // Three base64url parts and nothing else; anything else is not a JWS in compact form.
+      if (typeof token !== 'string' || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
+        throw new BearerError('invalid_token', 'access token is malformed');
+      }
+      let claims: AccessTokenClaims;
+      try {
+        const { payload } = await jwtVerify(token, await resolveKeys(), {
+          issuer: options.issuer,
+          audience: options.audience,
+          typ: 'at+jwt',
+          algorithms,
+          requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'],
+          clockTolerance,
+        });
+        claims = payload as AccessTokenClaims;
+      } catch (err) {
+        throw classify(err);
+      }
+      const reason = await options.revoked?.(claims);
+      if (reason) throw new BearerError('invalid_token', reason);
+      return claims;
+    },
+  };
+}
+
+/**
+ * The JWKS URI from the issuer's metadata: OpenID Connect Discovery, then
+ * RFC 8414 (its well-known name goes between host and path). The document
+ * must name the same issuer (RFC 8414 §3.3), or its keys are not the issuer's.
+ */
+async function discoverJwksUri(issuer: string, fetchImpl: typeof fetch, timeoutMs: number): Promise<string> {
+  const url = new URL(issuer);
+  const path = url.pathname.replace(/\/$/, '');
+  const candidates = [
+    new URL(`${url.origin}${path}/.well-known/openid-configuration`),
+    new URL(`${url.origin}/.well-known/oauth-authorization-server${path}`),
+  ];
+  try {
+    for (const candidate of candidates) {
+      const response = await fetchImpl(candidate, { headers: { accept: 'application/json' }, redirect: 'error', signal: AbortSignal.timeout(timeoutMs) });
+      if (response.status === 404) continue;
+      if (!response.ok) throw new Error(`${candidate.href} answered ${response.status}`);
+      const metadata = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+      if (metadata.issuer !== issuer) throw new Error(`${candidate.href} names the issuer ${JSON.stringify(metadata.issuer)}, not ${issuer}`);
+      if (typeof metadata.jwks_uri !== 'string') throw new Error(`${candidate.href} has no jwks_uri`);
+      return metadata.jwks_uri;
+    }
+    throw new Error(`${issuer} publishes no discovery document`);
+  } catch (err) {
+    throw new VerifierUnavailableError(`the issuer's keys could not be found: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+/** What a failed verification means for the client: a bad token (401) or our trouble fetching keys (503). */
+function classify(err: unknown): Error {
+  if (err instanceof VerifierUnavailableError) return err;
+  if (err instanceof joseErrors.JWTExpired) return new BearerError('invalid_token', 'access token expired');
+  if (err instanceof joseErrors.JWTClaimValidationFailed) return new BearerError('invalid_token', `access token ${err.claim} claim is not accepted here`);
+  if (err instanceof joseErrors.JOSEAlgNotAllowed) return new BearerError('invalid_token', 'access token signing algorithm is not allowed');
+  if (err instanceof joseErrors.JWSSignatureVerificationFailed) return new BearerError('invalid_token', 'access token signature is invalid');
+  if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) {
+    return new BearerError('invalid_token', 'access token was not signed by a key of this issuer');
+  }
+  // Fetching the keys failed: a timeout, a network error (fetch's TypeError),
+  // a non-200 answer or unparsable body (jose's generic JOSEError), or not a JWKS.
+  if (err instanceof joseErrors.JWKSTimeout || err instanceof joseErrors.JWKSInvalid
+    || !(err instanceof joseErrors.JOSEError) || err.code === 'ERR_JOSE_GENERIC') {
+    return new VerifierUnavailableError("the issuer's keys could not be fetched", { cause: err });
+  }
+  return new BearerError('invalid_token', 'access token is malformed');
+}
+
+/**
+ * One verifier per issuer, audience and option set, so that calls of
+ * verifyAccessToken share the fetched keys instead of fetching per request.
+ */
+const shared = new Map<string, AccessTokenVerifier>();
+
+/** Verifies one token; verifiers (and their key caches) are reused across calls with the same options. */
+export function verifyAccessToken(token: string, options: Omit<VerifierOptions, 'revoked' | 'fetch' | 'jwks'>): Promise<AccessTokenClaims> {
+  const key = JSON.stringify([options.issuer, options.audience, options.algorithms, options.clockToleranceSeconds, options.jwksUri, options.cooldownMs, options.cacheMaxAgeMs, options.timeoutMs]);
+  let verifier = shared.get(key);
+  if (!verifier) {
+    verifier = createAccessTokenVerifier(options);
+    shared.set(key, verifier);
+  }
+  return verifier.verify(token);
+}
+
+/** The scopes a token carries. */
+export function scopesOf(claims: Pick<AccessTokenClaims, 'scope'>): Set<string> {
+  return new Set((claims.scope ?? '').split(' ').filter(Boolean));
+}
