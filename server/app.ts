@@ -1,5 +1,5 @@
 // The Koa application, composed in one visible order:
-// request log → errors → security headers → document capture → our routes → oidc-provider.
+// request log → errors → security headers → document capture → our routes (pages, /me, /admin/v1) → oidc-provider.
 // (JWKS and discovery, once held, never reach it: see http-handler.ts.)
 import Koa from 'koa';
 import mount from 'koa-mount';
@@ -11,6 +11,7 @@ import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
 import { koaAuthorizationPost } from './middleware/koa-authorization-post.ts';
+import { readableBody } from './middleware/koa-readable-body.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
@@ -24,10 +25,11 @@ import type { SessionService } from './services/sessions.ts';
 import type { Audit } from './services/audit.ts';
 import type { SessionDeviceRepository } from './repositories/session-device-repository.ts';
 import { accountRoutes } from './routes/account.ts';
+import type { AdminApi } from './routes/admin/index.ts';
+import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { Views } from './views.ts';
-import { TollgateError, ValidationError } from './errors.ts';
 
 export interface AppDependencies {
   config: Config;
@@ -46,6 +48,8 @@ export interface AppDependencies {
   sessions: SessionService;
   devices: SessionDeviceRepository;
   audit: Audit;
+  /** The admin API's handler, entered for paths below /admin/v1 only. */
+  admin: AdminApi;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -115,24 +119,11 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(onlyFor((path) => path === `${prefix}/me`, async (ctx, next) => (ctx.method === 'POST' ? formParser(ctx, next) : next())));
   app.use(onlyFor((path) => path === `${prefix}/me`, userinfoRoutes({ prefix, issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount }).routes()));
 
+  const underAdmin = (path: string) => path === `${prefix}${ADMIN_API_PATH}` || path.startsWith(`${prefix}${ADMIN_API_PATH}/`);
+  app.use(onlyFor(underAdmin, deps.admin.middleware));
+
   app.use(prefix ? mount(prefix, provider as unknown as Koa) : mount(provider as unknown as Koa));
   return app;
-}
-
-/** A body that cannot be read (bad encoding, broken compression) is the client's error: 400, not 500. */
-function readableBody(parser: Koa.Middleware): Koa.Middleware {
-  return async (ctx, next) => {
-    let parsed = false;
-    try {
-      await parser(ctx, async () => { parsed = true; });
-    } catch (err) {
-      const status = (err as { status?: number }).status;
-      if (status === 413) throw new TollgateError('request_too_large', 'request entity too large', 413);
-      if (status === 415) throw new TollgateError('unsupported_media_type', 'the request body encoding is not supported', 415);
-      throw new ValidationError('the request body could not be read');
-    }
-    if (parsed) await next();
-  };
 }
 
 function onlyFor<State, Context>(matches: (path: string) => boolean, middleware: Koa.Middleware<State, Context>): Koa.Middleware<State, Context> {

@@ -24,9 +24,9 @@ export class ConfigError extends TollgateError {
   }
 }
 
-/** Input failed validation (CLI arguments, forms, API bodies). */
+/** Input failed validation (CLI arguments, forms, API bodies); `fields` names each bad field (`redirect_uris.0`) with what is wrong. */
 export class ValidationError extends TollgateError {
-  constructor(message: string) {
+  constructor(message: string, readonly fields?: Record<string, string>) {
     super('invalid_request', message, 400);
   }
 }

@@ -28,8 +28,10 @@ import { createAudit, type Audit } from './services/audit.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
 import { precomputedDocuments } from './precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
+import { adminApi } from './routes/admin/index.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
+import { ValidationError } from './errors.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -101,6 +103,12 @@ export async function createTollgate(config: Config, logger: Logger, options: To
         details: { grant_id: token?.grantId, family_revoked: true },
       });
     });
+    // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) has ended a session, or one client's part in it.
+    provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
+      void audit.record('logout', {
+        accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+      });
+    });
     // Before the app mounts the provider: koa-mount composes its middleware once.
     provider.use(structuredTokenEndpoints({ verifier, revokedTokens: repositories.revokedTokens }));
     const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger });
@@ -111,7 +119,22 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       repositories.sessionDevices.touch(session.uid, session.accountId, ctx.get('user-agent') || undefined, ctx.ip)
         .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'recording the session device failed'));
     });
-    const clients = createClientService(repositories.clients, (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]));
+    const clients = createClientService(
+      repositories.clients,
+      async (metadata) => {
+        try {
+          await provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]);
+        } catch (err) {
+          // The library's InvalidClientMetadata / InvalidRedirectUri: the operator's input, so a 400 naming the field.
+          const e = err as { error?: string; error_description?: string };
+          if (e.error !== 'invalid_client_metadata' && e.error !== 'invalid_redirect_uri') throw err;
+          const description = String(e.error_description ?? e.error);
+          const field = /^([a-z_]+) /.exec(description)?.[1];
+          throw new ValidationError(description, field && field in metadata ? { [field]: description } : undefined);
+        }
+      },
+      (models, clientId) => repositories.oidcModels.deleteByClient(models, clientId),
+    );
 
     const documents = precomputedDocuments({
       issuer: config.issuer,
@@ -119,10 +142,14 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       discoveryPath: `${prefix}/.well-known/openid-configuration`,
       publicJwks: keys.publicJwks,
     });
+    const admin = adminApi({
+      prefix, issuer: config.issuer, verifier, accounts, clients, sessions, audit, auditTrail: repositories.audit,
+    });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
       devices: repositories.sessionDevices,
       audit,
+      admin,
       ping: repositories.ping,
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle),

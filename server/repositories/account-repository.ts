@@ -31,8 +31,19 @@ export interface AccountRepository {
   create(account: NewAccount): Promise<StoredAccount>;
   findById(id: string): Promise<StoredAccount | undefined>;
   findByEmail(email: string): Promise<StoredAccount | undefined>;
-  list(): Promise<StoredAccount[]>;
+  list(filter?: AccountFilter): Promise<StoredAccount[]>;
+  /** Changes the given fields; undefined when there is no such account. */
+  update(id: string, change: AccountChange): Promise<StoredAccount | undefined>;
 }
+
+export interface AccountFilter {
+  email?: string;
+  organisation?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export type AccountChange = Partial<Pick<StoredAccount, 'name' | 'roles' | 'organisation' | 'disabled' | 'passwordHash'>>;
 
 interface Row {
   id: string; email: string; email_verified: boolean; name: string | null; password_hash: string;
@@ -52,6 +63,11 @@ const COLUMNS = 'id, email, email_verified, name, password_hash, roles, organisa
  */
 export function createAccountRepository(db: Pick<Database, 'prisma' | 'query'>): AccountRepository {
   const { prisma } = db;
+  const findById = async (id: string) => {
+    if (!isUuid(id)) return undefined;
+    const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM account WHERE id = $1`, [id]);
+    return row ? toStored(row) : undefined;
+  };
   return {
     async create(account) {
       try {
@@ -61,18 +77,24 @@ export function createAccountRepository(db: Pick<Database, 'prisma' | 'query'>):
         throw err;
       }
     },
-    async findById(id) {
-      if (!isUuid(id)) return undefined;
-      const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM account WHERE id = $1`, [id]);
-      return row ? toStored(row) : undefined;
-    },
+    findById,
     async findByEmail(email) {
       if (!storable(email)) return undefined;
       const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM account WHERE email = $1`, [email]);
       return row ? toStored(row) : undefined;
     },
-    async list() {
-      return prisma.account.findMany({ orderBy: { createdAt: 'asc' } });
+    async list(filter = {}) {
+      return prisma.account.findMany({
+        where: { ...(filter.email ? { email: filter.email } : {}), ...(filter.organisation ? { organisation: filter.organisation } : {}) },
+        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
+        ...(filter.limit ? { take: filter.limit } : {}),
+        ...(filter.offset ? { skip: filter.offset } : {}),
+      });
+    },
+    async update(id, change) {
+      if (!isUuid(id)) return undefined;
+      const { count } = await prisma.account.updateMany({ where: { id }, data: { ...change, updatedAt: new Date() } });
+      return count ? findById(id) : undefined;
     },
   };
 }

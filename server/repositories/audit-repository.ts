@@ -7,7 +7,22 @@ export interface AuditEventInput {
   clientId?: string;
   ip?: string;
   userAgent?: string;
+  /** Who made an admin change (the admin token's `sub`). */
+  actor?: string;
   details?: Record<string, unknown>;
+}
+
+export interface AuditFilter {
+  type?: string;
+  accountId?: string;
+  clientId?: string;
+  /** Events at or after this time. */
+  since?: Date;
+  /** Events before this time. */
+  until?: Date;
+  /** Events older than this id (the next page after the last one seen). */
+  before?: string;
+  limit?: number;
 }
 
 export interface AuditEvent extends AuditEventInput {
@@ -20,20 +35,25 @@ export interface AuditRepository {
   /** Deletes up to `limit` events older than `days`; returns how many went. */
   purgeOlderThan(days: number, limit: number): Promise<number>;
   /** Newest first. */
-  list(filter?: { type?: string; accountId?: string; limit?: number }): Promise<AuditEvent[]>;
+  list(filter?: AuditFilter): Promise<AuditEvent[]>;
 }
 
 // What people and clients send us ends up here: NUL cannot be stored, and length is bounded.
 const text = (value: string | undefined, max: number) => (value === undefined ? null : value.replaceAll('\u0000', '\uFFFD').slice(0, max));
 
-interface Row { id: string; at: Date; type: string; account_id: string | null; client_id: string | null; ip: string | null; user_agent: string | null; details: Record<string, unknown> }
+interface Row {
+  id: string; at: Date; type: string; account_id: string | null; client_id: string | null; ip: string | null; user_agent: string | null; actor: string | null; details: Record<string, unknown>;
+}
 
 export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): AuditRepository {
   return {
     async append(event) {
       await db.execute(
-        'INSERT INTO audit_event (type, account_id, client_id, ip, user_agent, details) VALUES ($1, $2, $3, $4, $5, $6::jsonb)',
-        [event.type, text(event.accountId, 128), text(event.clientId, 128), text(event.ip, 64), text(event.userAgent, 512), JSON.stringify(event.details ?? {}).replaceAll('\\u0000', '\\ufffd')],
+        'INSERT INTO audit_event (type, account_id, client_id, ip, user_agent, actor, details) VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb)',
+        [
+          event.type, text(event.accountId, 128), text(event.clientId, 128), text(event.ip, 64), text(event.userAgent, 512), text(event.actor, 128),
+          JSON.stringify(event.details ?? {}).replaceAll('\\u0000', '\\ufffd'),
+        ],
       );
     },
     async purgeOlderThan(days, limit) {
@@ -41,14 +61,15 @@ export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): 
     },
     async list(filter = {}) {
       const rows = await db.query<Row>(
-        `SELECT id::text AS id, at, type, account_id, client_id, ip, user_agent, details FROM audit_event
-          WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR account_id = $2)
-          ORDER BY id DESC LIMIT $3`,
-        [filter.type ?? null, filter.accountId ?? null, filter.limit ?? 100],
+        `SELECT id::text AS id, at, type, account_id, client_id, ip, user_agent, actor, details FROM audit_event
+          WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR account_id = $2) AND ($3::text IS NULL OR client_id = $3)
+            AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5) AND ($6::bigint IS NULL OR id < $6)
+          ORDER BY id DESC LIMIT $7`,
+        [filter.type ?? null, filter.accountId ?? null, filter.clientId ?? null, filter.since ?? null, filter.until ?? null, filter.before ?? null, filter.limit ?? 100],
       );
       return rows.map((r) => ({
         id: r.id, at: new Date(r.at), type: r.type, accountId: r.account_id ?? undefined, clientId: r.client_id ?? undefined,
-        ip: r.ip ?? undefined, userAgent: r.user_agent ?? undefined, details: r.details,
+        ip: r.ip ?? undefined, userAgent: r.user_agent ?? undefined, actor: r.actor ?? undefined, details: r.details,
       }));
     },
   };

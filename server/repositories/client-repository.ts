@@ -20,6 +20,10 @@ export interface ClientRepository {
   create(client: { id: string; metadata: ClientMetadata; secretDigest: string | null }): Promise<StoredClient>;
   find(id: string): Promise<StoredClient | undefined>;
   list(): Promise<StoredClient[]>;
+  /** Replaces the metadata and, when given, the secret digest; undefined when there is no such client. */
+  update(id: string, change: { metadata: ClientMetadata; secretDigest?: string | null }): Promise<StoredClient | undefined>;
+  /** false when there was no such client. */
+  delete(id: string): Promise<boolean>;
 }
 
 /**
@@ -69,6 +73,25 @@ export function createClientRepository(prisma: PrismaClient, cacheTtlMs = CLIENT
     },
     async list() {
       return (await prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toStored);
+    },
+    async update(id, change) {
+      if (!storable(id)) return undefined;
+      cache.delete(id);
+      const { count } = await prisma.client.updateMany({
+        where: { id },
+        data: { metadata: change.metadata as Prisma.InputJsonValue, ...(change.secretDigest !== undefined ? { secretDigest: change.secretDigest } : {}) },
+      });
+      cache.delete(id);
+      if (!count) return undefined;
+      const row = await prisma.client.findUnique({ where: { id } });
+      return row ? toStored(row) : undefined;
+    },
+    async delete(id) {
+      if (!storable(id)) return false;
+      cache.delete(id);
+      const { count } = await prisma.client.deleteMany({ where: { id } });
+      cache.delete(id);
+      return count > 0;
     },
   };
 }

@@ -39,6 +39,8 @@ export interface OidcModelRepository {
   deleteUnconsumedByGrant(model: string, grantId: string): Promise<number>;
   /** Deletes every instance of these models that belongs to one account; returns how many of each went. */
   deleteByAccount(models: readonly string[], accountId: string): Promise<Record<string, number>>;
+  /** Deletes every instance of these models issued to one client (the client is being deleted); returns how many went. */
+  deleteByClient(models: readonly string[], clientId: string): Promise<number>;
   /** Deletes up to `limit` expired instances; returns how many went. Bounded, so one pass never holds locks for long. */
   purgeExpired(limit: number): Promise<number>;
   /** The newest live instance of `model` one account holds for one client (a remembered consent). */
@@ -132,6 +134,12 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
       const rows = await db.query<{ model: string }>('DELETE FROM oidc_model WHERE account_id = $1 AND model = ANY($2::text[]) RETURNING model', [accountId, [...models]]);
       for (const { model } of rows) counts[model] = (counts[model] ?? 0) + 1;
       return counts;
+    },
+
+    async deleteByClient(models, clientId) {
+      if (!storable(clientId)) return 0;
+      // No index on the payload: this runs once per deleted client, not per request.
+      return db.execute("DELETE FROM oidc_model WHERE model = ANY($1::text[]) AND payload->>'clientId' = $2", [[...models], clientId]);
     },
 
     async purgeExpired(limit) {

@@ -2,22 +2,39 @@
 // behind the login form.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { AccountRepository, StoredAccount } from '../repositories/account-repository.ts';
+import type { AccountFilter, AccountRepository, StoredAccount } from '../repositories/account-repository.ts';
+import { NotFoundError } from '../errors.ts';
 import { hashPassword, verifyPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.ts';
 
 export const ROLES = ['admin'] as const;
 export type Role = (typeof ROLES)[number];
 
-export const newAccountInput = z.object({
+const password = z.string()
+  .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
+  .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`);
+const name = z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
+const roles = z.array(z.enum(ROLES, { error: `must be one of: ${ROLES.join(', ')}` }));
+/** The organisation (tenant) the person belongs to, carried in access tokens as `org`. */
+const organisation = z.string().trim().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 characters of A-Z a-z 0-9 . _ : -');
+
+export const newAccountInput = z.strictObject({
   email: z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an e-mail address' })),
-  password: z.string()
-    .min(PASSWORD_MIN_LENGTH, `must be at least ${PASSWORD_MIN_LENGTH} characters`)
-    .max(PASSWORD_MAX_LENGTH, `must be at most ${PASSWORD_MAX_LENGTH} characters`),
-  name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
-  roles: z.array(z.enum(ROLES, { error: `must be one of: ${ROLES.join(', ')}` })).default([]),
-  /** The organisation (tenant) the person belongs to, carried in access tokens as `org`. */
-  organisation: z.string().trim().regex(/^[A-Za-z0-9._:-]{1,100}$/, 'must be 1-100 characters of A-Z a-z 0-9 . _ : -').optional(),
+  password,
+  name: name.optional(),
+  roles: roles.default([]),
+  organisation: organisation.optional(),
 });
+
+/** A change to an account; `null` clears an optional field. The e-mail is the sign-in name and stays. */
+export const accountPatch = z.strictObject({
+  name: name.nullable(),
+  roles,
+  organisation: organisation.nullable(),
+  disabled: z.boolean(),
+}).partial();
+export type AccountPatch = z.input<typeof accountPatch>;
+
+export const passwordReset = z.strictObject({ password });
 export type NewAccountInput = z.input<typeof newAccountInput>;
 
 /** What may leave the service: never the password hash. */
@@ -39,7 +56,13 @@ export function toAccountView(a: StoredAccount): AccountView {
 export interface AccountService {
   /** Throws ZodError for bad input, ConflictError for a taken e-mail. */
   create(input: NewAccountInput): Promise<AccountView>;
-  list(): Promise<AccountView[]>;
+  list(filter?: AccountFilter): Promise<AccountView[]>;
+  /** Throws NotFoundError. */
+  get(id: string): Promise<AccountView>;
+  /** Returns the account before and after (for the audit trail). Throws NotFoundError. */
+  update(id: string, patch: AccountPatch): Promise<{ before: AccountView; after: AccountView }>;
+  /** Sets a new password (argon2id). Throws NotFoundError. */
+  setPassword(id: string, password: string): Promise<void>;
   findActive(id: string): Promise<StoredAccount | undefined>;
   /** The id of the account with this e-mail, if any (for the audit trail). */
   idForEmail(email: string): Promise<string | undefined>;
@@ -63,8 +86,29 @@ export function createAccountService(accounts: AccountRepository): AccountServic
       return toAccountView(stored);
     },
 
-    async list() {
-      return (await accounts.list()).map(toAccountView);
+    async list(filter) {
+      return (await accounts.list(filter)).map(toAccountView);
+    },
+
+    async get(id) {
+      const account = await accounts.findById(id);
+      if (!account) throw new NotFoundError(`no account with id "${id}"`);
+      return toAccountView(account);
+    },
+
+    async update(id, input) {
+      const patch = accountPatch.parse(input);
+      const before = await accounts.findById(id);
+      if (!before) throw new NotFoundError(`no account with id "${id}"`);
+      const after = await accounts.update(id, { ...patch, ...(patch.roles ? { roles: [...new Set(patch.roles)] } : {}) });
+      if (!after) throw new NotFoundError(`no account with id "${id}"`);
+      return { before: toAccountView(before), after: toAccountView(after) };
+    },
+
+    async setPassword(id, input) {
+      const { password: plain } = passwordReset.parse({ password: input });
+      if (!(await accounts.findById(id))) throw new NotFoundError(`no account with id "${id}"`);
+      await accounts.update(id, { passwordHash: await hashPassword(plain) });
     },
 
     async findActive(id) {

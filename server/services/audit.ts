@@ -4,14 +4,14 @@
 import type { Logger } from '../logger.ts';
 import type { AuditEventInput, AuditRepository } from '../repositories/audit-repository.ts';
 
-export type AuditType =
-  | 'login.success'
-  | 'login.failure'
-  | 'refresh_token.reuse_detected'
-  | 'session.ended'
-  | 'grant.revoked'
-  | 'user.logged_out_everywhere'
-  | 'user.forced_logout';
+/** Every event type the trail holds. */
+export const AUDIT_TYPES = [
+  'login.success', 'login.failure', 'logout', 'consent.granted', 'grant.revoked', 'refresh_token.reuse_detected',
+  'session.ended', 'user.logged_out_everywhere', 'user.forced_logout',
+  'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted',
+  'admin.user.created', 'admin.user.updated', 'admin.user.password_reset', 'admin.session.ended', 'admin.grant.revoked',
+] as const;
+export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface Audit {
   record(type: AuditType, event?: Omit<AuditEventInput, 'type'>): Promise<void>;
@@ -20,7 +20,7 @@ export interface Audit {
 export function createAudit(repository: AuditRepository, logger: Logger): Audit {
   return {
     async record(type, event = {}) {
-      logger.info({ audit: type, account_id: event.accountId, client_id: event.clientId, ip: event.ip, details: event.details }, 'audit');
+      logger.info({ audit: type, account_id: event.accountId, client_id: event.clientId, actor: event.actor, ip: event.ip, details: event.details }, 'audit');
       try {
         await repository.append({ type, ...event });
       } catch (err) {

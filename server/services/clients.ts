@@ -2,6 +2,7 @@
 // has oidc-provider validate it (the library owns what a valid client is),
 // and stores it with only the digest of its secret.
 import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import type { ClientMetadata, ClientRepository, StoredClient } from '../repositories/client-repository.ts';
 import { ACCOUNT_CLIENT_ID } from '../oidc/account-client.ts';
 import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
@@ -33,6 +34,25 @@ export const newClientInput = z.object({
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] });
 export type NewClientInput = z.input<typeof newClientInput>;
 
+const uri = z.string().max(2000);
+/**
+ * A change to a registered client, in RFC 7591 names. `null` removes an
+ * optional field. The secret is never set here: it is rotated
+ * (rotateSecret), so that it is always generated and shown once.
+ */
+export const clientPatch = z.strictObject({
+  client_name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').nullable(),
+  redirect_uris: z.array(uri).max(100),
+  post_logout_redirect_uris: z.array(uri).max(100),
+  grant_types: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1),
+  scope: z.string().trim().min(1).max(1000),
+  first_party: z.boolean(),
+  backchannel_logout_uri: uri.nullable(),
+  access_token_lifetime: z.number().int().min(60).max(86_400).nullable(),
+  refresh_token_reuse_grace_seconds: z.number().int().min(0).max(300),
+}).partial();
+export type ClientPatch = z.input<typeof clientPatch>;
+
 /** Client metadata as registered (RFC 7591 names); never a secret or its digest. */
 export type ClientView = ClientMetadata & { client_id: string; created_at: string };
 
@@ -47,9 +67,29 @@ export interface ClientService {
   /** Returns the client and, when Tollgate generated it, the secret: shown this once, stored only as a digest. */
   register(input: NewClientInput): Promise<{ client: ClientView; client_secret?: string }>;
   list(): Promise<ClientView[]>;
+  /** Throws NotFoundError. */
+  get(id: string): Promise<ClientView>;
+  /** Applies a change the library accepts; returns the client before and after (for the audit trail). */
+  update(id: string, patch: ClientPatch): Promise<{ before: ClientView; after: ClientView }>;
+  /** A new generated secret for a confidential client, shown this once; the old one stops working at once. */
+  rotateSecret(id: string): Promise<{ client: ClientView; client_secret: string }>;
+  /** Deletes the client with every grant, code and refresh token issued to it. */
+  remove(id: string): Promise<ClientView>;
 }
 
-export function createClientService(clients: ClientRepository, validate: MetadataValidator): ClientService {
+/** What a client deletion takes with it from oidc-provider's storage. */
+const CLIENT_BOUND_MODELS = ['Grant', 'RefreshToken', 'AuthorizationCode', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest', 'PushedAuthorizationRequest'] as const;
+
+export function createClientService(
+  clients: ClientRepository,
+  validate: MetadataValidator,
+  deleteIssued: (models: readonly string[], clientId: string) => Promise<number>,
+): ClientService {
+  const find = async (id: string) => {
+    const stored = await clients.find(id);
+    if (!stored) throw new NotFoundError(`no client with id "${id}"`);
+    return stored;
+  };
   return {
     async register(input) {
       const data = newClientInput.parse(input);
@@ -79,6 +119,45 @@ export function createClientService(clients: ClientRepository, validate: Metadat
 
     async list() {
       return (await clients.list()).map(toClientView);
+    },
+
+    async get(id) {
+      return toClientView(await find(id));
+    },
+
+    async update(id, input) {
+      const patch = clientPatch.parse(input);
+      const stored = await find(id);
+      const metadata: ClientMetadata = { ...stored.metadata };
+      for (const [key, value] of Object.entries(patch)) {
+        if (value === null) delete metadata[key];
+        else if (value !== undefined) metadata[key] = value;
+      }
+      if (patch.grant_types) metadata.response_types = patch.grant_types.includes('authorization_code') ? ['code'] : [];
+      if (patch.backchannel_logout_uri !== undefined) {
+        if (patch.backchannel_logout_uri === null) delete metadata.backchannel_logout_session_required;
+        else metadata.backchannel_logout_session_required = true;
+      }
+      await validate({ client_id: id, ...(stored.secretDigest ? { client_secret: stored.secretDigest } : {}), ...metadata });
+      const updated = await clients.update(id, { metadata });
+      if (!updated) throw new NotFoundError(`no client with id "${id}"`);
+      return { before: toClientView(stored), after: toClientView(updated) };
+    },
+
+    async rotateSecret(id) {
+      const stored = await find(id);
+      if (!stored.secretDigest) throw new ValidationError(`"${id}" is a public client: it has no secret to rotate`);
+      const secret = generateClientSecret();
+      const updated = await clients.update(id, { metadata: stored.metadata, secretDigest: digestClientSecret(secret) });
+      if (!updated) throw new NotFoundError(`no client with id "${id}"`);
+      return { client: toClientView(updated), client_secret: secret };
+    },
+
+    async remove(id) {
+      const stored = await find(id);
+      if (!(await clients.delete(id))) throw new NotFoundError(`no client with id "${id}"`);
+      await deleteIssued(CLIENT_BOUND_MODELS, id);
+      return toClientView(stored);
     },
   };
 }

@@ -44,6 +44,11 @@ export async function postConfirm(ctx: Context, deps: InteractionDependencies): 
 
   applyConsent(grant, account, interaction.prompt.details as MissingGrant);
   const grantId = await grant.save();
+  const scopes = [grant.getOIDCScope(), ...Object.values(grant.resources ?? {})].join(' ').split(' ').filter(Boolean);
+  await deps.audit.record('consent.granted', {
+    accountId: account.id, clientId: String(interaction.params.client_id), ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+    details: { grant_id: grantId, scopes: [...new Set(scopes)] },
+  });
   await finish(ctx, deps, { consent: { grantId } }, true);
 }
 

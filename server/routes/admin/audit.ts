@@ -1,0 +1,41 @@
+// /admin/v1/audit-events: the audit trail, newest first, filtered by user,
+// client, type and time, one page at a time.
+import { z } from 'zod';
+import type { AuditRepository } from '../../repositories/audit-repository.ts';
+import { AUDIT_TYPES } from '../../services/audit.ts';
+import { requireOperator } from './caller.ts';
+import { route, type AdminRoute } from './route.ts';
+import { ref } from './schemas.ts';
+
+export const auditQuery = z.strictObject({
+  type: z.enum(AUDIT_TYPES).optional(),
+  account_id: z.string().max(128).optional(),
+  client_id: z.string().max(128).optional(),
+  since: z.iso.datetime({ offset: true }).optional().describe('events at or after this time'),
+  until: z.iso.datetime({ offset: true }).optional().describe('events before this time'),
+  before: z.string().regex(/^[1-9][0-9]{0,18}$/, 'must be an event id').optional().describe('the next page: events older than this id'),
+  limit: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).default(100),
+});
+
+export function auditRoutes(deps: { audit: AuditRepository }): AdminRoute[] {
+  return [
+    route({
+      method: 'get', path: '/audit-events', tag: 'audit', summary: 'Security events, newest first',
+      query: auditQuery,
+      responses: { 200: { description: 'One page of events', schema: ref('AuditPage') } },
+      async handle(ctx, { query }) {
+        requireOperator(ctx);
+        const events = await deps.audit.list({
+          type: query.type, accountId: query.account_id, clientId: query.client_id, before: query.before, limit: query.limit,
+          since: query.since ? new Date(query.since) : undefined, until: query.until ? new Date(query.until) : undefined,
+        });
+        ctx.body = {
+          items: events.map((e) => ({
+            id: e.id, at: e.at, type: e.type, account_id: e.accountId, client_id: e.clientId, actor: e.actor, ip: e.ip, user_agent: e.userAgent, details: e.details,
+          })),
+          next_before: events.length === query.limit ? events.at(-1)!.id : null,
+        };
+      },
+    }),
+  ];
+}

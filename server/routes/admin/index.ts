@@ -1,0 +1,126 @@
+// The admin API (/admin/v1), JSON in and out, protected by Tollgate's own
+// access tokens with the resource-server toolkit, as any API of our users is:
+//   guard (401 invalid_token) → requireScope('admin') (403 insufficient_scope)
+//   → errors as JSON → body → router.
+// Every path below /admin/v1 passes the guard first, so an unknown route
+// answers 401 to a stranger, not 404: the route table is not public. Only
+// the OpenAPI document is.
+import Router from '@koa/router';
+import { bodyParser } from '@koa/bodyparser';
+import type { Middleware } from 'koa';
+import { ZodError } from 'zod';
+import { errorBody, NotFoundError, TollgateError, ValidationError } from '../../errors.ts';
+import type { AuditRepository } from '../../repositories/audit-repository.ts';
+import { requireAccessToken, requireScope, type AccessTokenVerifier } from '../../resource-server/index.ts';
+import type { AccountService } from '../../services/accounts.ts';
+import type { Audit } from '../../services/audit.ts';
+import type { ClientService } from '../../services/clients.ts';
+import type { SessionService } from '../../services/sessions.ts';
+import { auditRoutes } from './audit.ts';
+import { clientRoutes } from './clients.ts';
+import { ADMIN_API_PATH, openApiDocument } from './openapi.ts';
+import type { AdminContext, AdminRoute } from './route.ts';
+import { userRoutes } from './users.ts';
+import { readableBody } from '../../middleware/koa-readable-body.ts';
+
+export interface AdminApiDependencies {
+  /** The issuer's path (empty at the root). */
+  prefix: string;
+  issuer: string;
+  verifier: AccessTokenVerifier;
+  accounts: AccountService;
+  clients: ClientService;
+  sessions: SessionService;
+  audit: Audit;
+  auditTrail: AuditRepository;
+}
+
+export interface AdminApi {
+  /** Handles every request below /admin/v1 (call only for those). */
+  middleware: Middleware;
+  routes: AdminRoute[];
+  router: Router;
+  document: Record<string, unknown>;
+}
+
+export function adminApi(deps: AdminApiDependencies): AdminApi {
+  const base = `${deps.prefix}${ADMIN_API_PATH}`;
+  const routes = [
+    ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
+    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit }),
+    ...auditRoutes({ audit: deps.auditTrail }),
+  ];
+  const document = openApiDocument({ issuer: deps.issuer, routes });
+  const documentBody = JSON.stringify(document);
+
+  const router = new Router({ prefix: base });
+  for (const r of routes) {
+    router[r.method](r.path, async (ctx) => {
+      const c = ctx as unknown as AdminContext;
+      if (r.body && ctx.request.type && !ctx.is('application/json')) {
+        throw new TollgateError('unsupported_media_type', 'the request body must be application/json', 415);
+      }
+      const query = r.query ? r.query.parse(ctx.query) : undefined;
+      const body = r.body ? r.body.parse(ctx.request.body ?? {}) : undefined;
+      await r.handle(c, { query, body });
+    });
+  }
+
+  const chain = [
+    requireAccessToken({ verifier: deps.verifier, realm: deps.issuer }) as Middleware,
+    requireScope('admin') as Middleware,
+    apiErrors,
+    jsonBody,
+    router.routes() as Middleware,
+    router.allowedMethods() as Middleware,
+    // The end of the line: nothing below /admin/v1 reaches oidc-provider.
+    async () => {},
+  ];
+
+  return {
+    routes,
+    router,
+    document,
+    middleware: async (ctx, next) => {
+      ctx.set('Cache-Control', 'no-store');
+      if (ctx.path === `${base}/openapi.json` && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+        ctx.type = 'application/json';
+        ctx.body = documentBody;
+        return;
+      }
+      await run(chain, ctx, next);
+      if (ctx.status === 404 && ctx.body === undefined) {
+        ctx.status = 404;
+        ctx.body = errorBody(new NotFoundError('no such admin API route'));
+      } else if (ctx.status === 405) {
+        // allowedMethods has set Allow; the body says it as JSON, like every other answer here.
+        ctx.body = { error: 'method_not_allowed', error_description: `${ctx.method} is not allowed here; see the Allow header` };
+      }
+    },
+  };
+}
+
+/** Runs middleware in order (Koa's own composition, for a chain that is entered only below /admin/v1). */
+function run(chain: Middleware[], ctx: Parameters<Middleware>[0], next: () => Promise<unknown>): Promise<unknown> {
+  const step = (i: number): Promise<unknown> => (i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1) as Promise<void>)) : next());
+  return step(0);
+}
+
+/** Validation errors name each bad field; our error types keep their status; everything else is the general handler's (500). */
+const apiErrors: Middleware = async (ctx, next) => {
+  try {
+    await next();
+  } catch (err) {
+    if (err instanceof ZodError) {
+      const fields = Object.fromEntries(err.issues.map((i) => [i.path.length ? i.path.join('.') : '(body)', i.message]));
+      const [first] = Object.entries(fields);
+      err = new ValidationError(first ? `${first[0]}: ${first[1]}` : 'invalid input', fields);
+    }
+    if (!(err instanceof TollgateError) || !err.expose) throw err;
+    ctx.status = err.status;
+    ctx.body = { ...errorBody(err), ...(err instanceof ValidationError && err.fields ? { fields: err.fields } : {}) };
+  }
+};
+
+/** JSON bodies up to 64 KiB; a body that is not JSON is a 400, not a 500. */
+const jsonBody = readableBody(bodyParser({ enableTypes: ['json'], jsonLimit: '64kb', encoding: 'utf-8' }));

@@ -1,0 +1,27 @@
+// One admin API operation, declared once: its method and path, what it takes
+// (zod schemas for the query and the JSON body) and what it answers. The
+// router (admin/index.ts) and the OpenAPI document (admin/openapi.ts) are both
+// built from these declarations, so the document cannot drift from the routes.
+import type { Context } from 'koa';
+import type { z } from 'zod';
+import type { AuthState } from '../../resource-server/index.ts';
+
+export type AdminContext = Context & { state: AuthState; params: Record<string, string> };
+
+export interface AdminRoute<Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  /** koa-router syntax, below /admin/v1: `/users/:id`. */
+  path: string;
+  summary: string;
+  tag: 'clients' | 'users' | 'audit';
+  query?: Q;
+  body?: B;
+  /** Status → description and a JSON Schema (or a component name) of the body. */
+  responses: Record<number, { description: string; schema?: object | string }>;
+  handle(ctx: AdminContext, input: { query: z.output<Q>; body: z.output<B> }): Promise<void>;
+}
+
+/** Keeps each route's handler typed by its own schemas. */
+export function route<Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(r: AdminRoute<Q, B>): AdminRoute {
+  return r as unknown as AdminRoute;
+}

@@ -1,0 +1,133 @@
+// The shapes the admin API answers with, as OpenAPI 3.1 components (JSON
+// Schema 2020-12). Request bodies are described by their zod schemas instead
+// (openapi.ts converts them), which are also what validates them.
+import { AUDIT_TYPES } from '../../services/audit.ts';
+
+const string = { type: 'string' };
+const time = { type: 'string', format: 'date-time' };
+const strings = { type: 'array', items: string };
+const nullable = (schema: object) => ({ anyOf: [schema, { type: 'null' }] });
+
+export const COMPONENTS: Record<string, object> = {
+  Client: {
+    type: 'object',
+    description: 'Registered client metadata (RFC 7591 names). Never its secret.',
+    required: ['client_id', 'grant_types', 'redirect_uris', 'token_endpoint_auth_method', 'created_at'],
+    properties: {
+      client_id: string,
+      client_name: string,
+      grant_types: strings,
+      response_types: strings,
+      redirect_uris: strings,
+      post_logout_redirect_uris: strings,
+      token_endpoint_auth_method: { enum: ['client_secret_basic', 'none'] },
+      scope: string,
+      first_party: { type: 'boolean' },
+      backchannel_logout_uri: string,
+      access_token_lifetime: { type: 'integer' },
+      refresh_token_reuse_grace_seconds: { type: 'integer' },
+      created_at: time,
+    },
+  },
+  ClientWithSecret: {
+    type: 'object',
+    required: ['client'],
+    properties: {
+      client: { $ref: '#/components/schemas/Client' },
+      client_secret: { type: 'string', description: 'Shown this once; Tollgate keeps only its SHA-256 digest.' },
+    },
+  },
+  Account: {
+    type: 'object',
+    required: ['id', 'email', 'email_verified', 'name', 'roles', 'organisation', 'disabled', 'created_at'],
+    properties: {
+      id: { type: 'string', format: 'uuid' },
+      email: { type: 'string', format: 'email' },
+      email_verified: { type: 'boolean' },
+      name: nullable(string),
+      roles: strings,
+      organisation: nullable(string),
+      disabled: { type: 'boolean' },
+      created_at: time,
+    },
+  },
+  Change: {
+    type: 'object',
+    description: 'The resource before and after the change.',
+    required: ['before', 'after'],
+    properties: { before: { type: 'object' }, after: { type: 'object' } },
+  },
+  Sessions: {
+    type: 'object',
+    required: ['sessions', 'grants'],
+    properties: {
+      sessions: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['uid', 'client_ids'],
+          properties: {
+            uid: { type: 'string', description: "The session's public handle (never its cookie value)." },
+            signed_in_at: nullable(time),
+            last_seen_at: nullable(time),
+            user_agent: nullable(string),
+            ip: nullable(string),
+            client_ids: strings,
+          },
+        },
+      },
+      grants: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['id', 'client_id', 'scopes'],
+          properties: { id: string, client_id: string, scopes: strings, granted_at: nullable(time) },
+        },
+      },
+    },
+  },
+  LogoutResult: {
+    type: 'object',
+    properties: {
+      sessions: { type: 'integer' }, grants: { type: 'integer' }, refresh_tokens: { type: 'integer' },
+      backchannel_notified: { type: 'integer' }, backchannel_failed: { type: 'integer' },
+    },
+  },
+  AuditEvent: {
+    type: 'object',
+    required: ['id', 'at', 'type', 'details'],
+    properties: {
+      id: string,
+      at: time,
+      type: { enum: [...AUDIT_TYPES] },
+      account_id: string,
+      client_id: string,
+      actor: { type: 'string', description: "Who made an admin change: the admin token's sub." },
+      ip: string,
+      user_agent: string,
+      details: { type: 'object' },
+    },
+  },
+  AuditPage: {
+    type: 'object',
+    required: ['items', 'next_before'],
+    properties: {
+      items: { type: 'array', items: { $ref: '#/components/schemas/AuditEvent' } },
+      next_before: { ...nullable(string), description: 'Pass as `before` for the next, older page; null on the last.' },
+    },
+  },
+  Error: {
+    type: 'object',
+    required: ['error', 'error_description'],
+    properties: {
+      error: string,
+      error_description: string,
+      fields: { type: 'object', additionalProperties: string, description: 'For invalid_request: each bad field (dotted path) and what is wrong with it.' },
+    },
+  },
+};
+
+export const ref = (name: keyof typeof COMPONENTS & string) => ({ $ref: `#/components/schemas/${name}` });
+export const listOf = (name: keyof typeof COMPONENTS & string) => ({
+  type: 'object', required: ['items'], properties: { items: { type: 'array', items: ref(name) } },
+});

@@ -1,0 +1,147 @@
+// /admin/v1/users: people, their roles and organisation, their password, and
+// what they are signed in with (sessions and grants), which an administrator
+// can end one by one or all at once (forced logout).
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../../errors.ts';
+import type { Audit } from '../../services/audit.ts';
+import { accountPatch, newAccountInput, passwordReset, type AccountService, type AccountView } from '../../services/accounts.ts';
+import type { SessionService } from '../../services/sessions.ts';
+import { callerOf, recordChange } from './caller.ts';
+import { route, type AdminContext, type AdminRoute } from './route.ts';
+import { listOf, ref } from './schemas.ts';
+
+export const userQuery = z.strictObject({
+  email: z.string().trim().toLowerCase().optional(),
+  organisation: z.string().optional(),
+  limit: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).default(100),
+  offset: z.coerce.number({ error: 'must be a whole number' }).int().min(0).default(0),
+});
+
+export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit }): AdminRoute[] {
+  /** The account, when the caller may manage it: an organisation's administrator sees only its own users (others are 404, not 403: their existence is not theirs to know). */
+  const manageable = async (ctx: AdminContext): Promise<AccountView> => {
+    const account = await deps.accounts.get(ctx.params.id!);
+    const { organisation } = callerOf(ctx);
+    if (organisation && account.organisation !== organisation) throw new NotFoundError(`no account with id "${ctx.params.id}"`);
+    return account;
+  };
+  /** An organisation's administrator cannot move anyone out of, or into another, organisation. */
+  const ownOrganisation = (ctx: AdminContext, requested: string | null | undefined) => {
+    const { organisation } = callerOf(ctx);
+    if (organisation && requested !== undefined && requested !== organisation) {
+      throw new ValidationError(`organisation: must be "${organisation}", your own`, { organisation: `must be "${organisation}", your own` });
+    }
+    return organisation;
+  };
+
+  return [
+    route({
+      method: 'get', path: '/users', tag: 'users', summary: 'List users (an organisation administrator: their organisation only)',
+      query: userQuery,
+      responses: { 200: { description: 'Users, oldest first', schema: listOf('Account') } },
+      async handle(ctx, { query }) {
+        const { organisation } = callerOf(ctx);
+        if (organisation && query.organisation && query.organisation !== organisation) {
+          ctx.body = { items: [] };
+          return;
+        }
+        ctx.body = { items: await deps.accounts.list({ ...query, ...(organisation ? { organisation } : {}) }) };
+      },
+    }),
+    route({
+      method: 'post', path: '/users', tag: 'users', summary: 'Create a user',
+      body: newAccountInput,
+      responses: {
+        201: { description: 'Created', schema: ref('Account') },
+        409: { description: 'The e-mail is taken', schema: 'Error' },
+      },
+      async handle(ctx, { body }) {
+        const organisation = ownOrganisation(ctx, body.organisation);
+        const created = await deps.accounts.create({ ...body, ...(organisation ? { organisation } : {}) });
+        await recordChange(deps.audit, ctx, 'admin.user.created', { accountId: created.id, details: { after: created } });
+        ctx.status = 201;
+        ctx.set('Location', `${ctx.path}/${created.id}`);
+        ctx.body = created;
+      },
+    }),
+    route({
+      method: 'get', path: '/users/:id', tag: 'users', summary: 'Read a user',
+      responses: { 200: { description: 'The user', schema: ref('Account') } },
+      async handle(ctx) {
+        ctx.body = await manageable(ctx);
+      },
+    }),
+    route({
+      method: 'patch', path: '/users/:id', tag: 'users',
+      summary: 'Change name, roles, organisation; disable (which also ends every session and grant) or enable',
+      body: accountPatch,
+      responses: { 200: { description: 'Changed', schema: ref('Account') } },
+      async handle(ctx, { body }) {
+        await manageable(ctx);
+        ownOrganisation(ctx, body.organisation);
+        const { before, after } = await deps.accounts.update(ctx.params.id!, body);
+        // A disabled account can no longer sign in or refresh (find-account.ts);
+        // ending what it holds also makes its tokens inactive at introspection.
+        const ended = after.disabled && !before.disabled ? await deps.sessions.endEverything(after.id) : undefined;
+        await recordChange(deps.audit, ctx, 'admin.user.updated', { accountId: after.id, details: { before, after, ...(ended ? { ended } : {}) } });
+        ctx.body = after;
+      },
+    }),
+    route({
+      method: 'post', path: '/users/:id/password', tag: 'users', summary: 'Set a new password',
+      body: passwordReset,
+      responses: { 204: { description: 'Set' } },
+      async handle(ctx, { body }) {
+        const account = await manageable(ctx);
+        await deps.accounts.setPassword(account.id, body.password);
+        await recordChange(deps.audit, ctx, 'admin.user.password_reset', { accountId: account.id });
+        ctx.status = 204;
+      },
+    }),
+    route({
+      method: 'get', path: '/users/:id/sessions', tag: 'users', summary: "A user's sessions (with their devices) and grants",
+      responses: { 200: { description: 'Sessions and grants, newest first', schema: ref('Sessions') } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        const { sessions, grants } = await deps.sessions.overview(account.id);
+        ctx.body = {
+          sessions: sessions.map((s) => ({
+            uid: s.uid, signed_in_at: s.signedInAt ?? null, last_seen_at: s.lastSeenAt ?? null, user_agent: s.userAgent, ip: s.ip, client_ids: s.clientIds,
+          })),
+          grants: grants.map((g) => ({ id: g.id, client_id: g.clientId, scopes: g.scopes, granted_at: g.grantedAt ?? null })),
+        };
+      },
+    }),
+    route({
+      method: 'delete', path: '/users/:id/sessions/:uid', tag: 'users', summary: 'End one session, with the refresh tokens issued in it',
+      responses: { 204: { description: 'Ended' } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        if (!(await deps.sessions.endSession(account.id, ctx.params.uid!))) throw new NotFoundError(`no session "${ctx.params.uid}" of this user`);
+        await recordChange(deps.audit, ctx, 'admin.session.ended', { accountId: account.id, details: { session_uid: ctx.params.uid } });
+        ctx.status = 204;
+      },
+    }),
+    route({
+      method: 'delete', path: '/users/:id/grants/:grantId', tag: 'users', summary: "Revoke a client's access: its grants from this user and every token issued from them",
+      responses: { 204: { description: 'Revoked' } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        if (!(await deps.sessions.revokeGrant(account.id, ctx.params.grantId!))) throw new NotFoundError(`no grant "${ctx.params.grantId}" of this user`);
+        await recordChange(deps.audit, ctx, 'admin.grant.revoked', { accountId: account.id, details: { grant_id: ctx.params.grantId } });
+        ctx.status = 204;
+      },
+    }),
+    route({
+      method: 'post', path: '/users/:id/logout', tag: 'users',
+      summary: 'Forced logout: every session and grant ends, refresh tokens are revoked, clients hear by back-channel',
+      responses: { 200: { description: 'What ended', schema: ref('LogoutResult') } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        const ended = await deps.sessions.endEverything(account.id);
+        await recordChange(deps.audit, ctx, 'user.forced_logout', { accountId: account.id, details: { ...ended, by: 'admin api' } });
+        ctx.body = ended;
+      },
+    }),
+  ];
+}
