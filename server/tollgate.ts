@@ -28,7 +28,7 @@ import { createAudit, type Audit } from './services/audit.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
 import { precomputedDocuments } from './precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
-import { adminApi } from './routes/admin/index.ts';
+import { adminApi, type AdminApi } from './routes/admin/index.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
 import { ValidationError } from './errors.ts';
@@ -43,6 +43,8 @@ export interface Tollgate {
   readonly audit: Audit;
   readonly keys: SigningKeys;
   readonly provider: Provider;
+  /** The admin API: its route declarations, router and OpenAPI document. */
+  readonly admin: AdminApi;
   readonly app: Koa;
   /** The Node request handler to serve: fast path for public documents, then the Koa app. */
   readonly handler: RequestListener;
@@ -158,7 +160,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
 
     const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, auditRetentionDays: config.auditRetentionDays, ...options.janitor });
     return {
-      config, database, repositories, accounts, clients, sessions, audit, keys, provider, app, handler, migrated, janitor,
+      config, database, repositories, accounts, clients, sessions, audit, keys, provider, admin, app, handler, migrated, janitor,
       async close() {
         await janitor?.stop();
         await database.close();
