@@ -16,6 +16,8 @@ import * as oidc from 'openid-client';
 import { freePort } from '../test/support/ports.ts';
 import { UserAgent } from '../test/support/user-agent.ts';
 import { ARGON2_PARAMETERS, hashPassword, verifyPassword } from '../server/services/passwords.ts';
+import { decodeJwt } from 'jose';
+import { createAccessTokenVerifier } from '../server/resource-server/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const { values: args } = parseArgs({
@@ -194,6 +196,32 @@ async function refreshes(base: string, clientId: string, secret: string, redirec
   return { scenario: 'POST /token refresh_token rotation (no ID token)', rps: Math.round(latencies.length / elapsed), p50: pick(0.5), p99: pick(0.99), non2xx: failures, errors: 0 };
 }
 
+/**
+ * The resource-server toolkit's verifyAccessToken, as an API runs it: keys
+ * discovered and fetched from the running Tollgate once, then every call an
+ * ES256 signature check and the claim checks. Sequential, in this process
+ * (on its own core when pinned): verifications per second of one core.
+ */
+async function verifications(base: string, token: string): Promise<Row> {
+  const verifier = createAccessTokenVerifier({ issuer: base, audience: String(decodeJwt(token).aud) });
+  const latencies: number[] = [];
+  const run = async (seconds: number, record: boolean) => {
+    const until = performance.now() + seconds * 1000;
+    while (performance.now() < until) {
+      const started = performance.now();
+      await verifier.verify(token);
+      if (record) latencies.push(performance.now() - started);
+    }
+  };
+  await run(2, false);
+  const started = performance.now();
+  await run(duration, true);
+  const elapsed = (performance.now() - started) / 1000;
+  latencies.sort((a, b) => a - b);
+  const pick = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * 1000) / 1000;
+  return { scenario: 'verifyAccessToken (toolkit, ES256, sequential, one core)', rps: Math.round(latencies.length / elapsed), p50: pick(0.5), p99: pick(0.99), non2xx: 0, errors: 0 };
+}
+
 async function argon2Cost(): Promise<number> {
   const hash = await hashPassword('bench password 0123456789');
   const times: number[] = [];
@@ -242,6 +270,14 @@ async function main() {
     if (want('jwks')) rows.push(await load('GET /jwks', { url: `${base}/jwks` }));
     if (want('discovery')) rows.push(await load('GET /.well-known/openid-configuration', { url: `${base}/.well-known/openid-configuration` }));
     if (want('refresh')) rows.push(await refreshes(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword));
+    if (want('verify')) {
+      const res = await fetch(`${base}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials&scope=basic',
+      });
+      rows.push(await verifications(base, ((await res.json()) as { access_token: string }).access_token));
+    }
     if (want('login')) rows.push(await logins(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword, server.child.pid));
   } finally {
     server.child.kill('SIGTERM');
