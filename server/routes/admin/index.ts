@@ -11,7 +11,7 @@ import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
 import { errorBody, NotFoundError, TollgateError, ValidationError } from '../../errors.ts';
 import type { AuditRepository } from '../../repositories/audit-repository.ts';
-import { requireAccessToken, requireScope, type AccessTokenVerifier } from '../../resource-server/index.ts';
+import { authOf, BearerError, requireAccessToken, requireScope, type AccessTokenVerifier } from '../../resource-server/index.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import type { Audit } from '../../services/audit.ts';
 import type { ClientService } from '../../services/clients.ts';
@@ -69,6 +69,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
   const chain = [
     requireAccessToken({ verifier: deps.verifier, realm: deps.issuer }) as Middleware,
     requireScope('admin') as Middleware,
+    stillAdministrator(deps.accounts),
     apiErrors,
     jsonBody,
     router.routes() as Middleware,
@@ -104,6 +105,25 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
 function run(chain: Middleware[], ctx: Parameters<Middleware>[0], next: () => Promise<unknown>): Promise<unknown> {
   const step = (i: number): Promise<unknown> => (i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1) as Promise<void>)) : next());
   return step(0);
+}
+
+/**
+ * A user's token says what was true when it was issued; the admin API
+ * checks the account now, so that disabling an administrator or taking the
+ * role away takes effect at once, not when the token expires. (Machine
+ * tokens, client_credentials, have no account: their client's registered
+ * scope is the authority, and deleting the client ends them.)
+ */
+function stillAdministrator(accounts: AccountService): Middleware {
+  return async (ctx, next) => {
+    const { claims } = authOf(ctx as unknown as AdminContext);
+    if (claims.roles !== undefined) {
+      const account = await accounts.findActive(claims.sub);
+      if (!account) throw new BearerError('invalid_token', 'the account behind this token is no longer active');
+      if (!account.roles.includes('admin')) throw new BearerError('insufficient_scope', 'the account behind this token is no longer an administrator');
+    }
+    await next();
+  };
 }
 
 /** Validation errors name each bad field; our error types keep their status; everything else is the general handler's (500). */
