@@ -5,10 +5,11 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import pino from 'pino';
 import { ZodError } from 'zod';
-import { loadConfig } from '../config.ts';
-import { ConfigError, NotFoundError, TollgateError } from '../errors.ts';
+import { loadConfig, type Config } from '../config.ts';
+import { ConfigError, NotFoundError, TollgateError, ValidationError } from '../errors.ts';
 import { createLogger } from '../logger.ts';
 import { createTollgate, type Tollgate } from '../tollgate.ts';
+import { listSigningKeys, rotateSigningKeys } from '../keys/key-store.ts';
 import { newAccountInput, type NewAccountInput } from '../services/accounts.ts';
 import { newClientInput, type NewClientInput } from '../services/clients.ts';
 
@@ -27,6 +28,9 @@ commands:
               [--backchannel-logout-uri U] [--refresh-grace SECONDS]
               [--access-token-ttl SECONDS]
   clients list
+  keys list                                 the signing keys (kid, alg, use; signing: signs new tokens)
+  keys rotate                               add a new RS256 and ES256 key in front, keep the previous
+                                            pair published, drop older ones; then restart every instance
 
 Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
 
@@ -37,8 +41,11 @@ type Command = {
   options: Options;
   /** Checks the arguments before anything is opened: bad values exit 2 even while the embedded database is busy. */
   prepare?: (values: Record<string, unknown>) => Promise<Record<string, unknown>>;
-  run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown>;
-};
+} & (
+  | { standalone?: false; run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown> }
+  // Needs no database (the key commands): runs even while the embedded database is held by the server.
+  | { standalone: true; run: (config: Config, values: Record<string, unknown>) => Promise<unknown> }
+);
 
 const COMMANDS: Record<string, Command> = {
   migrate: {
@@ -102,6 +109,16 @@ const COMMANDS: Record<string, Command> = {
     run: (t, input) => t.clients.register(input as NewClientInput),
   },
   'clients list': { options: {}, run: (t) => t.clients.list() },
+  'keys list': { options: {}, standalone: true, run: (config) => listSigningKeys(config.keysDir) },
+  'keys rotate': {
+    options: {},
+    standalone: true,
+    run: async (config) => ({
+      ...(await rotateSigningKeys(config.keysDir)),
+      // Keys are read at start-up; running instances keep signing with, and publishing, the old set.
+      note: 'restart every instance to sign with the new keys; tokens signed by a retired key stop verifying',
+    }),
+  },
 };
 
 async function main(argv: string[]): Promise<number> {
@@ -126,10 +143,15 @@ async function main(argv: string[]): Promise<number> {
   try {
     if (command.prepare) values = await command.prepare(values);
     const config = loadConfig();
-    // Diagnostics go to stderr at warn and above; stdout carries only the result.
-    const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
-    tollgate = await createTollgate(config, logger, { janitor: false });
-    const result = await command.run(tollgate, values);
+    let result: unknown;
+    if (command.standalone) {
+      result = await command.run(config, values);
+    } else {
+      // Diagnostics go to stderr at warn and above; stdout carries only the result.
+      const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
+      tollgate = await createTollgate(config, logger, { janitor: false });
+      result = await command.run(tollgate, values);
+    }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
     return 0;
   } catch (err) {
@@ -140,6 +162,7 @@ async function main(argv: string[]): Promise<number> {
     }
     // Metadata oidc-provider refuses (a redirect URI with a fragment, say) is a bad argument too.
     if (isOidcMetadataError(err)) return usage(describe(err)!);
+    if (err instanceof ValidationError) return usage(err.message);
     if (err instanceof ConfigError) {
       process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
       return 1;

@@ -2,8 +2,9 @@
 // OP to support it for ID tokens) and one P-256 key (ES256: our access token
 // default, ~20x cheaper to sign here and 3x shorter). Generated on first start
 // into KEYS_DIR, readable by this user only; reused on every start after.
-import { createPublicKey, type JsonWebKey } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+// `tollgate keys rotate` (rotateSigningKeys) puts a new pair in front of them.
+import { createPublicKey, randomBytes, type JsonWebKey } from 'node:crypto';
+import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 
@@ -42,6 +43,64 @@ export async function loadOrCreateSigningKeys(keysDir: string): Promise<SigningK
   }
   if (!Array.isArray(privateJwks.keys) || privateJwks.keys.length === 0) throw new Error(`${file} holds no keys`);
   return { privateJwks, publicJwks: { keys: privateJwks.keys.map(toPublicJwk) } };
+}
+
+export interface SigningKeySummary { kid: string; alg: string; use: string; signing: boolean }
+
+/** kid, alg and use of each key in the file, in order; `signing` marks the key new tokens are signed with. No private members. */
+export async function listSigningKeys(keysDir: string): Promise<SigningKeySummary[]> {
+  const privateJwks = await readKeyFile(path.join(keysDir, SIGNING_KEYS_FILE));
+  return (privateJwks?.keys ?? []).map((jwk, i, keys) => ({
+    kid: String(jwk.kid), alg: String(jwk.alg), use: String(jwk.use),
+    signing: keys.findIndex((k) => k.alg === jwk.alg) === i,
+  }));
+}
+
+/**
+ * A new RS256 and ES256 key, written in front of the current ones: oidc-provider
+ * signs with the first key of an alg (keystore.selectForSign keeps file order),
+ * while /jwks still publishes the previous pair so the tokens it signed verify
+ * until they expire. Anything older is dropped: at most two keys per alg.
+ */
+export async function rotateSigningKeys(keysDir: string): Promise<{ added: string[]; retired: string[] }> {
+  const file = path.join(keysDir, SIGNING_KEYS_FILE);
+  const current = (await readKeyFile(file))?.keys ?? [];
+  const added = [await generate('RS256'), await generate('ES256')];
+  // The previous generation is the first key of each alg, the one signing until now.
+  const previous = current.filter((jwk, i) => current.findIndex((k) => k.alg === jwk.alg) === i);
+  const retired = current.filter((jwk) => !previous.includes(jwk));
+  await mkdir(keysDir, { recursive: true, mode: 0o700 });
+  await writeAtomically(file, `${JSON.stringify({ keys: [...added, ...previous] }, null, 2)}\n`);
+  return { added: added.map((k) => String(k.kid)), retired: retired.map((k) => String(k.kid)) };
+}
+
+/** The key file, or undefined when there is none yet. */
+async function readKeyFile(file: string): Promise<{ keys: JWK[] } | undefined> {
+  let parsed: { keys: JWK[] };
+  try {
+    parsed = JSON.parse(await readFile(file, 'utf8')) as { keys: JWK[] };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new Error(`cannot read ${file}: ${(err as Error).message}`);
+  }
+  if (!Array.isArray(parsed.keys) || parsed.keys.length === 0) throw new Error(`${file} holds no keys`);
+  return parsed;
+}
+
+/** Temp file beside the target, then rename: a starting instance reads the old file or the new one, never half of one. */
+async function writeAtomically(file: string, content: string): Promise<void> {
+  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', 0o600);
+  try {
+    await handle.writeFile(content);
+    await handle.sync();
+    await handle.close();
+    await rename(temp, file);
+  } catch (err) {
+    await handle.close().catch(() => {});
+    await rm(temp, { force: true });
+    throw err;
+  }
 }
 
 async function generate(alg: 'RS256' | 'ES256'): Promise<JWK> {

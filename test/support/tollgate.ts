@@ -28,6 +28,8 @@ export interface TestOptions {
   env?: Record<string, string>;
   /** Reuse directories (a restart). */
   dirs?: { data: string; keys: string };
+  /** Listen on this port instead of a free one: a restart keeps its issuer. */
+  port?: number;
 }
 
 /**
@@ -70,7 +72,10 @@ export async function startTestTollgate(options: TestOptions = {}): Promise<Test
 
   // Listen first: the issuer must name the port, which is only known once bound.
   const server: Server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject); // a given port may be taken
+    server.listen(options.port ?? 0, '127.0.0.1', () => { server.off('error', reject); resolve(); });
+  });
   const port = (server.address() as { port: number }).port;
 
   const config = loadConfig({
