@@ -19,7 +19,7 @@ export function openApiDocument(options: { issuer: string; routes: AdminRoute[] 
   const paths: Record<string, Record<string, unknown>> = {};
   for (const r of options.routes) {
     const pathParams = [...r.path.matchAll(/:([A-Za-z0-9_]+)/g)].map((m) => m[1]!);
-    const query = r.query ? (z.toJSONSchema(r.query, { io: 'input' }) as { properties?: Record<string, object & { description?: string }>; required?: string[] }) : undefined;
+    const query = r.query ? (jsonSchema(r.query) as { properties?: Record<string, object & { description?: string }>; required?: string[] }) : undefined;
     const responses: Record<string, unknown> = {};
     for (const [status, { description, schema }] of Object.entries(r.responses)) {
       const body = typeof schema === 'string' ? { $ref: `#/components/schemas/${schema}` } : schema;
@@ -40,7 +40,7 @@ export function openApiDocument(options: { issuer: string; routes: AdminRoute[] 
           name, in: 'query', required: query?.required?.includes(name) ?? false, schema, ...(schema.description ? { description: schema.description } : {}),
         })),
       ],
-      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: z.toJSONSchema(r.body, { io: 'input' }) } } } } : {}),
+      ...(r.body ? { requestBody: { required: true, content: { 'application/json': { schema: jsonSchema(r.body) } } } } : {}),
       responses,
     };
   }
@@ -70,6 +70,12 @@ export function openApiDocument(options: { issuer: string; routes: AdminRoute[] 
       schemas: COMPONENTS,
     },
   };
+}
+
+/** What a request must look like: the zod schema's input side, as a schema object (OpenAPI 3.1 is JSON Schema 2020-12; `$schema` is implied). */
+function jsonSchema(schema: z.ZodType): Record<string, unknown> {
+  const { $schema: _implied, ...rest } = z.toJSONSchema(schema, { io: 'input' }) as Record<string, unknown>;
+  return rest;
 }
 
 /** `get /users/:id/sessions` → `getUsersIdSessions`. */
