@@ -8,6 +8,10 @@ import { createLoginThrottleRepository, type LoginThrottleRepository } from './l
 import { createRevokedTokenRepository, type RevokedTokenRepository } from './revoked-token-repository.ts';
 import { createSessionDeviceRepository, type SessionDeviceRepository } from './session-device-repository.ts';
 import { createAuditRepository, type AuditRepository } from './audit-repository.ts';
+import type { Redis } from './redis.ts';
+import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
+import { tieredOidcModelRepository } from './tiered-oidc-model-repository.ts';
+import { createRedisLoginThrottleRepository } from './redis-login-throttle-repository.ts';
 
 export interface Repositories {
   readonly oidcModels: OidcModelRepository;
@@ -21,17 +25,19 @@ export interface Repositories {
   ping(): Promise<void>;
 }
 
-export function createRepositories(db: Database): Repositories {
+/** With Redis, the short-lived oidc-provider models and the login counters live there; everything durable stays in the database. */
+export function createRepositories(db: Database, redis?: Redis): Repositories {
+  const oidcModels = createOidcModelRepository(db);
   return {
-    oidcModels: createOidcModelRepository(db),
+    oidcModels: redis ? tieredOidcModelRepository(oidcModels, createRedisOidcModelRepository(redis)) : oidcModels,
     clients: createClientRepository(db.prisma),
     accounts: createAccountRepository(db),
-    loginThrottle: createLoginThrottleRepository(db),
+    loginThrottle: redis ? createRedisLoginThrottleRepository(redis) : createLoginThrottleRepository(db),
     revokedTokens: createRevokedTokenRepository(db),
     sessionDevices: createSessionDeviceRepository(db),
     audit: createAuditRepository(db),
     async ping() {
-      await db.query('SELECT 1');
+      await Promise.all([db.query('SELECT 1'), redis?.ping()]);
     },
   };
 }
@@ -39,3 +45,4 @@ export function createRepositories(db: Database): Repositories {
 export type { Database } from './database.ts';
 export { openDatabase } from './database.ts';
 export { applyMigrations } from './migrations.ts';
+export { openRedis, type Redis } from './redis.ts';

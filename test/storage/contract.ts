@@ -73,16 +73,18 @@ export function storageContract(getBackend: () => Backend): void {
     assert.ok(typeof found?.consumed === 'number' && found.consumed >= before - 1);
   });
 
-  test('of 50 concurrent consumes of one token exactly one succeeds', async () => {
-    const a = model('RefreshToken');
-    const key = id();
-    await a.upsert(key, { grantId: 'g', kind: 'RefreshToken' } as never, 60);
-    const results = await Promise.allSettled(Array.from({ length: 50 }, () => a.consume(key)));
-    assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
-    for (const r of results) {
-      if (r.status === 'rejected') assert.equal((r.reason as { error?: string }).error, 'invalid_grant');
-    }
-  });
+  for (const name of ['RefreshToken', 'AuthorizationCode']) {
+    test(`of 50 concurrent consumes of one ${name} exactly one succeeds`, async () => {
+      const a = model(name);
+      const key = id();
+      await a.upsert(key, { grantId: 'g', kind: name } as never, 60);
+      const results = await Promise.allSettled(Array.from({ length: 50 }, () => a.consume(key)));
+      assert.equal(results.filter((r) => r.status === 'fulfilled').length, 1);
+      for (const r of results) {
+        if (r.status === 'rejected') assert.equal((r.reason as { error?: string }).error, 'invalid_grant');
+      }
+    });
+  }
 
   test('saving a consumed token again does not revive it', async () => {
     const a = model('AuthorizationCode');
@@ -117,6 +119,36 @@ export function storageContract(getBackend: () => Backend): void {
     assert.equal(await rt.find(r2), undefined);
     assert.ok(await rt.find(other));
     assert.ok(await code.find(c1), 'other models are revoked by their own adapter call');
+    await code.revokeByGrantId(grantId);
+    assert.equal(await code.find(c1), undefined);
+  });
+
+  test('a user\'s instances are deleted by account id, per model', async () => {
+    const { oidcModels } = getBackend().repositories;
+    const accountId = id();
+    const [s1, g1, keep] = [id(), id(), id()];
+    await model('Session').upsert(s1, { accountId, kind: 'Session' } as never, 60);
+    await model('Grant').upsert(g1, { accountId, kind: 'Grant' } as never, 60);
+    await model('Session').upsert(keep, { accountId: id(), kind: 'Session' } as never, 60);
+    const counts = await oidcModels.deleteByAccount(['Session', 'Grant', 'AuthorizationCode'], accountId);
+    assert.deepEqual(counts, { Session: 1, Grant: 1, AuthorizationCode: 0 });
+    assert.equal(await model('Session').find(s1), undefined);
+    assert.equal(await model('Grant').find(g1), undefined);
+    assert.ok(await model('Session').find(keep));
+  });
+
+  test('login throttle: concurrent failures are all counted; forgive and reset', async () => {
+    const { loginThrottle } = getBackend().repositories;
+    const key = `acct:${id()}`;
+    assert.equal(await loginThrottle.get(key, 900), undefined);
+    await Promise.all(Array.from({ length: 20 }, () => loginThrottle.recordFailure(key, 900)));
+    const state = await loginThrottle.get(key, 900);
+    assert.equal(state?.failures, 20);
+    assert.ok(state.resetsAt.getTime() > Date.now() + 800_000);
+    await loginThrottle.forgive(key);
+    assert.equal((await loginThrottle.get(key, 900))?.failures, 19);
+    await loginThrottle.reset(key);
+    assert.equal(await loginThrottle.get(key, 900), undefined);
   });
 
   test('a user\'s sessions, grants and refresh tokens are listable by account id', async () => {

@@ -1,0 +1,179 @@
+// oidc-provider's short-lived models in Redis (sessions, interactions,
+// authorization codes, replay detection, PAR, device and CIBA requests): the
+// same contract as oidc-model-repository.ts, each instance one hash that
+// expires with the instance.
+//
+//   tollgate:m:<model>:<id>            hash: payload (JSON), created (ms), consumed (epoch s, once consumed)
+//   tollgate:uid:<model>:<uid>         → id       (expires with the instance)
+//   tollgate:uc:<model>:<user code>    → id
+//   tollgate:g:<model>:<grant id>      set of ids (expires with its longest-lived member)
+//   tollgate:a:<model>:<account id>    set of ids
+//
+// Index sets never outlive their members, so nothing grows without bound; a
+// member that expired before its set is skipped and pruned on read. Writes
+// and consume are Lua scripts: each is atomic, so of concurrent consumers of
+// one code exactly one wins.
+import type { ModelPayload, OidcModelRepository } from './oidc-model-repository.ts';
+import { REDIS_PREFIX, type Redis } from './redis.ts';
+import { UnstorableValueError } from '../errors.ts';
+
+const key = {
+  model: (model: string, id: string) => `${REDIS_PREFIX}m:${model}:${id}`,
+  uid: (model: string, uid: string) => `${REDIS_PREFIX}uid:${model}:${uid}`,
+  userCode: (model: string, code: string) => `${REDIS_PREFIX}uc:${model}:${code}`,
+  grant: (model: string, grantId: string) => `${REDIS_PREFIX}g:${model}:${grantId}`,
+  account: (model: string, accountId: string) => `${REDIS_PREFIX}a:${model}:${accountId}`,
+};
+
+// KEYS: the instance, then its index keys; ARGV: payload, ttl (0: none), now (ms), id, one letter per index key (p: pointer, s: set).
+const UPSERT = `
+local ttl = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'payload', ARGV[1])
+redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
+if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
+for i = 2, #KEYS do
+  local kind = string.sub(ARGV[5], i - 1, i - 1)
+  if kind == 'p' then
+    if ttl > 0 then redis.call('SET', KEYS[i], ARGV[4], 'EX', ttl) else redis.call('SET', KEYS[i], ARGV[4]) end
+  else
+    redis.call('SADD', KEYS[i], ARGV[4])
+    if ttl > 0 then
+      redis.call('EXPIRE', KEYS[i], ttl, 'NX')
+      redis.call('EXPIRE', KEYS[i], ttl, 'GT')
+    else
+      redis.call('PERSIST', KEYS[i])
+    end
+  end
+end
+return 1`;
+
+// KEYS: the instance; ARGV: now (epoch s). 1 for the one caller that consumed it.
+const CONSUME = `
+if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1]) == 1 then return 1 end
+return 0`;
+
+// KEYS: an index set; ARGV: the instance key prefix, 1 to spare consumed instances. Deletes the members; returns how many existed.
+const DELETE_MEMBERS = `
+local deleted = 0
+for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  local k = ARGV[1] .. id
+  if ARGV[2] == '1' and redis.call('HEXISTS', k, 'consumed') == 1 then
+    -- kept
+  else
+    deleted = deleted + redis.call('DEL', k)
+    redis.call('SREM', KEYS[1], id)
+  end
+end
+if redis.call('SCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+return deleted`;
+
+const present = (hash: Record<string, string>): ModelPayload | undefined => {
+  if (!hash.payload) return undefined;
+  const payload = JSON.parse(hash.payload) as ModelPayload;
+  return hash.consumed ? { ...payload, consumed: Number(hash.consumed) } : payload;
+};
+
+const text = (value: unknown) => (typeof value === 'string' && value.length > 0 ? value : undefined);
+
+export function createRedisOidcModelRepository(redis: Redis): OidcModelRepository {
+  const find = async (model: string, id: string) => present(await redis.hGetAll(key.model(model, id)));
+
+  /** The members of an index set that still exist, newest first; the expired ones are pruned. */
+  const members = async (model: string, setKey: string) => {
+    const ids = await redis.sMembers(setKey);
+    if (!ids.length) return [];
+    const multi = redis.multi();
+    for (const id of ids) multi.hGetAll(key.model(model, id));
+    const hashes = (await multi.exec()) as unknown as Array<Record<string, string>>;
+    const live: Array<{ id: string; payload: ModelPayload; created: number }> = [];
+    const gone: string[] = [];
+    ids.forEach((id, i) => {
+      const payload = present(hashes[i] ?? {});
+      if (payload) live.push({ id, payload, created: Number(hashes[i]!.created ?? 0) });
+      else gone.push(id);
+    });
+    if (gone.length) await redis.sRem(setKey, gone);
+    return live.sort((a, b) => b.created - a.created);
+  };
+
+  const deleteMembers = async (model: string, setKey: string, spareConsumed = false) =>
+    Number(await redis.eval(DELETE_MEMBERS, { keys: [setKey], arguments: [key.model(model, ''), spareConsumed ? '1' : '0'] }));
+
+  const durableOnly = (what: string) => async (): Promise<never> => {
+    throw new Error(`${what} concerns durable models, which are not kept in Redis`);
+  };
+
+  return {
+    async upsert(model, id, payload, expiresInSeconds) {
+      const json = JSON.stringify(payload);
+      // Redis could store NUL, but the answer must not depend on the backend: a bad request everywhere.
+      if (json.includes('\\u0000') || id.includes('\u0000')) throw new UnstorableValueError();
+      const indexes: Array<[string, 'p' | 's']> = [];
+      const uid = text(payload.uid);
+      const userCode = text(payload.userCode);
+      const grantId = text(payload.grantId);
+      const accountId = text(payload.accountId);
+      if (uid) indexes.push([key.uid(model, uid), 'p']);
+      if (userCode) indexes.push([key.userCode(model, userCode), 'p']);
+      if (grantId) indexes.push([key.grant(model, grantId), 's']);
+      if (accountId) indexes.push([key.account(model, accountId), 's']);
+      await redis.eval(UPSERT, {
+        keys: [key.model(model, id), ...indexes.map(([k]) => k)],
+        arguments: [json, String(Math.max(0, Math.ceil(expiresInSeconds ?? 0))), String(Date.now()), id, indexes.map(([, kind]) => kind).join('')],
+      });
+    },
+
+    find,
+
+    async findByUid(model, uid) {
+      const id = await redis.get(key.uid(model, uid));
+      const payload = id ? await find(model, id) : undefined;
+      // A pointer may outlive a destroyed instance whose id was reused; trust only a match.
+      return payload?.uid === uid ? payload : undefined;
+    },
+
+    async findByUserCode(model, userCode) {
+      const id = await redis.get(key.userCode(model, userCode));
+      const payload = id ? await find(model, id) : undefined;
+      return payload?.userCode === userCode ? payload : undefined;
+    },
+
+    async consume(model, id) {
+      return Number(await redis.eval(CONSUME, { keys: [key.model(model, id)], arguments: [String(Math.floor(Date.now() / 1000))] })) === 1;
+    },
+
+    async destroy(model, id) {
+      await redis.del(key.model(model, id));
+    },
+
+    async revokeByGrantId(model, grantId) {
+      await deleteMembers(model, key.grant(model, grantId));
+    },
+
+    async listByAccount(model, accountId) {
+      return (await members(model, key.account(model, accountId))).map(({ id, payload }) => ({ id, payload }));
+    },
+
+    async countByGrant(model, grantId) {
+      return (await members(model, key.grant(model, grantId))).length;
+    },
+
+    async deleteUnconsumedByGrant(model, grantId) {
+      return deleteMembers(model, key.grant(model, grantId), true);
+    },
+
+    async deleteByAccount(models, accountId) {
+      const counts: Record<string, number> = {};
+      for (const model of models) counts[model] = await deleteMembers(model, key.account(model, accountId));
+      return counts;
+    },
+
+    // Short-lived instances of a deleted client expire within minutes, and
+    // the library refuses them at once (their client no longer exists).
+    deleteByClient: async () => 0,
+    // Redis expires instances itself.
+    purgeExpired: async () => 0,
+    withinReuseGrace: durableOnly('the refresh token grace window'),
+    findLatestForClient: durableOnly('remembered consent'),
+  };
+}
