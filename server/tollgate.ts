@@ -7,7 +7,10 @@ import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
-import { applyMigrations, createRepositories, openDatabase, openRedis, type Database, type Redis, type Repositories } from './repositories/index.ts';
+import {
+  applyMigrations, createRepositories, localInvalidation, openDatabase, openRedis, redisInvalidation,
+  type CacheInvalidation, type Database, type Redis, type Repositories,
+} from './repositories/index.ts';
 import { createAccountService, type AccountService } from './services/accounts.ts';
 import { createClientService, type ClientService } from './services/clients.ts';
 import { loadOrCreateSigningKeys, type SigningKeys } from './keys/key-store.ts';
@@ -62,12 +65,14 @@ export interface TollgateOptions {
 export async function createTollgate(config: Config, logger: Logger, options: TollgateOptions = {}): Promise<Tollgate> {
   const database = await openDatabase(config);
   let redis: Redis | undefined;
+  let invalidation: CacheInvalidation | undefined;
   try {
     const migrated = await applyMigrations(database);
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
 
     redis = config.redisUrl ? await openRedis(config.redisUrl, logger) : undefined;
-    const repositories = createRepositories(database, redis);
+    invalidation = redis ? await redisInvalidation(redis, logger) : localInvalidation();
+    const repositories = createRepositories(database, { redis, invalidation });
     const keys = await loadOrCreateSigningKeys(config.keysDir);
     const cookieSecrets = await resolveCookieSecrets(config);
     const accounts = createAccountService(repositories.accounts);
@@ -165,11 +170,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       config, database, repositories, accounts, clients, sessions, audit, keys, provider, admin, app, handler, migrated, janitor,
       async close() {
         await janitor?.stop();
+        await invalidation?.close();
         await redis?.close().catch(() => {});
         await database.close();
       },
     };
   } catch (err) {
+    await invalidation?.close();
     await redis?.close().catch(() => {});
     await database.close().catch(() => {});
     throw err;

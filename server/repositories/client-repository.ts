@@ -4,6 +4,7 @@ import type { PrismaClient, Prisma } from '../generated/prisma/client.ts';
 import { ConflictError } from '../errors.ts';
 import { isUniqueViolation } from './unique-violation.ts';
 import { storable } from './text.ts';
+import { localInvalidation, type CacheInvalidation } from './invalidation.ts';
 
 export type ClientMetadata = Record<string, unknown>;
 
@@ -29,16 +30,20 @@ export interface ClientRepository {
 /**
  * How long a client read from the database is reused. Every token request
  * authenticates its client, and the read would otherwise be most of the cost
- * of a client_credentials grant. One second bounds how long a change (a
- * rotated secret, a deleted client) takes to reach every instance.
+ * of a client_credentials grant. A change (a rotated secret, a deleted
+ * client) is announced to every instance (invalidation.ts); should the
+ * announcement be lost, one second still bounds how long it takes.
  */
 export const CLIENT_CACHE_TTL_MS = 1_000;
 const CLIENT_CACHE_MAX_ENTRIES = 10_000;
 
-export function createClientRepository(prisma: PrismaClient, cacheTtlMs = CLIENT_CACHE_TTL_MS): ClientRepository {
+export function createClientRepository(prisma: PrismaClient, invalidation: CacheInvalidation = localInvalidation(), cacheTtlMs = CLIENT_CACHE_TTL_MS): ClientRepository {
   // Only found clients are cached, so unknown ids cannot fill it; a Map keeps
   // insertion order, which makes evicting the oldest entry O(1).
   const cache = new Map<string, { client: StoredClient; until: number }>();
+  // A change made through any instance reaches every instance's cache at once (pub/sub with Redis).
+  invalidation.subscribe('client', (id) => cache.delete(id));
+  const changed = (id: string) => invalidation.publish('client', id);
   const toStored = (row: { id: string; metadata: unknown; secretDigest: string | null; createdAt: Date }): StoredClient => ({
     id: row.id, metadata: row.metadata as ClientMetadata, secretDigest: row.secretDigest, createdAt: row.createdAt,
   });
@@ -46,8 +51,9 @@ export function createClientRepository(prisma: PrismaClient, cacheTtlMs = CLIENT
   return {
     async create({ id, metadata, secretDigest }) {
       try {
-        cache.delete(id);
-        return toStored(await prisma.client.create({ data: { id, metadata: metadata as Prisma.InputJsonValue, secretDigest } }));
+        const created = toStored(await prisma.client.create({ data: { id, metadata: metadata as Prisma.InputJsonValue, secretDigest } }));
+        await changed(id);
+        return created;
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConflictError(`a client with id "${id}" already exists`);
         throw err;
@@ -76,21 +82,19 @@ export function createClientRepository(prisma: PrismaClient, cacheTtlMs = CLIENT
     },
     async update(id, change) {
       if (!storable(id)) return undefined;
-      cache.delete(id);
       const { count } = await prisma.client.updateMany({
         where: { id },
         data: { metadata: change.metadata as Prisma.InputJsonValue, ...(change.secretDigest !== undefined ? { secretDigest: change.secretDigest } : {}) },
       });
-      cache.delete(id);
       if (!count) return undefined;
+      await changed(id);
       const row = await prisma.client.findUnique({ where: { id } });
       return row ? toStored(row) : undefined;
     },
     async delete(id) {
       if (!storable(id)) return false;
-      cache.delete(id);
       const { count } = await prisma.client.deleteMany({ where: { id } });
-      cache.delete(id);
+      await changed(id);
       return count > 0;
     },
   };

@@ -9,6 +9,7 @@ import { createRevokedTokenRepository, type RevokedTokenRepository } from './rev
 import { createSessionDeviceRepository, type SessionDeviceRepository } from './session-device-repository.ts';
 import { createAuditRepository, type AuditRepository } from './audit-repository.ts';
 import type { Redis } from './redis.ts';
+import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
 import { tieredOidcModelRepository } from './tiered-oidc-model-repository.ts';
 import { createRedisLoginThrottleRepository } from './redis-login-throttle-repository.ts';
@@ -26,11 +27,12 @@ export interface Repositories {
 }
 
 /** With Redis, the short-lived oidc-provider models and the login counters live there; everything durable stays in the database. */
-export function createRepositories(db: Database, redis?: Redis): Repositories {
+export function createRepositories(db: Database, options: { redis?: Redis; invalidation?: CacheInvalidation } = {}): Repositories {
+  const { redis } = options;
   const oidcModels = createOidcModelRepository(db);
   return {
     oidcModels: redis ? tieredOidcModelRepository(oidcModels, createRedisOidcModelRepository(redis)) : oidcModels,
-    clients: createClientRepository(db.prisma),
+    clients: createClientRepository(db.prisma, options.invalidation),
     accounts: createAccountRepository(db),
     loginThrottle: redis ? createRedisLoginThrottleRepository(redis) : createLoginThrottleRepository(db),
     revokedTokens: createRevokedTokenRepository(db),
@@ -46,3 +48,4 @@ export type { Database } from './database.ts';
 export { openDatabase } from './database.ts';
 export { applyMigrations } from './migrations.ts';
 export { openRedis, type Redis } from './redis.ts';
+export { localInvalidation, redisInvalidation, type CacheInvalidation } from './invalidation.ts';

@@ -20,7 +20,7 @@ function suite(name: string, open: () => Promise<Opened>, skip: string | false =
     before(async () => {
       opened = await open();
       await applyMigrations(opened.db);
-      const repositories = createRepositories(opened.db, opened.redis);
+      const repositories = createRepositories(opened.db, { redis: opened.redis });
       backend = { repositories, adapter: createAdapterFactory(repositories) };
     });
     after(async () => {
