@@ -65,6 +65,13 @@ export class DatabaseBusyError extends TollgateError {
   }
 }
 
+/** The database or Redis cannot be reached right now: try again shortly (RFC 6749 §4.1.2.1's temporarily_unavailable). */
+export class ServiceUnavailableError extends TollgateError {
+  constructor() {
+    super('temporarily_unavailable', 'the service is temporarily unavailable; try again shortly', 503, true);
+  }
+}
+
 /** The shape every JSON error response of ours has (RFC 6749 §5.2). */
 export function errorBody(err: TollgateError): { error: string; error_description: string } {
   return err.expose

@@ -31,6 +31,7 @@ import { createAudit, type Audit } from './services/audit.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
 import { precomputedDocuments } from './precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
+import { handleStorageFaults } from './oidc/storage-faults.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
 import { basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
@@ -119,6 +120,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       });
     });
     // Before the app mounts the provider: koa-mount composes its middleware once.
+    handleStorageFaults(provider, pages.provider, logger);
     provider.use(structuredTokenEndpoints({ verifier, revokedTokens: repositories.revokedTokens }));
     const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger });
     // Each successful authorization is a use of its session: record the device and when it was last seen.

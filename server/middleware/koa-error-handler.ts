@@ -2,7 +2,8 @@
 // friendly page, never a stack trace. oidc-provider renders its own errors;
 // this only sees what escapes from it (which then is a bug: server_error).
 import type { Middleware } from 'koa';
-import { errorBody, TollgateError } from '../errors.ts';
+import { errorBody, ServiceUnavailableError, TollgateError } from '../errors.ts';
+import { isUnavailable } from '../repositories/unavailable.ts';
 import type { Logger } from '../logger.ts';
 
 export type ErrorPageRenderer = (ctx: Parameters<Middleware>[0], page: { status: number; error: string; description: string }) => void;
@@ -12,8 +13,11 @@ export function koaErrorHandler(logger: Logger, renderPage?: ErrorPageRenderer):
     try {
       await next();
     } catch (err) {
-      const known = toTollgateError(err);
-      if (!known.expose) {
+      const known = isUnavailable(err) ? new ServiceUnavailableError() : toTollgateError(err);
+      if (known instanceof ServiceUnavailableError) {
+        logger.warn({ req_id: ctx.state.requestId, err: { message: (err as Error)?.message } }, 'storage unavailable');
+        ctx.set('Retry-After', '2');
+      } else if (!known.expose) {
         const e = err as Error;
         logger.error({ req_id: ctx.state.requestId, err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'unhandled error');
       }

@@ -9,6 +9,7 @@ import type { SigningKeys } from '../keys/key-store.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
 import { REUSE_GRACE_METADATA } from './adapter.ts';
+import { isUnavailable } from '../repositories/unavailable.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -201,7 +202,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
     return Promise.resolve(typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual));
   };
 
-  provider.on('server_error', (_ctx: unknown, err: Error) => deps.logger.error({ err: { name: err.name, message: err.message, stack: err.stack } }, 'oidc-provider server error'));
+  provider.on('server_error', (_ctx: unknown, err: Error) => {
+    // Storage outages are logged (as warnings) by oidc/storage-faults.ts.
+    if (!isUnavailable(err)) deps.logger.error({ err: { name: err.name, message: err.message, stack: err.stack } }, 'oidc-provider server error');
+  });
   return provider;
 }
 

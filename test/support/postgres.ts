@@ -7,7 +7,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { freePort } from './ports.ts';
 
-export interface PostgresServer { url: string; stop(): void }
+export interface PostgresServer {
+  url: string;
+  /** Stops it for good and removes its files. */
+  stop(): void;
+  /** Stops the server, keeping its data (a fault, for the fault tests). */
+  down(): void;
+  /** Starts it again on the same port and data. */
+  up(): void;
+}
 
 function binDir(): string | undefined {
   const root = '/usr/lib/postgresql';
@@ -46,9 +54,12 @@ export async function startPostgres(): Promise<PostgresServer> {
   };
   const data = path.join(dir, 'data');
   run('initdb', ['-D', data, '-U', 'tollgate', '--auth=trust', '-E', 'UTF8', '--locale=C.UTF-8']);
-  run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`, 'start']);
+  const start = () => run('pg_ctl', ['-D', data, '-l', path.join(dir, 'log'), '-w', '-o', `-c listen_addresses=127.0.0.1 -p ${port} -k ${dir} -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200`, 'start']);
+  start();
   return {
     url: `postgresql://tollgate@127.0.0.1:${port}/postgres`,
+    down: () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']),
+    up: start,
     stop() {
       try { run('pg_ctl', ['-D', data, '-m', 'immediate', '-w', 'stop']); } catch { /* already gone */ }
       rmSync(dir, { recursive: true, force: true });
