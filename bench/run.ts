@@ -1,4 +1,4 @@
-// npm run bench [-- --duration 10 --connections 32 --database-url postgresql://…]
+// npm run bench [-- --duration 10 --connections 32 --database-url postgresql://… --redis-url redis://…]
 //
 // Starts Tollgate as `npm start` would (request logging on, at info, to a
 // discarded stdout), pinned to one core when taskset exists, with the load
@@ -25,6 +25,7 @@ const { values: args } = parseArgs({
     duration: { type: 'string', default: '10' },
     connections: { type: 'string', default: '32' },
     'database-url': { type: 'string' },
+    'redis-url': { type: 'string' },
     only: { type: 'string' },
   },
 });
@@ -243,6 +244,7 @@ async function main() {
     KEYS_DIR: path.join(root, 'keys'),
     LOG_LEVEL: 'info',
     ...(args['database-url'] ? { DATABASE_URL: args['database-url'] } : {}),
+    ...(args['redis-url'] ? { REDIS_URL: args['redis-url'] } : {}),
   };
   const base = `http://localhost:${port}`;
   const clientId = `bench-${Date.now()}`;
@@ -285,7 +287,7 @@ async function main() {
     await rm(root, { recursive: true, force: true });
   }
 
-  const db = args['database-url'] ? 'PostgreSQL' : 'embedded (PGlite)';
+  const db = `${args['database-url'] ? 'PostgreSQL' : 'embedded (PGlite)'}${args['redis-url'] ? ' + Redis' : ''}`;
   process.stdout.write(`\nTollgate bench — database: ${db}; server on ${hasTaskset ? 'one pinned core' : 'unpinned cores'}; ${connections} connections, ${duration} s per scenario, request logging on\n`);
   process.stdout.write(`start-up: ${server.startupMs} ms, RSS at listen: ${server.rssMb} MB\n`);
   process.stdout.write(`argon2id verify alone (m=${ARGON2_PARAMETERS.memoryCost} KiB, t=${ARGON2_PARAMETERS.timeCost}, p=${ARGON2_PARAMETERS.parallelism}): ${await argon2Cost()} ms (median, this process)\n\n`);
