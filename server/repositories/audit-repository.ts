@@ -64,7 +64,7 @@ export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): 
         `SELECT id::text AS id, at, type, account_id, client_id, ip, user_agent, actor, details FROM audit_event
           WHERE ($1::text IS NULL OR type = $1) AND ($2::text IS NULL OR account_id = $2) AND ($3::text IS NULL OR client_id = $3)
             AND ($4::timestamptz IS NULL OR at >= $4) AND ($5::timestamptz IS NULL OR at < $5) AND ($6::bigint IS NULL OR id < $6)
-          ORDER BY id DESC LIMIT $7`,
+          ORDER BY audit_event.id DESC LIMIT $7`,
         [filter.type ?? null, filter.accountId ?? null, filter.clientId ?? null, filter.since ?? null, filter.until ?? null, filter.before ?? null, filter.limit ?? 100],
       );
       return rows.map((r) => ({
