@@ -1,6 +1,7 @@
 // /jwks and the discovery document, served from bytes computed once: they
-// change only with keys or configuration, both fixed for the life of the
-// process, and resource servers and client libraries fetch them hot.
+// change only with the keys (replaceJwks, on a rotation) or the
+// configuration (fixed for the life of the process), and resource servers
+// and client libraries fetch them hot.
 //
 // oidc-provider builds discovery URLs from the request's origin, so that
 // document is captured from its first answer to a request made at the
@@ -22,6 +23,8 @@ export interface PrecomputedDocuments {
   lookup(path: string, origin: string): StaticDocument | undefined;
   /** Koa middleware capturing the discovery document from the provider's first answer. */
   readonly capture: Middleware;
+  /** Publishes another key set (after a rotation). */
+  replaceJwks(publicJwks: unknown): void;
 }
 
 function document(value: unknown, cacheControl: string, contentType = 'application/json; charset=utf-8'): StaticDocument {
@@ -33,10 +36,14 @@ export function precomputedDocuments(options: { issuer: string; jwksPath: string
   const issuerOrigin = new URL(options.issuer).origin;
   // Five minutes: resource servers refetch on an unknown kid anyway, and a rotation publishes new keys ahead of use.
   // RFC 7517 §8.5 media type, as oidc-provider's own /jwks answers.
-  const jwks = document(options.publicJwks, 'public, max-age=300', 'application/jwk-set+json; charset=utf-8');
+  const jwksDocument = (publicJwks: unknown) => document(publicJwks, 'public, max-age=300', 'application/jwk-set+json; charset=utf-8');
+  let jwks = jwksDocument(options.publicJwks);
   let discovery: StaticDocument | undefined;
 
   return {
+    replaceJwks(publicJwks) {
+      jwks = jwksDocument(publicJwks);
+    },
     lookup(path, origin) {
       if (path === options.jwksPath) return jwks;
       if (path === options.discoveryPath && origin === issuerOrigin) return discovery;

@@ -15,6 +15,7 @@ import { createAccountService, type AccountService } from './services/accounts.t
 import { createClientService, type ClientService } from './services/clients.ts';
 import { loadOrCreateSigningKeys, type SigningKeys } from './keys/key-store.ts';
 import { resolveCookieSecrets } from './keys/secrets.ts';
+import { replaceProviderKeys, watchSigningKeys } from './keys/key-reload.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
 import { createFindAccount } from './oidc/find-account.ts';
 import { createProvider } from './oidc/configuration.ts';
@@ -23,7 +24,7 @@ import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
 import { createPages } from './routes/pages.ts';
 import { createCsrf } from './services/csrf.ts';
 import { createLoginThrottle } from './services/login-throttle.ts';
-import { createAccessTokenVerifier } from './services/access-tokens.ts';
+import { createAccessTokenVerifier, type AccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views.ts';
 import { createSessionService, type SessionService } from './services/sessions.ts';
@@ -45,6 +46,7 @@ export interface Tollgate {
   readonly clients: ClientService;
   readonly sessions: SessionService;
   readonly audit: Audit;
+  /** The signing keys in use (they change when KEYS_DIR's key file is rotated). */
   readonly keys: SigningKeys;
   readonly provider: Provider;
   /** The admin API: its route declarations, router and OpenAPI document. */
@@ -61,6 +63,8 @@ export interface Tollgate {
 export interface TollgateOptions {
   /** Purge expired rows periodically (the server does; one-shot CLI commands do not). */
   janitor?: Partial<JanitorOptions> | false;
+  /** Pick up rotated signing keys from KEYS_DIR while running (the server does; one-shot CLI commands do not). */
+  watchKeys?: boolean;
 }
 
 export async function createTollgate(config: Config, logger: Logger, options: TollgateOptions = {}): Promise<Tollgate> {
@@ -74,21 +78,25 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     redis = config.redisUrl ? await openRedis(config.redisUrl, logger) : undefined;
     invalidation = redis ? await redisInvalidation(redis, logger) : localInvalidation();
     const repositories = createRepositories(database, { redis, invalidation });
-    const keys = await loadOrCreateSigningKeys(config.keysDir);
+    const initialKeys = await loadOrCreateSigningKeys(config.keysDir);
     const cookieSecrets = await resolveCookieSecrets(config);
     const accounts = createAccountService(repositories.accounts);
 
     const prefix = basePath(config);
     // Templates are compiled once: restart to see an edited view.
     const views = createViews({ assetsPath: `${prefix}/assets`, cache: true });
-    const verifier = createAccessTokenVerifier({
+    let keys = initialKeys;
+    const verifierFor = (publicJwks: SigningKeys['publicJwks']) => createAccessTokenVerifier({
       issuer: config.issuer,
       audience: config.apiAudience,
-      jwks: keys.publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
+      jwks: publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
       algorithms: [config.accessTokenSigningAlg],
       isRevoked: (jti) => repositories.revokedTokens.isRevoked(jti),
       grantExists: async (grantId) => (await repositories.oidcModels.find('Grant', grantId)) !== undefined,
     });
+    // One verifier object for everyone who holds it; the keys behind it change with a rotation (key-reload.ts).
+    let currentVerifier = verifierFor(keys.publicJwks);
+    const verifier: AccessTokenVerifier = { verify: (token) => currentVerifier.verify(token) };
     const pages = createPages(views);
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({
@@ -167,10 +175,20 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), trustProxy: config.trustProxy });
 
+    const keyWatcher = options.watchKeys === false ? undefined : watchSigningKeys(config.keysDir, keys, (next) => {
+      replaceProviderKeys(provider, next.privateJwks);
+      documents.replaceJwks(next.publicJwks);
+      currentVerifier = verifierFor(next.publicJwks);
+      keys = next;
+    }, logger);
     const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, auditRetentionDays: config.auditRetentionDays, ...options.janitor });
     return {
-      config, database, repositories, accounts, clients, sessions, audit, keys, provider, admin, app, handler, migrated, janitor,
+      config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor,
+      get keys() {
+        return keys;
+      },
       async close() {
+        keyWatcher?.stop();
         await janitor?.stop();
         await invalidation?.close();
         await redis?.close().catch(() => {});

@@ -30,7 +30,8 @@ commands:
   clients list
   keys list                                 the signing keys (kid, alg, use; signing: signs new tokens)
   keys rotate                               add a new RS256 and ES256 key in front, keep the previous
-                                            pair published, drop older ones; then restart every instance
+                                            pair published, drop older ones; running instances sharing
+                                            KEYS_DIR switch to them within a second
 
 Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
 
@@ -115,8 +116,8 @@ const COMMANDS: Record<string, Command> = {
     standalone: true,
     run: async (config) => ({
       ...(await rotateSigningKeys(config.keysDir)),
-      // Keys are read at start-up; running instances keep signing with, and publishing, the old set.
-      note: 'restart every instance to sign with the new keys; tokens signed by a retired key stop verifying',
+      // Running instances poll the key file (keys/key-reload.ts).
+      note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying',
     }),
   },
 };
@@ -149,7 +150,7 @@ async function main(argv: string[]): Promise<number> {
     } else {
       // Diagnostics go to stderr at warn and above; stdout carries only the result.
       const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
-      tollgate = await createTollgate(config, logger, { janitor: false });
+      tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false });
       result = await command.run(tollgate, values);
     }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);

@@ -74,6 +74,12 @@ export async function rotateSigningKeys(keysDir: string): Promise<{ added: strin
   return { added: added.map((k) => String(k.kid)), retired: retired.map((k) => String(k.kid)) };
 }
 
+/** The keys in KEYS_DIR as they are now, without creating any; undefined when there is no key file. */
+export async function readSigningKeys(keysDir: string): Promise<SigningKeys | undefined> {
+  const privateJwks = await readKeyFile(path.join(keysDir, SIGNING_KEYS_FILE));
+  return privateJwks && { privateJwks, publicJwks: { keys: privateJwks.keys.map(toPublicJwk) } };
+}
+
 /** The key file, or undefined when there is none yet. */
 async function readKeyFile(file: string): Promise<{ keys: JWK[] } | undefined> {
   let parsed: { keys: JWK[] };

@@ -41,7 +41,7 @@ describe('tollgate keys', () => {
     const rotated = json<{ added: string[]; retired: string[]; note: string }>(r.stdout);
     assert.equal(rotated.added.length, 2);
     assert.deepEqual(rotated.retired, []);
-    assert.match(rotated.note, /restart/);
+    assert.match(rotated.note, /within a second/);
 
     const keys = await stored();
     assert.deepEqual(keys.map((k) => k.kid), [...rotated.added, ...first.map((k) => k.kid)]);

@@ -7,6 +7,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as oidc from 'openid-client';
+import { decodeProtectedHeader } from 'jose';
 import { freePort } from '../support/ports.ts';
 import { runCli, startServer, type Running } from '../support/processes.ts';
 import { createDatabase, requirePostgres, startPostgres, type PostgresServer } from '../support/postgres.ts';
@@ -143,6 +144,30 @@ describe('several instances (PostgreSQL + Redis)', { skip: requirePostgres() || 
     assert.equal(new URL(page.url).searchParams.get('error'), 'login_required');
     assert.equal((await token(A, { grant_type: 'refresh_token', refresh_token: tokens.body.refresh_token! })).body.error, 'invalid_grant');
     assert.equal(await introspect(A, tokens.body.access_token!), false);
+  });
+
+  test('a key rotation on one host reaches both instances within a second, without a restart', async () => {
+    const before = await adminToken(A);
+    const oldKid = decodeProtectedHeader(before).kid;
+    const rotated = await runCli(['keys', 'rotate'], env);
+    assert.equal(rotated.code, 0, rotated.stderr);
+    const { added } = JSON.parse(rotated.stdout) as { added: string[] };
+    const started = Date.now();
+    const publishes = async (base: string) => ((await (await fetch(`${base}/jwks`)).json()) as { keys: Array<{ kid: string }> }).keys.some((k) => added.includes(k.kid));
+    let elapsed: number | undefined;
+    while (Date.now() - started < 2_000 && elapsed === undefined) {
+      if ((await publishes(A)) && (await publishes(B))) elapsed = Date.now() - started;
+      else await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(elapsed !== undefined && elapsed < 1_000, `both instances published the new keys after ${elapsed} ms`);
+    process.stdout.write(`# key rotation seen by both instances after ${elapsed} ms\n`);
+
+    // B signs with the new key, A accepts it; the token from before verifies on B still.
+    const after = await adminToken(B);
+    assert.ok(added.includes(decodeProtectedHeader(after).kid!), 'B signs with a new key');
+    assert.notEqual(decodeProtectedHeader(after).kid, oldKid);
+    assert.equal((await fetch(`${A}/admin/v1/clients`, { headers: { authorization: `Bearer ${after}` } })).status, 200);
+    assert.equal((await fetch(`${B}/admin/v1/clients`, { headers: { authorization: `Bearer ${before}` } })).status, 200);
   });
 
   test('a client change through B reaches A at once (pub/sub), a disabled account too', async () => {
