@@ -110,6 +110,13 @@ describe('admin API: clients and users', () => {
     assert.equal((await api('POST', '/clients', { token: admin, body: 'client_id=x4', type: 'text/plain' })).status, 415);
     assert.equal((await api('PATCH', '/clients/reports', { token: admin, json: { client_secret: 'x' } })).status, 400);
     assert.equal((await api('GET', '/users?limit=abc', { token: admin })).status, 400);
+    // NUL cannot reach PostgreSQL: a clear 400, never a 500.
+    for (const path of ['/users?email=%00', '/users?organisation=a%00', '/audit-events?account_id=%00', '/audit-events?client_id=a%00b']) {
+      const res = await api('GET', path, { token: admin });
+      assert.equal(res.status, 400, path);
+      assert.ok(Object.values(res.body.fields as Record<string, string>).some((m) => /control characters/.test(m)), path);
+    }
+    assert.equal((await api('GET', '/clients/a%00b', { token: admin })).status, 404);
     // Nothing of the refused registrations was stored.
     const ids = ((await api('GET', '/clients', { token: admin })).body.items as Array<{ client_id: string }>).map((c) => c.client_id);
     assert.deepEqual(ids.filter((id) => id.startsWith('x')), []);

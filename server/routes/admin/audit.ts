@@ -4,13 +4,13 @@ import { z } from 'zod';
 import type { AuditRepository } from '../../repositories/audit-repository.ts';
 import { AUDIT_TYPES } from '../../services/audit.ts';
 import { requireOperator } from './caller.ts';
-import { route, type AdminRoute } from './route.ts';
+import { queryText, route, type AdminRoute } from './route.ts';
 import { ref } from './schemas.ts';
 
 export const auditQuery = z.strictObject({
   type: z.enum(AUDIT_TYPES).optional(),
-  account_id: z.string().max(128).optional(),
-  client_id: z.string().max(128).optional(),
+  account_id: queryText(128).optional(),
+  client_id: queryText(128).optional(),
   since: z.iso.datetime({ offset: true }).optional().describe('events at or after this time'),
   until: z.iso.datetime({ offset: true }).optional().describe('events before this time'),
   before: z.string().regex(/^[1-9][0-9]{0,18}$/, 'must be an event id').optional().describe('the next page: events older than this id'),

@@ -3,7 +3,7 @@
 // router (admin/index.ts) and the OpenAPI document (admin/openapi.ts) are both
 // built from these declarations, so the document cannot drift from the routes.
 import type { Context } from 'koa';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { AuthState } from '../../resource-server/index.ts';
 
 export type AdminContext = Context & { state: AuthState; params: Record<string, string> };
@@ -24,4 +24,9 @@ export interface AdminRoute<Q extends z.ZodType = z.ZodType, B extends z.ZodType
 /** Keeps each route's handler typed by its own schemas. */
 export function route<Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType>(r: AdminRoute<Q, B>): AdminRoute {
   return r as unknown as AdminRoute;
+}
+
+/** A text filter from the query string: bounded, and no control characters (NUL cannot even reach PostgreSQL). */
+export function queryText(max: number) {
+  return z.string().max(max).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters');
 }

@@ -7,12 +7,12 @@ import type { Audit } from '../../services/audit.ts';
 import { accountPatch, newAccountInput, passwordReset, type AccountService, type AccountView } from '../../services/accounts.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import { callerOf, recordChange } from './caller.ts';
-import { route, type AdminContext, type AdminRoute } from './route.ts';
+import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
 
 export const userQuery = z.strictObject({
-  email: z.string().trim().toLowerCase().optional(),
-  organisation: z.string().optional(),
+  email: queryText(320).trim().toLowerCase().optional(),
+  organisation: queryText(100).optional(),
   limit: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).default(100),
   offset: z.coerce.number({ error: 'must be a whole number' }).int().min(0).default(0),
 });
