@@ -1,7 +1,7 @@
 // Registered OAuth clients. Metadata is stored as the RFC 7591 JSON object
 // oidc-provider validates; the secret only as a SHA-256 digest.
 import type { PrismaClient, Prisma } from '../generated/prisma/client.ts';
-import { ConflictError } from '../errors.ts';
+import { ConflictError, UnstorableValueError } from '../errors.ts';
 import { isUniqueViolation } from './unique-violation.ts';
 import { storable } from './text.ts';
 import { localInvalidation, type CacheInvalidation } from './invalidation.ts';
@@ -37,6 +37,11 @@ export interface ClientRepository {
 export const CLIENT_CACHE_TTL_MS = 1_000;
 const CLIENT_CACHE_MAX_ENTRIES = 10_000;
 
+/** PostgreSQL's jsonb cannot hold NUL: refused as bad input rather than failing as a database error. */
+function assertStorable(metadata: ClientMetadata): void {
+  if (JSON.stringify(metadata).includes('\\u0000')) throw new UnstorableValueError();
+}
+
 export function createClientRepository(prisma: PrismaClient, invalidation: CacheInvalidation = localInvalidation(), cacheTtlMs = CLIENT_CACHE_TTL_MS): ClientRepository {
   // Only found clients are cached, so unknown ids cannot fill it; a Map keeps
   // insertion order, which makes evicting the oldest entry O(1).
@@ -50,6 +55,7 @@ export function createClientRepository(prisma: PrismaClient, invalidation: Cache
 
   return {
     async create({ id, metadata, secretDigest }) {
+      assertStorable(metadata);
       try {
         const created = toStored(await prisma.client.create({ data: { id, metadata: metadata as Prisma.InputJsonValue, secretDigest } }));
         await changed(id);
@@ -82,6 +88,7 @@ export function createClientRepository(prisma: PrismaClient, invalidation: Cache
     },
     async update(id, change) {
       if (!storable(id)) return undefined;
+      assertStorable(change.metadata);
       const { count } = await prisma.client.updateMany({
         where: { id },
         data: { metadata: change.metadata as Prisma.InputJsonValue, ...(change.secretDigest !== undefined ? { secretDigest: change.secretDigest } : {}) },

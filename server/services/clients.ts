@@ -9,6 +9,9 @@ import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, loo
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 
+/** A URI as registered: bounded, no whitespace or control characters (oidc-provider checks the rest). */
+const uri = z.string().max(2000).regex(/^[^\p{Cc}\s]*$/u, 'must not contain spaces or control characters');
+
 export const newClientInput = z.object({
   id: z.string().trim().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -')
     .refine((id) => id !== ACCOUNT_CLIENT_ID, `"${ACCOUNT_CLIENT_ID}" is Tollgate's own account-page client`),
@@ -19,12 +22,12 @@ export const newClientInput = z.object({
     .optional(),
   public: z.boolean().default(false),
   name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
-  redirectUris: z.array(z.string()).default([]),
-  postLogoutRedirectUris: z.array(z.string()).default([]),
+  redirectUris: z.array(uri).max(100).default([]),
+  postLogoutRedirectUris: z.array(uri).max(100).default([]),
   grantTypes: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1).optional(),
   scope: z.string().trim().optional(),
   /** OpenID Connect Back-Channel Logout 1.0: where to POST logout tokens (with `sid`). */
-  backchannelLogoutUri: z.string().optional(),
+  backchannelLogoutUri: uri.optional(),
   /** This client's access token lifetime in seconds (default: ACCESS_TOKEN_TTL). */
   accessTokenTtl: z.number().int().min(60).max(86_400).optional(),
   /** Seconds a just-rotated refresh token may be presented again without revoking its family (multi-tab apps). */
@@ -34,7 +37,6 @@ export const newClientInput = z.object({
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] });
 export type NewClientInput = z.input<typeof newClientInput>;
 
-const uri = z.string().max(2000);
 /**
  * A change to a registered client, in RFC 7591 names. `null` removes an
  * optional field. The secret is never set here: it is rotated

@@ -117,6 +117,15 @@ describe('admin API: clients and users', () => {
       assert.ok(Object.values(res.body.fields as Record<string, string>).some((m) => /control characters/.test(m)), path);
     }
     assert.equal((await api('GET', '/clients/a%00b', { token: admin })).status, 404);
+    for (const [method, path, json] of [
+      ['POST', '/clients', { client_id: 'n1', redirect_uris: ['https://app.example/cb\u0000'] }],
+      ['POST', '/clients', { client_id: 'n2', redirect_uris: [REDIRECT], backchannel_logout_uri: 'https://app.example/b\u0000' }],
+      ['PATCH', '/clients/reports', { post_logout_redirect_uris: ['https://app.example/x\u0000'] }],
+      ['PATCH', '/clients/reports', { redirect_uris: ['https://app.example/a b'] }],
+    ] as const) {
+      const res = await api(method, path, { token: admin, json });
+      assert.equal(res.status, 400, `${method} ${path} ${JSON.stringify(json)}: ${res.text}`);
+    }
     // Nothing of the refused registrations was stored.
     const ids = ((await api('GET', '/clients', { token: admin })).body.items as Array<{ client_id: string }>).map((c) => c.client_id);
     assert.deepEqual(ids.filter((id) => id.startsWith('x')), []);
