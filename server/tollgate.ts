@@ -181,7 +181,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       currentVerifier = verifierFor(next.publicJwks);
       keys = next;
     }, logger);
-    const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, { ...JANITOR_DEFAULTS, auditRetentionDays: config.auditRetentionDays, ...options.janitor });
+    const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, {
+      ...JANITOR_DEFAULTS,
+      auditRetentionDays: config.auditRetentionDays,
+      // Sessions in Redis cannot be joined against: device records go when no session can still be using them.
+      ...(redis ? { deviceRetentionSeconds: config.ttl.session } : {}),
+      ...options.janitor,
+    });
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor,
       get keys() {

@@ -16,6 +16,11 @@ export interface SessionDeviceRepository {
   listByAccount(accountId: string): Promise<SessionDevice[]>;
   /** Deletes up to `limit` records whose session no longer exists; returns how many went. */
   purgeOrphans(limit: number): Promise<number>;
+  /**
+   * Deletes up to `limit` records not seen for `seconds`; returns how many
+   * went. For when sessions live in Redis, where purgeOrphans cannot look.
+   */
+  purgeUnseenFor(seconds: number, limit: number): Promise<number>;
 }
 
 interface Row { session_uid: string; user_agent: string | null; ip: string | null; created_at: Date; last_seen_at: Date }
@@ -36,6 +41,13 @@ export function createSessionDeviceRepository(db: Pick<Database, 'query' | 'exec
       if (!storable(accountId)) return [];
       const rows = await db.query<Row>('SELECT session_uid, user_agent, ip, created_at, last_seen_at FROM session_device WHERE account_id = $1', [accountId]);
       return rows.map((r) => ({ sessionUid: r.session_uid, userAgent: r.user_agent, ip: r.ip, createdAt: new Date(r.created_at), lastSeenAt: new Date(r.last_seen_at) }));
+    },
+    async purgeUnseenFor(seconds, limit) {
+      return db.execute(
+        `DELETE FROM session_device WHERE session_uid IN (
+           SELECT session_uid FROM session_device WHERE last_seen_at < now() - $1::int * interval '1 second' LIMIT $2)`,
+        [seconds, limit],
+      );
     },
     async purgeOrphans(limit) {
       return db.execute(

@@ -16,6 +16,12 @@ export interface JanitorOptions {
   maxBatches: number;
   /** Audit events older than this many days go. */
   auditRetentionDays: number;
+  /**
+   * When sessions live in Redis (not in the database, where orphans can be
+   * found), device records not seen for this many seconds go: the absolute
+   * session lifetime, past which no session can still be using them.
+   */
+  deviceRetentionSeconds?: number;
 }
 
 export const JANITOR_DEFAULTS: JanitorOptions = Object.freeze({ intervalMs: 60_000, batchSize: 1_000, maxBatches: 50, auditRetentionDays: 365 });
@@ -46,7 +52,10 @@ export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'lo
     removed += await drain((limit) => repositories.loginThrottle.purgeExpired(THROTTLE_POLICY.windowSeconds, limit));
     removed += await drain((limit) => repositories.revokedTokens.purgeExpired(limit));
     // After the sessions above are gone, their device records follow.
-    removed += await drain((limit) => repositories.sessionDevices.purgeOrphans(limit));
+    const deviceRetention = options.deviceRetentionSeconds;
+    removed += await drain((limit) => (deviceRetention === undefined
+      ? repositories.sessionDevices.purgeOrphans(limit)
+      : repositories.sessionDevices.purgeUnseenFor(deviceRetention, limit)));
     removed += await drain((limit) => repositories.audit.purgeOlderThan(options.auditRetentionDays, limit));
     if (removed) logger.info({ removed }, 'janitor removed expired rows');
     return removed;
