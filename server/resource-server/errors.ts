@@ -46,17 +46,25 @@ export class VerifierUnavailableError extends Error {
   }
 }
 
-/** The token from `Authorization: Bearer …` (RFC 6750 §2.1), or undefined when there is no Authorization header. */
+/**
+ * The token from `Authorization: Bearer …` (RFC 6750 §2.1). Undefined when
+ * there is none, also when the header uses another scheme (§3.1 counts that
+ * as no credentials); a malformed Bearer header is invalid_request.
+ */
 export function bearerToken(authorization: string | undefined): string | undefined {
-  if (!authorization) return undefined;
+  if (!authorization || !/^Bearer(\s|$)/i.test(authorization)) return undefined;
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(authorization);
   if (!match) throw new BearerError('invalid_request', 'the Authorization header is not a Bearer token');
   return match[1];
 }
 
-/** The WWW-Authenticate challenge (RFC 6750 §3), quoted values escaped. */
+/**
+ * The WWW-Authenticate challenge (RFC 6750 §3). Its quoted values may hold
+ * only printable ASCII without `"` and `\` (§3's NQSCHAR), so anything else
+ * is replaced here; the JSON body keeps the full text.
+ */
 export function bearerChallenge(realm: string, err?: BearerError): string {
-  const quote = (v: string) => `"${v.replace(/[\\"]/g, '\\$&')}"`;
+  const quote = (v: string) => `"${v.replaceAll('"', "'").replaceAll('\\', '/').replace(/[^\x20-\x7E]/g, '?')}"`;
   const parts = [`realm=${quote(realm)}`];
   if (err && !(err instanceof MissingTokenError)) {
     parts.push(`error=${quote(err.code)}`, `error_description=${quote(err.message)}`);

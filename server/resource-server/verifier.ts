@@ -72,6 +72,8 @@ export interface AccessTokenVerifier {
 const DEFAULT_ALGORITHMS = ['ES256', 'RS256'];
 const FORBIDDEN_ALGORITHM = /^(none|HS\d+)$/i;
 const MAX_CLOCK_TOLERANCE = 300;
+/** After a failed discovery, how long requests are answered 503 from memory before the issuer is asked again. */
+const DISCOVERY_RETRY_MS = 2_000;
 
 export function createAccessTokenVerifier(options: VerifierOptions): AccessTokenVerifier {
   const algorithms = options.algorithms ?? DEFAULT_ALGORITHMS;
@@ -101,8 +103,11 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
   /** The keys, discovering the JWKS URI first when needed; a failed discovery is retried by the next request. */
   function resolveKeys(): JWTVerifyGetKey | Promise<JWTVerifyGetKey> {
     if (!keys) {
-      keys = discoverJwksUri(options.issuer, fetchImpl, timeoutMs).then(remoteKeys);
-      keys.catch(() => { keys = undefined; });
+      const discovering = discoverJwksUri(options.issuer, fetchImpl, timeoutMs).then(remoteKeys);
+      keys = discovering;
+      // A failure is answered from memory for a moment (every request would
+      // otherwise ask the failing issuer again), then discovery is retried.
+      discovering.catch(() => setTimeout(() => { if (keys === discovering) keys = undefined; }, DISCOVERY_RETRY_MS).unref());
     }
     return keys;
   }
@@ -127,11 +132,22 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
       } catch (err) {
         throw classify(err);
       }
+      // Signed by the issuer, but a claim of the wrong type must not reach code that trusts the declared types.
+      const wrong = claimOfWrongType(claims);
+      if (wrong) throw new BearerError('invalid_token', `access token ${wrong} claim has the wrong type`);
       const reason = await options.revoked?.(claims);
       if (reason) throw new BearerError('invalid_token', reason);
       return claims;
     },
   };
+}
+
+function claimOfWrongType(claims: AccessTokenClaims): string | undefined {
+  const isString = (v: unknown) => typeof v === 'string';
+  for (const name of ['sub', 'client_id', 'jti'] as const) if (!isString(claims[name])) return name;
+  for (const name of ['scope', 'org', 'gid'] as const) if (claims[name] !== undefined && !isString(claims[name])) return name;
+  if (claims.roles !== undefined && !(Array.isArray(claims.roles) && claims.roles.every(isString))) return 'roles';
+  return undefined;
 }
 
 /**

@@ -34,7 +34,9 @@ export const newClientInput = z.object({
   refreshTokenReuseGrace: z.number().int().min(0).max(300).default(0),
   /** Our own application: its users are not asked for consent. */
   firstParty: z.boolean().default(false),
-}).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] });
+}).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] })
+  // RFC 6749 §4.4: client credentials are for confidential clients only; a public one would get tokens for its bare id.
+  .refine((c) => !(c.public && c.grantTypes?.includes('client_credentials')), { error: 'a public client cannot use client_credentials', path: ['grantTypes'] });
 export type NewClientInput = z.input<typeof newClientInput>;
 
 /**
@@ -134,6 +136,9 @@ export function createClientService(
       for (const [key, value] of Object.entries(patch)) {
         if (value === null) delete metadata[key];
         else if (value !== undefined) metadata[key] = value;
+      }
+      if (!stored.secretDigest && (metadata.grant_types as string[] | undefined)?.includes('client_credentials')) {
+        throw new ValidationError('grant_types: a public client cannot use client_credentials', { grant_types: 'a public client cannot use client_credentials' });
       }
       if (patch.grant_types) metadata.response_types = patch.grant_types.includes('authorization_code') ? ['code'] : [];
       if (patch.backchannel_logout_uri !== undefined) {

@@ -56,4 +56,33 @@ describe('admin API access for people', () => {
     assert.equal(res.status, 403);
     assert.match(res.headers.get('www-authenticate') ?? '', /scope="admin"/);
   });
+
+  test("a person's organisation is read from the account, not from the token", async () => {
+    const account = await t.tollgate.accounts.create({ email: 'eve@example.test', password: PASSWORD, roles: ['admin'] });
+    const token = await adminToken('eve@example.test');
+    assert.equal((await fetch(`${t.issuer}/admin/v1/clients`, { headers: { authorization: `Bearer ${token}` } })).status, 200);
+    // Now an administrator of one customer only: the operator-wide routes close at once.
+    await t.tollgate.accounts.update(account.id, { organisation: 'acme' });
+    assert.equal((await fetch(`${t.issuer}/admin/v1/clients`, { headers: { authorization: `Bearer ${token}` } })).status, 403);
+  });
+
+  test("a machine's admin token ends with its client's admin scope or the client itself", async () => {
+    const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+    const machine = async (id: string, secret: string) => ((await (await fetch(`${t.issuer}/token`, {
+      method: 'POST', headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=admin',
+    })).json()) as { access_token: string }).access_token;
+    const a = (await t.tollgate.clients.register({ id: 'robot-a', grantTypes: ['client_credentials'], scope: 'admin basic' })).client_secret!;
+    const b = (await t.tollgate.clients.register({ id: 'robot-b', grantTypes: ['client_credentials'], scope: 'admin' })).client_secret!;
+    const tokenA = await machine('robot-a', a);
+    const tokenB = await machine('robot-b', b);
+    assert.equal((await users(tokenA)).status, 200);
+    assert.equal((await users(tokenB)).status, 200);
+    await t.tollgate.clients.update('robot-a', { scope: 'basic' });
+    await t.tollgate.clients.remove('robot-b');
+    for (const token of [tokenA, tokenB]) {
+      const res = await users(token);
+      assert.equal(res.status, 401);
+      assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
+    }
+  });
 });

@@ -155,6 +155,10 @@ describe('admin API: clients and users', () => {
     await api('POST', '/clients', { token: admin, json: { client_id: 'spa', token_endpoint_auth_method: 'none', redirect_uris: [REDIRECT] } });
     const publicRotate = await api('POST', '/clients/spa/secret', { token: admin });
     assert.equal(publicRotate.status, 400);
+    // RFC 6749 §4.4: a public client would get machine tokens for its bare id.
+    const publicMachine = await api('POST', '/clients', { token: admin, json: { client_id: 'pubm', token_endpoint_auth_method: 'none', grant_types: ['client_credentials'], scope: 'admin' } });
+    assert.equal(publicMachine.status, 400, publicMachine.text);
+    assert.equal((await api('PATCH', '/clients/spa', { token: admin, json: { grant_types: ['authorization_code', 'client_credentials'] } })).status, 400);
   });
 
   test('changing redirect URIs: the new one is accepted at /auth, the old one refused', async () => {

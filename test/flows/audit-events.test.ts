@@ -179,7 +179,7 @@ describe('audit trail', () => {
     } while (before);
     assert.deepEqual(paged.map((e) => e.id), everything.map((e) => e.id));
 
-    for (const bad of ['?type=nonsense', '?since=yesterday', '?before=abc', '?limit=0', '?limit=5000', '?unknown=1']) {
+    for (const bad of ['?type=nonsense', '?since=yesterday', '?before=abc', '?before=9999999999999999999', '?since=0000-01-01T00:00:00Z', '?until=0001-01-01T00:00:00%2B01:00', '?limit=0', '?limit=5000', '?unknown=1']) {
       const res = await fetch(`${t.issuer}/admin/v1/audit-events${bad}`, { headers: { authorization: `Bearer ${admin}` } });
       assert.equal(res.status, 400, bad);
       assert.ok(((await res.json()) as { fields: object }).fields, bad);

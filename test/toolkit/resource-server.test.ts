@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { generateKeyPair, importJWK, SignJWT, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
 import Koa from 'koa';
 import {
-  BearerError, VerifierUnavailableError, createAccessTokenVerifier, requireAccessToken, requireRole, requireScope, verifyAccessToken, authOf,
+  BearerError, VerifierUnavailableError, bearerChallenge, createAccessTokenVerifier, requireAccessToken, requireRole, requireScope, verifyAccessToken, authOf,
   type AccessTokenVerifier, type AuthState,
 } from 'tollgate/resource-server';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
@@ -173,6 +173,31 @@ describe('resource-server toolkit', () => {
     });
   });
 
+  test('a failing issuer is not asked again on every request', async () => {
+    const closedPort = await freePort();
+    const counter = countingFetch();
+    const verifier = createAccessTokenVerifier({ issuer: `http://127.0.0.1:${closedPort}`, audience: t.config.apiAudience, fetch: counter.fetch, timeoutMs: 500 });
+    const token = await clientCredentialsToken(t, secret);
+    const results = await Promise.allSettled(Array.from({ length: 30 }, () => verifier.verify(token)));
+    for (let i = 0; i < 20; i++) await verifier.verify(token).catch(() => undefined);
+    assert.ok(results.every((r) => r.status === 'rejected' && r.reason instanceof VerifierUnavailableError));
+    assert.equal(counter.count('/.well-known/openid-configuration'), 1);
+  });
+
+  test('claims of the wrong type are refused, not trusted', async () => {
+    const verifier = createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience });
+    for (const claims of [{ scope: ['admin'] }, { roles: 'superadmin' }, { org: 42 }]) {
+      await assert.rejects(verifier.verify(await signedByTollgate(t, claims)), (err: unknown) => err instanceof BearerError && /wrong type/.test(err.message));
+    }
+  });
+
+  test('challenges stay valid HTTP header values whatever the message', () => {
+    const header = bearerChallenge('notes', new BearerError('invalid_token', 'revoked — by "admin" \\ näh', 'lecture:données'));
+    assert.match(header, /^[\x20-\x7E]+$/);
+    assert.doesNotThrow(() => new Headers({ 'www-authenticate': header }));
+    assert.match(header, /error_description="revoked \? by 'admin' \/ n\?h"/);
+  });
+
   describe('Koa middleware', () => {
     let server: Server;
     let api: string;
@@ -226,9 +251,14 @@ describe('resource-server toolkit', () => {
         assert.match(res.headers.get('www-authenticate') ?? '', /^Bearer realm="notes", error="invalid_token", error_description="[^"]+"$/);
         assert.equal(((await res.json()) as { error: string }).error, 'invalid_token');
       }
-      const malformedHeader = await fetch(`${api}/whoami`, { headers: { authorization: 'Basic abc' } });
+      const malformedHeader = await fetch(`${api}/whoami`, { headers: { authorization: 'Bearer not a token' } });
       assert.equal(malformedHeader.status, 400);
       assert.match(malformedHeader.headers.get('www-authenticate') ?? '', /error="invalid_request"/);
+      // Another scheme is no credentials (RFC 6750 §3.1): 401 with a bare challenge, and public routes ignore it.
+      const basic = await fetch(`${api}/whoami`, { headers: { authorization: 'Basic abc' } });
+      assert.equal(basic.status, 401);
+      assert.equal(basic.headers.get('www-authenticate'), 'Bearer realm="notes"');
+      assert.equal((await fetch(`${api}/health`, { headers: { authorization: 'Basic abc' } })).status, 200);
     });
 
     test('requireScope: 403 insufficient_scope naming the scope', async () => {

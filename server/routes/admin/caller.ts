@@ -18,7 +18,8 @@ export interface Caller {
 
 export function callerOf(ctx: AdminContext): Caller {
   const { claims } = authOf(ctx);
-  return { actor: claims.sub, clientId: claims.client_id, ...(typeof claims.org === 'string' ? { organisation: claims.org } : {}) };
+  const { organisation } = ctx.state;
+  return { actor: claims.sub, clientId: claims.client_id, ...(organisation ? { organisation } : {}) };
 }
 
 /** Operations on the whole server (clients, the audit trail) are not for an organisation's administrator. */

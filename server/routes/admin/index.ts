@@ -19,7 +19,7 @@ import type { SessionService } from '../../services/sessions.ts';
 import { auditRoutes } from './audit.ts';
 import { clientRoutes } from './clients.ts';
 import { ADMIN_API_PATH, openApiDocument } from './openapi.ts';
-import type { AdminContext, AdminRoute } from './route.ts';
+import type { AdminContext, AdminRoute, AdminState } from './route.ts';
 import { userRoutes } from './users.ts';
 import { readableBody } from '../../middleware/koa-readable-body.ts';
 
@@ -60,8 +60,8 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
       if (r.body && ctx.request.type && !ctx.is('application/json')) {
         throw new TollgateError('unsupported_media_type', 'the request body must be application/json', 415);
       }
-      const query = r.query ? r.query.parse(ctx.query) : undefined;
-      const body = r.body ? r.body.parse(ctx.request.body ?? {}) : undefined;
+      const query = r.query ? parseIn('query', r.query, ctx.query) : undefined;
+      const body = r.body ? parseIn('body', r.body, ctx.request.body ?? {}) : undefined;
       await r.handle(c, { query, body });
     });
   }
@@ -69,7 +69,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
   const chain = [
     requireAccessToken({ verifier: deps.verifier, realm: deps.issuer }) as Middleware,
     requireScope('admin') as Middleware,
-    stillAdministrator(deps.accounts),
+    stillAdministrator(deps.accounts, deps.clients),
     apiErrors,
     jsonBody,
     router.routes() as Middleware,
@@ -101,6 +101,16 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
   };
 }
 
+/** Parses one part of the request; a failure remembers which part, for errors that name no field (an unknown query key). */
+function parseIn<T>(where: 'query' | 'body', schema: { parse(value: unknown): T }, value: unknown): T {
+  try {
+    return schema.parse(value);
+  } catch (err) {
+    if (err instanceof ZodError) Object.assign(err, { where });
+    throw err;
+  }
+}
+
 /** Runs middleware in order (Koa's own composition, for a chain that is entered only below /admin/v1). */
 function run(chain: Middleware[], ctx: Parameters<Middleware>[0], next: () => Promise<unknown>): Promise<unknown> {
   const step = (i: number): Promise<unknown> => (i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1) as Promise<void>)) : next());
@@ -108,19 +118,27 @@ function run(chain: Middleware[], ctx: Parameters<Middleware>[0], next: () => Pr
 }
 
 /**
- * A user's token says what was true when it was issued; the admin API
- * checks the account now, so that disabling an administrator or taking the
- * role away takes effect at once, not when the token expires. (Machine
- * tokens, client_credentials, have no account: their client's registered
- * scope is the authority, and deleting the client ends them.)
+ * A token says what was true when it was issued; the admin API checks the
+ * caller as it is now, so that a change takes effect at once, not when the
+ * token expires: a person must still be an active administrator (and their
+ * organisation is the one they belong to now, not the one in the token); a
+ * machine's client must still exist, be confidential and be registered for
+ * the admin scope.
  */
-function stillAdministrator(accounts: AccountService): Middleware {
+function stillAdministrator(accounts: AccountService, clients: ClientService): Middleware {
   return async (ctx, next) => {
     const { claims } = authOf(ctx as unknown as AdminContext);
     if (claims.roles !== undefined) {
       const account = await accounts.findActive(claims.sub);
       if (!account) throw new BearerError('invalid_token', 'the account behind this token is no longer active');
       if (!account.roles.includes('admin')) throw new BearerError('insufficient_scope', 'the account behind this token is no longer an administrator');
+      (ctx.state as AdminState).organisation = account.organisation ?? undefined;
+    } else {
+      const client = await clients.get(claims.client_id).catch(() => undefined);
+      const registered = new Set(String(client?.scope ?? '').split(' '));
+      if (!client || client.token_endpoint_auth_method === 'none' || !registered.has('admin')) {
+        throw new BearerError('invalid_token', 'the client behind this token is no longer an administrator');
+      }
     }
     await next();
   };
@@ -132,7 +150,7 @@ const apiErrors: Middleware = async (ctx, next) => {
     await next();
   } catch (err) {
     if (err instanceof ZodError) {
-      const fields = Object.fromEntries(err.issues.map((i) => [i.path.length ? i.path.join('.') : '(body)', i.message]));
+      const fields = Object.fromEntries(err.issues.map((i) => [i.path.length ? i.path.join('.') : `(${(err as ZodError & { where?: string }).where ?? 'body'})`, i.message]));
       const [first] = Object.entries(fields);
       err = new ValidationError(first ? `${first[0]}: ${first[1]}` : 'invalid input', fields);
     }

@@ -6,7 +6,12 @@ import type { Context } from 'koa';
 import { z } from 'zod';
 import type { AuthState } from '../../resource-server/index.ts';
 
-export type AdminContext = Context & { state: AuthState; params: Record<string, string> };
+export interface AdminState extends AuthState {
+  /** A person's organisation as it is now (set by the admin guard), not as their token says. */
+  organisation?: string;
+}
+
+export type AdminContext = Context & { state: AdminState; params: Record<string, string> };
 
 export interface AdminRoute<Q extends z.ZodType = z.ZodType, B extends z.ZodType = z.ZodType> {
   method: 'get' | 'post' | 'patch' | 'delete';
