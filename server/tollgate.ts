@@ -34,7 +34,7 @@ import { precomputedDocuments } from './precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
 import { handleStorageFaults } from './oidc/storage-faults.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
-import { basePath } from './oidc/configuration.ts';
+import { adminApiAudience, basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
 import { ValidationError } from './errors.ts';
 
@@ -86,17 +86,23 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     // Templates are compiled once: restart to see an edited view.
     const views = createViews({ assetsPath: `${prefix}/assets`, cache: true });
     let keys = initialKeys;
-    const verifierFor = (publicJwks: SigningKeys['publicJwks']) => createAccessTokenVerifier({
+    const verifierFor = (publicJwks: SigningKeys['publicJwks'], audience: string | string[]) => createAccessTokenVerifier({
       issuer: config.issuer,
-      audience: config.apiAudience,
+      audience,
       jwks: publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
       algorithms: [config.accessTokenSigningAlg],
       isRevoked: (jti) => repositories.revokedTokens.isRevoked(jti),
       grantExists: async (grantId) => (await repositories.oidcModels.find('Grant', grantId)) !== undefined,
     });
     // One verifier object for everyone who holds it; the keys behind it change with a rotation (key-reload.ts).
-    let currentVerifier = verifierFor(keys.publicJwks);
-    const verifier: AccessTokenVerifier = { verify: (token) => currentVerifier.verify(token) };
+    // Per audience: userinfo takes the API's tokens; introspection, revocation
+    // and the admin API either (the admin API then requires its own audience
+    // after the scope check: routes/admin/index.ts).
+    const audiences = { api: config.apiAudience, admin: adminApiAudience(config), any: [config.apiAudience, adminApiAudience(config)] };
+    const verifiersFor = (publicJwks: SigningKeys['publicJwks']) => ({ api: verifierFor(publicJwks, audiences.api), any: verifierFor(publicJwks, audiences.any) });
+    let currentVerifiers = verifiersFor(keys.publicJwks);
+    const verifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.api.verify(token) };
+    const anyVerifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.any.verify(token) };
     const pages = createPages(views);
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({
@@ -129,7 +135,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     // Before the app mounts the provider: koa-mount composes its middleware once.
     handleStorageFaults(provider, pages.provider, logger);
-    provider.use(structuredTokenEndpoints({ verifier, revokedTokens: repositories.revokedTokens }));
+    provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
     const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger });
     // Each successful authorization is a use of its session: record the device and when it was last seen.
     provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
@@ -162,7 +168,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       publicJwks: keys.publicJwks,
     });
     const admin = adminApi({
-      prefix, issuer: config.issuer, verifier, accounts, clients, sessions, audit, auditTrail: repositories.audit,
+      prefix, issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, auditTrail: repositories.audit,
     });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
@@ -178,7 +184,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const keyWatcher = options.watchKeys === false ? undefined : watchSigningKeys(config.keysDir, keys, (next) => {
       replaceProviderKeys(provider, next.privateJwks);
       documents.replaceJwks(next.publicJwks);
-      currentVerifier = verifierFor(next.publicJwks);
+      currentVerifiers = verifiersFor(next.publicJwks);
       keys = next;
     }, logger);
     const janitor = options.janitor === false ? undefined : startJanitor(repositories, logger, {

@@ -44,6 +44,11 @@ export const API_SCOPES = ['basic', 'admin'] as const;
  */
 const USERINFO_SCOPES = ['openid', 'profile', 'email'] as const;
 
+/** The resource indicator (and `aud`) of tokens for Tollgate's admin API. */
+export function adminApiAudience(config: Pick<Config, 'issuer'>): string {
+  return `${config.issuer}/admin/v1`;
+}
+
 /** Where the interaction (login, consent) pages live, below the issuer's path. */
 export function interactionPath(config: Pick<Config, 'issuer'>, uid = ':uid'): string {
   return `${basePath(config)}/interaction/${uid}`;
@@ -142,10 +147,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
         defaultResource: () => config.apiAudience,
         useGrantedResource: () => true,
         getResourceServerInfo: (ctx, resourceIndicator, client) => {
-          if (resourceIndicator !== config.apiAudience) throw new errors.InvalidTarget();
           // A client may have its own, registered access token lifetime.
           const own = (client as unknown as Record<string, unknown>)[ACCESS_TOKEN_TTL_METADATA];
-          return { ...accessToken, ...(typeof own === 'number' ? { accessTokenTTL: own } : {}), scope: apiScopesFor(ctx).join(' ') };
+          const lifetime = typeof own === 'number' ? { accessTokenTTL: own } : {};
+          if (resourceIndicator === config.apiAudience) return { ...accessToken, ...lifetime, scope: apiScopesFor(ctx).join(' ') };
+          // Tollgate's own admin API is a resource of its own (RFC 8707): its
+          // tokens are good there only, and an API's tokens never are, so an
+          // API that receives an administrator's token cannot replay it here.
+          if (resourceIndicator === adminApiAudience(config)) return { ...accessToken, ...lifetime, audience: adminApiAudience(config), scope: 'admin' };
+          throw new errors.InvalidTarget();
         },
       },
     },

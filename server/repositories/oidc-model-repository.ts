@@ -33,7 +33,7 @@ export interface OidcModelRepository {
   revokeByGrantId(model: string, grantId: string): Promise<void>;
   /** A user's instances of one model (their sessions, grants, refresh tokens), newest first. */
   listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
-  /** How many live instances of `model` one grant has. */
+  /** How many live, unconsumed instances of `model` one grant has (refresh tokens that would still work). */
   countByGrant(model: string, grantId: string): Promise<number>;
   /** Deletes the unconsumed instances of `model` in one grant; returns how many went. */
   deleteUnconsumedByGrant(model: string, grantId: string): Promise<number>;
@@ -119,7 +119,7 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
 
     async countByGrant(model, grantId) {
       if (!storable(grantId)) return 0;
-      const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM oidc_model WHERE model = $1 AND grant_id = $2 AND ${LIVE}`, [model, grantId]);
+      const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM oidc_model WHERE model = $1 AND grant_id = $2 AND consumed_at IS NULL AND ${LIVE}`, [model, grantId]);
       return Number(row?.n ?? 0);
     },
 

@@ -155,7 +155,7 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
     },
 
     async countByGrant(model, grantId) {
-      return (await members(model, key.grant(model, grantId))).length;
+      return (await members(model, key.grant(model, grantId))).filter(({ payload }) => !payload.consumed).length;
     },
 
     async deleteUnconsumedByGrant(model, grantId) {

@@ -39,7 +39,7 @@ export interface GuardOptions {
 
 export function requireAccessToken(options: GuardOptions): Middleware<AuthState> {
   const verifier = 'verify' in options.verifier ? options.verifier : createAccessTokenVerifier(options.verifier);
-  const realm = options.realm ?? ('audience' in options.verifier ? options.verifier.audience : 'api');
+  const realm = options.realm ?? ('audience' in options.verifier ? [options.verifier.audience].flat()[0]! : 'api');
   const isPublic = publicMatcher(options.public ?? []);
 
   return async (ctx, next) => {

@@ -38,8 +38,8 @@ export interface AccessTokenClaims extends JWTPayload {
 export interface VerifierOptions {
   /** The authorization server's issuer identifier, exactly as in its tokens. */
   issuer: string;
-  /** This API's identifier: the token's `aud` must contain it. */
-  audience: string;
+  /** This API's identifier: the token's `aud` must contain it (or one of them, given several). */
+  audience: string | string[];
   /** Accepted JWS algorithms (RFC 8725 §3.1). Default: ES256 and RS256. Never `none` or HS*. */
   algorithms?: string[];
   /** Allowed clock skew, in seconds, for exp/iat/nbf. Default 15, at most 300. */

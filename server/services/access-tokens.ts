@@ -10,7 +10,8 @@ export { BearerError, bearerChallenge, bearerToken, type AccessTokenClaims, type
 
 export function createAccessTokenVerifier(options: {
   issuer: string;
-  audience: string;
+  /** One audience, or several of which the token must name one. */
+  audience: string | string[];
   jwks: JSONWebKeySet;
   algorithms: string[];
   /** Revoked before expiry (RFC 7009)? Consulted after the signature checks out. */

@@ -15,14 +15,14 @@ const USER_MODELS = ['Session', 'Grant', 'RefreshToken', 'AuthorizationCode', 'A
 
 export interface EndedSessions {
   sessions: number;
+  /** Grants (one per client and sign-in) revoked with them. */
+  grants: number;
   refresh_tokens: number;
   backchannel_notified: number;
   backchannel_failed: number;
 }
 
-export interface ForcedLogout extends EndedSessions {
-  grants: number;
-}
+export type ForcedLogout = EndedSessions;
 
 interface SessionPayload { uid?: string; accountId?: string; authorizations?: Record<string, { sid?: string; grantId?: string }> }
 
@@ -83,12 +83,12 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     }
   };
 
-  /** Revokes a grant and everything issued from it; returns how many refresh tokens went. */
+  /** Revokes a grant and everything issued from it; returns how many usable refresh tokens went, and whether the grant existed. */
   const revokeFamily = async (grantId: string) => {
-    const before = (await deps.oidcModels.countByGrant('RefreshToken', grantId));
+    const [refreshTokens, grant] = await Promise.all([deps.oidcModels.countByGrant('RefreshToken', grantId), deps.oidcModels.find('Grant', grantId)]);
     await Promise.all(GRANT_BOUND_MODELS.map((model) => deps.oidcModels.revokeByGrantId(model, grantId)));
     await deps.oidcModels.destroy('Grant', grantId);
-    return before;
+    return { refreshTokens, grants: grant ? 1 : 0 };
   };
 
   /**
@@ -104,8 +104,14 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     const notices = await Promise.all(authorizations.map(([clientId, a]) => notify(accountId, clientId, a.sid)));
     await deps.oidcModels.destroy('Session', id);
     let refreshTokens = 0;
-    for (const [, a] of authorizations) if (a.grantId) refreshTokens += await revokeFamily(a.grantId);
-    return { notices, refreshTokens };
+    let grants = 0;
+    for (const [, a] of authorizations) {
+      if (!a.grantId) continue;
+      const revoked = await revokeFamily(a.grantId);
+      refreshTokens += revoked.refreshTokens;
+      grants += revoked.grants;
+    }
+    return { notices, refreshTokens, grants };
   };
 
   const endSessionsOf = async (accountId: string): Promise<EndedSessions> => {
@@ -113,6 +119,7 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     const notices = ended.flatMap((e) => e.notices);
     return {
       sessions: ended.length,
+      grants: ended.reduce((sum, e) => sum + e.grants, 0),
       refresh_tokens: ended.reduce((sum, e) => sum + e.refreshTokens, 0),
       backchannel_notified: notices.filter((ok) => ok === true).length,
       backchannel_failed: notices.filter((ok) => ok === false).length,
@@ -178,7 +185,7 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
       // Sessions first: their logout tokens name the session (sid) they end.
       const sessions = await endSessionsOf(accountId);
       const removed = await deps.oidcModels.deleteByAccount(USER_MODELS, accountId);
-      return { ...sessions, grants: removed.Grant ?? 0, refresh_tokens: sessions.refresh_tokens + (removed.RefreshToken ?? 0) };
+      return { ...sessions, grants: sessions.grants + (removed.Grant ?? 0), refresh_tokens: sessions.refresh_tokens + (removed.RefreshToken ?? 0) };
     },
   };
 }

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
-import { REDIRECT, signIn } from '../support/sign-in.ts';
+import { REDIRECT, signIn, adminResource } from '../support/sign-in.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -21,7 +21,7 @@ describe('admin API access for people', () => {
   });
 
   const users = (token: string) => fetch(`${t.issuer}/admin/v1/users`, { headers: { authorization: `Bearer ${token}` } });
-  const adminToken = async (email: string) => (await signIn(t, { clientId: 'console', email, password: PASSWORD, scope: 'openid admin' })).tokens.access_token;
+  const adminToken = async (email: string) => (await signIn(t, { clientId: 'console', email, password: PASSWORD, scope: 'openid admin', resource: adminResource(t) })).tokens.access_token;
 
   test('an account with the admin role gets the admin scope and may call the API', async () => {
     await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD, roles: ['admin'] });
@@ -69,7 +69,7 @@ describe('admin API access for people', () => {
   test("a machine's admin token ends with its client's admin scope or the client itself", async () => {
     const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
     const machine = async (id: string, secret: string) => ((await (await fetch(`${t.issuer}/token`, {
-      method: 'POST', headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=client_credentials&scope=admin',
+      method: 'POST', headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin', resource: adminResource(t) }),
     })).json()) as { access_token: string }).access_token;
     const a = (await t.tollgate.clients.register({ id: 'robot-a', grantTypes: ['client_credentials'], scope: 'admin basic' })).client_secret!;
     const b = (await t.tollgate.clients.register({ id: 'robot-b', grantTypes: ['client_credentials'], scope: 'admin' })).client_secret!;
@@ -85,4 +85,14 @@ describe('admin API access for people', () => {
       assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token"/);
     }
   });
+
+  test("an API's token is refused here even with the admin scope: the admin API is its own resource", async () => {
+    await t.tollgate.accounts.create({ email: 'fay@example.test', password: PASSWORD, roles: ['admin'] });
+    // Without resource=…/admin/v1 the token is for the default API (as a customer API receives it).
+    const apiToken = (await signIn(t, { clientId: 'console', email: 'fay@example.test', password: PASSWORD, scope: 'openid admin' })).tokens.access_token;
+    const res = await users(apiToken);
+    assert.equal(res.status, 401);
+    assert.match(res.headers.get('www-authenticate') ?? '', /error="invalid_token", error_description="this token is for another API; ask for one with resource=/);
+  });
 });
+

@@ -5,7 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
-import { REDIRECT, signIn } from '../support/sign-in.ts';
+import { REDIRECT, signIn, adminResource } from '../support/sign-in.ts';
 
 const PASSWORD = 'correct horse battery';
 
@@ -19,7 +19,7 @@ describe('admin API: clients and users', () => {
   const machineToken = async (id: string, secret: string, scope: string) => {
     const res = await fetch(`${t.issuer}/token`, {
       method: 'POST', headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope }),
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope, ...(scope === 'admin' ? { resource: adminResource(t) } : {}) }),
     });
     return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string } };
   };
@@ -301,7 +301,7 @@ describe('admin API: clients and users', () => {
     await t.tollgate.accounts.create({ email: 'boss@acme.test', password: PASSWORD, roles: ['admin'], organisation: 'acme' });
     const acmeUser = await t.tollgate.accounts.create({ email: 'worker@acme.test', password: PASSWORD, organisation: 'acme' });
     const otherUser = await t.tollgate.accounts.create({ email: 'worker@globex.test', password: PASSWORD, organisation: 'globex' });
-    const { tokens } = await signIn(t, { clientId: 'console', email: 'boss@acme.test', password: PASSWORD, scope: 'openid admin' });
+    const { tokens } = await signIn(t, { clientId: 'console', email: 'boss@acme.test', password: PASSWORD, scope: 'openid admin', resource: adminResource(t) });
     const boss = tokens.access_token;
 
     const listed = (await api('GET', '/users', { token: boss })).body.items as Array<{ organisation: string }>;

@@ -4,7 +4,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
-import { authorizationRequest, logInWith, REDIRECT, relyingParty, signIn } from '../support/sign-in.ts';
+import { authorizationRequest, logInWith, REDIRECT, relyingParty, signIn, adminResource } from '../support/sign-in.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -40,7 +40,7 @@ describe('audit trail', () => {
     secrets.push(opsSecret, webSecret, PASSWORD);
     const res = await fetch(`${t.issuer}/token`, {
       method: 'POST', headers: { authorization: `Basic ${Buffer.from(`ops:${opsSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
-      body: 'grant_type=client_credentials&scope=admin',
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin', resource: adminResource(t) }),
     });
     admin = ((await res.json()) as { access_token: string }).access_token;
     secrets.push(admin);

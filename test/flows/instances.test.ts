@@ -74,7 +74,7 @@ describe('several instances (PostgreSQL + Redis)', { skip: requirePostgres() || 
     const res = await fetch(`${base}/token/introspection`, { method: 'POST', headers: { authorization: basic('web', webSecret), 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: value }) });
     return ((await res.json()) as { active: boolean }).active;
   };
-  const adminToken = async (base: string) => (await token(base, { grant_type: 'client_credentials', scope: 'admin' }, basic('ops', opsSecret))).body.access_token!;
+  const adminToken = async (base: string) => (await token(base, { grant_type: 'client_credentials', scope: 'admin', resource: `${A}/admin/v1` }, basic('ops', opsSecret))).body.access_token!;
 
   /** Signs in on A (authorization request, login form, consent), returning the code and the browser. */
   async function signInOnA(agent = new UserAgent()) {

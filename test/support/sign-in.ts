@@ -8,7 +8,11 @@ import { UserAgent } from './user-agent.ts';
 
 export const REDIRECT = 'https://app.example.test/callback';
 
-export async function signIn(t: TestTollgate, options: { clientId: string; secret?: string; email: string; password: string; scope: string }) {
+/** The resource indicator of Tollgate's admin API, whose tokens are good there only. */
+export const adminResource = (t: { issuer: string }) => `${t.issuer}/admin/v1`;
+
+/** `resource` (RFC 8707) asks for a token for that resource, e.g. the admin API (adminResource). */
+export async function signIn(t: TestTollgate, options: { clientId: string; secret?: string; email: string; password: string; scope: string; resource?: string }) {
   const config = await oidc.discovery(new URL(t.issuer), options.clientId, options.secret, options.secret ? undefined : oidc.None(), { execute: [oidc.allowInsecureRequests] });
   const verifier = oidc.randomPKCECodeVerifier();
   const state = oidc.randomState();
@@ -17,6 +21,7 @@ export async function signIn(t: TestTollgate, options: { clientId: string; secre
     // OpenID Connect Core §11: offline_access counts only with prompt=consent.
     ...(options.scope.includes('offline_access') ? { prompt: 'consent' } : {}),
     code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+    ...(options.resource ? { resource: options.resource } : {}),
   });
   const agent = new UserAgent();
   const login = await agent.navigate(url.href, {}, REDIRECT);
@@ -24,7 +29,7 @@ export async function signIn(t: TestTollgate, options: { clientId: string; secre
   let page = await agent.submit(login, '/login', { login: options.email, password: options.password }, REDIRECT);
   if (page.status === 200 && page.body.includes('/confirm')) page = await agent.submit(page, '/confirm', {}, REDIRECT);
   assert.ok(page.url.startsWith(REDIRECT), `expected a redirect to the client, got ${page.status} ${page.url} ${page.body.slice(0, 300)}`);
-  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: verifier, expectedState: state });
+  const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: verifier, expectedState: state }, options.resource ? { resource: options.resource } : undefined);
   return { config, tokens, agent };
 }
 

@@ -27,7 +27,10 @@ export interface AdminApiDependencies {
   /** The issuer's path (empty at the root). */
   prefix: string;
   issuer: string;
+  /** Verifies tokens of any of Tollgate's audiences; the chain then requires `adminAudience`. */
   verifier: AccessTokenVerifier;
+  /** The admin API's own resource indicator: its tokens are good here only. */
+  adminAudience: string;
   accounts: AccountService;
   clients: ClientService;
   sessions: SessionService;
@@ -69,6 +72,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
   const chain = [
     requireAccessToken({ verifier: deps.verifier, realm: deps.issuer }) as Middleware,
     requireScope('admin') as Middleware,
+    requireAudience(deps.adminAudience),
     stillAdministrator(deps.accounts, deps.clients),
     apiErrors,
     jsonBody,
@@ -115,6 +119,22 @@ function parseIn<T>(where: 'query' | 'body', schema: { parse(value: unknown): T 
 function run(chain: Middleware[], ctx: Parameters<Middleware>[0], next: () => Promise<unknown>): Promise<unknown> {
   const step = (i: number): Promise<unknown> => (i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1) as Promise<void>)) : next());
   return step(0);
+}
+
+/**
+ * The admin API is a resource of its own (RFC 8707): a token issued for
+ * another API, even one carrying `admin` (an organisation's API may use that
+ * scope), is not accepted here, so that API cannot replay what it receives.
+ * Checked after the scope, so a token without `admin` still gets 403.
+ */
+function requireAudience(audience: string): Middleware {
+  return async (ctx, next) => {
+    const { aud } = authOf(ctx as unknown as AdminContext).claims;
+    if (!(Array.isArray(aud) ? aud : [aud]).includes(audience)) {
+      throw new BearerError('invalid_token', `this token is for another API; ask for one with resource=${audience}`);
+    }
+    await next();
+  };
 }
 
 /**

@@ -60,7 +60,7 @@ export function openApiDocument(options: { issuer: string; routes: AdminRoute[] 
       securitySchemes: {
         tollgate: {
           type: 'oauth2',
-          description: 'A Tollgate access token: client_credentials for machines, or the authorization code flow for a user with the admin role.',
+          description: `A Tollgate access token for the resource ${options.issuer}${ADMIN_API_PATH} (RFC 8707 resource parameter) with the admin scope: client_credentials for machines, or the authorization code flow for a user with the admin role.`,
           flows: {
             clientCredentials: { tokenUrl: `${options.issuer}/token`, scopes: { admin: 'manage Tollgate' } },
             authorizationCode: { authorizationUrl: `${options.issuer}/auth`, tokenUrl: `${options.issuer}/token`, scopes: { admin: 'manage Tollgate' } },
