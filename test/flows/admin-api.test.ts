@@ -10,6 +10,7 @@ import { SignJWT, decodeJwt, decodeProtectedHeader, importJWK } from 'jose';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { REDIRECT, authorizationRequest, logInWith, relyingParty, signIn, adminResource } from '../support/sign-in.ts';
 import { UserAgent } from '../support/user-agent.ts';
+import { adminCalls, basicAuth } from '../support/admin.ts';
 import { openApiPath } from '../../server/routes/admin/openapi.ts';
 import { digestClientSecret } from '../../server/services/client-secrets.ts';
 
@@ -17,7 +18,6 @@ const PASSWORD = 'correct horse battery';
 const USER_SCOPE = 'openid offline_access basic';
 
 type Json = Record<string, any>;
-interface ApiResponse { status: number; headers: Headers; text: string; body: Json }
 type SignedIn = Awaited<ReturnType<typeof signIn>>;
 
 describe('admin API (/admin/v1)', () => {
@@ -29,30 +29,7 @@ describe('admin API (/admin/v1)', () => {
   /** A confidential first-party client people sign in to, for sessions, grants and refresh tokens. */
   let webSecret: string;
 
-  const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-
-  /** POST /token with client_secret_basic; the raw answer. */
-  const tokenRequest = async (clientId: string, secret: string, params: Record<string, string>) => {
-    const res = await fetch(`${t.issuer}/token`, {
-      method: 'POST',
-      headers: { authorization: basicAuth(clientId, secret), 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams(params),
-    });
-    return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string } };
-  };
-  // Admin tokens are for the admin API's own resource (RFC 8707); other scopes for the default API.
-  const machineToken = (clientId: string, secret: string, scope: string) => tokenRequest(clientId, secret, { grant_type: 'client_credentials', scope, ...(scope === 'admin' ? { resource: adminResource(t) } : {}) });
-
-  /** One admin API call; `json` is sent as application/json, `body` with `type` as given. */
-  const api = async (method: string, path: string, options: { token?: string; json?: unknown; body?: string; type?: string } = {}): Promise<ApiResponse> => {
-    const headers: Record<string, string> = {};
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    if (options.json !== undefined) headers['content-type'] = 'application/json';
-    if (options.type) headers['content-type'] = options.type;
-    const res = await fetch(`${t.issuer}/admin/v1${path}`, { method, headers, body: options.json !== undefined ? JSON.stringify(options.json) : options.body });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, text, body: (text ? JSON.parse(text) : undefined) as Json };
-  };
+  const { tokenRequest, machineToken, api } = adminCalls({ get issuer() { return t.issuer; } });
 
   /** Registers a client through the API (as the admin machine); returns its view and secret. */
   const registerClient = async (registration: Json) => {

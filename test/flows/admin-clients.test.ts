@@ -5,6 +5,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as oidc from 'openid-client';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
+import { adminCalls, basicAuth } from '../support/admin.ts';
 import { REDIRECT, signIn, adminResource } from '../support/sign-in.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -15,23 +16,7 @@ describe('admin API: clients and users', () => {
   let basicOnly: string;
   let opsSecret: string;
 
-  const basicAuth = (id: string, secret: string) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
-  const machineToken = async (id: string, secret: string, scope: string) => {
-    const res = await fetch(`${t.issuer}/token`, {
-      method: 'POST', headers: { authorization: basicAuth(id, secret), 'content-type': 'application/x-www-form-urlencoded' },
-      body: new URLSearchParams({ grant_type: 'client_credentials', scope, ...(scope === 'admin' ? { resource: adminResource(t) } : {}) }),
-    });
-    return { status: res.status, body: (await res.json()) as { access_token?: string; error?: string } };
-  };
-  const api = async (method: string, path: string, options: { token?: string; json?: unknown; body?: string; type?: string } = {}) => {
-    const headers: Record<string, string> = {};
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    if (options.json !== undefined) headers['content-type'] = 'application/json';
-    if (options.type) headers['content-type'] = options.type;
-    const res = await fetch(`${t.issuer}/admin/v1${path}`, { method, headers, body: options.json !== undefined ? JSON.stringify(options.json) : options.body });
-    const text = await res.text();
-    return { status: res.status, headers: res.headers, text, body: (text ? JSON.parse(text) : undefined) as Record<string, any> };
-  };
+  const { machineToken, api } = adminCalls({ get issuer() { return t.issuer; } });
 
   before(async () => {
     t = await startTestTollgate();
