@@ -21,8 +21,8 @@ export interface ClientRepository {
   create(client: { id: string; metadata: ClientMetadata; secretDigest: string | null }): Promise<StoredClient>;
   find(id: string): Promise<StoredClient | undefined>;
   list(): Promise<StoredClient[]>;
-  /** Replaces the metadata and, when given, the secret digest; undefined when there is no such client. */
-  update(id: string, change: { metadata: ClientMetadata; secretDigest?: string | null }): Promise<StoredClient | undefined>;
+  /** Replaces what is given (the metadata, the secret digest); undefined when there is no such client. */
+  update(id: string, change: { metadata?: ClientMetadata; secretDigest?: string | null }): Promise<StoredClient | undefined>;
   /** false when there was no such client. */
   delete(id: string): Promise<boolean>;
 }
@@ -88,10 +88,13 @@ export function createClientRepository(prisma: PrismaClient, invalidation: Cache
     },
     async update(id, change) {
       if (!storable(id)) return undefined;
-      assertStorable(change.metadata);
+      if (change.metadata) assertStorable(change.metadata);
       const { count } = await prisma.client.updateMany({
         where: { id },
-        data: { metadata: change.metadata as Prisma.InputJsonValue, ...(change.secretDigest !== undefined ? { secretDigest: change.secretDigest } : {}) },
+        data: {
+          ...(change.metadata ? { metadata: change.metadata as Prisma.InputJsonValue } : {}),
+          ...(change.secretDigest !== undefined ? { secretDigest: change.secretDigest } : {}),
+        },
       });
       if (!count) return undefined;
       await changed(id);

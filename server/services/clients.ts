@@ -155,7 +155,8 @@ export function createClientService(
       const stored = await find(id);
       if (!stored.secretDigest) throw new ValidationError(`"${id}" is a public client: it has no secret to rotate`);
       const secret = generateClientSecret();
-      const updated = await clients.update(id, { metadata: stored.metadata, secretDigest: digestClientSecret(secret) });
+      // The digest only: a metadata change made meanwhile is not written back over.
+      const updated = await clients.update(id, { secretDigest: digestClientSecret(secret) });
       if (!updated) throw new NotFoundError(`no client with id "${id}"`);
       return { client: toClientView(updated), client_secret: secret };
     },
