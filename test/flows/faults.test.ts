@@ -24,7 +24,7 @@ describe('faults: Redis or PostgreSQL down', { skip: requirePostgres() || requir
     postgres = await startPostgres();
     redis = await startRedis();
     t = await startTestTollgate({ databaseUrl: await createDatabase(postgres, 'faults'), env: { REDIS_URL: redis.url } });
-    secret = (await t.tollgate.clients.register({ id: 'svc', grantTypes: ['client_credentials'], scope: 'basic' })).client_secret!;
+    secret = (await t.tollgate.clients.register({ id: 'svc', grantTypes: ['client_credentials'], scope: 'basic admin' })).client_secret!;
     webSecret = (await t.tollgate.clients.register({ id: 'web', redirectUris: [REDIRECT], scope: 'openid offline_access basic', firstParty: true })).client_secret!;
     await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
   });
@@ -93,6 +93,13 @@ describe('faults: Redis or PostgreSQL down', { skip: requirePostgres() || requir
 
   test('PostgreSQL down: token requests answer 503 temporarily_unavailable fast; nothing is half-written; it recovers', async () => {
     const { tokens } = await signIn(t, { clientId: 'web', secret: webSecret, email: 'ada@example.test', password: PASSWORD, scope: 'openid offline_access basic' });
+    const adminRes = await fetch(`${t.issuer}/token`, {
+      method: 'POST',
+      headers: { authorization: `Basic ${Buffer.from(`svc:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin', resource: `${t.issuer}/admin/v1` }),
+    });
+    const admin = ((await adminRes.json()) as { access_token: string }).access_token;
+    assert.equal((await fetch(`${t.issuer}/admin/v1/users`, { headers: { authorization: `Bearer ${admin}` } })).status, 200);
     postgres.down();
     try {
       // Past the client cache (1 s), the token endpoint needs the database.
@@ -106,7 +113,10 @@ describe('faults: Redis or PostgreSQL down', { skip: requirePostgres() || requir
       }
       const body = (await (await clientCredentials()).json()) as { error: string };
       assert.equal(body.error, 'temporarily_unavailable');
-      // Our own routes too (the admin API reads accounts).
+      // Our own routes too: the admin API (a valid token, but its checks need the database) and readiness.
+      const adminCall = await fetch(`${t.issuer}/admin/v1/users`, { headers: { authorization: `Bearer ${admin}` } });
+      assert.equal(adminCall.status, 503);
+      assert.equal(((await adminCall.json()) as { error: string }).error, 'temporarily_unavailable');
       assert.equal((await fetch(`${t.issuer}/readyz`)).status, 503);
       // Public documents are precomputed: still served.
       assert.equal((await fetch(`${t.issuer}/jwks`)).status, 200);

@@ -154,7 +154,11 @@ function stillAdministrator(accounts: AccountService, clients: ClientService): M
       if (!account.roles.includes('admin')) throw new BearerError('insufficient_scope', 'the account behind this token is no longer an administrator');
       (ctx.state as AdminState).organisation = account.organisation ?? undefined;
     } else {
-      const client = await clients.get(claims.client_id).catch(() => undefined);
+      // Only "no such client" means the token is done; a database outage must stay a 503, not become a 401.
+      const client = await clients.get(claims.client_id).catch((err: unknown) => {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      });
       const registered = new Set(String(client?.scope ?? '').split(' '));
       if (!client || client.token_endpoint_auth_method === 'none' || !registered.has('admin')) {
         throw new BearerError('invalid_token', 'the client behind this token is no longer an administrator');
