@@ -6,6 +6,7 @@
 // answers 401 to a stranger, not 404: the route table is not public. Only
 // the OpenAPI document is.
 import Router from '@koa/router';
+import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
 import type { Middleware } from 'koa';
 import { ZodError } from 'zod';
@@ -69,7 +70,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
     });
   }
 
-  const chain = [
+  const chain = compose([
     requireAccessToken({ verifier: deps.verifier, realm: deps.issuer }) as Middleware,
     requireScope('admin') as Middleware,
     requireAudience(deps.adminAudience),
@@ -80,7 +81,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
     router.allowedMethods() as Middleware,
     // The end of the line: nothing below /admin/v1 reaches oidc-provider.
     async () => {},
-  ];
+  ]);
 
   return {
     routes,
@@ -93,7 +94,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
         ctx.body = documentBody;
         return;
       }
-      await run(chain, ctx, next);
+      await chain(ctx, next);
       if (ctx.status === 404 && ctx.body === undefined) {
         ctx.status = 404;
         ctx.body = errorBody(new NotFoundError('no such admin API route'));
@@ -115,11 +116,6 @@ function parseIn<T>(where: 'query' | 'body', schema: { parse(value: unknown): T 
   }
 }
 
-/** Runs middleware in order (Koa's own composition, for a chain that is entered only below /admin/v1). */
-function run(chain: Middleware[], ctx: Parameters<Middleware>[0], next: () => Promise<unknown>): Promise<unknown> {
-  const step = (i: number): Promise<unknown> => (i < chain.length ? Promise.resolve(chain[i]!(ctx, () => step(i + 1) as Promise<void>)) : next());
-  return step(0);
-}
 
 /**
  * The admin API is a resource of its own (RFC 8707): a token issued for
