@@ -202,6 +202,7 @@ function classify(err: unknown): Error {
  * verifyAccessToken share the fetched keys instead of fetching per request.
  */
 const shared = new Map<string, AccessTokenVerifier>();
+const MAX_SHARED_VERIFIERS = 100;
 
 /** Verifies one token; verifiers (and their key caches) are reused across calls with the same options. */
 export function verifyAccessToken(token: string, options: Omit<VerifierOptions, 'revoked' | 'fetch' | 'jwks'>): Promise<AccessTokenClaims> {
@@ -209,6 +210,8 @@ export function verifyAccessToken(token: string, options: Omit<VerifierOptions, 
   let verifier = shared.get(key);
   if (!verifier) {
     verifier = createAccessTokenVerifier(options);
+    // An API has a handful of option sets; the bound only keeps a mistake (options built per request) from growing memory.
+    if (shared.size >= MAX_SHARED_VERIFIERS) shared.delete(shared.keys().next().value!);
     shared.set(key, verifier);
   }
   return verifier.verify(token);
