@@ -56,6 +56,27 @@ async function cli(env: NodeJS.ProcessEnv, argv: string[]): Promise<string> {
   return out;
 }
 
+interface Bare { child: ChildProcess; base: string; secret: string; refreshTokens: string[]; openidRefreshTokens: string[] }
+
+/** The bare oidc-provider (bench/bare-provider.ts) on the server's core: the reference each token scenario is divided by. */
+async function startBare(): Promise<Bare> {
+  const port = await freePort();
+  const child = tsx(['bench/bare-provider.ts', String(port), String(connections)], { ...process.env, NODE_ENV: 'production' }, 0);
+  return new Promise((resolve, reject) => {
+    let buffer = '';
+    child.stdout!.on('data', (d: Buffer) => {
+      buffer += d;
+      const line = buffer.split('\n').find((l) => l.startsWith('{'));
+      if (!line) return;
+      buffer = '';
+      const parsed = JSON.parse(line) as Omit<Bare, 'child' | 'base'>;
+      resolve({ child, base: `http://localhost:${port}`, ...parsed });
+    });
+    child.stderr!.on('data', () => {});
+    child.on('close', (code) => reject(new Error(`bare oidc-provider exited (${code}) before listening`)));
+  });
+}
+
 async function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; startupMs: number; rssMb: number }> {
   const child = tsx(['server/main.ts'], env, 0);
   return new Promise((resolve, reject) => {
@@ -78,7 +99,7 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
   });
 }
 
-interface Row { scenario: string; rps: number; p50: number; p99: number; non2xx: number; errors: number }
+interface Row { scenario: string; rps: number; p50: number; p99: number; non2xx: number; errors: number; reference?: Row }
 
 async function load(scenario: string, options: autocannon.Options): Promise<Row> {
   // Warm-up: JIT, connection pools, caches.
@@ -145,18 +166,16 @@ async function logins(base: string, clientId: string, secret: string, redirect: 
 }
 
 /**
- * Refresh-token rotation under load: `connections` token families, each
- * rotated as fast as its own answers come back (a rotated token is spent,
- * so every request needs the previous answer). Each is one consume, one
- * insert, grant and account reads and a signed access token.
+ * Refresh-token families for the rotation scenario, made the way an app
+ * makes them: a sign-in through the hosted pages and a code exchange each.
+ * `openid` adds an RS256-signed ID token to every rotation.
  */
-async function refreshes(base: string, clientId: string, secret: string, redirect: string, email: string, password: string): Promise<Row> {
+async function tollgateFamilies(base: string, clientId: string, secret: string, redirect: string, email: string, password: string, openid: boolean): Promise<string[]> {
   const config = await oidc.discovery(new URL(base), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
   const families: string[] = [];
   for (let i = 0; i < connections; i += 1) {
     const verifier = oidc.randomPKCECodeVerifier();
-    // No openid: an OAuth refresh, so no RS256 ID token (~0.8 ms each here) rides on every rotation.
-    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'offline_access basic', prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
+    const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: `${openid ? 'openid ' : ''}offline_access basic`, prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
     const agent = new UserAgent();
     const page = await agent.navigate(url.href, {}, redirect);
     let back = await agent.submit(page, '/login', { login: email, password }, redirect);
@@ -165,6 +184,15 @@ async function refreshes(base: string, clientId: string, secret: string, redirec
     const tokens = await oidc.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
     families.push(tokens.refresh_token!);
   }
+  return families;
+}
+
+/**
+ * Refresh-token rotation under load: one connection per token family, each
+ * rotated as fast as its own answers come back (a rotated token is spent,
+ * so every request needs the previous answer).
+ */
+async function rotations(scenario: string, base: string, clientId: string, secret: string, families: string[]): Promise<Row> {
   const authorization = `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:${encodeURIComponent(secret)}`).toString('base64')}`;
   const latencies: number[] = [];
   let failures = 0;
@@ -188,7 +216,7 @@ async function refreshes(base: string, clientId: string, secret: string, redirec
       }
     }));
   };
-  return rounds('POST /token refresh_token rotation (no ID token)', run, latencies, () => failures);
+  return rounds(scenario, run, latencies, () => failures);
 }
 
 /**
@@ -260,23 +288,41 @@ async function main() {
   await cli(env, ['users', 'add', '--email', `${clientId}@bench.example`, '--password', loginPassword]);
 
   const server = await startServer(env);
+  const bare = await startBare();
   const rows: Row[] = [];
   try {
     const want = (name: string) => !args.only || args.only.split(',').includes(name);
+    const clientCredentials = (url: string, id: string, password: string): autocannon.Options => ({
+      url,
+      method: 'POST',
+      headers: {
+        authorization: `Basic ${Buffer.from(`${id}:${password}`).toString('base64')}`,
+        'content-type': 'application/x-www-form-urlencoded',
+      },
+      body: 'grant_type=client_credentials&scope=basic',
+    });
     if (want('client_credentials')) {
-      rows.push(await load('POST /token client_credentials (ES256)', {
-        url: `${base}/token`,
-        method: 'POST',
-        headers: {
-          authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`,
-          'content-type': 'application/x-www-form-urlencoded',
-        },
-        body: 'grant_type=client_credentials&scope=basic',
-      }));
+      const row = await load('POST /token client_credentials (ES256)', clientCredentials(`${base}/token`, clientId, secret));
+      row.reference = await load('bare', clientCredentials(`${bare.base}/token`, 'cc', bare.secret));
+      rows.push(row);
     }
-    if (want('jwks')) rows.push(await load('GET /jwks', { url: `${base}/jwks` }));
-    if (want('discovery')) rows.push(await load('GET /.well-known/openid-configuration', { url: `${base}/.well-known/openid-configuration` }));
-    if (want('refresh')) rows.push(await refreshes(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword));
+    for (const [name, path] of [['jwks', '/jwks'], ['discovery', '/.well-known/openid-configuration']] as const) {
+      if (!want(name)) continue;
+      const row = await load(`GET ${path}`, { url: `${base}${path}` });
+      row.reference = await load('bare', { url: `${bare.base}${path}` });
+      rows.push(row);
+    }
+    const web = [base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword] as const;
+    if (want('refresh')) {
+      const row = await rotations('POST /token refresh_token rotation, no ID token', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, false));
+      row.reference = await rotations('bare', bare.base, 'web', bare.secret, bare.refreshTokens);
+      rows.push(row);
+    }
+    if (want('refresh_openid')) {
+      const row = await rotations('POST /token refresh_token rotation, `openid` (+ RS256 ID token)', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, true));
+      row.reference = await rotations('bare', bare.base, 'web', bare.secret, bare.openidRefreshTokens);
+      rows.push(row);
+    }
     if (want('verify')) {
       const res = await fetch(`${base}/token`, {
         method: 'POST',
@@ -287,8 +333,10 @@ async function main() {
     }
     if (want('login')) rows.push(await logins(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword, server.child.pid));
   } finally {
-    server.child.kill('SIGTERM');
-    await new Promise((r) => server.child.once('close', r));
+    for (const child of [server.child, bare.child]) {
+      child.kill('SIGTERM');
+      await new Promise((r) => child.once('close', r));
+    }
     await rm(root, { recursive: true, force: true });
   }
 
@@ -296,10 +344,13 @@ async function main() {
   process.stdout.write(`\nTollgate bench — database: ${db}; server on ${hasTaskset ? 'one pinned core' : 'unpinned cores'}; ${connections} connections, ${duration} s per scenario, request logging on\n`);
   process.stdout.write(`start-up: ${server.startupMs} ms, RSS at listen: ${server.rssMb} MB\n`);
   process.stdout.write(`argon2id verify alone (m=${ARGON2_PARAMETERS.memoryCost} KiB, t=${ARGON2_PARAMETERS.timeCost}, p=${ARGON2_PARAMETERS.parallelism}): ${await argon2Cost()} ms (median, this process)\n\n`);
-  process.stdout.write('| scenario | req/s | p50 ms | p99 ms | non-2xx | errors |\n|---|---:|---:|---:|---:|---:|\n');
-  for (const r of rows) process.stdout.write(`| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} |\n`);
+  process.stdout.write('| scenario | req/s | p50 ms | p99 ms | non-2xx | errors | bare oidc-provider req/s (p99 ms) | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|\n');
+  for (const r of rows) {
+    const ref = r.reference ? `| ${r.reference.rps} (${r.reference.p99}) | ${(r.rps / r.reference.rps).toFixed(2)} |` : '| | |';
+    process.stdout.write(`| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} ${ref}\n`);
+  }
   if (loginCpuMs !== undefined) process.stdout.write(`\nserver CPU per full sign-in (all threads, argon2id included): ${loginCpuMs} ms\n`);
-  if (rows.some((r) => r.non2xx || r.errors)) process.exitCode = 1;
+  if (rows.some((r) => r.non2xx || r.errors || r.reference?.non2xx || r.reference?.errors)) process.exitCode = 1;
 }
 
 await main();

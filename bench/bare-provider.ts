@@ -1,0 +1,72 @@
+// The reference for `npm run bench`: oidc-provider as its README sets it up,
+// in memory, with no logging and nothing of Tollgate's around it. Measured in
+// the same run as Tollgate, it turns req/s into a ratio that survives this
+// machine's drift between runs.
+//
+// Serves the same two token scenarios as the bench: client_credentials for an
+// API with ES256 JWT access tokens, and refresh-token rotation (rotate on every
+// use), without and with `openid` (an RS256 ID token on every rotation). Its refresh token families are created through the library's own
+// models (a grant, then a refresh token for it), as a code exchange would
+// leave them; their values go to stdout as one JSON line, then it listens.
+//
+// Usage: tsx bench/bare-provider.ts <port> <families>
+import { createServer } from 'node:http';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { type JWKS } from 'oidc-provider';
+
+const port = Number(process.argv[2]);
+const families = Number(process.argv[3] ?? 32);
+const issuer = `http://localhost:${port}`;
+const api = `${issuer}/api`;
+
+const keys: JWKS = { keys: [] };
+for (const alg of ['RS256', 'ES256'] as const) {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true });
+  keys.keys.push({ ...(await exportJWK(privateKey)), alg, use: 'sig', kid: alg.toLowerCase() } as JWKS['keys'][number]);
+}
+
+const SECRET = 'bare-provider-bench-secret-0123456789abcdef';
+const provider = new Provider(issuer, {
+  clients: [
+    { client_id: 'cc', client_secret: SECRET, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'basic' },
+    { client_id: 'web', client_secret: SECRET, grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://bench.example/callback'], scope: 'openid offline_access basic' },
+  ],
+  jwks: keys,
+  scopes: ['openid', 'offline_access', 'basic'],
+  features: {
+    clientCredentials: { enabled: true },
+    resourceIndicators: {
+      enabled: true,
+      defaultResource: () => api,
+      useGrantedResource: () => true,
+      getResourceServerInfo: () => ({ scope: 'basic', audience: api, accessTokenFormat: 'jwt', accessTokenTTL: 900, jwt: { sign: { alg: 'ES256' } } }),
+    },
+  },
+  rotateRefreshToken: true,
+});
+
+/** One family: a grant as the consent step leaves it, and its first refresh token. */
+async function family(i: number, openid: boolean): Promise<string> {
+  const client = await provider.Client.find('web');
+  const oidcScope = openid ? 'openid offline_access' : 'offline_access';
+  const grant = new provider.Grant({ accountId: `account-${i}`, clientId: 'web' });
+  grant.addOIDCScope(oidcScope);
+  grant.addResourceScope(api, 'basic');
+  const grantId = await grant.save();
+  const refreshToken = new provider.RefreshToken({
+    accountId: `account-${i}`, client: client!, grantId, scope: `${oidcScope} basic`, resource: api, gty: 'authorization_code',
+  });
+  return refreshToken.save();
+}
+const refreshTokens: string[] = [];
+const openidRefreshTokens: string[] = [];
+for (let i = 0; i < families; i += 1) {
+  refreshTokens.push(await family(i, false));
+  openidRefreshTokens.push(await family(i, true));
+}
+
+const server = createServer(provider.callback());
+server.listen(port, () => {
+  process.stdout.write(`${JSON.stringify({ listening: port, secret: SECRET, refreshTokens, openidRefreshTokens })}\n`);
+});
+process.on('SIGTERM', () => server.close(() => process.exit(0)));
