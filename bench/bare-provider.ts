@@ -19,11 +19,12 @@ const families = Number(process.argv[3] ?? 32);
 const issuer = `http://localhost:${port}`;
 const api = `${issuer}/api`;
 
-const keys: JWKS = { keys: [] };
-for (const alg of ['RS256', 'ES256'] as const) {
-  const { privateKey } = await generateKeyPair(alg, { extractable: true });
-  keys.keys.push({ ...(await exportJWK(privateKey)), alg, use: 'sig', kid: alg.toLowerCase() } as JWKS['keys'][number]);
-}
+const keys: JWKS = {
+  keys: await Promise.all((['RS256', 'ES256'] as const).map(async (alg) => {
+    const { privateKey } = await generateKeyPair(alg, { extractable: true });
+    return { ...(await exportJWK(privateKey)), alg, use: 'sig', kid: alg.toLowerCase() } as JWKS['keys'][number];
+  })),
+};
 
 const SECRET = 'bare-provider-bench-secret-0123456789abcdef';
 const provider = new Provider(issuer, {

@@ -1,63 +1,74 @@
 // oidc-provider's storage adapter: translates the library's model calls into
-// repository calls and nothing more (the contract is lib/adapters/memory_adapter.js
+// repository calls (the contract is lib/adapters/memory_adapter.js
 // upstream). Clients come from the client table; every other model from
-// oidc_model.
+// oidc_model. Decisions about stored data (refresh-token reuse grace, what a
+// rotation writes) are the repository's.
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from '../repositories/client-repository.ts';
 import type { OidcModelRepository } from '../repositories/oidc-model-repository.ts';
 import { UnstorableValueError } from '../errors.ts';
+import { currentGrantType, keepForRequest, takeFromRequest } from './request-scope.ts';
+import { keepAccountForRequest } from './find-account.ts';
 
 export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; clients: ClientRepository }): AdapterFactory {
   return (name) => {
     if (name === 'Client') return clientAdapter(repos.clients);
-    if (name === 'RefreshToken') return withReuseGrace(modelAdapter(name, repos.oidcModels), repos);
+    if (name === 'RefreshToken') return refreshTokenAdapter(modelAdapter(name, repos.oidcModels), repos.oidcModels);
+    if (name === 'Grant') return grantAdapter(modelAdapter(name, repos.oidcModels));
     return modelAdapter(name, repos.oidcModels);
   };
 }
 
-/** Client metadata: seconds during which the refresh token just rotated away may be presented again (default 0). */
-export const REUSE_GRACE_METADATA = 'refresh_token_reuse_grace_seconds';
+const grantKey = (id: string) => `Grant:${id}`;
+const SPENT_REFRESH_TOKEN = 'RefreshToken:spent';
 
 /**
- * A per-client grace window for refresh token reuse, as Hydra and Auth0
- * offer: an application with several tabs may retry the token it has just
- * rotated, for a few seconds, without tripping theft detection. Within the
- * window the spent token looks unspent to the library (which then rotates
- * again instead of revoking the family); older tokens, and any token after
- * the window, still revoke it.
+ * A refresh (lib/actions/grants/refresh_token.js upstream) reads the token,
+ * its grant and its account, consumes the token and saves its successor.
+ * Here that is two statements: the token is read with its grant and account
+ * (handed to Grant.find and findAccount of the same request), and consume
+ * only notes which token is being spent: saving the successor spends it in
+ * the same write (OidcModelRepository.rotateRefreshToken). The race loser,
+ * or a replay past the grace window, fails at that write with invalid_grant,
+ * before anything is issued.
  */
-function withReuseGrace(adapter: Adapter, repos: { oidcModels: OidcModelRepository; clients: ClientRepository }): Adapter {
-  const model = 'RefreshToken';
-  const graceFor = async (clientId: unknown) => {
-    if (typeof clientId !== 'string') return 0;
-    const seconds = (await repos.clients.find(clientId))?.metadata[REUSE_GRACE_METADATA];
-    return typeof seconds === 'number' ? seconds : 0;
-  };
+function refreshTokenAdapter(adapter: Adapter, store: OidcModelRepository): Adapter {
   return {
     ...adapter,
     async find(id) {
-      const payload = (await repos.oidcModels.find(model, id)) as AdapterPayload | undefined;
-      if (!payload?.consumed) return payload;
-      const grace = await graceFor(payload.clientId);
-      if (grace > 0 && (await repos.oidcModels.withinReuseGrace(model, id, grace))) {
-        const { consumed: _spent, ...unspent } = payload;
-        return unspent as AdapterPayload;
-      }
-      return payload;
+      const read = await store.findRefreshToken(id);
+      if (!read) return undefined;
+      if (typeof read.token.grantId === 'string') keepForRequest(grantKey(read.token.grantId), read.grant);
+      if (typeof read.token.accountId === 'string') keepAccountForRequest(read.token.accountId, read.account);
+      return read.token as AdapterPayload;
     },
     async consume(id) {
-      if (await repos.oidcModels.consume(model, id)) return;
-      const payload = await repos.oidcModels.find(model, id);
-      const grace = await graceFor(payload?.clientId);
-      if (grace > 0 && typeof payload?.grantId === 'string' && (await repos.oidcModels.withinReuseGrace(model, id, grace))) {
-        // The retry replaces the successor it was given before, which is
-        // deleted here: the family keeps one live line instead of forking
-        // (a replay in the window takes the line over; the other holder's
-        // next use then fails).
-        await repos.oidcModels.deleteUnconsumedByGrant(model, payload.grantId);
-        return;
+      // Outside a refresh (the library never does this; the storage contract does), consume at once.
+      if (currentGrantType() !== 'refresh_token') return adapter.consume(id);
+      keepForRequest(SPENT_REFRESH_TOKEN, id);
+    },
+    async upsert(id, payload, expiresIn) {
+      const spent = takeFromRequest<string>(SPENT_REFRESH_TOKEN)?.value;
+      if (spent === undefined) return adapter.upsert(id, payload, expiresIn);
+      let rotated: boolean;
+      try {
+        rotated = await store.rotateRefreshToken(spent, id, payload as Record<string, unknown>, expiresIn);
+      } catch (err) {
+        if (err instanceof UnstorableValueError) throw new errors.InvalidRequest(err.message);
+        throw err;
       }
-      throw new errors.InvalidGrant('grant already used');
+      if (!rotated) throw new errors.InvalidGrant('grant already used');
+    },
+  };
+}
+
+/** Grant.find answered from what this request's refresh-token read brought along, when it did. */
+function grantAdapter(adapter: Adapter): Adapter {
+  return {
+    ...adapter,
+    async find(id) {
+      const kept = takeFromRequest<AdapterPayload>(grantKey(id));
+      return kept ? kept.value : adapter.find(id);
     },
   };
 }

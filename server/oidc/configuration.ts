@@ -8,7 +8,6 @@ import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
-import { REUSE_GRACE_METADATA } from './adapter.ts';
 import { isUnavailable } from '../repositories/unavailable.ts';
 
 export interface ProviderDependencies {
@@ -30,6 +29,15 @@ export interface ProviderPages {
   logout(ctx: KoaContextWithOIDC, form: string): void;
   logoutDone(ctx: KoaContextWithOIDC): void;
 }
+
+/**
+ * Client metadata: seconds during which the refresh token just rotated away
+ * may be presented again (default 0), as Hydra and Auth0 offer: an app with
+ * several tabs may retry the token it has just rotated without tripping
+ * theft detection. The rule itself is the database's
+ * (tollgate_within_reuse_grace, prisma/migrations/*_refresh_token_rotation).
+ */
+export const REUSE_GRACE_METADATA = 'refresh_token_reuse_grace_seconds';
 
 /** Client metadata: this client's access token lifetime in seconds (default ACCESS_TOKEN_TTL). */
 export const ACCESS_TOKEN_TTL_METADATA = 'access_token_lifetime';
@@ -82,7 +90,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     scopes: ['openid', 'offline_access', ...API_SCOPES],
     loadExistingGrant: deps.loadExistingGrant,
     // `first_party: true` marks our own applications: they skip the consent page (oidc/load-existing-grant.ts).
-    // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (oidc/adapter.ts).
+    // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (REUSE_GRACE_METADATA).
     extraClientMetadata: {
       properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA],
       validator: (_ctx, key, value) => {

@@ -3,6 +3,15 @@
 // returned claims by the granted scopes and requested claims itself.
 import type { Account, FindAccount } from 'oidc-provider';
 import type { AccountService } from '../services/accounts.ts';
+import type { StoredAccount } from '../repositories/account-repository.ts';
+import { keepForRequest, takeFromRequest } from './request-scope.ts';
+
+const accountKey = (id: string) => `Account:${id}`;
+
+/** An account this request has already read (with a refresh token: oidc/adapter.ts), for findAccount to use instead of reading it again. */
+export function keepAccountForRequest(id: string, account: StoredAccount | undefined): void {
+  keepForRequest(accountKey(id), account);
+}
 
 /** Our Account object: the library's, plus the roles the issuance path checks. */
 export interface TollgateAccount extends Account {
@@ -13,7 +22,8 @@ export interface TollgateAccount extends Account {
 export function createFindAccount(accounts: AccountService): FindAccount {
   return async (_ctx, sub) => {
     // A disabled or deleted account can no longer redeem codes or refresh tokens.
-    const account = await accounts.findActive(sub);
+    const kept = takeFromRequest<StoredAccount>(accountKey(sub));
+    const account = kept ? (kept.value?.disabled ? undefined : kept.value) : await accounts.findActive(sub);
     if (!account) return undefined;
     const found: TollgateAccount = {
       accountId: account.id,

@@ -45,12 +45,14 @@ export interface AccountFilter {
 
 export type AccountChange = Partial<Pick<StoredAccount, 'name' | 'roles' | 'organisation' | 'disabled' | 'passwordHash'>>;
 
-interface Row {
+/** An account row as PostgreSQL returns it (also as `to_jsonb(account)`, where dates are strings). */
+export interface AccountRow {
   id: string; email: string; email_verified: boolean; name: string | null; password_hash: string;
-  roles: string[] | null; organisation: string | null; disabled: boolean; created_at: Date; updated_at: Date;
+  roles: string[] | null; organisation: string | null; disabled: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
-const toStored = (r: Row): StoredAccount => ({
+/** The one mapping of an account row. */
+export const accountFromRow = (r: AccountRow): StoredAccount => ({
   id: r.id, email: r.email, emailVerified: r.email_verified, name: r.name, passwordHash: r.password_hash,
   roles: r.roles ?? [], organisation: r.organisation, disabled: r.disabled, createdAt: new Date(r.created_at), updatedAt: new Date(r.updated_at),
 });
@@ -65,8 +67,8 @@ export function createAccountRepository(db: Pick<Database, 'prisma' | 'query'>):
   const { prisma } = db;
   const findById = async (id: string) => {
     if (!isUuid(id)) return undefined;
-    const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM account WHERE id = $1`, [id]);
-    return row ? toStored(row) : undefined;
+    const [row] = await db.query<AccountRow>(`SELECT ${COLUMNS} FROM account WHERE id = $1`, [id]);
+    return row ? accountFromRow(row) : undefined;
   };
   return {
     async create(account) {
@@ -80,8 +82,8 @@ export function createAccountRepository(db: Pick<Database, 'prisma' | 'query'>):
     findById,
     async findByEmail(email) {
       if (!storable(email)) return undefined;
-      const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM account WHERE email = $1`, [email]);
-      return row ? toStored(row) : undefined;
+      const [row] = await db.query<AccountRow>(`SELECT ${COLUMNS} FROM account WHERE email = $1`, [email]);
+      return row ? accountFromRow(row) : undefined;
     },
     async list(filter = {}) {
       return prisma.account.findMany({

@@ -54,12 +54,13 @@ function openPostgres(url: string, poolSize: number): Database {
   // An idle client losing its connection emits here; without a listener it would crash the process.
   pool.on('error', () => {});
   const prisma = new PrismaClient({ adapter: new PrismaPg(pool) });
+  const statement = preparedStatements();
 
   return {
     kind: 'postgresql',
     prisma,
-    query: async <Row>(sql: string, params?: unknown[]) => (await pool.query(sql, params)).rows as Row[],
-    execute: async (sql, params) => (await pool.query(sql, params)).rowCount ?? 0,
+    query: async <Row>(sql: string, params?: unknown[]) => (await pool.query(statement(sql, params))).rows as Row[],
+    execute: async (sql, params) => (await pool.query(statement(sql, params))).rowCount ?? 0,
     async withSession(work) {
       const client = await pool.connect();
       try {
@@ -75,6 +76,26 @@ function openPostgres(url: string, poolSize: number): Database {
       await prisma.$disconnect();
       await pool.end();
     },
+  };
+}
+
+/**
+ * Named (server-side prepared) statements for the repositories' SQL: each
+ * connection parses and plans a text once, then only binds and executes it,
+ * which saves PostgreSQL a parse and a plan per query on the hot paths
+ * (refresh, code exchange, sign-in). The texts are constants of the
+ * repositories; past a bound (a text built per call, say) statements go
+ * unnamed, so the per-connection cache cannot grow without limit.
+ */
+function preparedStatements(limit = 256): (text: string, values?: unknown[]) => pg.QueryConfig {
+  const names = new Map<string, string>();
+  return (text, values) => {
+    let name = names.get(text);
+    if (name === undefined && names.size < limit) {
+      name = `tollgate_${names.size}`;
+      names.set(text, name);
+    }
+    return name === undefined ? { text, values } : { name, text, values };
   };
 }
 

@@ -1,14 +1,27 @@
 // Storage of oidc-provider's model instances (sessions, grants, codes,
 // refresh tokens, interactions, ...) in the `oidc_model` table. The one place
-// that knows how they are stored; oidc/adapter.ts only translates the
-// library's adapter calls into these. Every request of the protocol passes
-// here, so the SQL goes straight to the driver (see Database.query).
+// that knows how they are stored, and where the refresh-token rules live
+// (reuse grace, one-write rotation: prisma/migrations/*_refresh_token_rotation);
+// oidc/adapter.ts only translates the library's adapter calls into these.
+// Every request of the protocol passes here, so the SQL goes straight to the
+// driver as prepared statements (see Database.query), never through Prisma's client.
 import type { Database } from './database.ts';
 import { storable } from './text.ts';
 import { UnstorableValueError } from '../errors.ts';
+import { accountFromRow, type AccountRow, type StoredAccount } from './account-repository.ts';
 
 /** The payload oidc-provider hands to its adapter: a plain JSON object. */
 export type ModelPayload = Record<string, unknown>;
+
+/** A refresh token with the grant and account a refresh needs, read together. */
+export interface RefreshTokenRead {
+  /** `consumed` is set only when presenting the token again betrays reuse: within its client's grace it is left out. */
+  token: ModelPayload;
+  /** The token's grant (its family), when it is still live. */
+  grant?: ModelPayload;
+  /** The token's account, when it still exists (disabled or not). */
+  account?: StoredAccount;
+}
 
 export interface OidcModelRepository {
   /** Throws UnstorableValueError when the payload holds a NUL character, which PostgreSQL cannot store. */
@@ -23,11 +36,20 @@ export interface OidcModelRepository {
    */
   consume(model: string, id: string): Promise<boolean>;
   /**
-   * Whether a consumed instance may be presented once more: it was consumed
-   * less than `graceSeconds` ago and is the newest consumed one of its grant
-   * (the token right before the current one, not an older one).
+   * A refresh token, its grant and its account in one statement. A consumed
+   * token still within its client's reuse grace (consumed less than
+   * `refresh_token_reuse_grace_seconds` ago, and the newest consumed one of
+   * its family) reads as unconsumed.
    */
-  withinReuseGrace(model: string, id: string, graceSeconds: number): Promise<boolean>;
+  findRefreshToken(id: string): Promise<RefreshTokenRead | undefined>;
+  /**
+   * Consumes refresh token `spentId` and stores its successor in one
+   * transaction; false (and nothing written) when `spentId` is missing,
+   * expired or spent. Of concurrent rotations of one token exactly one
+   * succeeds. A token within its reuse grace is rotated again and its
+   * earlier successor deleted, so a family never has two live tokens.
+   */
+  rotateRefreshToken(spentId: string, successorId: string, payload: ModelPayload, expiresInSeconds?: number): Promise<boolean>;
   destroy(model: string, id: string): Promise<void>;
   /** Deletes every instance of `model` issued from one grant (a token family). */
   revokeByGrantId(model: string, grantId: string): Promise<void>;
@@ -35,8 +57,6 @@ export interface OidcModelRepository {
   listByAccount(model: string, accountId: string): Promise<Array<{ id: string; payload: ModelPayload }>>;
   /** How many live, unconsumed instances of `model` one grant has (refresh tokens that would still work). */
   countByGrant(model: string, grantId: string): Promise<number>;
-  /** Deletes the unconsumed instances of `model` in one grant; returns how many went. */
-  deleteUnconsumedByGrant(model: string, grantId: string): Promise<number>;
   /** Deletes every instance of these models that belongs to one account; returns how many of each went. */
   deleteByAccount(models: readonly string[], accountId: string): Promise<Record<string, number>>;
   /** Deletes every instance of these models issued to one client (the client is being deleted); returns how many went. */
@@ -49,24 +69,50 @@ export interface OidcModelRepository {
 
 interface Row { payload: ModelPayload; consumed_at: Date | null }
 
+interface RefreshTokenRow extends Row { within_grace: boolean; grant_payload: ModelPayload | null; account: AccountRow | null }
+
 const LIVE = '(expires_at IS NULL OR expires_at > now())';
 
+/** Epoch seconds of a consumed_at column, as oidc-provider's `consumed`. */
+const consumedEpoch = (at: Date | string) => Math.floor(new Date(at).getTime() / 1000);
+
+/** The payload as the library reads it, with `consumed` once consumed. */
+const present = (row: Row | undefined): ModelPayload | undefined => {
+  if (!row) return undefined;
+  return row.consumed_at ? { ...row.payload, consumed: consumedEpoch(row.consumed_at) } : row.payload;
+};
+
+/** The payload serialised for storage; throws UnstorableValueError for what PostgreSQL cannot store (NUL). */
+const storableJson = (id: string, payload: ModelPayload): string => {
+  const json = JSON.stringify(payload);
+  if (!storable(id) || json.includes('\\u0000')) throw new UnstorableValueError();
+  return json;
+};
+
+const expiryOf = (expiresInSeconds?: number) => (expiresInSeconds ? new Date(Date.now() + expiresInSeconds * 1000) : null);
+
+// One query for a refresh: the token (with its grace decision), its grant
+// and its account. account.id is a uuid; a token's account_id that is not one
+// (tests store any text) must not fail the cast, hence the guard.
+const FIND_REFRESH_TOKEN = `
+SELECT t.payload, t.consumed_at, tollgate_within_reuse_grace(t) AS within_grace,
+       g.payload AS grant_payload, to_jsonb(a) AS account
+  FROM oidc_model t
+  LEFT JOIN oidc_model g ON g.model = 'Grant' AND g.id = t.grant_id AND (g.expires_at IS NULL OR g.expires_at > now())
+  LEFT JOIN account a ON a.id = CASE WHEN t.account_id ~ '^[0-9a-fA-F-]{36}$' THEN t.account_id::uuid END
+ WHERE t.model = 'RefreshToken' AND t.id = $1 AND (t.expires_at IS NULL OR t.expires_at > now())`;
+
 export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'>): OidcModelRepository {
-  const present = (rows: Row[]): ModelPayload | undefined => {
-    const row = rows[0];
-    if (!row) return undefined;
-    return row.consumed_at ? { ...row.payload, consumed: Math.floor(new Date(row.consumed_at).getTime() / 1000) } : row.payload;
-  };
   const findBy = async (column: 'id' | 'uid' | 'user_code', model: string, value: string) => {
     if (!storable(value)) return undefined;
-    return present(await db.query<Row>(`SELECT payload, consumed_at FROM oidc_model WHERE model = $1 AND ${column} = $2 AND ${LIVE} LIMIT 1`, [model, value]));
+    const [row] = await db.query<Row>(`SELECT payload, consumed_at FROM oidc_model WHERE model = $1 AND ${column} = $2 AND ${LIVE} LIMIT 1`, [model, value]);
+    return present(row);
   };
 
   return {
     async upsert(model, id, payload, expiresInSeconds) {
-      const json = JSON.stringify(payload);
-      if (!storable(id) || json.includes('\\u0000')) throw new UnstorableValueError();
-      const expiresAt = expiresInSeconds ? new Date(Date.now() + expiresInSeconds * 1000) : null;
+      const json = storableJson(id, payload);
+      const expiresAt = expiryOf(expiresInSeconds);
       // consumed_at is left alone on conflict: saving a consumed token again must not revive it.
       await db.execute(
         `INSERT INTO oidc_model (model, id, payload, uid, user_code, grant_id, account_id, expires_at)
@@ -88,15 +134,25 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
       return count === 1;
     },
 
-    async withinReuseGrace(model, id, graceSeconds) {
-      if (!storable(id) || graceSeconds <= 0) return false;
-      const rows = await db.query(
-        `SELECT 1 FROM oidc_model m
-          WHERE m.model = $1 AND m.id = $2 AND m.consumed_at > now() - $3::int * interval '1 second'
-            AND NOT EXISTS (SELECT 1 FROM oidc_model n WHERE n.model = m.model AND n.grant_id = m.grant_id AND n.consumed_at > m.consumed_at)`,
-        [model, id, graceSeconds],
+    async findRefreshToken(id) {
+      if (!storable(id)) return undefined;
+      const [row] = await db.query<RefreshTokenRow>(FIND_REFRESH_TOKEN, [id]);
+      if (!row) return undefined;
+      return {
+        token: row.within_grace ? row.payload : present(row)!,
+        ...(row.grant_payload ? { grant: row.grant_payload } : {}),
+        ...(row.account ? { account: accountFromRow(row.account) } : {}),
+      };
+    },
+
+    async rotateRefreshToken(spentId, successorId, payload, expiresInSeconds) {
+      if (!storable(spentId)) return false;
+      const json = storableJson(successorId, payload);
+      const [row] = await db.query<{ rotated: boolean }>(
+        'SELECT tollgate_rotate_refresh_token($1, $2, $3::jsonb, $4, $5, $6) AS rotated',
+        [spentId, successorId, json, stringOrNull(payload.grantId), stringOrNull(payload.accountId), expiryOf(expiresInSeconds)],
       );
-      return rows.length > 0;
+      return row?.rotated === true;
     },
 
     async destroy(model, id) {
@@ -121,11 +177,6 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
       if (!storable(grantId)) return 0;
       const [row] = await db.query<{ n: number }>(`SELECT count(*)::int AS n FROM oidc_model WHERE model = $1 AND grant_id = $2 AND consumed_at IS NULL AND ${LIVE}`, [model, grantId]);
       return Number(row?.n ?? 0);
-    },
-
-    async deleteUnconsumedByGrant(model, grantId) {
-      if (!storable(grantId)) return 0;
-      return db.execute('DELETE FROM oidc_model WHERE model = $1 AND grant_id = $2 AND consumed_at IS NULL', [model, grantId]);
     },
 
     async deleteByAccount(models, accountId) {

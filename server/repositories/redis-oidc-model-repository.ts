@@ -52,19 +52,13 @@ const CONSUME = `
 if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1]) == 1 then return 1 end
 return 0`;
 
-// KEYS: an index set; ARGV: the instance key prefix, 1 to spare consumed instances. Deletes the members; returns how many existed.
+// KEYS: an index set; ARGV: the instance key prefix. Deletes the members and the set; returns how many existed.
 const DELETE_MEMBERS = `
 local deleted = 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  local k = ARGV[1] .. id
-  if ARGV[2] == '1' and redis.call('HEXISTS', k, 'consumed') == 1 then
-    -- kept
-  else
-    deleted = deleted + redis.call('DEL', k)
-    redis.call('SREM', KEYS[1], id)
-  end
+  deleted = deleted + redis.call('DEL', ARGV[1] .. id)
 end
-if redis.call('SCARD', KEYS[1]) == 0 then redis.call('DEL', KEYS[1]) end
+redis.call('DEL', KEYS[1])
 return deleted`;
 
 const present = (hash: Record<string, string>): ModelPayload | undefined => {
@@ -96,8 +90,8 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
     return live.sort((a, b) => b.created - a.created);
   };
 
-  const deleteMembers = async (model: string, setKey: string, spareConsumed = false) =>
-    Number(await redis.eval(DELETE_MEMBERS, { keys: [setKey], arguments: [key.model(model, ''), spareConsumed ? '1' : '0'] }));
+  const deleteMembers = async (model: string, setKey: string) =>
+    Number(await redis.eval(DELETE_MEMBERS, { keys: [setKey], arguments: [key.model(model, '')] }));
 
   const durableOnly = (what: string) => async (): Promise<never> => {
     throw new Error(`${what} concerns durable models, which are not kept in Redis`);
@@ -158,10 +152,6 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
       return (await members(model, key.grant(model, grantId))).filter(({ payload }) => !payload.consumed).length;
     },
 
-    async deleteUnconsumedByGrant(model, grantId) {
-      return deleteMembers(model, key.grant(model, grantId), true);
-    },
-
     async deleteByAccount(models, accountId) {
       const counts: Record<string, number> = {};
       for (const model of models) counts[model] = await deleteMembers(model, key.account(model, accountId));
@@ -173,7 +163,10 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
     deleteByClient: async () => 0,
     // Redis expires instances itself.
     purgeExpired: async () => 0,
-    withinReuseGrace: durableOnly('the refresh token grace window'),
+    // Refresh tokens are durable (tiered-oidc-model-repository.ts): a Redis
+    // flush must not sign anyone out. Their rotation is the database's.
+    findRefreshToken: durableOnly('refresh tokens'),
+    rotateRefreshToken: durableOnly('refresh tokens'),
     findLatestForClient: durableOnly('remembered consent'),
   };
 }

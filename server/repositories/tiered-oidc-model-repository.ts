@@ -19,12 +19,12 @@ export function tieredOidcModelRepository(durable: OidcModelRepository, shortLiv
     findByUid: (model, uid) => store(model).findByUid(model, uid),
     findByUserCode: (model, code) => store(model).findByUserCode(model, code),
     consume: (model, id) => store(model).consume(model, id),
-    withinReuseGrace: (model, id, grace) => store(model).withinReuseGrace(model, id, grace),
+    findRefreshToken: (id) => durable.findRefreshToken(id),
+    rotateRefreshToken: (spentId, successorId, payload, expiresIn) => durable.rotateRefreshToken(spentId, successorId, payload, expiresIn),
     destroy: (model, id) => store(model).destroy(model, id),
     revokeByGrantId: (model, grantId) => store(model).revokeByGrantId(model, grantId),
     listByAccount: (model, accountId) => store(model).listByAccount(model, accountId),
     countByGrant: (model, grantId) => store(model).countByGrant(model, grantId),
-    deleteUnconsumedByGrant: (model, grantId) => store(model).deleteUnconsumedByGrant(model, grantId),
     findLatestForClient: (model, accountId, clientId) => store(model).findLatestForClient(model, accountId, clientId),
     async deleteByAccount(models, accountId) {
       const [inDurable, inShortLived] = split(models);

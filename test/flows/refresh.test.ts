@@ -51,6 +51,25 @@ for (const [name, start, skip] of backends) {
       await removeDirs(t.dirs);
     });
 
+    test('a refresh whose successor cannot be written spends nothing: the same token works once the fault passes', async () => {
+      const { config, tokens } = await signedIn(t);
+      // A fault at the very write that stores the successor (as a crash or an
+      // outage at that moment would be): the presented token must stay live.
+      await t.tollgate.database.query(`CREATE FUNCTION refuse_refresh_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
+        BEGIN RAISE EXCEPTION 'terminating connection due to administrator command' USING ERRCODE = '57P01'; END $$`);
+      await t.tollgate.database.query(`CREATE TRIGGER refuse_refresh_tokens BEFORE INSERT ON oidc_model FOR EACH ROW
+        WHEN (NEW.model = 'RefreshToken') EXECUTE FUNCTION refuse_refresh_tokens()`);
+      try {
+        await assert.rejects(oidc.refreshTokenGrant(config, tokens.refresh_token!), (err: Error & { cause?: Response }) => err.cause?.status === 503);
+      } finally {
+        await t.tollgate.database.query('DROP TRIGGER refuse_refresh_tokens ON oidc_model');
+        await t.tollgate.database.query('DROP FUNCTION refuse_refresh_tokens()');
+      }
+      const rotated = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
+      assert.ok(rotated.refresh_token, 'the token survived the failed rotation');
+      assert.equal(await t.tollgate.repositories.oidcModels.countByGrant('RefreshToken', String(decodeJwt(rotated.access_token).gid)), 1, 'one live refresh token in the family');
+    });
+
     test('every use rotates, for confidential and public clients alike', async () => {
       for (const clientId of ['web', 'spa']) {
         const { config, tokens } = await signedIn(t, clientId);
@@ -147,7 +166,7 @@ describe('refresh token reuse grace window (per client)', () => {
       await refreshFails(config, rt1.refresh_token!);
       const rt2 = await oidc.refreshTokenGrant(config, retried.refresh_token!);
       assert.ok(rt2.refresh_token, 'the family was not revoked');
-      assert.equal(await t.tollgate.database.prisma.oidcModel.count({ where: { model: 'RefreshToken', grantId: String(decodeJwt(rt2.access_token).gid), consumedAt: null } }), 1, 'one live refresh token in the family');
+      assert.equal(await t.tollgate.repositories.oidcModels.countByGrant('RefreshToken', String(decodeJwt(rt2.access_token).gid)), 1, 'one live refresh token in the family');
       // Now the first token is two rotations old: reuse betrays theft.
       await refreshFails(config, tokens.refresh_token!);
       await refreshFails(config, rt2.refresh_token!);

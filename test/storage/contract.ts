@@ -1,7 +1,7 @@
 // The storage contract: what oidc-provider's adapter and our repositories
 // promise, run unchanged against every backend (embedded PGlite, PostgreSQL,
 // and Redis when it comes). A backend passes only if all of it holds.
-import { test } from 'node:test';
+import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import type { Adapter, AdapterFactory } from 'oidc-provider';
@@ -85,6 +85,86 @@ export function storageContract(getBackend: () => Backend): void {
       }
     });
   }
+
+  describe('refresh token rotation', () => {
+    const live = async (grantId: string, ids: string[]) => {
+      const found = await Promise.all(ids.map((key) => model('RefreshToken').find(key)));
+      return ids.filter((_, i) => found[i] && !found[i]!.consumed && found[i]!.grantId === grantId);
+    };
+    const family = async (graceSeconds = 0) => {
+      const { clients } = getBackend().repositories;
+      const clientId = `rt-${id()}`;
+      await clients.create({ id: clientId, metadata: graceSeconds ? { refresh_token_reuse_grace_seconds: graceSeconds } : {}, secretDigest: null });
+      const grantId = id();
+      const first = id();
+      await model('Grant').upsert(grantId, { accountId: 'x', clientId, kind: 'Grant' } as never, 60);
+      await model('RefreshToken').upsert(first, { grantId, clientId, kind: 'RefreshToken' } as never, 60);
+      return { grantId, clientId, first };
+    };
+
+    test('a rotation spends the token and stores its successor; a spent token stores nothing', async () => {
+      const { oidcModels } = getBackend().repositories;
+      const { grantId, clientId, first } = await family();
+      const second = id();
+      assert.equal(await oidcModels.rotateRefreshToken(first, second, { grantId, clientId, kind: 'RefreshToken' }, 60), true);
+      assert.ok((await model('RefreshToken').find(first))?.consumed, 'the presented token is spent');
+      assert.deepEqual(await live(grantId, [first, second]), [second]);
+      const third = id();
+      assert.equal(await oidcModels.rotateRefreshToken(first, third, { grantId, clientId, kind: 'RefreshToken' }, 60), false);
+      assert.equal(await model('RefreshToken').find(third), undefined, 'nothing written for a spent token');
+      assert.equal(await oidcModels.rotateRefreshToken(id(), third, { grantId, clientId, kind: 'RefreshToken' }, 60), false, 'nor for an unknown one');
+      assert.equal(await model('RefreshToken').find(third), undefined);
+    });
+
+    test('of 50 concurrent rotations of one token exactly one stores a successor', async () => {
+      const { oidcModels } = getBackend().repositories;
+      const { grantId, clientId, first } = await family();
+      const successors = Array.from({ length: 50 }, () => id());
+      const results = await Promise.all(successors.map((next) => oidcModels.rotateRefreshToken(first, next, { grantId, clientId, kind: 'RefreshToken' }, 60)));
+      assert.equal(results.filter(Boolean).length, 1);
+      assert.deepEqual(await live(grantId, successors), [successors[results.indexOf(true)]]);
+    });
+
+    test('within the client\'s reuse grace the token just spent reads as unspent and rotates again, replacing its successor; concurrent retries leave one live token', async () => {
+      const { oidcModels } = getBackend().repositories;
+      const { grantId, clientId, first } = await family(5);
+      const second = id();
+      await oidcModels.rotateRefreshToken(first, second, { grantId, clientId, kind: 'RefreshToken' }, 60);
+      assert.equal((await oidcModels.findRefreshToken(first))?.token.consumed, undefined, 'within the grace window');
+      const retries = Array.from({ length: 20 }, () => id());
+      const results = await Promise.all(retries.map((next) => oidcModels.rotateRefreshToken(first, next, { grantId, clientId, kind: 'RefreshToken' }, 60)));
+      assert.ok(results.some(Boolean));
+      assert.equal((await live(grantId, [second, ...retries])).length, 1, 'one live line');
+      // The first token is now older than the newest spent one: no grace.
+      const [current] = await live(grantId, [second, ...retries]);
+      await oidcModels.rotateRefreshToken(current!, id(), { grantId, clientId, kind: 'RefreshToken' }, 60);
+      assert.ok((await oidcModels.findRefreshToken(first))?.token.consumed, 'an older token is spent for good');
+      assert.equal(await oidcModels.rotateRefreshToken(first, id(), { grantId, clientId, kind: 'RefreshToken' }, 60), false);
+    });
+
+    test('without a grace, a spent token reads as spent at once', async () => {
+      const { oidcModels } = getBackend().repositories;
+      const { grantId, clientId, first } = await family();
+      await oidcModels.rotateRefreshToken(first, id(), { grantId, clientId, kind: 'RefreshToken' }, 60);
+      assert.ok((await oidcModels.findRefreshToken(first))?.token.consumed);
+    });
+
+    test('the read brings the live grant and the account along', async () => {
+      const { oidcModels, accounts } = getBackend().repositories;
+      const { grantId, clientId, first } = await family();
+      const account = await accounts.create({ id: randomUUID(), email: `${id()}@example.test`, name: null, passwordHash: 'x', roles: ['admin'], organisation: null });
+      const token = id();
+      await model('RefreshToken').upsert(token, { grantId, clientId, accountId: account.id, kind: 'RefreshToken' } as never, 60);
+      const read = await oidcModels.findRefreshToken(token);
+      assert.equal(read?.grant?.clientId, clientId);
+      assert.equal(read?.account?.email, account.email);
+      assert.deepEqual(read?.account?.roles, ['admin']);
+      const orphan = await oidcModels.findRefreshToken(first);
+      assert.equal(orphan?.account, undefined, 'no account row for this token');
+      await model('Grant').destroy(grantId);
+      assert.equal((await oidcModels.findRefreshToken(token))?.grant, undefined, 'the grant is gone');
+    });
+  });
 
   test('saving a consumed token again does not revive it', async () => {
     const a = model('AuthorizationCode');
