@@ -70,4 +70,4 @@ const server = createServer(provider.callback());
 server.listen(port, () => {
   process.stdout.write(`${JSON.stringify({ listening: port, secret: SECRET, refreshTokens, openidRefreshTokens })}\n`);
 });
-process.on('SIGTERM', () => server.close(() => process.exit(0)));
+for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

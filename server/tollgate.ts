@@ -112,7 +112,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       cookieSecrets,
       adapter: createAdapterFactory(repositories),
       findAccount,
-      loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels, accounts }),
+      loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels }),
       pages: pages.provider,
     });
     const audit = createAudit(repositories.audit, logger);

@@ -6,6 +6,7 @@ import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
+import { providerSigningKeys } from '../keys/native-signing-key.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
 import { isUnavailable } from '../repositories/unavailable.ts';
@@ -81,7 +82,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // Built in: the account page's client (oidc/account-client.ts). Every other client lives in the database.
     clients: [accountClient(config)],
     findAccount: deps.findAccount,
-    jwks: deps.keys.privateJwks as Configuration['jwks'],
+    // Signed with node:crypto rather than WebCrypto (keys/native-signing-key.ts).
+    jwks: providerSigningKeys(deps.keys.privateJwks) as Configuration['jwks'],
     cookies: {
       keys: deps.cookieSecrets,
       long: { httpOnly: true, sameSite: 'lax', signed: true },
@@ -136,6 +138,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     features: {
+      // Our keys sign through node:crypto (keys/native-signing-key.ts); the
+      // ack pins the experiment's version, so an incompatible change fails loudly.
+      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       // The hosted pages are ours (routes/interaction.ts); never the library's development forms.
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },

@@ -10,10 +10,10 @@
 // `admin` is granted only to accounts with the admin role, whatever the path.
 import type { KoaContextWithOIDC, Grant } from 'oidc-provider';
 import type { OidcModelRepository } from '../repositories/oidc-model-repository.ts';
-import type { AccountService } from '../services/accounts.ts';
 import { applyConsent } from '../services/consent.ts';
+import { rolesOf } from './find-account.ts';
 
-export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository; accounts: AccountService }) {
+export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository }) {
   return async function loadExistingGrant(ctx: KoaContextWithOIDC): Promise<Grant | undefined> {
     const { provider, client, session } = ctx.oidc;
     if (!client || !session) return undefined;
@@ -27,13 +27,15 @@ export function createLoadExistingGrant(deps: { oidcModels: OidcModelRepository;
     if (!accountId) return sessionGrant;
 
     if (firstParty) {
-      const account = await deps.accounts.findActive(accountId);
+      // The library calls this only with the session's account found and
+      // active (lib/actions/authorization/session.js, loadAccount/loadGrant).
+      const account = ctx.oidc.account;
       if (!account) return undefined;
       // Whatever it asks now is granted, also on top of what this session granted it before.
       const grant = sessionGrant ?? new provider.Grant({ accountId, clientId });
       const requested = String(ctx.oidc.params?.scope ?? '').split(' ').filter(Boolean);
       const claims = ctx.oidc.claims as { id_token?: Record<string, unknown>; userinfo?: Record<string, unknown> } | undefined;
-      applyConsent(grant, account, {
+      applyConsent(grant, { roles: [...rolesOf(account)] }, {
         missingOIDCScope: requested,
         missingOIDCClaims: [...Object.keys(claims?.id_token ?? {}), ...Object.keys(claims?.userinfo ?? {})],
         missingResourceScopes: Object.fromEntries(Object.keys(ctx.oidc.resourceServers ?? {}).map((r) => [r, requested])),
