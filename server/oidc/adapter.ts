@@ -5,7 +5,7 @@
 // rotation writes) are the repository's.
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from '../repositories/client-repository.ts';
-import type { OidcModelRepository } from '../repositories/oidc-model-repository.ts';
+import type { GrantSourceModel, OidcModelRepository } from '../repositories/oidc-model-repository.ts';
 import { UnstorableValueError } from '../errors.ts';
 import { currentGrantType, keepForRequest, takeFromRequest } from './request-scope.ts';
 import { keepAccountForRequest } from './find-account.ts';
@@ -13,35 +13,52 @@ import { keepAccountForRequest } from './find-account.ts';
 export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; clients: ClientRepository }): AdapterFactory {
   return (name) => {
     if (name === 'Client') return clientAdapter(repos.clients);
-    if (name === 'RefreshToken') return refreshTokenAdapter(modelAdapter(name, repos.oidcModels), repos.oidcModels);
-    if (name === 'Grant') return grantAdapter(modelAdapter(name, repos.oidcModels));
+    if (name === 'RefreshToken') return refreshTokenAdapter(grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels), repos.oidcModels);
+    if (name === 'AuthorizationCode') return grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels);
+    if (name === 'Grant') return keptGrantAdapter(modelAdapter(name, repos.oidcModels));
+    if (name === 'Session') return keptSessionAdapter(modelAdapter(name, repos.oidcModels));
     return modelAdapter(name, repos.oidcModels);
   };
 }
 
 const grantKey = (id: string) => `Grant:${id}`;
+const sessionKey = (uid: string) => `Session:uid:${uid}`;
 const SPENT_REFRESH_TOKEN = 'RefreshToken:spent';
 
 /**
- * A refresh (lib/actions/grants/refresh_token.js upstream) reads the token,
- * its grant and its account, consumes the token and saves its successor.
- * Here that is two statements: the token is read with its grant and account
- * (handed to Grant.find and findAccount of the same request), and consume
- * only notes which token is being spent: saving the successor spends it in
- * the same write (OidcModelRepository.rotateRefreshToken). The race loser,
- * or a replay past the grace window, fails at that write with invalid_grant,
- * before anything is issued.
+ * A code exchange or a refresh (lib/actions/grants/ upstream) reads the
+ * token, then its grant (validateGrant), its account (findAccount) and, for
+ * tokens that expire with their session, the session (checkSessionBinding).
+ * Here the first read brings the others along, kept for the same request
+ * only and taken once, so the library's next reads cost no round trip.
+ */
+function grantSourceAdapter(model: GrantSourceModel, adapter: Adapter, store: OidcModelRepository): Adapter {
+  return {
+    ...adapter,
+    async find(id) {
+      const read = await store.findGrantSource(model, id);
+      if (!read) return undefined;
+      const { token } = read;
+      if (read.related && typeof token.grantId === 'string') keepForRequest(grantKey(token.grantId), read.grant);
+      if (read.related && typeof token.accountId === 'string') keepAccountForRequest(token.accountId, read.account);
+      if (read.sessionRead && typeof token.sessionUid === 'string') keepForRequest(sessionKey(token.sessionUid), read.session);
+      return token as AdapterPayload;
+    },
+  };
+}
+
+/**
+ * A refresh (lib/actions/grants/refresh_token.js upstream) consumes the
+ * token and saves its successor. Here consume only notes which token is
+ * being spent: saving the successor spends it in the same write
+ * (OidcModelRepository.rotateRefreshToken), so a refresh is two statements,
+ * the read (grantSourceAdapter) and this write. The race loser, or a replay
+ * past the grace window, fails at that write with invalid_grant, before
+ * anything is issued.
  */
 function refreshTokenAdapter(adapter: Adapter, store: OidcModelRepository): Adapter {
   return {
     ...adapter,
-    async find(id) {
-      const read = await store.findRefreshToken(id);
-      if (!read) return undefined;
-      if (typeof read.token.grantId === 'string') keepForRequest(grantKey(read.token.grantId), read.grant);
-      if (typeof read.token.accountId === 'string') keepAccountForRequest(read.token.accountId, read.account);
-      return read.token as AdapterPayload;
-    },
     async consume(id) {
       // Outside a refresh (the library never does this; the storage contract does), consume at once.
       if (currentGrantType() !== 'refresh_token') return adapter.consume(id);
@@ -62,13 +79,24 @@ function refreshTokenAdapter(adapter: Adapter, store: OidcModelRepository): Adap
   };
 }
 
-/** Grant.find answered from what this request's refresh-token read brought along, when it did. */
-function grantAdapter(adapter: Adapter): Adapter {
+/** Grant.find answered from what this request's token read brought along, when it did. */
+function keptGrantAdapter(adapter: Adapter): Adapter {
   return {
     ...adapter,
     async find(id) {
       const kept = takeFromRequest<AdapterPayload>(grantKey(id));
       return kept ? kept.value : adapter.find(id);
+    },
+  };
+}
+
+/** Session.findByUid likewise. */
+function keptSessionAdapter(adapter: Adapter): Adapter {
+  return {
+    ...adapter,
+    async findByUid(uid) {
+      const kept = takeFromRequest<AdapterPayload>(sessionKey(uid));
+      return kept ? kept.value : adapter.findByUid(uid);
     },
   };
 }

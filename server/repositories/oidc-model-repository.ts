@@ -13,14 +13,23 @@ import { accountFromRow, type AccountRow, type StoredAccount } from './account-r
 /** The payload oidc-provider hands to its adapter: a plain JSON object. */
 export type ModelPayload = Record<string, unknown>;
 
-/** A refresh token with the grant and account a refresh needs, read together. */
-export interface RefreshTokenRead {
-  /** `consumed` is set only when presenting the token again betrays reuse: within its client's grace it is left out. */
+/** Models a token request redeems: read with what redeeming them needs. */
+export type GrantSourceModel = 'RefreshToken' | 'AuthorizationCode';
+
+/** A refresh token or code with the grant, account and session its redemption checks, read together. */
+export interface GrantSourceRead {
+  /** `consumed` is set only when presenting it again betrays reuse: a refresh token within its client's grace leaves it out. */
   token: ModelPayload;
+  /** Whether `grant` and `account` were read (false where the token lives apart from them, in Redis). */
+  related: boolean;
   /** The token's grant (its family), when it is still live. */
   grant?: ModelPayload;
   /** The token's account, when it still exists (disabled or not). */
   account?: StoredAccount;
+  /** Whether `session` was read (false where sessions live in Redis). */
+  sessionRead: boolean;
+  /** The live session the token was issued in (`sessionUid`), if any. */
+  session?: ModelPayload;
 }
 
 export interface OidcModelRepository {
@@ -36,12 +45,13 @@ export interface OidcModelRepository {
    */
   consume(model: string, id: string): Promise<boolean>;
   /**
-   * A refresh token, its grant and its account in one statement. A consumed
-   * token still within its client's reuse grace (consumed less than
+   * A refresh token or authorization code with its grant, account and
+   * session in one statement. A consumed refresh token still within its
+   * client's reuse grace (consumed less than
    * `refresh_token_reuse_grace_seconds` ago, and the newest consumed one of
    * its family) reads as unconsumed.
    */
-  findRefreshToken(id: string): Promise<RefreshTokenRead | undefined>;
+  findGrantSource(model: GrantSourceModel, id: string): Promise<GrantSourceRead | undefined>;
   /**
    * Consumes refresh token `spentId` and stores its successor in one
    * transaction; false (and nothing written) when `spentId` is missing,
@@ -69,7 +79,9 @@ export interface OidcModelRepository {
 
 interface Row { payload: ModelPayload; consumed_at: Date | null }
 
-interface RefreshTokenRow extends Row { within_grace: boolean; grant_payload: ModelPayload | null; account: AccountRow | null }
+interface GrantSourceRow extends Row {
+  within_grace: boolean; grant_payload: ModelPayload | null; account: AccountRow | null; session_payload: ModelPayload | null;
+}
 
 const LIVE = '(expires_at IS NULL OR expires_at > now())';
 
@@ -91,16 +103,19 @@ const storableJson = (id: string, payload: ModelPayload): string => {
 
 const expiryOf = (expiresInSeconds?: number) => (expiresInSeconds ? new Date(Date.now() + expiresInSeconds * 1000) : null);
 
-// One query for a refresh: the token (with its grace decision), its grant
-// and its account. account.id is a uuid; a token's account_id that is not one
-// (tests store any text) must not fail the cast, hence the guard.
-const FIND_REFRESH_TOKEN = `
+// One query for a refresh or a code exchange: the token (with the grace
+// decision), its grant, its account and the session it is bound to (which
+// the library checks for tokens that expire with their session).
+// account.id is a uuid; an account_id that is not one (tests store any
+// text) must not fail the cast, hence the guard.
+const FIND_GRANT_SOURCE = `
 SELECT t.payload, t.consumed_at, tollgate_within_reuse_grace(t) AS within_grace,
-       g.payload AS grant_payload, to_jsonb(a) AS account
+       g.payload AS grant_payload, to_jsonb(a) AS account, s.payload AS session_payload
   FROM oidc_model t
   LEFT JOIN oidc_model g ON g.model = 'Grant' AND g.id = t.grant_id AND (g.expires_at IS NULL OR g.expires_at > now())
   LEFT JOIN account a ON a.id = CASE WHEN t.account_id ~ '^[0-9a-fA-F-]{36}$' THEN t.account_id::uuid END
- WHERE t.model = 'RefreshToken' AND t.id = $1 AND (t.expires_at IS NULL OR t.expires_at > now())`;
+  LEFT JOIN oidc_model s ON s.model = 'Session' AND s.uid = t.payload->>'sessionUid' AND (s.expires_at IS NULL OR s.expires_at > now())
+ WHERE t.model = $1 AND t.id = $2 AND (t.expires_at IS NULL OR t.expires_at > now())`;
 
 export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'>): OidcModelRepository {
   const findBy = async (column: 'id' | 'uid' | 'user_code', model: string, value: string) => {
@@ -134,14 +149,17 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
       return count === 1;
     },
 
-    async findRefreshToken(id) {
+    async findGrantSource(model, id) {
       if (!storable(id)) return undefined;
-      const [row] = await db.query<RefreshTokenRow>(FIND_REFRESH_TOKEN, [id]);
+      const [row] = await db.query<GrantSourceRow>(FIND_GRANT_SOURCE, [model, id]);
       if (!row) return undefined;
       return {
         token: row.within_grace ? row.payload : present(row)!,
+        related: true,
         ...(row.grant_payload ? { grant: row.grant_payload } : {}),
         ...(row.account ? { account: accountFromRow(row.account) } : {}),
+        sessionRead: true,
+        ...(row.session_payload ? { session: row.session_payload } : {}),
       };
     },
 

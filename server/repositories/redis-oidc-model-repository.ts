@@ -165,7 +165,11 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
     purgeExpired: async () => 0,
     // Refresh tokens are durable (tiered-oidc-model-repository.ts): a Redis
     // flush must not sign anyone out. Their rotation is the database's.
-    findRefreshToken: durableOnly('refresh tokens'),
+    // A code in Redis is read alone: its grant and account are the database's.
+    async findGrantSource(model, id) {
+      const token = await find(model, id);
+      return token && { token, related: false, sessionRead: false };
+    },
     rotateRefreshToken: durableOnly('refresh tokens'),
     findLatestForClient: durableOnly('remembered consent'),
   };

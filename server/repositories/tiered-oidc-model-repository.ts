@@ -19,7 +19,14 @@ export function tieredOidcModelRepository(durable: OidcModelRepository, shortLiv
     findByUid: (model, uid) => store(model).findByUid(model, uid),
     findByUserCode: (model, code) => store(model).findByUserCode(model, code),
     consume: (model, id) => store(model).consume(model, id),
-    findRefreshToken: (id) => durable.findRefreshToken(id),
+    async findGrantSource(model, id) {
+      if (SHORT_LIVED_MODELS.has(model)) return shortLived.findGrantSource(model, id);
+      const read = await durable.findGrantSource(model, id);
+      // Sessions live in Redis: the database's answer about them means nothing.
+      if (!read) return undefined;
+      const { session: _none, ...rest } = read;
+      return { ...rest, sessionRead: false };
+    },
     rotateRefreshToken: (spentId, successorId, payload, expiresIn) => durable.rotateRefreshToken(spentId, successorId, payload, expiresIn),
     destroy: (model, id) => store(model).destroy(model, id),
     revokeByGrantId: (model, grantId) => store(model).revokeByGrantId(model, grantId),

@@ -130,7 +130,7 @@ export function storageContract(getBackend: () => Backend): void {
       const { grantId, clientId, first } = await family(5);
       const second = id();
       await oidcModels.rotateRefreshToken(first, second, { grantId, clientId, kind: 'RefreshToken' }, 60);
-      assert.equal((await oidcModels.findRefreshToken(first))?.token.consumed, undefined, 'within the grace window');
+      assert.equal((await oidcModels.findGrantSource('RefreshToken', first))?.token.consumed, undefined, 'within the grace window');
       const retries = Array.from({ length: 20 }, () => id());
       const results = await Promise.all(retries.map((next) => oidcModels.rotateRefreshToken(first, next, { grantId, clientId, kind: 'RefreshToken' }, 60)));
       assert.ok(results.some(Boolean));
@@ -138,7 +138,7 @@ export function storageContract(getBackend: () => Backend): void {
       // The first token is now older than the newest spent one: no grace.
       const [current] = await live(grantId, [second, ...retries]);
       await oidcModels.rotateRefreshToken(current!, id(), { grantId, clientId, kind: 'RefreshToken' }, 60);
-      assert.ok((await oidcModels.findRefreshToken(first))?.token.consumed, 'an older token is spent for good');
+      assert.ok((await oidcModels.findGrantSource('RefreshToken', first))?.token.consumed, 'an older token is spent for good');
       assert.equal(await oidcModels.rotateRefreshToken(first, id(), { grantId, clientId, kind: 'RefreshToken' }, 60), false);
     });
 
@@ -146,7 +146,7 @@ export function storageContract(getBackend: () => Backend): void {
       const { oidcModels } = getBackend().repositories;
       const { grantId, clientId, first } = await family();
       await oidcModels.rotateRefreshToken(first, id(), { grantId, clientId, kind: 'RefreshToken' }, 60);
-      assert.ok((await oidcModels.findRefreshToken(first))?.token.consumed);
+      assert.ok((await oidcModels.findGrantSource('RefreshToken', first))?.token.consumed);
     });
 
     test('the read brings the live grant and the account along', async () => {
@@ -155,15 +155,33 @@ export function storageContract(getBackend: () => Backend): void {
       const account = await accounts.create({ id: randomUUID(), email: `${id()}@example.test`, name: null, passwordHash: 'x', roles: ['admin'], organisation: null });
       const token = id();
       await model('RefreshToken').upsert(token, { grantId, clientId, accountId: account.id, kind: 'RefreshToken' } as never, 60);
-      const read = await oidcModels.findRefreshToken(token);
+      const read = await oidcModels.findGrantSource('RefreshToken', token);
       assert.equal(read?.grant?.clientId, clientId);
       assert.equal(read?.account?.email, account.email);
       assert.deepEqual(read?.account?.roles, ['admin']);
-      const orphan = await oidcModels.findRefreshToken(first);
+      const orphan = await oidcModels.findGrantSource('RefreshToken', first);
       assert.equal(orphan?.account, undefined, 'no account row for this token');
       await model('Grant').destroy(grantId);
-      assert.equal((await oidcModels.findRefreshToken(token))?.grant, undefined, 'the grant is gone');
+      assert.equal((await oidcModels.findGrantSource('RefreshToken', token))?.grant, undefined, 'the grant is gone');
     });
+  });
+
+  test('a code is read with its grant, account and session where they live beside it; a spent code reads as spent', async () => {
+    const { oidcModels, accounts } = getBackend().repositories;
+    const account = await accounts.create({ id: randomUUID(), email: `${id()}@example.test`, name: null, passwordHash: 'x', roles: [], organisation: null });
+    const [grantId, code, sessionUid] = [id(), id(), id()];
+    await model('Grant').upsert(grantId, { accountId: account.id, clientId: 'c', kind: 'Grant' } as never, 60);
+    await model('Session').upsert(id(), { uid: sessionUid, accountId: account.id, kind: 'Session' } as never, 60);
+    await model('AuthorizationCode').upsert(code, { grantId, accountId: account.id, sessionUid, clientId: 'c', kind: 'AuthorizationCode' } as never, 60);
+    const read = await oidcModels.findGrantSource('AuthorizationCode', code);
+    assert.equal(read?.token.grantId, grantId);
+    if (read?.related) {
+      assert.equal(read.grant?.clientId, 'c');
+      assert.equal(read.account?.id, account.id);
+    }
+    if (read?.sessionRead) assert.equal(read.session?.uid, sessionUid);
+    await model('AuthorizationCode').consume(code);
+    assert.ok((await oidcModels.findGrantSource('AuthorizationCode', code))?.token.consumed, 'no reuse grace for codes');
   });
 
   test('saving a consumed token again does not revive it', async () => {

@@ -2,19 +2,24 @@
 -- rows they govern, as Logto's isConsumed and Hydra's RotateRefreshToken do.
 -- Prisma does not manage functions: they live in migrations only.
 
--- Whether a consumed refresh token may still be presented once more: its
+-- Whether a consumed refresh token (never a code) may still be presented once more: its
 -- client registered a reuse grace (client metadata
 -- `refresh_token_reuse_grace_seconds`, 0-300 s, checked on registration),
 -- it was consumed less than that long ago, and it is the newest consumed
 -- token of its family (the one right before the live one, never an older one).
 CREATE FUNCTION tollgate_within_reuse_grace(token oidc_model) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-  SELECT token.consumed_at IS NOT NULL
-     AND token.consumed_at > now() - make_interval(secs => COALESCE((
-           SELECT (c.metadata->>'refresh_token_reuse_grace_seconds')::double precision
-             FROM client c
+  SELECT token.model = 'RefreshToken'
+     AND token.consumed_at IS NOT NULL
+     AND EXISTS (
+           SELECT 1 FROM client c
             WHERE c.id = token.payload->>'clientId'
-              AND jsonb_typeof(c.metadata->'refresh_token_reuse_grace_seconds') = 'number'), 0))
+              AND jsonb_typeof(c.metadata->'refresh_token_reuse_grace_seconds') = 'number'
+              AND (c.metadata->>'refresh_token_reuse_grace_seconds')::double precision > 0
+              -- now() is when this transaction began, which may be before a
+              -- concurrent rotation consumed the token: hence the explicit > 0
+              -- above, so that no grace never means "consumed in the future".
+              AND token.consumed_at > now() - make_interval(secs => (c.metadata->>'refresh_token_reuse_grace_seconds')::double precision))
      AND NOT EXISTS (
            SELECT 1 FROM oidc_model n
             WHERE n.model = token.model AND n.grant_id = token.grant_id AND n.consumed_at > token.consumed_at)
