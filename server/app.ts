@@ -94,11 +94,7 @@ export function createApp(deps: AppDependencies): Koa {
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit,
-    onSignIn: async (accountId) => {
-      if (config.concurrentLogins !== 'single') return;
-      const ended = await deps.sessions.endSessionsOf(accountId);
-      if (ended.sessions) await deps.audit.record('session.ended', { accountId, details: { ...ended, by: 'single-session policy' } });
-    },
+    onSignIn: (accountId) => deps.sessions.beforeSignIn(accountId),
   });
   // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
   // 64 KiB is far above any honest login form and far below a denial of service.
