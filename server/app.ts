@@ -94,7 +94,7 @@ export function createApp(deps: AppDependencies): Koa {
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit,
-    onSignIn: (accountId) => deps.sessions.beforeSignIn(accountId),
+    sessions: deps.sessions,
   });
   // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
   // 64 KiB is far above any honest login form and far below a denial of service.
