@@ -20,12 +20,12 @@ import { createFindAccount } from './oidc/find-account.ts';
 import { createProvider } from './oidc/configuration.ts';
 import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
 import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
-import { createPages } from './routes/pages.ts';
+import { createPages } from './views/pages.ts';
 import { createCsrf } from './services/csrf.ts';
 import { createLoginThrottle } from './services/login-throttle.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
-import { createViews } from './views.ts';
+import { createViews } from './views/views.ts';
 import { createSessionService, type SessionService } from './services/sessions.ts';
 import { createAudit, type Audit } from './services/audit.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
@@ -134,7 +134,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       publicJwks: keys.publicJwks,
     });
     const admin = adminApi({
-      prefix, issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, auditTrail: repositories.audit,
+      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, auditTrail: repositories.audit,
     });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,

@@ -1,5 +1,5 @@
 // The login, sign-up and consent pages oidc-provider sends users to (its
-// `interactions.url`), below <issuer path>/interaction. Each
+// `interactions.url`), mounted at <issuer path>/interaction (app.ts). Each
 // route is a named chain of steps (steps.ts, login.ts, consent.ts), read
 // left to right: the first step that refuses answers the request.
 import Router from '@koa/router';
@@ -16,7 +16,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router<Interac
   } = loginSteps(deps);
   const { loadSignedInAccount, showConsent, grantConsent, denyRequest } = consentSteps(deps);
 
-  const router = new Router<InteractionState>({ prefix: `${deps.prefix}/interaction` });
+  const router = new Router<InteractionState>();
   router.get('/:uid', loadInteraction, onPrompt('login', showLogin), loadSignedInAccount, showConsent);
   router.post('/:uid/login', loadInteraction, requireCsrf, requirePrompt('login'), parseForm(loginForm, invalidLogin), throttleLogin, checkPassword, signIn);
   router.get('/:uid/signup', requireSignup, loadInteraction, showSignup);

@@ -19,7 +19,7 @@ import type { Audit } from '../../services/audit.ts';
 import type { Csrf } from '../../services/csrf.ts';
 import type { LoginThrottle } from '../../services/login-throttle.ts';
 import type { SessionService } from '../../services/sessions.ts';
-import type { Pages } from '../pages.ts';
+import type { Pages } from '../../views/pages.ts';
 
 export interface InteractionDependencies {
   provider: Provider;
