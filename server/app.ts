@@ -1,10 +1,23 @@
-// The Koa application, composed in one visible order:
-// request log → errors → security headers → document capture → our routes (pages, /me, /admin/v1) → oidc-provider.
-// (JWKS and discovery, once held, never reach it: see http-handler.ts.)
+// The Koa application, in the order a request meets it:
+//   request log → errors → security headers → document capture
+//   → <issuer path>/assets       the stylesheet
+//   → /healthz, /readyz          liveness and readiness
+//   → /interaction               form body → login, sign-up, consent (routes/interaction/)
+//   → /account                   form body → the account page (routes/account.ts)
+//   → POST /auth                 an authorization request by POST → 303 to the same by GET
+//   → /me                        form body (POST) → userinfo for our API's tokens (routes/userinfo.ts)
+//   → /admin/v1                  the admin API (its own guard and JSON body: routes/admin/)
+//   → oidc-provider              everything else, with its own body parsing.
+// Each part is a sub-app mounted at its path (koa-mount), entered only below
+// it, with ctx.path relative to it; koa-mount runs it on this app's context
+// (keys, proxy setting, state). The token endpoint, the hottest route, meets
+// nothing but prefix checks on its way to the provider. (JWKS and discovery, once held, never reach
+// this app: see http-handler.ts.)
 import Koa from 'koa';
 import mount from 'koa-mount';
 import { bodyParser } from '@koa/bodyparser';
 import type Provider from 'oidc-provider';
+import type { FindAccount } from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import { koaErrorHandler } from './middleware/koa-error-handler.ts';
@@ -16,20 +29,19 @@ import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { healthRoutes } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
-import type { Pages } from './routes/pages.ts';
-import type { Csrf } from './services/csrf.ts';
-import type { LoginThrottle } from './services/login-throttle.ts';
-import type { AccessTokenVerifier } from './services/access-tokens.ts';
-import type { FindAccount } from 'oidc-provider';
-import type { SessionService } from './services/sessions.ts';
-import type { Audit } from './services/audit.ts';
-import type { SessionDeviceRepository } from './repositories/session-device-repository.ts';
 import { accountRoutes } from './routes/account.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
+import type { SessionDeviceRepository } from './repositories/session-device-repository.ts';
+import type { AccessTokenVerifier } from './services/access-tokens.ts';
 import type { AccountService } from './services/accounts.ts';
-import type { Views } from './views.ts';
+import type { Audit } from './services/audit.ts';
+import type { Csrf } from './services/csrf.ts';
+import type { LoginThrottle } from './services/login-throttle.ts';
+import type { SessionService } from './services/sessions.ts';
+import type { Pages } from './views/pages.ts';
+import type { Views } from './views/views.ts';
 
 export interface AppDependencies {
   config: Config;
@@ -48,23 +60,23 @@ export interface AppDependencies {
   sessions: SessionService;
   devices: SessionDeviceRepository;
   audit: Audit;
-  /** The admin API's handler, entered for paths below /admin/v1 only. */
+  /** The admin API's handler, mounted at /admin/v1. */
   admin: AdminApi;
 }
 
 export function createApp(deps: AppDependencies): Koa {
-  const { config, logger, provider, views } = deps;
+  const { config, logger, provider, pages } = deps;
   const prefix = basePath(config);
   // Behind a proxy, only the address it appended counts: the left of
   // X-Forwarded-For is whatever the client wrote (throttling keys on ctx.ip).
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
-  // koa-mount runs oidc-provider on this app's context, so its signed cookies use these keys.
+  // koa-mount runs oidc-provider (and every sub-app) on this app's context, so its signed cookies use these keys.
   app.keys = deps.cookieSecrets;
   // Koa would print errors to stderr itself; ours are logged once, by koa-error-handler.
   app.silent = true;
 
   app.use(koaRequestLog(logger));
-  app.use(koaErrorHandler(logger, (ctx, err) => deps.pages.error(ctx, err.error, err.status)));
+  app.use(koaErrorHandler(logger, (ctx, err) => pages.error(ctx, err.error, err.status)));
   app.use(koaSecurityHeaders({ https: config.issuer.startsWith('https:') }));
   if (config.issuer.startsWith('https:')) {
     // The public URL is https, so browsers reach us over TLS whatever the
@@ -77,55 +89,60 @@ export function createApp(deps: AppDependencies): Koa {
   }
   app.use(deps.documents.capture);
 
-  app.use(async (ctx, next) => {
-    if (ctx.path !== `${prefix}/assets/tollgate.css`) return next();
+  app.use(mount(`${prefix}/assets`, serveStylesheet(deps.views)));
+
+  // Two exact paths: every other request skips the router's matching.
+  app.use(onlyAt([`${prefix}/healthz`, `${prefix}/readyz`], healthRoutes({ ping: deps.ping, prefix }).routes()));
+
+  const interaction = interactionRoutes({
+    provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
+  });
+  app.use(mount(`${prefix}/interaction`, new Koa().use(formBody()).use(interaction.routes()).use(interaction.allowedMethods())));
+
+  const account = accountRoutes({
+    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit,
+  });
+  app.use(mount(`${prefix}/account`, new Koa().use(formBody()).use(account.routes()).use(account.allowedMethods())));
+
+  app.use(koaAuthorizationPost(`${prefix}/auth`, formBody()));
+
+  const userinfo = userinfoRoutes({ issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount });
+  app.use(mount(`${prefix}/me`, new Koa().use(postOnly(formBody())).use(userinfo.routes())));
+
+  app.use(mount(`${prefix}${ADMIN_API_PATH}`, deps.admin.middleware));
+
+  app.use(mount(prefix || '/', provider as unknown as Koa));
+  return app;
+}
+
+/** Enters `middleware` for these exact paths only. */
+function onlyAt<State, Context>(paths: string[], middleware: Koa.Middleware<State, Context>): Koa.Middleware<State, Context> {
+  const set = new Set(paths);
+  return (ctx, next) => (set.has(ctx.path) ? middleware(ctx, next) : next());
+}
+
+/**
+ * Our own form posts, parsed for the sub-app that takes them (oidc-provider
+ * parses its own endpoints' bodies). 64 KiB is far above any honest form and
+ * far below a denial of service.
+ */
+function formBody(): Koa.Middleware {
+  return readableBody(bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' }));
+}
+
+function postOnly(middleware: Koa.Middleware): Koa.Middleware {
+  return (ctx, next) => (ctx.method === 'POST' ? middleware(ctx, next) : next());
+}
+
+/** Mounted at <issuer path>/assets. */
+function serveStylesheet(views: Views): Koa.Middleware {
+  return async (ctx, next) => {
+    if (ctx.path !== '/tollgate.css') return next();
     ctx.set('Cache-Control', 'public, max-age=86400');
     ctx.set('ETag', views.stylesheet.etag);
     ctx.type = 'text/css; charset=utf-8';
     ctx.status = 200;
     if (ctx.fresh) ctx.status = 304;
     else ctx.body = views.stylesheet.body;
-  });
-
-  // Routers are entered only for their own paths: the token endpoint, the
-  // hottest route, should not pay for matching every route table first.
-  const health = healthRoutes({ ping: deps.ping, prefix });
-  app.use(onlyFor((path) => path === `${prefix}/healthz` || path === `${prefix}/readyz`, health.routes()));
-
-  const interaction = interactionRoutes({
-    provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages: deps.pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit,
-    onSignIn: async (accountId) => {
-      if (config.concurrentLogins !== 'single') return;
-      const ended = await deps.sessions.endSessionsOf(accountId);
-      if (ended.sessions) await deps.audit.record('session.ended', { accountId, details: { ...ended, by: 'single-session policy' } });
-    },
-  });
-  // Only our form posts are parsed here; oidc-provider parses its own endpoints' bodies.
-  // 64 KiB is far above any honest login form and far below a denial of service.
-  const formParser = readableBody(bodyParser({ enableTypes: ['form'], formLimit: '64kb', encoding: 'utf-8' }));
-  const underInteraction = (path: string) => path.startsWith(`${prefix}/interaction/`);
-  const underAccount = (path: string) => path === `${prefix}/account` || path.startsWith(`${prefix}/account/`);
-  app.use(onlyFor(underAccount, formParser));
-  const account = accountRoutes({
-    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages: deps.pages, prefix, issuer: config.issuer, audit: deps.audit,
-  });
-  app.use(onlyFor(underAccount, account.routes()));
-  app.use(onlyFor(underAccount, account.allowedMethods()));
-  app.use(onlyFor(underInteraction, formParser));
-  app.use(onlyFor((path) => path === `${prefix}/auth`, async (ctx, next) => (ctx.method === 'POST' ? formParser(ctx, next) : next())));
-  app.use(koaAuthorizationPost(`${prefix}/auth`));
-  app.use(onlyFor(underInteraction, interaction.routes()));
-  app.use(onlyFor(underInteraction, interaction.allowedMethods()));
-  app.use(onlyFor((path) => path === `${prefix}/me`, async (ctx, next) => (ctx.method === 'POST' ? formParser(ctx, next) : next())));
-  app.use(onlyFor((path) => path === `${prefix}/me`, userinfoRoutes({ prefix, issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount }).routes()));
-
-  const underAdmin = (path: string) => path === `${prefix}${ADMIN_API_PATH}` || path.startsWith(`${prefix}${ADMIN_API_PATH}/`);
-  app.use(onlyFor(underAdmin, deps.admin.middleware));
-
-  app.use(prefix ? mount(prefix, provider as unknown as Koa) : mount(provider as unknown as Koa));
-  return app;
-}
-
-function onlyFor<State, Context>(matches: (path: string) => boolean, middleware: Koa.Middleware<State, Context>): Koa.Middleware<State, Context> {
-  return (ctx, next) => (matches(ctx.path) ? middleware(ctx, next) : next());
+  };
 }

@@ -4,7 +4,6 @@
 // instances as they like, on any backend.
 import type Koa from 'koa';
 import type Provider from 'oidc-provider';
-import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import {
@@ -21,22 +20,22 @@ import { createFindAccount } from './oidc/find-account.ts';
 import { createProvider } from './oidc/configuration.ts';
 import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
 import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
-import { createPages } from './routes/pages.ts';
+import { createPages } from './views/pages.ts';
 import { createCsrf } from './services/csrf.ts';
 import { createLoginThrottle } from './services/login-throttle.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
-import { createViews } from './views.ts';
+import { createViews } from './views/views.ts';
 import { createSessionService, type SessionService } from './services/sessions.ts';
 import { createAudit, type Audit } from './services/audit.ts';
 import { JANITOR_DEFAULTS, startJanitor, type Janitor, type JanitorOptions } from './services/janitor.ts';
 import { precomputedDocuments } from './precomputed-documents.ts';
 import { createHttpHandler } from './http-handler.ts';
-import { handleStorageFaults } from './oidc/storage-faults.ts';
+import { answerStorageFaults } from './oidc/storage-faults.ts';
+import { listenToProvider } from './oidc/events.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
 import { adminApiAudience, basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
-import { ValidationError } from './errors.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -107,7 +106,6 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({
       config,
-      logger,
       keys,
       cookieSecrets,
       adapter: createAdapterFactory(repositories),
@@ -116,48 +114,16 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       pages: pages.provider,
     });
     const audit = createAudit(repositories.audit, logger);
-    // Theft detection (RFC 9700 §4.14.2): the library has just revoked the
-    // family (lib/actions/grants/refresh_token.js, "refresh token already used").
-    // (The library puts the reason in error_detail; error_description stays generic for the client.)
-    provider.on('grant.error', (ctx: KoaContextWithOIDC, err: { error_detail?: string }) => {
-      if (err.error_detail !== 'refresh token already used') return;
-      const token = ctx.oidc.entities.RefreshToken as { accountId?: string; grantId?: string; clientId?: string } | undefined;
-      void audit.record('refresh_token.reuse_detected', {
-        accountId: token?.accountId, clientId: token?.clientId ?? ctx.oidc.client?.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
-        details: { grant_id: token?.grantId, family_revoked: true },
-      });
-    });
-    // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) has ended a session, or one client's part in it.
-    provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {
-      void audit.record('logout', {
-        accountId: ctx.oidc.session?.accountId, clientId: ctx.oidc.client?.clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
-      });
-    });
-    // Before the app mounts the provider: koa-mount composes its middleware once.
-    handleStorageFaults(provider, pages.provider, logger);
+    listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger });
+    // Provider middleware goes in before the app mounts the provider: koa-mount composes it once.
+    provider.use(answerStorageFaults(pages.provider));
     provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
-    const sessions = createSessionService({ provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger });
-    // Each successful authorization is a use of its session: record the device and when it was last seen.
-    provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
-      const session = ctx.oidc.session;
-      if (!session?.uid || !session.accountId) return;
-      repositories.sessionDevices.touch(session.uid, session.accountId, ctx.get('user-agent') || undefined, ctx.ip)
-        .catch((err: Error) => logger.warn({ err: { message: err.message } }, 'recording the session device failed'));
+    const sessions = createSessionService({
+      provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins,
     });
     const clients = createClientService(
       repositories.clients,
-      async (metadata) => {
-        try {
-          await provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]);
-        } catch (err) {
-          // The library's InvalidClientMetadata / InvalidRedirectUri: the operator's input, so a 400 naming the field.
-          const e = err as { error?: string; error_description?: string };
-          if (e.error !== 'invalid_client_metadata' && e.error !== 'invalid_redirect_uri') throw err;
-          const description = String(e.error_description ?? e.error);
-          const field = /^([a-z_]+) /.exec(description)?.[1];
-          throw new ValidationError(description, field && field in metadata ? { [field]: description } : undefined);
-        }
-      },
+      (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]),
       (models, clientId) => repositories.oidcModels.deleteByClient(models, clientId),
     );
 
@@ -168,7 +134,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       publicJwks: keys.publicJwks,
     });
     const admin = adminApi({
-      prefix, issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, auditTrail: repositories.audit,
+      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, auditTrail: repositories.audit,
     });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,

@@ -161,8 +161,6 @@ async function main(argv: string[]): Promise<number> {
       const issue = err.issues[0]!;
       return usage(`${issue.path.length ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ` : ''}${issue.message}`);
     }
-    // Metadata oidc-provider refuses (a redirect URI with a fragment, say) is a bad argument too.
-    if (isOidcMetadataError(err)) return usage(describe(err)!);
     if (err instanceof ValidationError) return usage(err.message);
     if (err instanceof ConfigError) {
       process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
@@ -179,17 +177,6 @@ async function main(argv: string[]): Promise<number> {
 function usage(problem: string): number {
   process.stderr.write(`tollgate: ${problem}\n\n${USAGE}\n`);
   return 2;
-}
-
-/** oidc-provider's InvalidClientMetadata / InvalidRedirectUri carry the reason in error_description. */
-function isOidcMetadataError(err: unknown): boolean {
-  const e = err as { error?: string };
-  return e?.error === 'invalid_client_metadata' || e?.error === 'invalid_redirect_uri';
-}
-
-function describe(err: unknown): string | undefined {
-  const e = err as { error?: string; error_description?: string };
-  return isOidcMetadataError(err) ? `${e.error}: ${e.error_description}` : undefined;
 }
 
 async function readStdinLine(): Promise<string> {

@@ -8,25 +8,29 @@
 // SameSite=Lax (CSRF defence for every page) and let the browser come back
 // with a top-level GET, which carries Lax cookies. Parameters move into the
 // query string; the request log records paths only.
+// Only a POST to the endpoint's own path is parsed (`parseForm`) and
+// answered here; everything else goes on to the provider untouched.
 import type { Middleware } from 'koa';
 
-export function koaAuthorizationPost(authorizationPath: string): Middleware {
+export function koaAuthorizationPost(authorizationPath: string, parseForm: Middleware): Middleware {
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || ctx.path !== authorizationPath) return next();
-    if (!ctx.is('application/x-www-form-urlencoded')) {
-      ctx.status = 400;
+    await parseForm(ctx, async () => {
+      if (!ctx.is('application/x-www-form-urlencoded')) {
+        ctx.status = 400;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: 'invalid_request', error_description: 'authorization requests by POST must be application/x-www-form-urlencoded' };
+        return;
+      }
+      const body = (ctx.request.body ?? {}) as Record<string, unknown>;
+      const query = new URLSearchParams();
+      for (const [name, value] of Object.entries(body)) {
+        // A repeated parameter stays repeated, so the provider rejects it as it would in a GET (RFC 6749 §3.1).
+        for (const v of Array.isArray(value) ? value : [value]) query.append(name, String(v));
+      }
+      ctx.status = 303;
       ctx.set('Cache-Control', 'no-store');
-      ctx.body = { error: 'invalid_request', error_description: 'authorization requests by POST must be application/x-www-form-urlencoded' };
-      return;
-    }
-    const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-    const query = new URLSearchParams();
-    for (const [name, value] of Object.entries(body)) {
-      // A repeated parameter stays repeated, so the provider rejects it as it would in a GET (RFC 6749 §3.1).
-      for (const v of Array.isArray(value) ? value : [value]) query.append(name, String(v));
-    }
-    ctx.status = 303;
-    ctx.set('Cache-Control', 'no-store');
-    ctx.redirect(`${authorizationPath}?${query.toString()}`);
+      ctx.redirect(`${authorizationPath}?${query.toString()}`);
+    });
   };
 }

@@ -3,17 +3,14 @@
 // out keep the library's defaults (lib/helpers/defaults.js upstream).
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
-import type { Logger } from '../logger.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { providerSigningKeys } from '../keys/native-signing-key.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
-import { isUnavailable } from '../repositories/unavailable.ts';
 
 export interface ProviderDependencies {
   config: Config;
-  logger: Logger;
   keys: SigningKeys;
   cookieSecrets: string[];
   adapter: NonNullable<Configuration['adapter']>;
@@ -225,10 +222,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     return Promise.resolve(typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual));
   };
 
-  provider.on('server_error', (_ctx: unknown, err: Error) => {
-    // Storage outages are logged (as warnings) by oidc/storage-faults.ts.
-    if (!isUnavailable(err)) deps.logger.error({ err: { name: err.name, message: err.message, stack: err.stack } }, 'oidc-provider server error');
-  });
+  // Its events are listened to in oidc/events.ts.
   return provider;
 }
 

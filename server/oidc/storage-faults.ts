@@ -3,23 +3,27 @@
 // fault, not a bug: this turns such answers into 503 temporarily_unavailable
 // (RFC 6749 §4.1.2.1, §5.2 usage), with Retry-After, as JSON, our error page,
 // or the error redirect the library was sending the client.
-import type Provider from 'oidc-provider';
+//
+// Two halves: `markStorageFault`, called by the provider's server_error
+// listener (oidc/events.ts), and `answerStorageFaults`, provider middleware
+// that rewrites the answer of a request so marked.
+import type { Middleware } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
-import { isUnavailable } from '../repositories/unavailable.ts';
 import type { ProviderPages } from './configuration.ts';
 
 const DESCRIPTION = 'the service is temporarily unavailable; try again shortly';
 const FAULT = Symbol('storage fault');
 
-export function handleStorageFaults(provider: Provider, pages: ProviderPages, logger: Logger): void {
-  provider.on('server_error', (ctx: KoaContextWithOIDC, err: Error) => {
-    if (!isUnavailable(err)) return;
-    (ctx.state as Record<symbol, boolean>)[FAULT] = true;
-    logger.warn({ route: ctx.oidc?.route, err: { message: err.message } }, 'storage unavailable');
-  });
+/** This request failed because storage is unavailable (`isUnavailable`): answer it as such. */
+export function markStorageFault(ctx: KoaContextWithOIDC, err: Error, logger: Logger): void {
+  (ctx.state as Record<symbol, boolean>)[FAULT] = true;
+  logger.warn({ route: ctx.oidc?.route, err: { message: err.message } }, 'storage unavailable');
+}
 
-  provider.use(async (ctx, next) => {
+/** Provider middleware (`provider.use`), added before the app mounts the provider: koa-mount composes its middleware once. */
+export function answerStorageFaults(pages: ProviderPages): Middleware {
+  return async (ctx, next) => {
     await next();
     if (!(ctx.state as Record<symbol, boolean>)[FAULT]) return;
     ctx.set('Cache-Control', 'no-store');
@@ -36,5 +40,5 @@ export function handleStorageFaults(provider: Provider, pages: ProviderPages, lo
     ctx.set('Retry-After', '2');
     if (ctx.response.is('html')) pages.error(ctx as KoaContextWithOIDC, { error: 'temporarily_unavailable', error_description: DESCRIPTION });
     else ctx.body = { error: 'temporarily_unavailable', error_description: DESCRIPTION };
-  });
+  };
 }

@@ -13,7 +13,7 @@ import type { Csrf } from '../services/csrf.ts';
 import type { SessionService } from '../services/sessions.ts';
 import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
 import { ACCOUNT_CLIENT_ID, ACCOUNT_CODE_CHALLENGE } from '../oidc/account-client.ts';
-import type { Pages } from './pages.ts';
+import type { Pages } from '../views/pages.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
 
 interface Dependencies {
@@ -30,7 +30,8 @@ interface Dependencies {
 
 export function accountRoutes(deps: Dependencies): Router {
   const base = `${deps.prefix}/account`;
-  const router = new Router({ prefix: base });
+  // Mounted at `base` (app.ts): the routes below are relative to it.
+  const router = new Router();
 
   /** The signed-in person of this browser, or undefined. */
   const current = async (ctx: Context) => {

@@ -15,8 +15,9 @@ const CLAIMS_BY_SCOPE: Record<string, readonly string[]> = {
   email: ['email', 'email_verified'],
 };
 
-export function userinfoRoutes(deps: { prefix: string; issuer: string; verifier: AccessTokenVerifier; findAccount: FindAccount }): Router {
-  const router = new Router({ prefix: deps.prefix });
+/** Mounted at <issuer path>/me (app.ts). */
+export function userinfoRoutes(deps: { issuer: string; verifier: AccessTokenVerifier; findAccount: FindAccount }): Router {
+  const router = new Router();
 
   const handle = async (ctx: Context) => {
     ctx.set('Cache-Control', 'no-store');
@@ -48,9 +49,9 @@ export function userinfoRoutes(deps: { prefix: string; issuer: string; verifier:
     }
   };
 
-  router.get('/me', handle);
-  router.post('/me', handle);
-  router.options('/me', (ctx) => {
+  router.get('/', handle);
+  router.post('/', handle);
+  router.options('/', (ctx) => {
     ctx.set('Access-Control-Allow-Origin', '*');
     ctx.set('Access-Control-Allow-Methods', 'GET, POST');
     ctx.set('Access-Control-Allow-Headers', 'Authorization');

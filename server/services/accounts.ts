@@ -66,9 +66,16 @@ export interface AccountService {
   findActive(id: string): Promise<StoredAccount | undefined>;
   /** The id of the account with this e-mail, if any (for the audit trail). */
   idForEmail(email: string): Promise<string | undefined>;
-  /** The account when the e-mail and password match an enabled account. */
-  authenticate(email: string, password: string): Promise<StoredAccount | undefined>;
+  /**
+   * Checks a password, reading the account once. A failure (unknown e-mail,
+   * wrong password, disabled account) costs the same argon2id work whatever
+   * the reason, and names the account the e-mail belongs to, if any, for the
+   * audit trail only: never for the person at the form.
+   */
+  authenticate(email: string, password: string): Promise<Authentication>;
 }
+
+export type Authentication = { ok: true; account: StoredAccount } | { ok: false; accountId: string | undefined };
 
 export function createAccountService(accounts: AccountRepository): AccountService {
   // Verified against when the e-mail is unknown, so that an unknown e-mail
@@ -121,15 +128,16 @@ export function createAccountService(accounts: AccountRepository): AccountServic
     },
 
     async authenticate(email, password) {
-      if (password.length > PASSWORD_MAX_LENGTH) return undefined;
       const account = await accounts.findByEmail(email.trim().toLowerCase());
+      // Longer than any password we set: refused before any argon2id work, known e-mail or not.
+      if (password.length > PASSWORD_MAX_LENGTH) return { ok: false, accountId: account?.id };
       if (!account) {
         decoyHash ??= hashPassword(`decoy-${randomUUID()}`);
         await verifyPassword(await decoyHash, password);
-        return undefined;
+        return { ok: false, accountId: undefined };
       }
       const ok = await verifyPassword(account.passwordHash, password);
-      return ok && !account.disabled ? account : undefined;
+      return ok && !account.disabled ? { ok: true, account } : { ok: false, accountId: account.id };
     },
   };
 }

@@ -64,8 +64,30 @@ export function toClientView(c: StoredClient): ClientView {
   return { client_id: c.id, ...c.metadata, created_at: c.createdAt.toISOString() };
 }
 
-/** Throws when oidc-provider rejects the metadata (its InvalidClientMetadata). */
+/**
+ * oidc-provider's `Client.validate`: throws when the library rejects the
+ * metadata, with an RFC 7591 §3.2.2 error (its InvalidClientMetadata or
+ * InvalidRedirectUri), which the service reports as a ValidationError.
+ */
 export type MetadataValidator = (metadata: ClientMetadata) => Promise<void>;
+
+/**
+ * The library's refusal of client metadata (RFC 7591 §3.2.2
+ * `invalid_client_metadata`, `invalid_redirect_uri`) is the operator's input:
+ * a ValidationError (400) naming the field its description starts with.
+ * Anything else is rethrown as it is.
+ */
+async function validated(validate: MetadataValidator, metadata: ClientMetadata): Promise<void> {
+  try {
+    await validate(metadata);
+  } catch (err) {
+    const e = err as { error?: string; error_description?: string };
+    if (e.error !== 'invalid_client_metadata' && e.error !== 'invalid_redirect_uri') throw err;
+    const description = String(e.error_description ?? e.error);
+    const field = /^([a-z_]+) /.exec(description)?.[1];
+    throw new ValidationError(description, field && field in metadata ? { [field]: description } : undefined);
+  }
+}
 
 export interface ClientService {
   /** Returns the client and, when Tollgate generated it, the secret: shown this once, stored only as a digest. */
@@ -115,7 +137,7 @@ export function createClientService(
 
       const generated = data.public || data.secret ? undefined : generateClientSecret();
       const secret = data.secret ?? generated;
-      await validate({ client_id: data.id, ...(secret ? { client_secret: digestClientSecret(secret) } : {}), ...metadata });
+      await validated(validate, { client_id: data.id, ...(secret ? { client_secret: digestClientSecret(secret) } : {}), ...metadata });
 
       const stored = await clients.create({ id: data.id, metadata, secretDigest: secret ? digestClientSecret(secret) : null });
       return { client: toClientView(stored), ...(generated ? { client_secret: generated } : {}) };
@@ -145,7 +167,7 @@ export function createClientService(
         if (patch.backchannel_logout_uri === null) delete metadata.backchannel_logout_session_required;
         else metadata.backchannel_logout_session_required = true;
       }
-      await validate({ client_id: id, ...(stored.secretDigest ? { client_secret: stored.secretDigest } : {}), ...metadata });
+      await validated(validate, { client_id: id, ...(stored.secretDigest ? { client_secret: stored.secretDigest } : {}), ...metadata });
       const updated = await clients.update(id, { metadata });
       if (!updated) throw new NotFoundError(`no client with id "${id}"`);
       return { before: toClientView(stored), after: toClientView(updated) };

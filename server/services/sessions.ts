@@ -6,7 +6,9 @@
 // client in it that registered a back-channel URI. Keycloak's bulk logout
 // does not notify clients; this does.
 import type Provider from 'oidc-provider';
+import type { Config } from '../config.ts';
 import type { Logger } from '../logger.ts';
+import type { Audit } from './audit.ts';
 import type { ModelPayload, OidcModelRepository } from '../repositories/oidc-model-repository.ts';
 import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
 
@@ -62,13 +64,29 @@ export interface SessionService {
   endSessionsOf(accountId: string): Promise<EndedSessions>;
   /** Forced logout: every session, every grant, everything issued from them. */
   endEverything(accountId: string): Promise<ForcedLogout>;
+  /**
+   * The concurrent-login policy, applied once a person has proven who they
+   * are and before their new session is made: under CONCURRENT_LOGINS=single
+   * their other sessions end (audited as `session.ended`).
+   */
+  beforeSignIn(accountId: string): Promise<void>;
+}
+
+export interface SessionServiceDependencies {
+  provider: Provider;
+  oidcModels: OidcModelRepository;
+  sessionDevices: SessionDeviceRepository;
+  logger: Logger;
+  audit: Audit;
+  /** CONCURRENT_LOGINS: `single` ends a person's other sessions when they sign in. */
+  concurrentLogins: Config['concurrentLogins'];
 }
 
 const GRANT_BOUND_MODELS = ['RefreshToken', 'AuthorizationCode', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
 
 interface GrantPayload { clientId?: string; iat?: number; openid?: { scope?: string }; resources?: Record<string, string> }
 
-export function createSessionService(deps: { provider: Provider; oidcModels: OidcModelRepository; sessionDevices: SessionDeviceRepository; logger: Logger }): SessionService {
+export function createSessionService(deps: SessionServiceDependencies): SessionService {
   /** true: delivered; false: failed; undefined: the client has no back-channel receiver. */
   const notify = async (accountId: string, clientId: string, sid: string | undefined): Promise<boolean | undefined> => {
     // Client#backchannelLogout signs and POSTs the logout token (oidc-provider 9, lib/models/client.js:442).
@@ -181,6 +199,11 @@ export function createSessionService(deps: { provider: Provider; oidcModels: Oid
     },
 
     endSessionsOf,
+    async beforeSignIn(accountId) {
+      if (deps.concurrentLogins !== 'single') return;
+      const ended = await endSessionsOf(accountId);
+      if (ended.sessions) await deps.audit.record('session.ended', { accountId, details: { ...ended, by: 'single-session policy' } });
+    },
     async endEverything(accountId) {
       // Sessions first: their logout tokens name the session (sid) they end.
       const sessions = await endSessionsOf(accountId);

@@ -72,7 +72,8 @@ export function clientRoutes(deps: { clients: ClientService; audit: Audit }): Ad
         const created = await deps.clients.register(input);
         await recordChange(deps.audit, ctx, 'admin.client.created', { clientId: created.client.client_id, details: { after: created.client } });
         ctx.status = 201;
-        ctx.set('Location', `${ctx.path}/${encodeURIComponent(created.client.client_id)}`);
+        // The request's own path: ctx.path is relative to the admin API's mount point (app.ts).
+        ctx.set('Location', `${ctx.originalUrl.split('?')[0]}/${encodeURIComponent(created.client.client_id)}`);
         ctx.body = created;
       },
     }),

@@ -19,14 +19,12 @@ import type { ClientService } from '../../services/clients.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import { auditRoutes } from './audit.ts';
 import { clientRoutes } from './clients.ts';
-import { ADMIN_API_PATH, openApiDocument } from './openapi.ts';
+import { openApiDocument } from './openapi.ts';
 import type { AdminContext, AdminRoute, AdminState } from './route.ts';
 import { userRoutes } from './users.ts';
 import { readableBody } from '../../middleware/koa-readable-body.ts';
 
 export interface AdminApiDependencies {
-  /** The issuer's path (empty at the root). */
-  prefix: string;
   issuer: string;
   /** Verifies tokens of any of Tollgate's audiences; the chain then requires `adminAudience`. */
   verifier: AccessTokenVerifier;
@@ -40,7 +38,7 @@ export interface AdminApiDependencies {
 }
 
 export interface AdminApi {
-  /** Handles every request below /admin/v1 (call only for those). */
+  /** Handles every request below /admin/v1: mount it there (paths relative to it). */
   middleware: Middleware;
   routes: AdminRoute[];
   router: Router;
@@ -48,7 +46,6 @@ export interface AdminApi {
 }
 
 export function adminApi(deps: AdminApiDependencies): AdminApi {
-  const base = `${deps.prefix}${ADMIN_API_PATH}`;
   const routes = [
     ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
     ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit }),
@@ -57,7 +54,8 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
   const document = openApiDocument({ issuer: deps.issuer, routes });
   const documentBody = JSON.stringify(document);
 
-  const router = new Router({ prefix: base });
+  // Mounted at <issuer path>/admin/v1 (app.ts): paths here are relative to it.
+  const router = new Router();
   for (const r of routes) {
     router[r.method](r.path, async (ctx) => {
       const c = ctx as unknown as AdminContext;
@@ -89,7 +87,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
     document,
     middleware: async (ctx, next) => {
       ctx.set('Cache-Control', 'no-store');
-      if (ctx.path === `${base}/openapi.json` && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
+      if (ctx.path === '/openapi.json' && (ctx.method === 'GET' || ctx.method === 'HEAD')) {
         ctx.type = 'application/json';
         ctx.body = documentBody;
         return;

@@ -60,7 +60,8 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
         const created = await deps.accounts.create({ ...body, ...(organisation ? { organisation } : {}) });
         await recordChange(deps.audit, ctx, 'admin.user.created', { accountId: created.id, details: { after: created } });
         ctx.status = 201;
-        ctx.set('Location', `${ctx.path}/${created.id}`);
+        // The request's own path: ctx.path is relative to the admin API's mount point (app.ts).
+        ctx.set('Location', `${ctx.originalUrl.split('?')[0]}/${created.id}`);
         ctx.body = created;
       },
     }),

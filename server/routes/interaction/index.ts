@@ -1,29 +1,27 @@
 // The login, sign-up and consent pages oidc-provider sends users to (its
-// `interactions.url`). Thin handlers: load the interaction, check the form,
-// call a service, render or hand the result back to the provider.
+// `interactions.url`), mounted at <issuer path>/interaction (app.ts). Each
+// route is a named chain of steps (steps.ts, login.ts, consent.ts), read
+// left to right: the first step that refuses answers the request.
 import Router from '@koa/router';
-import { loadInteraction, type InteractionDependencies } from './context.ts';
-import { getSignup, postLogin, postSignup, showLogin } from './login.ts';
-import { postAbort, postConfirm, showConsent } from './consent.ts';
+import { interactionSteps, type InteractionDependencies, type InteractionState } from './steps.ts';
+import { loginForm, loginSteps, signupForm } from './login.ts';
+import { consentSteps } from './consent.ts';
 
-export type { InteractionDependencies } from './context.ts';
+export type { InteractionDependencies } from './steps.ts';
 
-export function interactionRoutes(deps: InteractionDependencies): Router {
-  const router = new Router({ prefix: `${deps.prefix}/interaction` });
+export function interactionRoutes(deps: InteractionDependencies): Router<InteractionState> {
+  const { loadInteraction, requireCsrf, requirePrompt, onPrompt, parseForm } = interactionSteps(deps);
+  const {
+    showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, signIn,
+  } = loginSteps(deps);
+  const { loadSignedInAccount, showConsent, grantConsent, denyRequest } = consentSteps(deps);
 
-  router.get('/:uid', async (ctx) => {
-    const loaded = await loadInteraction(ctx, deps);
-    if (!loaded) return;
-    if (loaded.interaction.prompt.name === 'login') return showLogin(ctx, deps, loaded);
-    const accountId = loaded.interaction.session?.accountId;
-    const account = accountId ? await deps.accounts.findActive(accountId) : undefined;
-    if (!account) return deps.pages.error(ctx, 'login_expired', 400, loaded.locale);
-    return showConsent(ctx, deps, loaded, account);
-  });
-  router.post('/:uid/login', (ctx) => postLogin(ctx, deps));
-  router.get('/:uid/signup', (ctx) => getSignup(ctx, deps));
-  router.post('/:uid/signup', (ctx) => postSignup(ctx, deps));
-  router.post('/:uid/confirm', (ctx) => postConfirm(ctx, deps));
-  router.post('/:uid/abort', (ctx) => postAbort(ctx, deps));
+  const router = new Router<InteractionState>();
+  router.get('/:uid', loadInteraction, onPrompt('login', showLogin), loadSignedInAccount, showConsent);
+  router.post('/:uid/login', loadInteraction, requireCsrf, requirePrompt('login'), parseForm(loginForm, invalidLogin), throttleLogin, checkPassword, signIn);
+  router.get('/:uid/signup', requireSignup, loadInteraction, showSignup);
+  router.post('/:uid/signup', requireSignup, loadInteraction, requireCsrf, requirePrompt('login'), throttleSignup, parseForm(signupForm, invalidSignup), createAccount, signIn);
+  router.post('/:uid/confirm', loadInteraction, requireCsrf, requirePrompt('consent'), loadSignedInAccount, grantConsent);
+  router.post('/:uid/abort', loadInteraction, requireCsrf, denyRequest);
   return router;
 }

@@ -4,7 +4,7 @@ import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { negotiateLocale, translator, type Locale } from '../i18n.ts';
 import type { ProviderPages } from '../oidc/configuration.ts';
-import type { Views } from '../views.ts';
+import type { Views } from './views.ts';
 
 export interface Pages {
   render(ctx: Context, name: string, locale: Locale, data: Record<string, unknown>, status?: number): void;

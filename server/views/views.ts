@@ -1,13 +1,14 @@
-// Server-rendered pages from views/. Eta escapes every `<%= %>` by default;
-// `<%~ %>` (raw) is used only for the layout's body slot and for the logout
-// form oidc-provider builds (escaped by the library).
+// Server-rendered pages from the templates in views/ at the repository's
+// root. Eta escapes every `<%= %>` by default; `<%~ %>` (raw) is used only
+// for the layout's body slot and for the logout form oidc-provider builds
+// (escaped by the library).
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { Eta } from 'eta';
-import { translator, type Locale } from './i18n.ts';
+import { translator, type Locale } from '../i18n.ts';
 
-export const VIEWS_DIR = fileURLToPath(new URL('../views', import.meta.url));
+export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
 
 export interface Views {
   render(name: string, locale: Locale, data: Record<string, unknown>): string;
@@ -17,7 +18,7 @@ export interface Views {
 
 export function createViews(options: { assetsPath: string; cache: boolean }): Views {
   const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true });
-  const css = readFileSync(new URL('../views/assets/tollgate.css', import.meta.url));
+  const css = readFileSync(new URL('../../views/assets/tollgate.css', import.meta.url));
   return {
     render: (name, locale, data) => eta.render(`./${name}`, { ...data, lang: locale, t: translator(locale), assetsPath: options.assetsPath }),
     stylesheet: { body: css, etag: `"${createHash('sha256').update(css).digest('base64url').slice(0, 27)}"` },
