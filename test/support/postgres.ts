@@ -9,6 +9,8 @@ import { freePort } from './ports.ts';
 
 export interface PostgresServer {
   url: string;
+  /** The server's log file (statements appear there where log_statement is set). */
+  logFile: string;
   /** Stops it for good and removes its files. */
   stop(): void;
   /** Stops the server, keeping its data (a fault, for the fault tests). */
@@ -58,6 +60,7 @@ export async function startPostgres(): Promise<PostgresServer> {
   start();
   return {
     url: `postgresql://tollgate@127.0.0.1:${port}/postgres`,
+    logFile: path.join(dir, 'log'),
     down: () => run('pg_ctl', ['-D', data, '-m', 'fast', '-w', 'stop']),
     up: start,
     stop() {
@@ -78,4 +81,32 @@ export async function createDatabase(server: PostgresServer, name: string): Prom
     await client.end();
   }
   return server.url.replace(/\/postgres$/, `/${name}`);
+}
+
+/**
+ * The statements PostgreSQL executed for `work`, read from the server's own
+ * log (the database must have log_statement = 'all': logStatements), so
+ * every round trip counts, whichever client sent it.
+ */
+export async function statementsDuring(server: PostgresServer, work: () => Promise<void>): Promise<string[]> {
+  const { readFile, stat } = await import('node:fs/promises');
+  const from = (await stat(server.logFile)).size;
+  await work();
+  const log = (await readFile(server.logFile)).subarray(from).toString('utf8');
+  return log.split('\n').flatMap((line) => {
+    const m = /LOG:  (?:statement|execute [^:]*): (.*)$/.exec(line);
+    return m ? [m[1]!] : [];
+  });
+}
+
+/** Makes PostgreSQL log every statement run in one database (new connections). */
+export async function logStatements(server: PostgresServer, database: string): Promise<void> {
+  const { default: pg } = await import('pg');
+  const client = new pg.Client({ connectionString: server.url });
+  await client.connect();
+  try {
+    await client.query(`ALTER DATABASE "${database}" SET log_statement = 'all'`);
+  } finally {
+    await client.end();
+  }
 }
