@@ -147,7 +147,7 @@ describe('refresh token reuse grace window (per client)', () => {
       await refreshFails(config, rt1.refresh_token!);
       const rt2 = await oidc.refreshTokenGrant(config, retried.refresh_token!);
       assert.ok(rt2.refresh_token, 'the family was not revoked');
-      assert.equal(await t.tollgate.database.prisma.oidcModel.count({ where: { model: 'RefreshToken', grantId: String(decodeJwt(rt2.access_token).gid), consumedAt: null } }), 1, 'one live refresh token in the family');
+      assert.equal(await t.tollgate.repositories.oidcModels.countByGrant('RefreshToken', String(decodeJwt(rt2.access_token).gid)), 1, 'one live refresh token in the family');
       // Now the first token is two rotations old: reuse betrays theft.
       await refreshFails(config, tokens.refresh_token!);
       await refreshFails(config, rt2.refresh_token!);
