@@ -174,8 +174,6 @@ export const CONFIG_OPTIONS = {
 type Options = typeof CONFIG_OPTIONS;
 const env = z.object(Object.fromEntries(Object.entries(CONFIG_OPTIONS).map(([name, option]) => [name, option.schema])) as { [K in keyof Options]: Options[K]['schema'] });
 
-export type Env = z.input<typeof env>;
-
 export interface Config {
   readonly env: 'development' | 'production' | 'test';
   readonly port: number;

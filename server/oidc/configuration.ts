@@ -128,7 +128,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     features: {
-      // The hosted pages are ours (routes/interaction.ts); never the library's development forms.
+      // The hosted pages are ours (routes/interaction/); never the library's development forms.
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },

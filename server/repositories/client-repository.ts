@@ -36,7 +36,7 @@ export interface ClientRepository {
  * client) is announced to every instance (invalidation.ts); should the
  * announcement be lost, one second still bounds how long it takes.
  */
-export const CLIENT_CACHE_TTL_MS = 1_000;
+const CLIENT_CACHE_TTL_MS = 1_000;
 const CLIENT_CACHE_MAX_ENTRIES = 10_000;
 
 /** PostgreSQL's jsonb cannot hold NUL: refused as bad input rather than failing as a database error. */

@@ -5,7 +5,7 @@
 // as `originalCode` on its driver-adapter cause, should a write go through it.
 
 /** SQLSTATE unique_violation (PostgreSQL, Appendix A). */
-export const UNIQUE_VIOLATION = '23505';
+const UNIQUE_VIOLATION = '23505';
 
 export function isUniqueViolation(err: unknown, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 4) return false;

@@ -1,6 +1,6 @@
 // The storage contract: what oidc-provider's adapter and our repositories
 // promise, run unchanged against every backend (embedded PGlite, PostgreSQL,
-// and Redis when it comes). A backend passes only if all of it holds.
+// and PostgreSQL with Redis for the short-lived models and login counters). A backend passes only if all of it holds.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
