@@ -234,7 +234,7 @@ export function slidingTtl(since: number | undefined, absolute: number, idle: nu
  * limit (the library enforces that). Elsewhere (the authorization endpoint)
  * every API scope may be asked for; the consent step grants by role.
  */
-function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
+export function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
   const account = ctx.oidc.account;
   if (ctx.oidc.route === 'token') {
     // No account (client_credentials): no user, so no userinfo scopes.
