@@ -1,8 +1,11 @@
 // Configuration: the environment, read once into one frozen, typed object.
 //
-// Every option is declared here with its default and the reason for it; the
-// README's configuration table mirrors this file. A bad value stops the
-// process with one line naming the variable and what is wrong with it.
+// Every option is declared once, below, with its validation, its default,
+// what it means and why the default is what it is; the README's
+// configuration table is generated from these declarations (`npm run
+// docs:config`, checked by test/unit/config-docs.test.ts), as oidc-provider
+// generates its documentation from lib/helpers/defaults.js. A bad value
+// stops the process with one line naming the variable and what is wrong.
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
@@ -23,68 +26,153 @@ const absoluteUrl = (protocols: readonly string[]) => z.string().trim().refine((
   }
 }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
-const env = z.object({
-  /** `production` turns on the strict checks below (https issuer, explicit secrets, Secure cookies). */
-  NODE_ENV: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
-  /** 3000: the conventional port of a Node development server. 0 picks a free port (tests). */
-  PORT: integer(0, 65535).default(3000),
-  /** Unset: every interface, IPv6 and IPv4 where the host has both (Node's own default), so it works in a container too. */
-  HOST: z.string().trim().min(1, 'must not be empty').optional(),
-  /** The public URL clients see; every token's `iss`. Defaults to http://localhost:$PORT for development. */
-  ISSUER: absoluteUrl(['http:', 'https:']).optional(),
-  /** PostgreSQL connection URL. Absent: the embedded database under DATA_DIR. */
-  DATABASE_URL: absoluteUrl(['postgres:', 'postgresql:']).optional(),
-  /** Connections per instance. pg's default (10) keeps N instances well under PostgreSQL's max_connections (100). */
-  DATABASE_POOL_SIZE: integer(1, 1000).default(10),
-  /** Where the embedded database lives when DATABASE_URL is absent. */
-  DATA_DIR: z.string().trim().min(1, 'must not be empty').default('./data'),
-  /** Private signing keys and generated development secrets (never committed). */
-  KEYS_DIR: z.string().trim().min(1, 'must not be empty').default('./keys'),
-  /** Redis for short-lived state across instances (see README, "Running several instances"). */
-  REDIS_URL: absoluteUrl(['redis:', 'rediss:']).optional(),
-  /** pino level; `info` logs one line per request. */
-  LOG_LEVEL: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
-  /**
-   * Comma-separated keys that sign cookies, newest first (older ones still verify,
-   * which is how they rotate). Generated and kept in KEYS_DIR in development;
-   * required in production.
-   */
-  COOKIE_SECRETS: z.string().optional()
-    .transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean))
-    .refine((v) => v === undefined || (v.length > 0 && v.every((s) => s.length >= 32)), 'must be comma-separated secrets of at least 32 characters each'),
-  /** The resource indicator (RFC 8707) and `aud` of access tokens when a client names none. Defaults to $ISSUER/api. */
-  API_AUDIENCE: absoluteUrl(['http:', 'https:', 'urn:']).optional(),
-  /** Seconds. 15 minutes: short enough that a stolen token is soon useless (RFC 9700 §2.2.2), long enough to spare refreshes. */
-  ACCESS_TOKEN_TTL: integer(60, 86_400).default(900),
-  /** Seconds. One hour, as Keycloak and Auth0 default. */
-  ID_TOKEN_TTL: integer(60, 86_400).default(3600),
-  /** Seconds. A refresh token family's absolute lifetime, from the first sign-in: 30 days (Auth0's default). */
-  REFRESH_TOKEN_TTL: integer(1, 366 * 86_400).default(30 * 86_400),
-  /** Seconds. A refresh token unused this long expires (sliding: every rotation starts it again): 7 days. */
-  REFRESH_TOKEN_IDLE_TTL: integer(1, 366 * 86_400).default(7 * 86_400),
-  /** Seconds. A login session's absolute lifetime, from the sign-in: 30 days. */
-  SESSION_TTL: integer(1, 366 * 86_400).default(30 * 86_400),
-  /** Seconds. A login session unused this long ends (sliding: every use starts it again): 3 days (Auth0's default). */
-  SESSION_IDLE_TTL: integer(1, 366 * 86_400).default(3 * 86_400),
-  /** ES256 signs ~20× faster than RS256 here and makes tokens ~3× shorter. */
-  ACCESS_TOKEN_SIGNING_ALG: z.enum(['ES256', 'RS256'], { error: 'must be ES256 or RS256' }).default('ES256'),
-  /** Days the audit trail keeps an event (the janitor removes older ones). A year covers most compliance regimes. */
-  AUDIT_RETENTION_DAYS: integer(1, 36_500).default(365),
-  /** `single`: a new sign-in ends the user's other sessions (on every device). `allow`: sessions coexist. */
-  CONCURRENT_LOGINS: z.enum(['allow', 'single'], { error: 'must be allow or single' }).default('allow'),
-  /** Let people create their own account on the login page. Off: accounts come from operators (CLI, admin API). */
-  SIGNUP_ENABLED: boolean.default(false),
-  /**
-   * Let Tollgate's outbound requests (back-channel logout, clients' jwks_uri)
-   * reach loopback and private addresses. Off, oidc-provider's SSRF guard
-   * refuses them; turn on only when such receivers live on your own network.
-   */
-  ALLOW_PRIVATE_NETWORK_FETCH: boolean.default(false),
-  /** Honour X-Forwarded-* from a reverse proxy. Only behind one that sets them. */
-  TRUST_PROXY: boolean.default(false),
-});
+/** One environment variable: its validation (with its default, if any) and its documentation. */
+export interface ConfigOption {
+  /** Validates the raw string; `.default(v)` gives the default, `.optional()` marks one that may stay unset. */
+  readonly schema: z.ZodType;
+  /** What it does (the README's "Meaning"). */
+  readonly meaning: string;
+  /** Why the default is what it is. */
+  readonly why?: string;
+  /** The README's "Default" when it is not simply the schema's default value (unset, or derived from another option). */
+  readonly shown?: string;
+  /** Seconds: a default of whole days also shows as days. */
+  readonly seconds?: true;
+}
 
-export type Env = z.input<typeof env>;
+export const CONFIG_OPTIONS = {
+  NODE_ENV: {
+    schema: z.enum(['development', 'production', 'test'], { error: 'must be development, production or test' }).default('development'),
+    meaning: '`production` requires an `https` `ISSUER` and explicit `COOKIE_SECRETS`.',
+    why: 'Development needs no setup; `production` turns on the strict checks (https issuer, explicit secrets, Secure cookies).',
+  },
+  PORT: {
+    schema: integer(0, 65535).default(3000),
+    meaning: 'Listening port.',
+    why: 'The conventional port of a Node development server. 0 picks a free port (tests).',
+  },
+  HOST: {
+    schema: z.string().trim().min(1, 'must not be empty').optional(),
+    shown: '*(all interfaces)*',
+    meaning: 'Listening address; unset listens on every IPv6 and IPv4 address.',
+    why: "Node's own default (IPv6 and IPv4 where the host has both), so it works in a container too.",
+  },
+  ISSUER: {
+    schema: absoluteUrl(['http:', 'https:']).optional(),
+    shown: '`http://localhost:$PORT`',
+    meaning: 'Public URL of Tollgate; the `iss` of every token. No query or fragment. A path is allowed (all endpoints move under it).',
+    why: 'Development on this machine; production requires an https URL.',
+  },
+  DATABASE_URL: {
+    schema: absoluteUrl(['postgres:', 'postgresql:']).optional(),
+    shown: '*(unset: embedded)*',
+    meaning: 'PostgreSQL URL (`postgres://` or `postgresql://`). Unset: embedded PGlite under `DATA_DIR`.',
+    why: 'Nothing to install to start; several instances need PostgreSQL.',
+  },
+  DATABASE_POOL_SIZE: {
+    schema: integer(1, 1000).default(10),
+    meaning: 'PostgreSQL connections per instance.',
+    why: "pg's default, which keeps N instances well under PostgreSQL's `max_connections` (100).",
+  },
+  DATA_DIR: {
+    schema: z.string().trim().min(1, 'must not be empty').default('./data'),
+    meaning: 'Embedded database directory (~40 MB).',
+  },
+  KEYS_DIR: {
+    schema: z.string().trim().min(1, 'must not be empty').default('./keys'),
+    meaning: 'Private signing keys (`signing-keys.json`, mode 0600) and development cookie secrets. Never commit; back up; share between instances.',
+  },
+  REDIS_URL: {
+    schema: absoluteUrl(['redis:', 'rediss:']).optional(),
+    shown: '*(unset)*',
+    meaning: '`redis://…` or `rediss://…`: sessions, interactions, authorization codes and the other short-lived models, login throttling counters and cache invalidation move to Redis (see [Running several instances](#running-several-instances)).',
+    why: 'One instance needs no Redis; several share short-lived state through it.',
+  },
+  LOG_LEVEL: {
+    schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+    meaning: `pino level: \`${LOG_LEVELS.join(' ')}\`. \`info\` logs one line per request.`,
+  },
+  COOKIE_SECRETS: {
+    schema: z.string().optional()
+      .transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean))
+      .refine((v) => v === undefined || (v.length > 0 && v.every((s) => s.length >= 32)), 'must be comma-separated secrets of at least 32 characters each'),
+    shown: 'generated in dev',
+    meaning: 'Comma-separated cookie-signing keys, newest first, ≥ 32 characters each. Required in production.',
+    why: 'Older keys still verify, which is how they rotate. Generated and kept in `KEYS_DIR` in development only.',
+  },
+  API_AUDIENCE: {
+    schema: absoluteUrl(['http:', 'https:', 'urn:']).optional(),
+    shown: '`$ISSUER/api`',
+    meaning: 'Resource indicator (RFC 8707) and `aud` of access tokens when a client names none.',
+  },
+  ACCESS_TOKEN_TTL: {
+    schema: integer(60, 86_400).default(900),
+    seconds: true,
+    meaning: 'Access token lifetime, seconds (60–86400); a client may register its own (`--access-token-ttl`).',
+    why: '15 minutes: short enough that a stolen token is soon useless (RFC 9700 §2.2.2), long enough to spare refreshes.',
+  },
+  ID_TOKEN_TTL: {
+    schema: integer(60, 86_400).default(3600),
+    seconds: true,
+    meaning: 'ID token lifetime, seconds.',
+    why: 'One hour, as Keycloak and Auth0 default.',
+  },
+  REFRESH_TOKEN_TTL: {
+    schema: integer(1, 366 * 86_400).default(30 * 86_400),
+    seconds: true,
+    meaning: 'Absolute lifetime of a refresh token family, from the sign-in.',
+    why: "Auth0's default.",
+  },
+  REFRESH_TOKEN_IDLE_TTL: {
+    schema: integer(1, 366 * 86_400).default(7 * 86_400),
+    seconds: true,
+    meaning: 'A refresh token unused this long expires; every rotation starts it again.',
+  },
+  SESSION_TTL: {
+    schema: integer(1, 366 * 86_400).default(30 * 86_400),
+    seconds: true,
+    meaning: 'Absolute lifetime of a login session, from the sign-in.',
+  },
+  SESSION_IDLE_TTL: {
+    schema: integer(1, 366 * 86_400).default(3 * 86_400),
+    seconds: true,
+    meaning: 'A login session unused this long ends; every use starts it again.',
+    why: "Auth0's default.",
+  },
+  ACCESS_TOKEN_SIGNING_ALG: {
+    schema: z.enum(['ES256', 'RS256'], { error: 'must be ES256 or RS256' }).default('ES256'),
+    meaning: '`ES256` or `RS256`.',
+    why: 'ES256 signs ~20× faster than RS256 here and makes tokens ~3× shorter.',
+  },
+  AUDIT_RETENTION_DAYS: {
+    schema: integer(1, 36_500).default(365),
+    meaning: 'Days the audit trail keeps an event; the janitor removes older ones.',
+    why: 'A year covers most compliance regimes.',
+  },
+  CONCURRENT_LOGINS: {
+    schema: z.enum(['allow', 'single'], { error: 'must be allow or single' }).default('allow'),
+    meaning: "`single`: a new sign-in ends the user's other sessions (and the refresh tokens bound to them, with back-channel logout).",
+    why: 'People sign in on several devices.',
+  },
+  SIGNUP_ENABLED: {
+    schema: boolean.default(false),
+    meaning: 'Offer "Create an account" on the login page. Off: accounts come from operators.',
+    why: 'Accounts come from operators (CLI, admin API) unless you choose otherwise.',
+  },
+  ALLOW_PRIVATE_NETWORK_FETCH: {
+    schema: boolean.default(false),
+    meaning: "Let outbound requests (back-channel logout, clients' `jwks_uri`) reach loopback and private addresses. Off: oidc-provider's SSRF guard refuses them.",
+    why: 'Turn on only when such receivers live on your own network.',
+  },
+  TRUST_PROXY: {
+    schema: boolean.default(false),
+    meaning: 'Honour `X-Forwarded-Proto/Host/For` (only behind a proxy that sets them).',
+    why: 'Without a proxy that sets them, anyone could write them.',
+  },
+} as const satisfies Record<string, ConfigOption>;
+
+type Options = typeof CONFIG_OPTIONS;
+const env = z.object(Object.fromEntries(Object.entries(CONFIG_OPTIONS).map(([name, option]) => [name, option.schema])) as { [K in keyof Options]: Options[K]['schema'] });
 
 export interface Config {
   readonly env: 'development' | 'production' | 'test';

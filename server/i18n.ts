@@ -3,9 +3,9 @@
 // Accept-Language, then English. Strings live in views/locales/*.json.
 import { readFileSync } from 'node:fs';
 
-export const LOCALES = ['en', 'ko'] as const;
+const LOCALES = ['en', 'ko'] as const;
 export type Locale = (typeof LOCALES)[number];
-export const DEFAULT_LOCALE: Locale = 'en';
+const DEFAULT_LOCALE: Locale = 'en';
 
 type Catalogue = Record<string, string>;
 const catalogues: Record<Locale, Catalogue> = Object.fromEntries(
@@ -17,7 +17,14 @@ function supported(tag: string): Locale | undefined {
   return LOCALES.find((l) => l === primary);
 }
 
-/** `ui_locales` is space-separated in order of preference; Accept-Language carries q-values (RFC 9110 §12.5.4). */
+/**
+ * `ui_locales` is space-separated in order of preference; Accept-Language
+ * carries q-values (RFC 9110 §12.5.4). Not Koa's `ctx.acceptsLanguages()`:
+ * its negotiator ranks an exact match above an earlier, equally weighted
+ * regional one ("en-GB,ko" would give Korean, not English) and lets `*` pick
+ * our first language over one named at a lower q ("*, ko;q=0.5" would give
+ * English); test/unit/locale.test.ts holds both cases.
+ */
 export function negotiateLocale(uiLocales: unknown, acceptLanguage: string | undefined): Locale {
   if (typeof uiLocales === 'string') {
     for (const tag of uiLocales.split(' ')) {

@@ -5,8 +5,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { ClientMetadata } from 'oidc-provider';
 import type { Config } from '../config.ts';
+import { ACCOUNT_CLIENT_ID } from '../services/reserved-clients.ts';
 
-export const ACCOUNT_CLIENT_ID = 'tollgate-account';
 /** S256 of a verifier nobody keeps (PKCE is required of every public client; the code is never redeemed). */
 export const ACCOUNT_CODE_CHALLENGE = createHash('sha256').update(randomBytes(32).toString('base64url')).digest('base64url');
 

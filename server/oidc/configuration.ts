@@ -138,7 +138,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // Our keys sign through node:crypto (keys/native-signing-key.ts); the
       // ack pins the experiment's version, so an incompatible change fails loudly.
       externalSigningSupport: { enabled: true, ack: 'experimental-01' },
-      // The hosted pages are ours (routes/interaction.ts); never the library's development forms.
+      // The hosted pages are ours (routes/interaction/); never the library's development forms.
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
       introspection: { enabled: true },
@@ -241,7 +241,7 @@ export function slidingTtl(since: number | undefined, absolute: number, idle: nu
  * limit (the library enforces that). Elsewhere (the authorization endpoint)
  * every API scope may be asked for; the consent step grants by role.
  */
-function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
+export function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
   const account = ctx.oidc.account;
   if (ctx.oidc.route === 'token') {
     // No account (client_credentials): no user, so no userinfo scopes.

@@ -1,4 +1,6 @@
-// People who sign in.
+// People who sign in. Every statement goes straight to the driver (see
+// Database.query): the two lookups run on every sign-in and token exchange,
+// and one query style keeps the row mapped in one place (accountFromRow).
 import type { Database } from './database.ts';
 import { ConflictError } from '../errors.ts';
 import { isUniqueViolation } from './unique-violation.ts';
@@ -59,44 +61,51 @@ export const accountFromRow = (r: AccountRow): StoredAccount => ({
 
 const COLUMNS = 'id, email, email_verified, name, password_hash, roles, organisation, disabled, created_at, updated_at';
 
-/**
- * Writes go through Prisma; the two lookups on every sign-in and token
- * exchange go straight to the driver (see Database.query).
- */
-export function createAccountRepository(db: Pick<Database, 'prisma' | 'query'>): AccountRepository {
-  const { prisma } = db;
-  const findById = async (id: string) => {
-    if (!isUuid(id)) return undefined;
-    const [row] = await db.query<AccountRow>(`SELECT ${COLUMNS} FROM account WHERE id = $1`, [id]);
+/** The columns AccountChange may set, by field. */
+const CHANGEABLE: Record<keyof AccountChange, string> = {
+  name: 'name', roles: 'roles', organisation: 'organisation', disabled: 'disabled', passwordHash: 'password_hash',
+};
+
+export function createAccountRepository(db: Pick<Database, 'query'>): AccountRepository {
+  const findOne = async (column: 'id' | 'email', value: string) => {
+    const [row] = await db.query<AccountRow>(`SELECT ${COLUMNS} FROM account WHERE ${column} = $1`, [value]);
     return row ? accountFromRow(row) : undefined;
   };
   return {
     async create(account) {
       try {
-        return await prisma.account.create({ data: account });
+        const [row] = await db.query<AccountRow>(
+          `INSERT INTO account (id, email, name, password_hash, roles, organisation, updated_at)
+           VALUES ($1, $2, $3, $4, $5::text[], $6, now()) RETURNING ${COLUMNS}`,
+          [account.id, account.email, account.name, account.passwordHash, account.roles, account.organisation],
+        );
+        return accountFromRow(row!);
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConflictError(`an account with e-mail "${account.email}" already exists`);
         throw err;
       }
     },
-    findById,
-    async findByEmail(email) {
-      if (!storable(email)) return undefined;
-      const [row] = await db.query<AccountRow>(`SELECT ${COLUMNS} FROM account WHERE email = $1`, [email]);
-      return row ? accountFromRow(row) : undefined;
-    },
+    findById: async (id) => (isUuid(id) ? findOne('id', id) : undefined),
+    findByEmail: async (email) => (storable(email) ? findOne('email', email) : undefined),
     async list(filter = {}) {
-      return prisma.account.findMany({
-        where: { ...(filter.email ? { email: filter.email } : {}), ...(filter.organisation ? { organisation: filter.organisation } : {}) },
-        orderBy: [{ createdAt: 'asc' }, { id: 'asc' }],
-        ...(filter.limit ? { take: filter.limit } : {}),
-        ...(filter.offset ? { skip: filter.offset } : {}),
-      });
+      // An empty filter value or a zero limit or offset means "none", as before.
+      const rows = await db.query<AccountRow>(
+        `SELECT ${COLUMNS} FROM account
+          WHERE ($1::text IS NULL OR email = $1) AND ($2::text IS NULL OR organisation = $2)
+          ORDER BY created_at, id LIMIT $3::int OFFSET $4::int`,
+        [filter.email || null, filter.organisation || null, filter.limit || null, filter.offset || 0],
+      );
+      return rows.map(accountFromRow);
     },
     async update(id, change) {
       if (!isUuid(id)) return undefined;
-      const { count } = await prisma.account.updateMany({ where: { id }, data: { ...change, updatedAt: new Date() } });
-      return count ? findById(id) : undefined;
+      const fields = (Object.keys(CHANGEABLE) as Array<keyof AccountChange>).filter((field) => change[field] !== undefined);
+      const set = fields.map((field, i) => `${CHANGEABLE[field]} = $${i + 2}${field === 'roles' ? '::text[]' : ''}`);
+      const [row] = await db.query<AccountRow>(
+        `UPDATE account SET ${[...set, 'updated_at = now()'].join(', ')} WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, ...fields.map((field) => change[field])],
+      );
+      return row ? accountFromRow(row) : undefined;
     },
   };
 }

@@ -1,4 +1,5 @@
-// The audit trail: append-only security events.
+// The audit trail: append-only security events. SQL straight to the driver
+// (see Database.query), like every repository here.
 import type { Database } from './database.ts';
 
 export interface AuditEventInput {
@@ -45,6 +46,11 @@ interface Row {
   id: string; at: Date; type: string; account_id: string | null; client_id: string | null; ip: string | null; user_agent: string | null; actor: string | null; details: Record<string, unknown>;
 }
 
+const toEvent = (r: Row): AuditEvent => ({
+  id: r.id, at: new Date(r.at), type: r.type, accountId: r.account_id ?? undefined, clientId: r.client_id ?? undefined,
+  ip: r.ip ?? undefined, userAgent: r.user_agent ?? undefined, actor: r.actor ?? undefined, details: r.details,
+});
+
 export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): AuditRepository {
   return {
     async append(event) {
@@ -67,10 +73,7 @@ export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): 
           ORDER BY audit_event.id DESC LIMIT $7`,
         [filter.type ?? null, filter.accountId ?? null, filter.clientId ?? null, filter.since ?? null, filter.until ?? null, filter.before ?? null, filter.limit ?? 100],
       );
-      return rows.map((r) => ({
-        id: r.id, at: new Date(r.at), type: r.type, accountId: r.account_id ?? undefined, clientId: r.client_id ?? undefined,
-        ip: r.ip ?? undefined, userAgent: r.user_agent ?? undefined, actor: r.actor ?? undefined, details: r.details,
-      }));
+      return rows.map(toEvent);
     },
   };
 }

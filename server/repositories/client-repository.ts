@@ -1,6 +1,8 @@
 // Registered OAuth clients. Metadata is stored as the RFC 7591 JSON object
-// oidc-provider validates; the secret only as a SHA-256 digest.
-import type { PrismaClient, Prisma } from '../generated/prisma/client.ts';
+// oidc-provider validates; the secret only as a SHA-256 digest. Every token
+// request reads its client (through the cache below), so the SQL goes
+// straight to the driver (see Database.query), as in every repository here.
+import type { Database } from './database.ts';
 import { ConflictError, UnstorableValueError } from '../errors.ts';
 import { isUniqueViolation } from './unique-violation.ts';
 import { storable } from './text.ts';
@@ -34,7 +36,7 @@ export interface ClientRepository {
  * client) is announced to every instance (invalidation.ts); should the
  * announcement be lost, one second still bounds how long it takes.
  */
-export const CLIENT_CACHE_TTL_MS = 1_000;
+const CLIENT_CACHE_TTL_MS = 1_000;
 const CLIENT_CACHE_MAX_ENTRIES = 10_000;
 
 /** PostgreSQL's jsonb cannot hold NUL: refused as bad input rather than failing as a database error. */
@@ -42,24 +44,30 @@ function assertStorable(metadata: ClientMetadata): void {
   if (JSON.stringify(metadata).includes('\\u0000')) throw new UnstorableValueError();
 }
 
-export function createClientRepository(prisma: PrismaClient, invalidation: CacheInvalidation = localInvalidation(), cacheTtlMs = CLIENT_CACHE_TTL_MS): ClientRepository {
+interface Row { id: string; metadata: ClientMetadata; secret_digest: string | null; created_at: Date }
+
+const COLUMNS = 'id, metadata, secret_digest, created_at';
+
+const toStored = (r: Row): StoredClient => ({ id: r.id, metadata: r.metadata, secretDigest: r.secret_digest, createdAt: new Date(r.created_at) });
+
+export function createClientRepository(db: Pick<Database, 'query' | 'execute'>, invalidation: CacheInvalidation = localInvalidation(), cacheTtlMs = CLIENT_CACHE_TTL_MS): ClientRepository {
   // Only found clients are cached, so unknown ids cannot fill it; a Map keeps
   // insertion order, which makes evicting the oldest entry O(1).
   const cache = new Map<string, { client: StoredClient; until: number }>();
   // A change made through any instance reaches every instance's cache at once (pub/sub with Redis).
   invalidation.subscribe('client', (id) => cache.delete(id));
   const changed = (id: string) => invalidation.publish('client', id);
-  const toStored = (row: { id: string; metadata: unknown; secretDigest: string | null; createdAt: Date }): StoredClient => ({
-    id: row.id, metadata: row.metadata as ClientMetadata, secretDigest: row.secretDigest, createdAt: row.createdAt,
-  });
 
   return {
     async create({ id, metadata, secretDigest }) {
       assertStorable(metadata);
       try {
-        const created = toStored(await prisma.client.create({ data: { id, metadata: metadata as Prisma.InputJsonValue, secretDigest } }));
+        const [row] = await db.query<Row>(
+          `INSERT INTO client (id, metadata, secret_digest, updated_at) VALUES ($1, $2::jsonb, $3, now()) RETURNING ${COLUMNS}`,
+          [id, JSON.stringify(metadata), secretDigest],
+        );
         await changed(id);
-        return created;
+        return toStored(row!);
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConflictError(`a client with id "${id}" already exists`);
         throw err;
@@ -70,7 +78,7 @@ export function createClientRepository(prisma: PrismaClient, invalidation: Cache
       const now = Date.now();
       const hit = cache.get(id);
       if (hit && hit.until > now) return hit.client;
-      const row = await prisma.client.findUnique({ where: { id } });
+      const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM client WHERE id = $1`, [id]);
       if (!row) {
         cache.delete(id);
         return undefined;
@@ -84,26 +92,25 @@ export function createClientRepository(prisma: PrismaClient, invalidation: Cache
       return client;
     },
     async list() {
-      return (await prisma.client.findMany({ orderBy: { createdAt: 'asc' } })).map(toStored);
+      return (await db.query<Row>(`SELECT ${COLUMNS} FROM client ORDER BY created_at`)).map(toStored);
     },
     async update(id, change) {
       if (!storable(id)) return undefined;
       if (change.metadata) assertStorable(change.metadata);
-      const { count } = await prisma.client.updateMany({
-        where: { id },
-        data: {
-          ...(change.metadata ? { metadata: change.metadata as Prisma.InputJsonValue } : {}),
-          ...(change.secretDigest !== undefined ? { secretDigest: change.secretDigest } : {}),
-        },
-      });
-      if (!count) return undefined;
+      // $3: whether to set the digest (it may be set to null).
+      const [row] = await db.query<Row>(
+        `UPDATE client SET metadata = COALESCE($2::jsonb, metadata),
+                secret_digest = CASE WHEN $3::boolean THEN $4::text ELSE secret_digest END, updated_at = now()
+          WHERE id = $1 RETURNING ${COLUMNS}`,
+        [id, change.metadata ? JSON.stringify(change.metadata) : null, change.secretDigest !== undefined, change.secretDigest ?? null],
+      );
+      if (!row) return undefined;
       await changed(id);
-      const row = await prisma.client.findUnique({ where: { id } });
-      return row ? toStored(row) : undefined;
+      return toStored(row);
     },
     async delete(id) {
       if (!storable(id)) return false;
-      const { count } = await prisma.client.deleteMany({ where: { id } });
+      const count = await db.execute('DELETE FROM client WHERE id = $1', [id]);
       await changed(id);
       return count > 0;
     },

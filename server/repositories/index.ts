@@ -32,7 +32,7 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
   const oidcModels = createOidcModelRepository(db);
   return {
     oidcModels: redis ? tieredOidcModelRepository(oidcModels, createRedisOidcModelRepository(redis)) : oidcModels,
-    clients: createClientRepository(db.prisma, options.invalidation),
+    clients: createClientRepository(db, options.invalidation),
     accounts: createAccountRepository(db),
     loginThrottle: redis ? createRedisLoginThrottleRepository(redis) : createLoginThrottleRepository(db),
     revokedTokens: createRevokedTokenRepository(db),

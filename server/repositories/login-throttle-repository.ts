@@ -26,12 +26,12 @@ const safeKey = (key: string) => key.replaceAll('\u0000', '\uFFFD');
 
 interface Row { failures: number; window_started_at: Date }
 
-export function createLoginThrottleRepository(db: Pick<Database, 'query' | 'execute'>): LoginThrottleRepository {
-  const toState = (row: Row, windowSeconds: number): ThrottleState => ({
-    failures: Number(row.failures),
-    resetsAt: new Date(new Date(row.window_started_at).getTime() + windowSeconds * 1000),
-  });
+const toState = (row: Row, windowSeconds: number): ThrottleState => ({
+  failures: Number(row.failures),
+  resetsAt: new Date(new Date(row.window_started_at).getTime() + windowSeconds * 1000),
+});
 
+export function createLoginThrottleRepository(db: Pick<Database, 'query' | 'execute'>): LoginThrottleRepository {
   return {
     async get(key, windowSeconds) {
       const [row] = await db.query<Row>(

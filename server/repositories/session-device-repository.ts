@@ -1,4 +1,6 @@
-// The device behind each login session (user agent, address, first and last seen).
+// The device behind each login session (user agent, address, first and last
+// seen). SQL straight to the driver (see Database.query): touched on every
+// successful authorization and every visit of the account page.
 import type { Database } from './database.ts';
 import { storable } from './text.ts';
 
@@ -25,6 +27,10 @@ export interface SessionDeviceRepository {
 
 interface Row { session_uid: string; user_agent: string | null; ip: string | null; created_at: Date; last_seen_at: Date }
 
+const toDevice = (r: Row): SessionDevice => ({
+  sessionUid: r.session_uid, userAgent: r.user_agent, ip: r.ip, createdAt: new Date(r.created_at), lastSeenAt: new Date(r.last_seen_at),
+});
+
 const clean = (value: string | undefined, max: number) => (value ? value.replaceAll('\u0000', '').slice(0, max) : null);
 
 export function createSessionDeviceRepository(db: Pick<Database, 'query' | 'execute'>): SessionDeviceRepository {
@@ -40,7 +46,7 @@ export function createSessionDeviceRepository(db: Pick<Database, 'query' | 'exec
     async listByAccount(accountId) {
       if (!storable(accountId)) return [];
       const rows = await db.query<Row>('SELECT session_uid, user_agent, ip, created_at, last_seen_at FROM session_device WHERE account_id = $1', [accountId]);
-      return rows.map((r) => ({ sessionUid: r.session_uid, userAgent: r.user_agent, ip: r.ip, createdAt: new Date(r.created_at), lastSeenAt: new Date(r.last_seen_at) }));
+      return rows.map(toDevice);
     },
     async purgeUnseenFor(seconds, limit) {
       return db.execute(

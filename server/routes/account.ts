@@ -11,8 +11,9 @@ import type Provider from 'oidc-provider';
 import type { AccountService } from '../services/accounts.ts';
 import type { Csrf } from '../services/csrf.ts';
 import type { SessionService } from '../services/sessions.ts';
-import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
-import { ACCOUNT_CLIENT_ID, ACCOUNT_CODE_CHALLENGE } from '../oidc/account-client.ts';
+import { describeDevice, type SessionDevices } from '../services/devices.ts';
+import { ACCOUNT_CODE_CHALLENGE } from '../oidc/account-client.ts';
+import { ACCOUNT_CLIENT_ID } from '../services/reserved-clients.ts';
 import type { Pages } from '../views/pages.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
 
@@ -20,7 +21,7 @@ interface Dependencies {
   provider: Provider;
   accounts: AccountService;
   sessions: SessionService;
-  devices: SessionDeviceRepository;
+  devices: SessionDevices;
   csrf: Csrf;
   pages: Pages;
   prefix: string;
@@ -125,14 +126,4 @@ export function accountRoutes(deps: Dependencies): Router {
 function oneRowPerClient<G extends { clientId: string }>(grants: G[]): G[] {
   const seen = new Set<string>();
   return grants.filter((g) => !seen.has(g.clientId) && seen.add(g.clientId));
-}
-
-/** "Chrome on Linux" from a user agent string: enough to recognise a device, no parser library needed for that. */
-export function describeDevice(userAgent: string): string {
-  const browser = /Edg\//.test(userAgent) ? 'Edge' : /Firefox\//.test(userAgent) ? 'Firefox' : /Chrom(e|ium)\//.test(userAgent) ? 'Chrome'
-    : /Safari\//.test(userAgent) ? 'Safari' : undefined;
-  const os = /Android/.test(userAgent) ? 'Android' : /iPhone|iPad/.test(userAgent) ? 'iOS' : /Windows/.test(userAgent) ? 'Windows'
-    : /Mac OS X/.test(userAgent) ? 'macOS' : /Linux/.test(userAgent) ? 'Linux' : undefined;
-  if (browser && os) return `${browser} on ${os}`;
-  return browser ?? os ?? userAgent.slice(0, 60);
 }

@@ -1,8 +1,9 @@
-// Records security events in the audit trail and as pino lines. Callers
-// pass identifiers and facts only; never a password, secret or token.
-// A failure to record is logged, never turned into a failed request.
+// Records security events in the audit trail and as pino lines, and reads
+// the trail back one page at a time (the admin API). Callers pass
+// identifiers and facts only; never a password, secret or token. A failure
+// to record is logged, never turned into a failed request.
 import type { Logger } from '../logger.ts';
-import type { AuditEventInput, AuditRepository } from '../repositories/audit-repository.ts';
+import type { AuditEvent, AuditEventInput, AuditFilter, AuditRepository } from '../repositories/audit-repository.ts';
 
 /** Every event type the trail holds. */
 export const AUDIT_TYPES = [
@@ -15,6 +16,8 @@ export type AuditType = (typeof AUDIT_TYPES)[number];
 
 export interface Audit {
   record(type: AuditType, event?: Omit<AuditEventInput, 'type'>): Promise<void>;
+  /** One page of the trail, newest first; `nextBefore` asks for the next page (null on the last). */
+  page(filter: AuditFilter & { limit: number }): Promise<{ events: AuditEvent[]; nextBefore: string | null }>;
 }
 
 export function createAudit(repository: AuditRepository, logger: Logger): Audit {
@@ -26,6 +29,11 @@ export function createAudit(repository: AuditRepository, logger: Logger): Audit 
       } catch (err) {
         logger.error({ audit: type, err: { message: (err as Error).message } }, 'audit event not stored');
       }
+    },
+    async page(filter) {
+      const events = await repository.list(filter);
+      // A full page may have more after it; a short one is the last.
+      return { events, nextBefore: events.length === filter.limit ? events.at(-1)!.id : null };
     },
   };
 }

@@ -4,7 +4,7 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { ClientMetadata, ClientRepository, StoredClient } from '../repositories/client-repository.ts';
-import { ACCOUNT_CLIENT_ID } from '../oidc/account-client.ts';
+import { ACCOUNT_CLIENT_ID } from './reserved-clients.ts';
 import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;

@@ -13,7 +13,7 @@ import { UserAgent } from '../support/user-agent.ts';
 import { adminCalls, basicAuth } from '../support/admin.ts';
 import { AUDIT_TYPES } from '../../server/services/audit.ts';
 import { digestClientSecret } from '../../server/services/client-secrets.ts';
-import { ACCOUNT_CLIENT_ID } from '../../server/oidc/account-client.ts';
+import { ACCOUNT_CLIENT_ID } from '../../server/services/reserved-clients.ts';
 
 const PASSWORD = 'Ada-audit-trail-password-7f3a';
 const WRONG_PASSWORD = 'not-Adas-password-91c2e';

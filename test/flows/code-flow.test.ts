@@ -55,7 +55,7 @@ describe('authorization code flow', () => {
     const { tokens, config } = await signIn(t, { clientId: 'webapp', secret: 'a-web-app-secret-that-is-long-enough-1234', email, password: 'correct horse battery', scope: 'openid offline_access basic admin' });
     assert.equal(decodeJwt(tokens.access_token).scope, 'openid basic admin');
 
-    await t.tollgate.database.prisma.account.update({ where: { id: account.id }, data: { roles: [] } });
+    await t.tollgate.repositories.accounts.update(account.id, { roles: [] });
     const refreshed = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
     assert.equal(decodeJwt(refreshed.access_token).scope, 'openid basic');
     assert.deepEqual(decodeJwt(refreshed.access_token).roles, []);

@@ -8,6 +8,7 @@ import { decodeJwt, SignJWT, importJWK, type JWK } from 'jose';
 import { startTestTollgate, removeDirs, withTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { REDIRECT, authorizationRequest, logInWith, relyingParty, type RP } from '../support/sign-in.ts';
+import { ipKey } from '../../server/services/login-throttle.ts';
 
 const PASSWORD = 'correct horse battery';
 const LOGOUT_REDIRECT = 'https://app.example.test/signed-out';
@@ -33,6 +34,10 @@ describe('hosted login and OpenID Connect behaviour', () => {
     await t.close();
     await removeDirs(t.dirs);
   });
+
+  /** Clears the login counters a test left (its accounts', and its addresses', this machine's by default), so later tests start afresh. */
+  const forget = (emails: string[], addresses = ['127.0.0.1']) =>
+    Promise.all([...emails.map((email) => `account:${email}`), ...addresses.map(ipKey)].map((key) => t.tollgate.repositories.loginThrottle.reset(key)));
 
   const codeFrom = async (config: RP, callback: string, request: { verifier: string; state: string; nonce: string }, maxAge?: number) =>
     oidc.authorizationCodeGrant(config, new URL(callback), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce, ...(maxAge !== undefined ? { maxAge } : {}) });
@@ -382,7 +387,10 @@ describe('hosted login and OpenID Connect behaviour', () => {
   test('an expired login page is a friendly 400 at Tollgate', async () => {
     const agent = new UserAgent();
     const login = await agent.navigate((await authorizationRequest(web)).url.href, {}, REDIRECT);
-    await t.tollgate.database.prisma.oidcModel.updateMany({ where: { model: 'Interaction' }, data: { expiresAt: new Date(Date.now() - 1000) } });
+    // The interaction expires: saved again with its end in the past rather than waited for.
+    const uid = login.url.split('/interaction/')[1]!;
+    const { oidcModels } = t.tollgate.repositories;
+    await oidcModels.upsert('Interaction', uid, (await oidcModels.find('Interaction', uid))!, -1);
     const late = await agent.submit(login, '/login', { login: 'eve@example.test', password: PASSWORD }, REDIRECT);
     assert.equal(late.status, 400);
     assert.match(late.body, /expired or was already used/);
@@ -435,8 +443,8 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.equal(koLocked.status, 429);
     assert.match(koLocked.body, /로그인 시도가 너무 많습니다/);
 
-    // The window passes (moved back in the store rather than waited for).
-    await t.tollgate.database.prisma.loginThrottle.updateMany({ where: { key: 'account:fay@example.test' }, data: { windowStartedAt: new Date(Date.now() - 16 * 60 * 1000) } });
+    // The window passes (moved back in the store rather than waited for; no repository writes the past).
+    await t.tollgate.database.execute("UPDATE login_throttle SET window_started_at = now() - interval '16 minutes' WHERE key = $1", ['account:fay@example.test']);
     const open = await retry(PASSWORD);
     assert.ok(open.url.startsWith(REDIRECT) || open.status === 200, `${open.status}`);
   });
@@ -450,7 +458,7 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.ok(await throttle.attempt('five@x.test', '2001:db8:1:2:aaaa::1') === 0);
     for (let i = 0; i < 3; i += 1) await throttle.attempt(`six${i}@x.test`, `2001:db8:1:2:bbbb::${i + 2}`);
     assert.ok(await throttle.attempt('seven@x.test', '2001:db8:1:2::99') > 0, 'IPv6 addresses of one /64 count together');
-    await t.tollgate.database.prisma.loginThrottle.deleteMany({});
+    await forget(['one', 'two', 'three', 'four', 'five', 'six0', 'six1', 'six2', 'seven'].map((name) => `${name}@x.test`), ['203.0.113.9', '198.51.100.1', '2001:db8:1:2::1']);
   });
 
   test('a burst of parallel guesses gets exactly ten checked; the rest are 429', async () => {
@@ -460,7 +468,7 @@ describe('hosted login and OpenID Connect behaviour', () => {
     const statuses = results.map((r) => r.status);
     assert.equal(statuses.filter((s) => s === 401).length, 10, statuses.join(','));
     assert.equal(statuses.filter((s) => s === 429).length, 20);
-    await t.tollgate.database.prisma.loginThrottle.deleteMany({});
+    await forget(['cy@example.test']);
   });
 
   test('an unknown e-mail and a wrong password cost about the same time', async () => {
@@ -481,7 +489,7 @@ describe('hosted login and OpenID Connect behaviour', () => {
     }
     const ratio = median(unknown) / median(wrong);
     assert.ok(ratio > 0.5 && ratio < 2, `unknown ${median(unknown).toFixed(1)} ms vs wrong ${median(wrong).toFixed(1)} ms`);
-    await t.tollgate.database.prisma.loginThrottle.deleteMany({});
+    await forget(['warmup@example.test', 'bob@example.test', ...unknown.map((_, i) => `nobody${i}@example.test`)]);
   });
 });
 
@@ -539,8 +547,11 @@ describe('behind a trusted proxy (TRUST_PROXY=true)', () => {
       const agent = new UserAgent({ 'x-forwarded-for': '203.0.113.99, 198.51.100.7' });
       const login = await agent.navigate((await authorizationRequest(rp)).url.href, {}, REDIRECT);
       assert.equal((await agent.submit(login, '/login', { login: 'x@example.test', password: 'wrong password' }, REDIRECT)).status, 401);
-      const keys = (await t.tollgate.database.prisma.loginThrottle.findMany()).map((r) => r.key).sort();
-      assert.deepEqual(keys, ['account:x@example.test', 'ip:198.51.100.7']);
+      const failures = async (key: string) => (await t.tollgate.repositories.loginThrottle.get(key, 900))?.failures;
+      assert.equal(await failures('account:x@example.test'), 1);
+      assert.equal(await failures('ip:198.51.100.7'), 1, 'the address the proxy appended');
+      assert.equal(await failures('ip:203.0.113.99'), undefined, 'not the one the client wrote');
+      assert.equal(await failures(ipKey('127.0.0.1')), undefined, 'nor the proxy\'s own');
   }));
 });
 

@@ -1,6 +1,6 @@
 // The storage contract: what oidc-provider's adapter and our repositories
 // promise, run unchanged against every backend (embedded PGlite, PostgreSQL,
-// and Redis when it comes). A backend passes only if all of it holds.
+// and PostgreSQL with Redis for the short-lived models and login counters). A backend passes only if all of it holds.
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -296,6 +296,46 @@ export function storageContract(getBackend: () => Backend): void {
     assert.deepEqual(stored?.roles, ['admin']);
     assert.equal(stored?.organisation, 'acme');
     assert.equal((await accounts.findById(stored!.id))?.organisation, 'acme');
+  });
+
+  test('accounts: update changes only the given fields; list filters, orders and pages', async () => {
+    const { accounts } = getBackend().repositories;
+    const org = `org-${id()}`;
+    const created = await accounts.create({ id: randomUUID(), email: `${id()}@example.test`, name: 'First', passwordHash: 'h1', roles: [], organisation: org });
+    assert.equal(created.emailVerified, false);
+    assert.ok(created.createdAt instanceof Date && created.updatedAt instanceof Date);
+    const second = await accounts.create({ id: randomUUID(), email: `${id()}@example.test`, name: null, passwordHash: 'h2', roles: ['admin'], organisation: org });
+    const changed = await accounts.update(created.id, { roles: ['admin'], disabled: true });
+    assert.deepEqual(changed?.roles, ['admin']);
+    assert.equal(changed?.disabled, true);
+    assert.equal(changed?.name, 'First', 'fields not given stay');
+    assert.equal(changed?.passwordHash, 'h1');
+    assert.equal((await accounts.update(created.id, { name: null, organisation: null, passwordHash: 'h3' }))?.name, null);
+    assert.equal((await accounts.findById(created.id))?.passwordHash, 'h3');
+    assert.equal(await accounts.update(randomUUID(), { name: 'x' }), undefined);
+    assert.equal(await accounts.update('not-a-uuid', { name: 'x' }), undefined);
+    assert.deepEqual((await accounts.list({ organisation: org })).map((a) => a.id), [second.id]);
+    assert.deepEqual((await accounts.list({ email: second.email })).map((a) => a.id), [second.id]);
+    const all = await accounts.list();
+    assert.deepEqual((await accounts.list({ limit: 2, offset: 1 })).map((a) => a.id), all.slice(1, 3).map((a) => a.id));
+  });
+
+  test('clients: update replaces metadata and the digest separately; delete says whether there was one', async () => {
+    const { clients } = getBackend().repositories;
+    const clientId = `c-${id()}`;
+    await clients.create({ id: clientId, metadata: { client_name: 'One' }, secretDigest: 'ab'.repeat(32) });
+    const renamed = await clients.update(clientId, { metadata: { client_name: 'Two' } });
+    assert.deepEqual(renamed?.metadata, { client_name: 'Two' });
+    assert.equal(renamed?.secretDigest, 'ab'.repeat(32), 'the digest stays');
+    const rotated = await clients.update(clientId, { secretDigest: 'cd'.repeat(32) });
+    assert.deepEqual(rotated?.metadata, { client_name: 'Two' }, 'the metadata stays');
+    assert.equal(rotated?.secretDigest, 'cd'.repeat(32));
+    assert.equal((await clients.update(clientId, { secretDigest: null }))?.secretDigest, null);
+    assert.equal((await clients.find(clientId))?.secretDigest, null, 'a change reaches the cache at once');
+    assert.equal(await clients.update(`missing-${id()}`, { metadata: {} }), undefined);
+    assert.equal(await clients.delete(clientId), true);
+    assert.equal(await clients.find(clientId), undefined);
+    assert.equal(await clients.delete(clientId), false);
   });
 
   test('values PostgreSQL cannot store (NUL) are misses on lookup and a clear error on write, never a database error', async () => {

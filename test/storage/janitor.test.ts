@@ -37,31 +37,36 @@ for (const [name, open, skip] of backends) {
     });
 
     test('removes expired rows in bounded batches and keeps live ones', async () => {
-      const { prisma } = opened.db;
-      const past = new Date(Date.now() - 60_000);
-      const future = new Date(Date.now() + 3_600_000);
-      const rows = (n: number, expiresAt: Date | null, prefix: string) => Array.from({ length: n }, (_, i) => ({ model: i % 2 ? 'AuthorizationCode' : 'Interaction', id: `${prefix}-${i}`, payload: {}, expiresAt }));
-      await prisma.oidcModel.createMany({ data: rows(2_500, past, 'expired') });
-      await prisma.oidcModel.createMany({ data: [...rows(10, future, 'live'), ...rows(3, null, 'forever')] });
-      await prisma.auditEvent.createMany({ data: [
-        { type: 'login.success', at: new Date(Date.now() - 400 * 86_400_000) },
-        { type: 'login.success', at: new Date() },
-      ] });
-      await prisma.loginThrottle.createMany({ data: [
-        { key: 'account:old@x.test', failures: 3, windowStartedAt: new Date(Date.now() - 3_600_000) },
-        { key: 'account:new@x.test', failures: 3, windowStartedAt: new Date() },
-      ] });
+      const repositories = createRepositories(opened.db);
+      const { oidcModels, audit, loginThrottle } = repositories;
+      const modelOf = (i: number) => (i % 2 ? 'AuthorizationCode' : 'Interaction');
+      const save = async (n: number, expiresIn: number | undefined, prefix: string) => {
+        for (let i = 0; i < n; i += 1) await oidcModels.upsert(modelOf(i), `${prefix}-${i}`, {}, expiresIn);
+      };
+      await save(2_500, -60, 'expired');
+      await save(10, 3_600, 'live');
+      await save(3, undefined, 'forever');
+      // No repository writes the past: the year-old event and the stale counter are aged in place.
+      await audit.append({ type: 'login.success' });
+      await opened.db.execute("UPDATE audit_event SET at = now() - interval '400 days'");
+      await audit.append({ type: 'login.success' });
+      await loginThrottle.recordFailure('account:old@x.test', 900);
+      await opened.db.execute("UPDATE login_throttle SET window_started_at = now() - interval '1 hour'");
+      await loginThrottle.recordFailure('account:new@x.test', 900);
 
-      const janitor = startJanitor(createRepositories(opened.db), pino({ level: 'silent' }), { intervalMs: 3_600_000, batchSize: 1_000, maxBatches: 2, auditRetentionDays: 365 });
+      const janitor = startJanitor(repositories, pino({ level: 'silent' }), { intervalMs: 3_600_000, batchSize: 1_000, maxBatches: 2, auditRetentionDays: 365 });
       try {
         const first = await janitor.sweep();
         assert.equal(first, 2_002, 'two batches of oidc rows (bounded), the stale login counter, the year-old audit event');
-        assert.equal(await prisma.auditEvent.count(), 1);
-        assert.equal(await prisma.oidcModel.count({ where: { id: { startsWith: 'expired' } } }), 500);
+        assert.equal((await audit.list()).length, 1);
         const second = await janitor.sweep();
-        assert.equal(second, 500);
-        assert.equal(await prisma.oidcModel.count(), 13, 'live and never-expiring rows stay');
-        assert.deepEqual((await prisma.loginThrottle.findMany()).map((r) => r.key), ['account:new@x.test']);
+        assert.equal(second, 500, 'the rest of the expired rows');
+        for (const [n, prefix] of [[10, 'live'], [3, 'forever']] as const) {
+          for (let i = 0; i < n; i += 1) assert.ok(await oidcModels.find(modelOf(i), `${prefix}-${i}`), `${prefix}-${i} stays`);
+        }
+        // A window this long would still hold the old counter, were it there.
+        assert.equal(await loginThrottle.get('account:old@x.test', 86_400), undefined);
+        assert.equal((await loginThrottle.get('account:new@x.test', 900))?.failures, 1);
         assert.equal(await janitor.sweep(), 0);
       } finally {
         await janitor.stop();

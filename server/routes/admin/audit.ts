@@ -1,8 +1,7 @@
 // /admin/v1/audit-events: the audit trail, newest first, filtered by user,
 // client, type and time, one page at a time.
 import { z } from 'zod';
-import type { AuditRepository } from '../../repositories/audit-repository.ts';
-import { AUDIT_TYPES } from '../../services/audit.ts';
+import { AUDIT_TYPES, type Audit } from '../../services/audit.ts';
 import { requireOperator } from './caller.ts';
 import { queryText, route, type AdminRoute } from './route.ts';
 import { ref } from './schemas.ts';
@@ -15,7 +14,7 @@ const time = z.iso.datetime({ offset: true }).refine((value) => {
   return year >= 1970 && year <= 9999;
 }, 'must be between 1970 and 9999');
 
-export const auditQuery = z.strictObject({
+const auditQuery = z.strictObject({
   type: z.enum(AUDIT_TYPES).optional(),
   account_id: queryText(128).optional(),
   client_id: queryText(128).optional(),
@@ -26,7 +25,7 @@ export const auditQuery = z.strictObject({
   limit: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).default(100),
 });
 
-export function auditRoutes(deps: { audit: AuditRepository }): AdminRoute[] {
+export function auditRoutes(deps: { audit: Audit }): AdminRoute[] {
   return [
     route({
       method: 'get', path: '/audit-events', tag: 'audit', summary: 'Security events, newest first',
@@ -34,7 +33,7 @@ export function auditRoutes(deps: { audit: AuditRepository }): AdminRoute[] {
       responses: { 200: { description: 'One page of events', schema: ref('AuditPage') } },
       async handle(ctx, { query }) {
         requireOperator(ctx);
-        const events = await deps.audit.list({
+        const { events, nextBefore } = await deps.audit.page({
           type: query.type, accountId: query.account_id, clientId: query.client_id, before: query.before, limit: query.limit,
           since: query.since ? new Date(query.since) : undefined, until: query.until ? new Date(query.until) : undefined,
         });
@@ -42,7 +41,7 @@ export function auditRoutes(deps: { audit: AuditRepository }): AdminRoute[] {
           items: events.map((e) => ({
             id: e.id, at: e.at, type: e.type, account_id: e.accountId, client_id: e.clientId, actor: e.actor, ip: e.ip, user_agent: e.userAgent, details: e.details,
           })),
-          next_before: events.length === query.limit ? events.at(-1)!.id : null,
+          next_before: nextBefore,
         };
       },
     }),

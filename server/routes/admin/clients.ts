@@ -9,7 +9,7 @@ import { route, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
 
 /** A registration in RFC 7591 names; the service's own validation (newClientInput) then applies. */
-export const clientRegistration = z.strictObject({
+const clientRegistration = z.strictObject({
   client_id: z.string(),
   client_name: z.string().optional(),
   redirect_uris: z.array(z.string()).optional(),

@@ -10,7 +10,7 @@ import { callerOf, recordChange } from './caller.ts';
 import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
 
-export const userQuery = z.strictObject({
+const userQuery = z.strictObject({
   email: queryText(320).trim().toLowerCase().optional(),
   organisation: queryText(100).optional(),
   limit: z.coerce.number({ error: 'must be a whole number' }).int().min(1).max(1000).default(100),
@@ -81,7 +81,7 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
         await manageable(ctx);
         ownOrganisation(ctx, body.organisation);
         const { before, after } = await deps.accounts.update(ctx.params.id!, body);
-        // A disabled account can no longer sign in or refresh (find-account.ts);
+        // A disabled account can no longer sign in or refresh (oidc/find-account.ts);
         // ending what it holds also makes its tokens inactive at introspection.
         const ended = after.disabled && !before.disabled ? await deps.sessions.endEverything(after.id) : undefined;
         await recordChange(deps.audit, ctx, 'admin.user.updated', { accountId: after.id, details: { before, after, ...(ended ? { ended } : {}) } });
