@@ -33,6 +33,13 @@ export function createRedisLoginThrottleRepository(redis: Redis): LoginThrottleR
       const [failures, started] = (await redis.eval(RECORD, { keys: [keyOf(key)], arguments: [String(windowSeconds), String(Date.now())] })) as [number, string];
       return state(failures, started, windowSeconds);
     },
+    // node-redis pipelines commands sent together: one round trip either way.
+    async recordFailures(keys, windowSeconds) {
+      return Promise.all(keys.map((key) => this.recordFailure(key, windowSeconds)));
+    },
+    async resetAndForgive(resetKey, forgiveKey) {
+      await Promise.all([this.reset(resetKey), this.forgive(forgiveKey)]);
+    },
     async reset(key) {
       await redis.del(keyOf(key));
     },

@@ -11,7 +11,7 @@
 // valid account would launder an attacker's address). Unknown e-mails are
 // counted like known ones, so a 429 reveals nothing about which accounts exist.
 import { isIPv6 } from 'node:net';
-import type { LoginThrottleRepository } from '../repositories/login-throttle-repository.ts';
+import type { LoginThrottleRepository, ThrottleState } from '../repositories/login-throttle-repository.ts';
 
 export interface ThrottlePolicy {
   readonly windowSeconds: number;
@@ -38,17 +38,14 @@ export function createLoginThrottle(store: LoginThrottleRepository, policy: Thro
 
   return {
     async attempt(email, ip) {
-      const [account, address] = await Promise.all([
-        store.recordFailure(accountKey(email), policy.windowSeconds),
-        store.recordFailure(ipKey(ip), policy.windowSeconds),
-      ]);
+      const [account, address] = (await store.recordFailures([accountKey(email), ipKey(ip)], policy.windowSeconds)) as [ThrottleState, ThrottleState];
       return Math.max(
         account.failures > policy.maxAccountFailures ? wait(account.resetsAt) : 0,
         address.failures > policy.maxIpFailures ? wait(address.resetsAt) : 0,
       );
     },
     async succeeded(email, ip) {
-      await Promise.all([store.reset(accountKey(email)), store.forgive(ipKey(ip))]);
+      await store.resetAndForgive(accountKey(email), ipKey(ip));
     },
   };
 }

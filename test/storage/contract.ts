@@ -249,6 +249,19 @@ export function storageContract(getBackend: () => Backend): void {
     assert.equal(await loginThrottle.get(key, 900), undefined);
   });
 
+  test('login throttle: several keys counted in one call, in order; a success resets one key and forgives the other', async () => {
+    const { loginThrottle } = getBackend().repositories;
+    const [account, address] = [`acct:${id()}`, `ip:${id()}`];
+    await loginThrottle.recordFailure(address, 900);
+    const states = await loginThrottle.recordFailures([account, address], 900);
+    assert.deepEqual(states.map((state) => state.failures), [1, 2]);
+    await Promise.all(Array.from({ length: 5 }, () => loginThrottle.recordFailures([account, address], 900)));
+    assert.equal((await loginThrottle.get(account, 900))?.failures, 6);
+    await loginThrottle.resetAndForgive(account, address);
+    assert.equal(await loginThrottle.get(account, 900), undefined);
+    assert.equal((await loginThrottle.get(address, 900))?.failures, 6);
+  });
+
   test('a user\'s sessions, grants and refresh tokens are listable by account id', async () => {
     const { oidcModels } = getBackend().repositories;
     const accountId = id();
