@@ -33,7 +33,7 @@ import { accountRoutes } from './routes/account.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
-import type { SessionDeviceRepository } from './repositories/session-device-repository.ts';
+import type { SessionDevices } from './services/devices.ts';
 import type { AccessTokenVerifier } from './services/access-tokens.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { Audit } from './services/audit.ts';
@@ -58,7 +58,7 @@ export interface AppDependencies {
   verifier: AccessTokenVerifier;
   findAccount: FindAccount;
   sessions: SessionService;
-  devices: SessionDeviceRepository;
+  devices: SessionDevices;
   audit: Audit;
   /** The admin API's handler, mounted at /admin/v1. */
   admin: AdminApi;

@@ -134,7 +134,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       publicJwks: keys.publicJwks,
     });
     const admin = adminApi({
-      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, auditTrail: repositories.audit,
+      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit,
     });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,

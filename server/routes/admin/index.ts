@@ -33,11 +33,6 @@ export interface AdminApiDependencies {
   clients: ClientService;
   sessions: SessionService;
   audit: Audit;
-  /**
-   * @deprecated Not read: the trail is read through `audit` (services/audit.ts).
-   * Stays only until the wiring in tollgate.ts stops passing it.
-   */
-  auditTrail?: unknown;
 }
 
 export interface AdminApi {
