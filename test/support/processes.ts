@@ -1,9 +1,31 @@
 // Runs Tollgate's own commands as a user would: `npm start` and
-// `npm run --silent tollgate -- …`, in a fresh environment.
+// `npm run --silent tollgate -- …`, in a fresh environment. Both run the
+// compiled JavaScript in dist/ (`npm test` builds it first).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+let built = false;
+/** Refuses to test a build older than the sources: a test run on its own after an edit would otherwise test the old code. */
+export function requireFreshBuild(): void {
+  if (built) return;
+  const output = path.join(ROOT, 'dist/server/main.js');
+  let builtAt: number;
+  try {
+    builtAt = statSync(output).mtimeMs;
+  } catch {
+    throw new Error('dist/server is missing: run `npm run build` first (npm test does)');
+  }
+  const newest = (dir: string): number => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? newest(p) : statSync(p).mtimeMs;
+  }));
+  if (newest(path.join(ROOT, 'server')) > builtAt) throw new Error('server/ changed after the last build: run `npm run build` first (npm test does)');
+  built = true;
+}
 
 export interface Result { code: number | null; stdout: string; stderr: string }
 
@@ -14,6 +36,7 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
 }
 
 export function runCli(args: string[], env: Record<string, string>, input?: string): Promise<Result> {
+  requireFreshBuild();
   return new Promise((resolve, reject) => {
     const child = spawn('npm', ['run', '--silent', 'tollgate', '--', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
@@ -30,6 +53,7 @@ export interface Running { child: ChildProcess; output: () => string; stop(): Pr
 
 /** `npm start`, resolved once the server logs that it listens. */
 export function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<Running> {
+  requireFreshBuild();
   return new Promise((resolve, reject) => {
     // Its own process group, so stopping it reaches npm's child too.
     const child = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
