@@ -35,10 +35,11 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function runCli(args: string[], env: Record<string, string>, input?: string): Promise<Result> {
+/** `cwd`: another installation of the same build (test/flows/production-start.test.ts). */
+export function runCli(args: string[], env: Record<string, string>, input?: string, cwd = ROOT): Promise<Result> {
   requireFreshBuild();
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', 'tollgate', '--', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['run', '--silent', 'tollgate', '--', ...args], { cwd, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });
@@ -52,11 +53,11 @@ export function runCli(args: string[], env: Record<string, string>, input?: stri
 export interface Running { child: ChildProcess; output: () => string; stop(): Promise<number | null> }
 
 /** `npm start`, resolved once the server logs that it listens. */
-export function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<Running> {
+export function startServer(env: Record<string, string>, timeoutMs = 60_000, cwd = ROOT): Promise<Running> {
   requireFreshBuild();
   return new Promise((resolve, reject) => {
     // Its own process group, so stopping it reaches npm's child too.
-    const child = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('npm', ['start', '--silent'], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${out}`)), timeoutMs);
     const onData = (d: Buffer) => {
