@@ -2,6 +2,7 @@
 // request's `ui_locales` (OpenID Connect Core §3.1.2.1), then the browser's
 // Accept-Language, then English. Strings live in views/locales/*.json.
 import { readFileSync } from 'node:fs';
+import { projectPath } from './paths.ts';
 
 const LOCALES = ['en', 'ko'] as const;
 export type Locale = (typeof LOCALES)[number];
@@ -9,7 +10,7 @@ const DEFAULT_LOCALE: Locale = 'en';
 
 type Catalogue = Record<string, string>;
 const catalogues: Record<Locale, Catalogue> = Object.fromEntries(
-  LOCALES.map((l) => [l, JSON.parse(readFileSync(new URL(`../views/locales/${l}.json`, import.meta.url), 'utf8')) as Catalogue]),
+  LOCALES.map((l) => [l, JSON.parse(readFileSync(projectPath('views', 'locales', `${l}.json`), 'utf8')) as Catalogue]),
 ) as Record<Locale, Catalogue>;
 
 function supported(tag: string): Locale | undefined {

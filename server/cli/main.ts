@@ -2,16 +2,17 @@
 // Same environment variables as the server; results are JSON on stdout,
 // diagnostics on stderr. Exit 0 on success, 1 when the command failed
 // (a duplicate, say), 2 for bad arguments.
+// Each command loads only what it needs (dynamic imports below): `keys list`
+// reads a file, the database commands open the database (cli/store.ts), and
+// only the commands that need oidc-provider build the whole Tollgate.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
-import pino from 'pino';
 import { ZodError } from 'zod';
 import { loadConfig, type Config } from '../config.ts';
 import { ConfigError, NotFoundError, TollgateError, ValidationError } from '../errors.ts';
-import { createLogger } from '../logger.ts';
-import { createTollgate, type Tollgate } from '../tollgate.ts';
-import { listSigningKeys, rotateSigningKeys } from '../keys/key-store.ts';
-import { newAccountInput, type NewAccountInput } from '../services/accounts.ts';
-import { newClientInput, type NewClientInput } from '../services/clients.ts';
+import type { Tollgate } from '../tollgate.ts';
+import type { NewAccountInput } from '../services/accounts.ts';
+import type { NewClientInput } from '../services/clients.ts';
+import type { Store } from './store.ts';
 
 const USAGE = `usage: npm run --silent tollgate -- <command> [options]
 
@@ -43,16 +44,20 @@ type Command = {
   /** Checks the arguments before anything is opened: bad values exit 2 even while the embedded database is busy. */
   prepare?: (values: Record<string, unknown>) => Promise<Record<string, unknown>>;
 } & (
-  | { standalone?: false; run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown> }
+  // Needs oidc-provider (client metadata validation, back-channel logout): the whole Tollgate, as the server builds it.
+  | { uses: 'tollgate'; run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown> }
+  // Needs the database only, migrated as at start-up.
+  | { uses: 'database'; run: (store: Store, values: Record<string, unknown>) => Promise<unknown> }
   // Needs no database (the key commands): runs even while the embedded database is held by the server.
-  | { standalone: true; run: (config: Config, values: Record<string, unknown>) => Promise<unknown> }
+  | { uses: 'nothing'; run: (config: Config, values: Record<string, unknown>) => Promise<unknown> }
 );
 
 const COMMANDS: Record<string, Command> = {
   migrate: {
     options: {},
-    // createTollgate has applied them already; report what it did.
-    run: async (t) => ({ applied: t.migrated }),
+    uses: 'database',
+    // Opening the store has applied them already; report what it did.
+    run: async (store) => ({ applied: store.migrated }),
   },
   'users add': {
     options: {
@@ -63,13 +68,16 @@ const COMMANDS: Record<string, Command> = {
       if (v.password !== undefined && v['password-stdin']) throw new UsageError('give either --password or --password-stdin');
       const password = v['password-stdin'] ? await readStdinLine() : v.password;
       if (typeof v.email !== 'string' || typeof password !== 'string') throw new UsageError('users add needs --email and --password (or --password-stdin)');
+      const { newAccountInput } = await import('../services/accounts.ts');
       return newAccountInput.parse({ email: v.email, password, name: v.name, roles: v.role, organisation: v.org });
     },
-    run: (t, input) => t.accounts.create(input as NewAccountInput),
+    uses: 'database',
+    run: (store, input) => store.accounts.create(input as NewAccountInput),
   },
-  'users list': { options: {}, run: (t) => t.accounts.list() },
+  'users list': { options: {}, uses: 'database', run: (store) => store.accounts.list() },
   'users logout': {
     options: { email: { type: 'string' } },
+    uses: 'tollgate',
     prepare: async (v) => {
       if (typeof v.email !== 'string') throw new UsageError('users logout needs --email');
       return { email: v.email.trim().toLowerCase() };
@@ -91,6 +99,7 @@ const COMMANDS: Record<string, Command> = {
     },
     prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
+      const { newClientInput } = await import('../services/clients.ts');
       const grantTypes = typeof v['grant-types'] === 'string' ? v['grant-types'].split(',').map((s) => s.trim()).filter(Boolean) : undefined;
       return newClientInput.parse({
         id: v.id,
@@ -107,15 +116,20 @@ const COMMANDS: Record<string, Command> = {
         accessTokenTtl: v['access-token-ttl'] === undefined ? undefined : Number(v['access-token-ttl']),
       });
     },
+    uses: 'tollgate',
     run: (t, input) => t.clients.register(input as NewClientInput),
   },
-  'clients list': { options: {}, run: (t) => t.clients.list() },
-  'keys list': { options: {}, standalone: true, run: (config) => listSigningKeys(config.keysDir) },
+  'clients list': { options: {}, uses: 'database', run: (store) => store.listClients() },
+  'keys list': {
+    options: {},
+    uses: 'nothing',
+    run: async (config) => (await import('../keys/key-store.ts')).listSigningKeys(config.keysDir),
+  },
   'keys rotate': {
     options: {},
-    standalone: true,
+    uses: 'nothing',
     run: async (config) => ({
-      ...(await rotateSigningKeys(config.keysDir)),
+      ...(await (await import('../keys/key-store.ts')).rotateSigningKeys(config.keysDir)),
       // Running instances poll the key file (keys/key-reload.ts).
       note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying',
     }),
@@ -140,17 +154,26 @@ async function main(argv: string[]): Promise<number> {
     return usage((err as Error).message);
   }
 
-  let tollgate: Tollgate | undefined;
+  let opened: { close(): Promise<void> } | undefined;
   try {
     if (command.prepare) values = await command.prepare(values);
     const config = loadConfig();
     let result: unknown;
-    if (command.standalone) {
+    if (command.uses === 'nothing') {
       result = await command.run(config, values);
+    } else if (command.uses === 'database') {
+      const { openStore } = await import('./store.ts');
+      const store = await openStore(config);
+      opened = store;
+      result = await command.run(store, values);
     } else {
+      const [{ default: pino }, { createLogger }, { createTollgate }] = await Promise.all([
+        import('pino'), import('../logger.ts'), import('../tollgate.ts'),
+      ]);
       // Diagnostics go to stderr at warn and above; stdout carries only the result.
       const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
-      tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false });
+      const tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false });
+      opened = tollgate;
       result = await command.run(tollgate, values);
     }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
@@ -170,7 +193,7 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`tollgate: ${message}\n`);
     return 1;
   } finally {
-    await tollgate?.close();
+    await opened?.close();
   }
 }
 

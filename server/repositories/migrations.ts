@@ -6,11 +6,11 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { MigrationError } from '../errors.ts';
+import { projectPath } from '../paths.ts';
 import type { Database, SqlSession } from './database.ts';
 
-export const MIGRATIONS_DIR = fileURLToPath(new URL('../../prisma/migrations', import.meta.url));
+export const MIGRATIONS_DIR = projectPath('prisma', 'migrations');
 
 /** The key `prisma migrate` locks; taking the same one serialises us with it and with other instances. */
 const PRISMA_ADVISORY_LOCK = 72707369;

@@ -3,12 +3,12 @@
 // for the layout's body slot and for the logout form oidc-provider builds
 // (escaped by the library).
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { createHash } from 'node:crypto';
 import { Eta } from 'eta';
 import { translator, type Locale } from '../i18n.ts';
+import { projectPath } from '../paths.ts';
 
-export const VIEWS_DIR = fileURLToPath(new URL('../../views', import.meta.url));
+export const VIEWS_DIR = projectPath('views');
 
 export interface Views {
   render(name: string, locale: Locale, data: Record<string, unknown>): string;
@@ -18,7 +18,7 @@ export interface Views {
 
 export function createViews(options: { assetsPath: string; cache: boolean }): Views {
   const eta = new Eta({ views: VIEWS_DIR, cache: options.cache, autoEscape: true });
-  const css = readFileSync(new URL('../../views/assets/tollgate.css', import.meta.url));
+  const css = readFileSync(projectPath('views', 'assets', 'tollgate.css'));
   return {
     render: (name, locale, data) => eta.render(`./${name}`, { ...data, lang: locale, t: translator(locale), assetsPath: options.assetsPath }),
     stylesheet: { body: css, etag: `"${createHash('sha256').update(css).digest('base64url').slice(0, 27)}"` },

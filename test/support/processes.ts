@@ -1,9 +1,31 @@
 // Runs Tollgate's own commands as a user would: `npm start` and
-// `npm run --silent tollgate -- …`, in a fresh environment.
+// `npm run --silent tollgate -- …`, in a fresh environment. Both run the
+// compiled JavaScript in dist/ (`npm test` builds it first).
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+let built = false;
+/** Refuses to test a build older than the sources: a test run on its own after an edit would otherwise test the old code. */
+export function requireFreshBuild(): void {
+  if (built) return;
+  const output = path.join(ROOT, 'dist/server/main.js');
+  let builtAt: number;
+  try {
+    builtAt = statSync(output).mtimeMs;
+  } catch {
+    throw new Error('dist/server is missing: run `npm run build` first (npm test does)');
+  }
+  const newest = (dir: string): number => Math.max(0, ...readdirSync(dir, { withFileTypes: true }).map((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? newest(p) : statSync(p).mtimeMs;
+  }));
+  if (newest(path.join(ROOT, 'server')) > builtAt) throw new Error('server/ changed after the last build: run `npm run build` first (npm test does)');
+  built = true;
+}
 
 export interface Result { code: number | null; stdout: string; stderr: string }
 
@@ -13,9 +35,11 @@ export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   return { ...env, ...extra };
 }
 
-export function runCli(args: string[], env: Record<string, string>, input?: string): Promise<Result> {
+/** `cwd`: another installation of the same build (test/flows/production-start.test.ts). */
+export function runCli(args: string[], env: Record<string, string>, input?: string, cwd = ROOT): Promise<Result> {
+  requireFreshBuild();
   return new Promise((resolve, reject) => {
-    const child = spawn('npm', ['run', '--silent', 'tollgate', '--', ...args], { cwd: ROOT, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
+    const child = spawn('npm', ['run', '--silent', 'tollgate', '--', ...args], { cwd, env: cleanEnv(env), stdio: ['pipe', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => { stdout += d; });
@@ -29,10 +53,11 @@ export function runCli(args: string[], env: Record<string, string>, input?: stri
 export interface Running { child: ChildProcess; output: () => string; stop(): Promise<number | null> }
 
 /** `npm start`, resolved once the server logs that it listens. */
-export function startServer(env: Record<string, string>, timeoutMs = 60_000): Promise<Running> {
+export function startServer(env: Record<string, string>, timeoutMs = 60_000, cwd = ROOT): Promise<Running> {
+  requireFreshBuild();
   return new Promise((resolve, reject) => {
     // Its own process group, so stopping it reaches npm's child too.
-    const child = spawn('npm', ['start', '--silent'], { cwd: ROOT, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const child = spawn('npm', ['start', '--silent'], { cwd, env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'], detached: true });
     let out = '';
     const timer = setTimeout(() => reject(new Error(`server did not start in time:\n${out}`)), timeoutMs);
     const onData = (d: Buffer) => {
