@@ -1,12 +1,12 @@
 // npm run bench [-- --duration 10 --connections 32 --database-url postgresql://… --redis-url redis://…]
 //
-// Starts Tollgate as `npm start` would (request logging on, at info, to a
+// Starts Tollgate as `npm start` would (compiled; request logging on, at info, to a
 // discarded stdout), pinned to one core when taskset exists, with the load
 // generator on the other, and reports req/s, p50 and p99 per scenario.
 // Figures belong in closing notes and the README, never in test assertions.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -77,8 +77,20 @@ async function startBare(): Promise<Bare> {
   });
 }
 
+/**
+ * The server as `npm start` runs it: compiled JavaScript (dist/, made by
+ * `npm run build`), or the TypeScript sources through tsx where there is
+ * no build (a checkout of an older revision, for a before/after pair).
+ */
+function serverProcess(env: NodeJS.ProcessEnv): ChildProcess {
+  const compiled = path.join(ROOT, 'dist/server/main.js');
+  if (!existsSync(compiled)) return tsx(['server/main.ts'], env, 0);
+  const [cmd, argv] = pinned(0, process.execPath, [compiled]);
+  return spawn(cmd, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
 async function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProcess; startupMs: number; rssMb: number }> {
-  const child = tsx(['server/main.ts'], env, 0);
+  const child = serverProcess(env);
   return new Promise((resolve, reject) => {
     let buffer = '';
     const onData = (d: Buffer) => {
