@@ -52,7 +52,7 @@ describe('npm start from the compiled build, as installed in the image', () => {
   });
   after(() => rm(root, { recursive: true, force: true }));
 
-  test('starts without tsx or TypeScript, reads views and migrations beside dist/, and stops cleanly on SIGTERM', async () => {
+  test('starts without tsx or TypeScript, reads views and migrations beside dist/, and stops cleanly on SIGTERM to npm', async () => {
     assert.ok(!existsSync(path.join(app, 'node_modules/tsx')) && !existsSync(path.join(app, 'node_modules/typescript')));
     const issuer = `http://localhost:${env.PORT}`;
     const server = await startServer(env, 60_000, app);
@@ -63,6 +63,11 @@ describe('npm start from the compiled build, as installed in the image', () => {
       const css = await fetch(`${issuer}/assets/tollgate.css`);
       assert.equal(css.status, 200);
       assert.equal(await css.text(), await readFile(path.join(ROOT, 'views/assets/tollgate.css'), 'utf8'));
+      // SIGTERM to npm alone (as a process manager sends it) reaches node: `npm start` execs it.
+      const closed = new Promise((resolve) => server.child.once('close', resolve));
+      process.kill(server.child.pid!, 'SIGTERM');
+      const outcome = await Promise.race([closed.then(() => 'closed'), new Promise((resolve) => setTimeout(resolve, 20_000, 'still running'))]);
+      assert.equal(outcome, 'closed', server.output());
     } finally {
       await server.stop();
     }
@@ -71,7 +76,7 @@ describe('npm start from the compiled build, as installed in the image', () => {
     assert.ok(migrated, server.output());
     const names = (await readMigrations()).map((m) => m.name);
     assert.deepEqual((JSON.parse(migrated) as { migrations: string[] }).migrations, names);
-    // SIGTERM reached node: it shut down and closed the database, which released its lock.
+    // Node shut down and closed the database, which released its lock.
     assert.match(server.output(), /"msg":"shutting down"/);
     assert.ok(!existsSync(path.join(env.DATA_DIR!, 'pglite.lock')));
 
