@@ -59,15 +59,20 @@ async function family(i: number, openid: boolean): Promise<string> {
   });
   return refreshToken.save();
 }
-const refreshTokens: string[] = [];
-const openidRefreshTokens: string[] = [];
-for (let i = 0; i < families; i += 1) {
-  refreshTokens.push(await family(i, false));
-  openidRefreshTokens.push(await family(i, true));
-}
-
-const server = createServer(provider.callback());
+// Families are minted when a scenario asks (GET /bench/families?openid=1):
+// the library's in-memory adapter is an LRU of 1,000 entries, so families
+// made at start would be evicted by the scenarios run before theirs.
+const callback = provider.callback();
+const server = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', issuer);
+  if (url.pathname !== '/bench/families') return void callback(req, res);
+  const openid = url.searchParams.get('openid') === '1';
+  void Promise.all(Array.from({ length: families }, (_, i) => family(i, openid))).then((tokens) => {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify(tokens));
+  });
+});
 server.listen(port, () => {
-  process.stdout.write(`${JSON.stringify({ listening: port, secret: SECRET, refreshTokens, openidRefreshTokens })}\n`);
+  process.stdout.write(`${JSON.stringify({ listening: port, secret: SECRET })}\n`);
 });
 for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, () => process.exit(0));

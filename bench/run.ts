@@ -56,7 +56,12 @@ async function cli(env: NodeJS.ProcessEnv, argv: string[]): Promise<string> {
   return out;
 }
 
-interface Bare { child: ChildProcess; base: string; secret: string; refreshTokens: string[]; openidRefreshTokens: string[] }
+interface Bare { child: ChildProcess; base: string; secret: string }
+
+/** Fresh refresh-token families of the bare provider. */
+async function bareFamilies(bare: Bare, openid: boolean): Promise<string[]> {
+  return (await (await fetch(`${bare.base}/bench/families?openid=${openid ? 1 : 0}`)).json()) as string[];
+}
 
 /** The bare oidc-provider (bench/bare-provider.ts) on the server's core: the reference each token scenario is divided by. */
 async function startBare(): Promise<Bare> {
@@ -327,12 +332,12 @@ async function main() {
     const web = [base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword] as const;
     if (want('refresh')) {
       const row = await rotations('POST /token refresh_token rotation, no ID token', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, false));
-      row.reference = await rotations('bare', bare.base, 'web', bare.secret, bare.refreshTokens);
+      row.reference = await rotations('bare', bare.base, 'web', bare.secret, await bareFamilies(bare, false));
       rows.push(row);
     }
     if (want('refresh_openid')) {
       const row = await rotations('POST /token refresh_token rotation, `openid` (+ RS256 ID token)', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, true));
-      row.reference = await rotations('bare', bare.base, 'web', bare.secret, bare.openidRefreshTokens);
+      row.reference = await rotations('bare', bare.base, 'web', bare.secret, await bareFamilies(bare, true));
       rows.push(row);
     }
     if (want('verify')) {
