@@ -116,14 +116,28 @@ async function startServer(env: NodeJS.ProcessEnv): Promise<{ child: ChildProces
   });
 }
 
-interface Row { scenario: string; rps: number; p50: number; p99: number; non2xx: number; errors: number; reference?: Row }
+interface Row { scenario: string; rps: number; p50: number; p99: number; non2xx: number; errors: number; cpuUs?: number; reference?: Row }
+
+/**
+ * The process whose CPU time a scenario is charged to (Tollgate, or the bare
+ * provider for its reference rows). CPU per request is what one core can
+ * give: on this 2-core machine the load generator and PostgreSQL share the
+ * other core, so req/s may be theirs to limit, not the server's.
+ */
+let measured: number | undefined;
+const cpuPerRequest = (before: number | undefined, requests: number) => {
+  const after = cpuSeconds(measured);
+  return before === undefined || after === undefined || !requests ? undefined : Math.round(((after - before) * 1e6) / requests);
+};
 
 async function load(scenario: string, options: autocannon.Options): Promise<Row> {
   // Warm-up: JIT, connection pools, caches.
   await autocannon({ ...options, duration: 2 });
+  const cpuBefore = cpuSeconds(measured);
   const result = await autocannon({ ...options, duration, connections });
   return {
     scenario,
+    cpuUs: cpuPerRequest(cpuBefore, result.requests.total),
     rps: Math.round(result.requests.average),
     p50: result.latency.p50,
     p99: result.latency.p99,
@@ -245,12 +259,14 @@ async function rounds(
 ): Promise<Row> {
   await run(2, false);
   const started = performance.now();
+  const cpuBefore = cpuSeconds(measured);
   await run(duration, true);
+  const cpuUs = cpuPerRequest(cpuBefore, latencies.length);
   const elapsed = (performance.now() - started) / 1000;
   latencies.sort((a, b) => a - b);
   const scale = 10 ** digits;
   const pick = (q: number) => Math.round(latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]! * scale) / scale;
-  return { scenario, rps: Math.round(latencies.length / elapsed), p50: pick(0.5), p99: pick(0.99), non2xx: failures(), errors: 0 };
+  return { scenario, rps: Math.round(latencies.length / elapsed), p50: pick(0.5), p99: pick(0.99), non2xx: failures(), errors: 0, cpuUs };
 }
 
 /**
@@ -306,6 +322,7 @@ async function main() {
 
   const server = await startServer(env);
   const bare = await startBare();
+  measured = server.child.pid;
   const rows: Row[] = [];
   try {
     const want = (name: string) => !args.only || args.only.split(',').includes(name);
@@ -320,24 +337,32 @@ async function main() {
     });
     if (want('client_credentials')) {
       const row = await load('POST /token client_credentials (ES256)', clientCredentials(`${base}/token`, clientId, secret));
+      measured = bare.child.pid;
       row.reference = await load('bare', clientCredentials(`${bare.base}/token`, 'cc', bare.secret));
+      measured = server.child.pid;
       rows.push(row);
     }
     for (const [name, path] of [['jwks', '/jwks'], ['discovery', '/.well-known/openid-configuration']] as const) {
       if (!want(name)) continue;
       const row = await load(`GET ${path}`, { url: `${base}${path}` });
+      measured = bare.child.pid;
       row.reference = await load('bare', { url: `${bare.base}${path}` });
+      measured = server.child.pid;
       rows.push(row);
     }
     const web = [base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword] as const;
     if (want('refresh')) {
       const row = await rotations('POST /token refresh_token rotation, no ID token', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, false));
+      measured = bare.child.pid;
       row.reference = await rotations('bare', bare.base, 'web', bare.secret, await bareFamilies(bare, false));
+      measured = server.child.pid;
       rows.push(row);
     }
     if (want('refresh_openid')) {
       const row = await rotations('POST /token refresh_token rotation, `openid` (+ RS256 ID token)', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, true));
+      measured = bare.child.pid;
       row.reference = await rotations('bare', bare.base, 'web', bare.secret, await bareFamilies(bare, true));
+      measured = server.child.pid;
       rows.push(row);
     }
     if (want('verify')) {
@@ -361,10 +386,10 @@ async function main() {
   process.stdout.write(`\nTollgate bench — database: ${db}; server on ${hasTaskset ? 'one pinned core' : 'unpinned cores'}; ${connections} connections, ${duration} s per scenario, request logging on\n`);
   process.stdout.write(`start-up: ${server.startupMs} ms, RSS at listen: ${server.rssMb} MB\n`);
   process.stdout.write(`argon2id verify alone (m=${ARGON2_PARAMETERS.memoryCost} KiB, t=${ARGON2_PARAMETERS.timeCost}, p=${ARGON2_PARAMETERS.parallelism}): ${await argon2Cost()} ms (median, this process)\n\n`);
-  process.stdout.write('| scenario | req/s | p50 ms | p99 ms | non-2xx | errors | bare oidc-provider req/s (p99 ms) | ratio |\n|---|---:|---:|---:|---:|---:|---:|---:|\n');
+  process.stdout.write('| scenario | req/s | p50 ms | p99 ms | non-2xx | errors | server CPU µs/req | bare oidc-provider req/s (p99 ms, CPU µs/req) | ratio req/s |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|\n');
   for (const r of rows) {
-    const ref = r.reference ? `| ${r.reference.rps} (${r.reference.p99}) | ${(r.rps / r.reference.rps).toFixed(2)} |` : '| | |';
-    process.stdout.write(`| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} ${ref}\n`);
+    const ref = r.reference ? `| ${r.reference.rps} (${r.reference.p99}, ${r.reference.cpuUs ?? '?'}) | ${(r.rps / r.reference.rps).toFixed(2)} |` : '| | |';
+    process.stdout.write(`| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${r.cpuUs ?? ''} ${ref}\n`);
   }
   if (loginCpuMs !== undefined) process.stdout.write(`\nserver CPU per full sign-in (all threads, argon2id included): ${loginCpuMs} ms\n`);
   if (rows.some((r) => r.non2xx || r.errors || r.reference?.non2xx || r.reference?.errors)) process.exitCode = 1;

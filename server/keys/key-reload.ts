@@ -16,13 +16,12 @@ import type Provider from 'oidc-provider';
 import initializeKeystore from 'oidc-provider/lib/helpers/initialize_keystore.js';
 import type { Logger } from '../logger.ts';
 import { readSigningKeys, SIGNING_KEYS_FILE, type SigningKeys } from './key-store.ts';
-import { providerSigningKeys } from './native-signing-key.ts';
 
 const POLL_MS = 250;
 
 /** Hands oidc-provider a new private key set (the first key of each alg signs). */
 export function replaceProviderKeys(provider: Provider, privateJwks: SigningKeys['privateJwks']): void {
-  initializeKeystore.call(provider, providerSigningKeys(privateJwks));
+  initializeKeystore.call(provider, structuredClone(privateJwks));
 }
 
 export interface KeyWatcher {

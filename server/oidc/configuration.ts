@@ -5,7 +5,6 @@ import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'o
 import type { Config } from '../config.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
-import { providerSigningKeys } from '../keys/native-signing-key.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
 
@@ -79,8 +78,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // Built in: the account page's client (oidc/account-client.ts). Every other client lives in the database.
     clients: [accountClient(config)],
     findAccount: deps.findAccount,
-    // Signed with node:crypto rather than WebCrypto (keys/native-signing-key.ts).
-    jwks: providerSigningKeys(deps.keys.privateJwks) as Configuration['jwks'],
+    jwks: deps.keys.privateJwks as Configuration['jwks'],
     cookies: {
       keys: deps.cookieSecrets,
       long: { httpOnly: true, sameSite: 'lax', signed: true },
@@ -135,9 +133,6 @@ export function createProvider(deps: ProviderDependencies): Provider {
       id_token_signed_response_alg: 'RS256',
     },
     features: {
-      // Our keys sign through node:crypto (keys/native-signing-key.ts); the
-      // ack pins the experiment's version, so an incompatible change fails loudly.
-      externalSigningSupport: { enabled: true, ack: 'experimental-01' },
       // The hosted pages are ours (routes/interaction/); never the library's development forms.
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
