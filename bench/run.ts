@@ -351,17 +351,15 @@ async function main() {
       rows.push(row);
     }
     const web = [base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword] as const;
-    if (want('refresh')) {
-      const row = await rotations('POST /token refresh_token rotation, no ID token', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, false));
+    const refreshScenarios = [
+      ['refresh', false, 'POST /token refresh_token rotation, no ID token'],
+      ['refresh_openid', true, 'POST /token refresh_token rotation, `openid` (+ RS256 ID token)'],
+    ] as const;
+    for (const [name, openid, scenario] of refreshScenarios) {
+      if (!want(name)) continue;
+      const row = await rotations(scenario, base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, openid));
       measured = bare.child.pid;
-      row.reference = await rotations('bare', bare.base, 'web', bare.secret, await bareFamilies(bare, false));
-      measured = server.child.pid;
-      rows.push(row);
-    }
-    if (want('refresh_openid')) {
-      const row = await rotations('POST /token refresh_token rotation, `openid` (+ RS256 ID token)', base, `${clientId}-web`, webSecret, await tollgateFamilies(...web, true));
-      measured = bare.child.pid;
-      row.reference = await rotations('bare', bare.base, 'web', bare.secret, await bareFamilies(bare, true));
+      row.reference = await rotations('bare', bare.base, 'web', bare.secret, await bareFamilies(bare, openid));
       measured = server.child.pid;
       rows.push(row);
     }
