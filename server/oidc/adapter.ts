@@ -15,8 +15,8 @@ export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; c
     if (name === 'Client') return clientAdapter(repos.clients);
     if (name === 'RefreshToken') return refreshTokenAdapter(grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels), repos.oidcModels);
     if (name === 'AuthorizationCode') return grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels);
-    if (name === 'Grant') return keptGrantAdapter(modelAdapter(name, repos.oidcModels));
-    if (name === 'Session') return keptSessionAdapter(modelAdapter(name, repos.oidcModels));
+    if (name === 'Grant') return keptLookupAdapter(modelAdapter(name, repos.oidcModels), 'find', grantKey);
+    if (name === 'Session') return keptLookupAdapter(modelAdapter(name, repos.oidcModels), 'findByUid', sessionKey);
     return modelAdapter(name, repos.oidcModels);
   };
 }
@@ -79,24 +79,17 @@ function refreshTokenAdapter(adapter: Adapter, store: OidcModelRepository): Adap
   };
 }
 
-/** Grant.find answered from what this request's token read brought along, when it did. */
-function keptGrantAdapter(adapter: Adapter): Adapter {
+/**
+ * Grant.find and Session.findByUid answered from what this request's token
+ * read brought along (grantSourceAdapter), when it did; otherwise from storage.
+ */
+function keptLookupAdapter(adapter: Adapter, lookup: 'find' | 'findByUid', keyOf: (value: string) => string): Adapter {
+  const read = adapter[lookup].bind(adapter);
   return {
     ...adapter,
-    async find(id) {
-      const kept = takeFromRequest<AdapterPayload>(grantKey(id));
-      return kept ? kept.value : adapter.find(id);
-    },
-  };
-}
-
-/** Session.findByUid likewise. */
-function keptSessionAdapter(adapter: Adapter): Adapter {
-  return {
-    ...adapter,
-    async findByUid(uid) {
-      const kept = takeFromRequest<AdapterPayload>(sessionKey(uid));
-      return kept ? kept.value : adapter.findByUid(uid);
+    async [lookup](value: string) {
+      const kept = takeFromRequest<AdapterPayload>(keyOf(value));
+      return kept ? kept.value : read(value);
     },
   };
 }

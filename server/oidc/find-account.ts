@@ -2,7 +2,7 @@
 // each scope releases (OpenID Connect Core §5.4). The library filters the
 // returned claims by the granted scopes and requested claims itself.
 import type { Account, FindAccount } from 'oidc-provider';
-import type { AccountService } from '../services/accounts.ts';
+import { activeAccount, type AccountService } from '../services/accounts.ts';
 import type { StoredAccount } from '../repositories/account-repository.ts';
 import { keepForRequest, takeFromRequest } from './request-scope.ts';
 
@@ -23,7 +23,7 @@ export function createFindAccount(accounts: AccountService): FindAccount {
   return async (_ctx, sub) => {
     // A disabled or deleted account can no longer redeem codes or refresh tokens.
     const kept = takeFromRequest<StoredAccount>(accountKey(sub));
-    const account = kept ? (kept.value?.disabled ? undefined : kept.value) : await accounts.findActive(sub);
+    const account = kept ? activeAccount(kept.value) : await accounts.findActive(sub);
     if (!account) return undefined;
     const found: TollgateAccount = {
       accountId: account.id,

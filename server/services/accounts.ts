@@ -77,6 +77,11 @@ export interface AccountService {
 
 export type Authentication = { ok: true; account: StoredAccount } | { ok: false; accountId: string | undefined };
 
+/** The account if it may still sign in and redeem tokens (it exists and is not disabled). */
+export function activeAccount(account: StoredAccount | undefined): StoredAccount | undefined {
+  return account && !account.disabled ? account : undefined;
+}
+
 export function createAccountService(accounts: AccountRepository): AccountService {
   // Verified against when the e-mail is unknown, so that an unknown e-mail
   // costs the same argon2id work as a wrong password (no account enumeration
@@ -119,8 +124,7 @@ export function createAccountService(accounts: AccountRepository): AccountServic
     },
 
     async findActive(id) {
-      const account = await accounts.findById(id);
-      return account && !account.disabled ? account : undefined;
+      return activeAccount(await accounts.findById(id));
     },
 
     async idForEmail(email) {

@@ -70,6 +70,15 @@ for (const [name, start, skip] of backends) {
       assert.equal(await t.tollgate.repositories.oidcModels.countByGrant('RefreshToken', String(decodeJwt(rotated.access_token).gid)), 1, 'one live refresh token in the family');
     });
 
+    test('an account disabled in storage (sessions and grants left alone) cannot refresh: the account read with the token is checked', async () => {
+      const account = await t.tollgate.accounts.create({ email: `off-${Date.now()}@example.test`, password: PASSWORD });
+      const { config, tokens } = await signIn(t, { clientId: 'web', secret: SECRET, email: account.email, password: PASSWORD, scope: 'openid offline_access basic' });
+      await t.tollgate.repositories.accounts.update(account.id, { disabled: true });
+      await refreshFails(config, tokens.refresh_token!);
+      await t.tollgate.repositories.accounts.update(account.id, { disabled: false });
+      assert.ok((await oidc.refreshTokenGrant(config, tokens.refresh_token!)).refresh_token, 'the refused attempt spent nothing');
+    });
+
     test('every use rotates, for confidential and public clients alike', async () => {
       for (const clientId of ['web', 'spa']) {
         const { config, tokens } = await signedIn(t, clientId);
