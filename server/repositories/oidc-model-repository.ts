@@ -107,13 +107,14 @@ const expiryOf = (expiresInSeconds?: number) => (expiresInSeconds ? new Date(Dat
 // decision), its grant, its account and the session it is bound to (which
 // the library checks for tokens that expire with their session).
 // account.id is a uuid; an account_id that is not one (tests store any
-// text) must not fail the cast, hence the guard.
+// text) must be a miss, not a failed cast (22P02): hence the guard, the
+// same pattern as isUuid (text.ts).
 const FIND_GRANT_SOURCE = `
 SELECT t.payload, t.consumed_at, tollgate_within_reuse_grace(t) AS within_grace,
        g.payload AS grant_payload, to_jsonb(a) AS account, s.payload AS session_payload
   FROM oidc_model t
   LEFT JOIN oidc_model g ON g.model = 'Grant' AND g.id = t.grant_id AND (g.expires_at IS NULL OR g.expires_at > now())
-  LEFT JOIN account a ON a.id = CASE WHEN t.account_id ~ '^[0-9a-fA-F-]{36}$' THEN t.account_id::uuid END
+  LEFT JOIN account a ON a.id = CASE WHEN t.account_id ~* '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$' THEN t.account_id::uuid END
   LEFT JOIN oidc_model s ON s.model = 'Session' AND s.uid = t.payload->>'sessionUid' AND (s.expires_at IS NULL OR s.expires_at > now())
  WHERE t.model = $1 AND t.id = $2 AND (t.expires_at IS NULL OR t.expires_at > now())`;
 

@@ -24,27 +24,28 @@ export function createRedisLoginThrottleRepository(redis: Redis): LoginThrottleR
     failures: Number(failures),
     resetsAt: new Date(Number(started) + windowSeconds * 1000),
   });
+  const recordFailure = async (key: string, windowSeconds: number) => {
+    const [failures, started] = (await redis.eval(RECORD, { keys: [keyOf(key)], arguments: [String(windowSeconds), String(Date.now())] })) as [number, string];
+    return state(failures, started, windowSeconds);
+  };
+  const reset = async (key: string) => {
+    await redis.del(keyOf(key));
+  };
+  const forgive = async (key: string) => {
+    await redis.eval(FORGIVE, { keys: [keyOf(key)] });
+  };
   return {
     async get(key, windowSeconds) {
       const [failures, started] = await redis.hmGet(keyOf(key), ['failures', 'started']);
       return failures && started ? state(failures, started, windowSeconds) : undefined;
     },
-    async recordFailure(key, windowSeconds) {
-      const [failures, started] = (await redis.eval(RECORD, { keys: [keyOf(key)], arguments: [String(windowSeconds), String(Date.now())] })) as [number, string];
-      return state(failures, started, windowSeconds);
-    },
+    recordFailure,
     // node-redis pipelines commands sent together: one round trip either way.
-    async recordFailures(keys, windowSeconds) {
-      return Promise.all(keys.map((key) => this.recordFailure(key, windowSeconds)));
-    },
+    recordFailures: (keys, windowSeconds) => Promise.all(keys.map((key) => recordFailure(key, windowSeconds))),
+    reset,
+    forgive,
     async resetAndForgive(resetKey, forgiveKey) {
-      await Promise.all([this.reset(resetKey), this.forgive(forgiveKey)]);
-    },
-    async reset(key) {
-      await redis.del(keyOf(key));
-    },
-    async forgive(key) {
-      await redis.eval(FORGIVE, { keys: [keyOf(key)] });
+      await Promise.all([reset(resetKey), forgive(forgiveKey)]);
     },
     // Redis expires the counters itself.
     purgeExpired: async () => 0,

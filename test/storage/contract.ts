@@ -11,6 +11,8 @@ import { ConflictError } from '../../server/errors.ts';
 export interface Backend {
   repositories: Repositories;
   adapter: AdapterFactory;
+  /** The short-lived models (sessions, codes, ...) live in Redis. */
+  shortLivedInRedis: boolean;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -159,6 +161,10 @@ export function storageContract(getBackend: () => Backend): void {
       assert.equal(read?.grant?.clientId, clientId);
       assert.equal(read?.account?.email, account.email);
       assert.deepEqual(read?.account?.roles, ['admin']);
+      // An account id that is not a uuid (36 characters of it or not) is a miss, never a failed cast.
+      const odd = id();
+      await model('RefreshToken').upsert(odd, { grantId, clientId, accountId: '-'.repeat(36), kind: 'RefreshToken' } as never, 60);
+      assert.equal((await oidcModels.findGrantSource('RefreshToken', odd))?.account, undefined);
       const orphan = await oidcModels.findGrantSource('RefreshToken', first);
       assert.equal(orphan?.account, undefined, 'no account row for this token');
       await model('Grant').destroy(grantId);
@@ -175,11 +181,16 @@ export function storageContract(getBackend: () => Backend): void {
     await model('AuthorizationCode').upsert(code, { grantId, accountId: account.id, sessionUid, clientId: 'c', kind: 'AuthorizationCode' } as never, 60);
     const read = await oidcModels.findGrantSource('AuthorizationCode', code);
     assert.equal(read?.token.grantId, grantId);
-    if (read?.related) {
-      assert.equal(read.grant?.clientId, 'c');
-      assert.equal(read.account?.id, account.id);
+    if (getBackend().shortLivedInRedis) {
+      // The code is in Redis, its grant and account in the database: nothing comes along.
+      assert.deepEqual([read?.related, read?.sessionRead, read?.grant, read?.account, read?.session], [false, false, undefined, undefined, undefined]);
+    } else {
+      assert.equal(read?.related, true);
+      assert.equal(read?.grant?.clientId, 'c');
+      assert.equal(read?.account?.id, account.id);
+      assert.equal(read?.sessionRead, true);
+      assert.equal(read?.session?.uid, sessionUid);
     }
-    if (read?.sessionRead) assert.equal(read.session?.uid, sessionUid);
     await model('AuthorizationCode').consume(code);
     assert.ok((await oidcModels.findGrantSource('AuthorizationCode', code))?.token.consumed, 'no reuse grace for codes');
   });

@@ -21,7 +21,7 @@ function suite(name: string, open: () => Promise<Opened>, skip: string | false =
       opened = await open();
       await applyMigrations(opened.db);
       const repositories = createRepositories(opened.db, { redis: opened.redis });
-      backend = { repositories, adapter: createAdapterFactory(repositories) };
+      backend = { repositories, adapter: createAdapterFactory(repositories), shortLivedInRedis: opened.redis !== undefined };
     });
     after(async () => {
       await opened.redis?.close();
