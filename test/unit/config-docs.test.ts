@@ -21,6 +21,17 @@ test('every option has a row, with the default the server applies', () => {
   assert.match(table, /\| `HOST` \| \*\(all interfaces\)\* \|/);
 });
 
+test('the defaults written by hand (derived from other options) say what loadConfig derives', () => {
+  const table = configTable();
+  const shown = (name: string) => table.split('\n').find((row) => row.startsWith(`| \`${name}\` |`))?.split(' | ')[1]?.replaceAll('`', '');
+  const port = '4321';
+  const config = loadConfig({ PORT: port });
+  const issuer = shown('ISSUER')!.replace('$PORT', port);
+  assert.equal(config.issuer, issuer);
+  assert.equal(config.apiAudience, shown('API_AUDIENCE')!.replace('$ISSUER', issuer));
+  assert.equal(config.host, undefined, 'HOST unset: every interface');
+});
+
 test('without its markers the README is refused, not rewritten', () => {
   assert.throws(() => withConfigTable('# no table here'), /markers are missing/);
 });
