@@ -22,12 +22,11 @@ export function koaAuthorizationPost(authorizationPath: string, parseForm: Middl
         ctx.body = { error: 'invalid_request', error_description: 'authorization requests by POST must be application/x-www-form-urlencoded' };
         return;
       }
-      const body = (ctx.request.body ?? {}) as Record<string, unknown>;
-      const query = new URLSearchParams();
-      for (const [name, value] of Object.entries(body)) {
-        // A repeated parameter stays repeated, so the provider rejects it as it would in a GET (RFC 6749 §3.1).
-        for (const v of Array.isArray(value) ? value : [value]) query.append(name, String(v));
-      }
+      // The body as sent, re-encoded: parameters keep their names and order
+      // (the body parser's object would nest `a[b]=1` and lose repeats), and a
+      // repeated parameter stays repeated, so the provider rejects it as it
+      // would in a GET (RFC 6749 §3.1). Re-encoding keeps CR/LF out of Location.
+      const query = new URLSearchParams(String((ctx.request as { rawBody?: string }).rawBody ?? ''));
       ctx.status = 303;
       ctx.set('Cache-Control', 'no-store');
       ctx.redirect(`${authorizationPath}?${query.toString()}`);

@@ -194,6 +194,11 @@ describe('hosted login and OpenID Connect behaviour', () => {
     const form = new URLSearchParams(posted.url.searchParams);
     const viaPost = await agent.navigate(`${t.issuer}/auth`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: form.toString() }, REDIRECT);
     assert.ok(new URL(viaPost.url).searchParams.get('code'), `${viaPost.url} ${viaPost.status} ${viaPost.body.slice(0, 800)}`);
+
+    // The 303 carries the parameters exactly as posted: names with brackets, repeats and order.
+    const res = await fetch(`${t.issuer}/auth`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'client_id=web&a%5Bb%5D=1&a%5Bc%5D=2&x=1&x=2' });
+    assert.equal(res.status, 303);
+    assert.deepEqual([...new URL(res.headers.get('location')!, t.issuer).searchParams], [['client_id', 'web'], ['a[b]', '1'], ['a[c]', '2'], ['x', '1'], ['x', '2']]);
   });
 
   test('response_mode=form_post answers with a self-submitting form under a CSP without unsafe-inline', async () => {
