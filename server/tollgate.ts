@@ -102,7 +102,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     let currentVerifiers = verifiersFor(keys.publicJwks);
     const verifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.api.verify(token) };
     const anyVerifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.any.verify(token) };
-    const pages = createPages(views);
+    const pages = createPages(views, config.issuer);
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({
       config,

@@ -14,7 +14,9 @@ export interface Pages {
   readonly provider: ProviderPages;
 }
 
-export function createPages(views: Views): Pages {
+/** `issuer`: the public URL; the logout page names its host (never the request's Host header). */
+export function createPages(views: Views, issuer: string): Pages {
+  const issuerHost = new URL(issuer).host;
   const localeOf = (ctx: Context, uiLocales?: unknown) => negotiateLocale(uiLocales, ctx.get('accept-language') || undefined);
 
   const render: Pages['render'] = (ctx, name, locale, data, status = 200) => {
@@ -43,7 +45,7 @@ export function createPages(views: Views): Pages {
       error: (ctx, out) => error(ctx, out.error, ctx.status >= 400 ? ctx.status : 400, oidcLocale(ctx)),
       logout: (ctx, form) => {
         const client = ctx.oidc.client;
-        render(ctx, 'logout', oidcLocale(ctx), { form, host: ctx.host, clientName: client?.clientName ?? client?.clientId });
+        render(ctx, 'logout', oidcLocale(ctx), { form, host: issuerHost, clientName: client?.clientName ?? client?.clientId });
       },
       logoutDone: (ctx) => render(ctx, 'logout-done', oidcLocale(ctx), {}),
     },

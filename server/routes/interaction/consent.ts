@@ -56,11 +56,11 @@ export function consentSteps(deps: InteractionDependencies) {
       accountId: account.id, clientId, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
       details: { grant_id: grantId, scopes: [...new Set(scopes)] },
     });
-    await finish(ctx, { consent: { grantId } }, true);
+    await finish(ctx, deps.provider, { consent: { grantId } }, true);
   }
 
   async function denyRequest(ctx: InteractionContext): Promise<void> {
-    await finish(ctx, { error: 'access_denied', error_description: 'the user denied the request' }, false);
+    await finish(ctx, deps.provider, { error: 'access_denied', error_description: 'the user denied the request' }, false);
   }
 
   return { loadSignedInAccount, showConsent, grantConsent, denyRequest };

@@ -138,7 +138,7 @@ export function loginSteps(deps: InteractionDependencies) {
   async function signIn(ctx: InteractionContext): Promise<void> {
     await deps.sessions.beforeSignIn(ctx.state.accountId);
     // amr: RFC 8176 "pwd". `remember` keeps the session across browser restarts.
-    await finish(ctx, { login: { accountId: ctx.state.accountId, amr: ['pwd'], remember: true } }, false);
+    await finish(ctx, deps.provider, { login: { accountId: ctx.state.accountId, amr: ['pwd'], remember: true } }, false);
   }
 
   return { showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, signIn };

@@ -116,17 +116,9 @@ export function interactionSteps(deps: InteractionDependencies) {
   return { loadInteraction, requireCsrf, requirePrompt, onPrompt, parseForm };
 }
 
-/**
- * Hands a result back to oidc-provider and sends the browser on with 303
- * (RFC 9700 §4.12: never 307 after a POST). This is what
- * provider.interactionResult does (lib/provider.js upstream), done on the
- * interaction this request has already loaded: the library would read it
- * from storage a second time.
- */
-export async function finish(ctx: InteractionContext, result: Parameters<Provider['interactionResult']>[2], merge: boolean): Promise<void> {
-  const { interaction } = ctx.state;
-  interaction.result = merge && !('error' in result) ? { ...interaction.lastSubmission, ...result } : result;
-  await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+/** Hands a result back to oidc-provider and sends the browser on with 303 (RFC 9700 §4.12: never 307 after a POST). */
+export async function finish(ctx: InteractionContext, provider: Provider, result: Parameters<Provider['interactionResult']>[2], merge: boolean): Promise<void> {
+  const to = await provider.interactionResult(ctx.req, ctx.res, result, { mergeWithLastSubmission: merge });
   ctx.status = 303;
-  ctx.redirect(interaction.returnTo);
+  ctx.redirect(to);
 }
