@@ -15,6 +15,7 @@
 // this app: see http-handler.ts.)
 import Koa from 'koa';
 import mount from 'koa-mount';
+import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
 import type Provider from 'oidc-provider';
 import type { FindAccount } from 'oidc-provider';
@@ -97,17 +98,17 @@ export function createApp(deps: AppDependencies): Koa {
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
   });
-  app.use(mount(`${prefix}/interaction`, new Koa().use(formBody()).use(interaction.routes()).use(interaction.allowedMethods())));
+  app.use(mount(`${prefix}/interaction`, compose([formBody(), interaction.routes(), interaction.allowedMethods()])));
 
   const account = accountRoutes({
     provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit,
   });
-  app.use(mount(`${prefix}/account`, new Koa().use(formBody()).use(account.routes()).use(account.allowedMethods())));
+  app.use(mount(`${prefix}/account`, compose([formBody(), account.routes(), account.allowedMethods()])));
 
   app.use(koaAuthorizationPost(`${prefix}/auth`, formBody()));
 
   const userinfo = userinfoRoutes({ issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount });
-  app.use(mount(`${prefix}/me`, new Koa().use(postOnly(formBody())).use(userinfo.routes())));
+  app.use(mount(`${prefix}/me`, compose([postOnly(formBody()), userinfo.routes()])));
 
   app.use(mount(`${prefix}${ADMIN_API_PATH}`, deps.admin.middleware));
 
