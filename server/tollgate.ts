@@ -20,6 +20,7 @@ import { createFindAccount } from './oidc/find-account.ts';
 import { createProvider } from './oidc/configuration.ts';
 import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
 import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
+import { settleCodeRedemptions } from './oidc/code-redemption.ts';
 import { createPages } from './views/pages.ts';
 import { createCsrf } from './services/csrf.ts';
 import { createLoginThrottle } from './services/login-throttle.ts';
@@ -117,6 +118,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger });
     // Provider middleware goes in before the app mounts the provider: koa-mount composes it once.
     provider.use(answerStorageFaults(pages.provider));
+    provider.use(settleCodeRedemptions({ oidcModels: repositories.oidcModels, logger }));
     provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
     const sessions = createSessionService({
       provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins,

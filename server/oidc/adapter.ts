@@ -9,12 +9,13 @@ import type { GrantSourceModel, OidcModelRepository } from '../repositories/oidc
 import { UnstorableValueError } from '../errors.ts';
 import { currentGrantType, keepForRequest, takeFromRequest } from './request-scope.ts';
 import { keepAccountForRequest } from './find-account.ts';
+import { ISSUED_REFRESH_TOKEN, REDEEMING_CODE } from './code-redemption.ts';
 
 export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; clients: ClientRepository }): AdapterFactory {
   return (name) => {
     if (name === 'Client') return clientAdapter(repos.clients);
     if (name === 'RefreshToken') return refreshTokenAdapter(grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels), repos.oidcModels);
-    if (name === 'AuthorizationCode') return grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels);
+    if (name === 'AuthorizationCode') return codeAdapter(grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels));
     if (name === 'Grant') return keptLookupAdapter(modelAdapter(name, repos.oidcModels), 'find', grantKey);
     if (name === 'Session') return keptLookupAdapter(modelAdapter(name, repos.oidcModels), 'findByUid', sessionKey);
     return modelAdapter(name, repos.oidcModels);
@@ -66,7 +67,12 @@ function refreshTokenAdapter(adapter: Adapter, store: OidcModelRepository): Adap
     },
     async upsert(id, payload, expiresIn) {
       const spent = takeFromRequest<string>(SPENT_REFRESH_TOKEN)?.value;
-      if (spent === undefined) return adapter.upsert(id, payload, expiresIn);
+      if (spent === undefined) {
+        await adapter.upsert(id, payload, expiresIn);
+        // A code exchange: undone if the code turns out spent (oidc/code-redemption.ts).
+        if (currentGrantType() === 'authorization_code') keepForRequest(ISSUED_REFRESH_TOKEN, id);
+        return;
+      }
       let rotated: boolean;
       try {
         rotated = await store.rotateRefreshToken(spent, id, payload as Record<string, unknown>, expiresIn);
@@ -75,6 +81,21 @@ function refreshTokenAdapter(adapter: Adapter, store: OidcModelRepository): Adap
         throw err;
       }
       if (!rotated) throw new errors.InvalidGrant('grant already used');
+    },
+  };
+}
+
+/**
+ * A code exchange consumes the code before it stores the tokens. Here
+ * consume only notes the code; oidc/code-redemption.ts spends it once the
+ * exchange has succeeded, so a fault in between leaves it unspent.
+ */
+function codeAdapter(adapter: Adapter): Adapter {
+  return {
+    ...adapter,
+    async consume(id) {
+      if (currentGrantType() !== 'authorization_code') return adapter.consume(id);
+      keepForRequest(REDEEMING_CODE, id);
     },
   };
 }

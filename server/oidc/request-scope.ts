@@ -42,3 +42,15 @@ export function currentGrantType(): string | undefined {
   const grantType = (Provider.ctx?.oidc?.params as { grant_type?: unknown } | undefined)?.grant_type;
   return typeof grantType === 'string' ? grantType : undefined;
 }
+
+/**
+ * takeFromRequest for provider middleware (`provider.use`), which runs
+ * outside the library's AsyncLocalStorage and so names the request itself.
+ */
+export function takeFromContext<T>(ctx: object, key: string): { value: T | undefined } | undefined {
+  const entries = scopes.get(ctx);
+  if (!entries?.has(key)) return undefined;
+  const value = entries.get(key) as T | undefined;
+  entries.delete(key);
+  return { value };
+}
