@@ -90,7 +90,9 @@ async function startBare(): Promise<Bare> {
 function serverProcess(env: NodeJS.ProcessEnv): ChildProcess {
   const compiled = path.join(ROOT, 'dist/server/main.js');
   if (!existsSync(compiled)) return tsx(['server/main.ts'], env, 0);
-  const [cmd, argv] = pinned(0, process.execPath, [compiled]);
+  // BENCH_NODE_ARGS: flags for the server's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof" to profile a scenario.
+  const nodeArgs = (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const [cmd, argv] = pinned(0, process.execPath, [...nodeArgs, compiled]);
   return spawn(cmd, argv, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
