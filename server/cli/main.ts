@@ -22,7 +22,7 @@ commands:
   users list
   users logout --email E                    end every session and grant of a user, revoke their
                                             refresh tokens, send back-channel logout tokens
-  clients add --id ID [--secret S | --public] [--name N]
+  clients add --id ID [--secret S | --public] [--name N] [--application-type web|native]
               [--redirect-uri U ...] [--post-logout-redirect-uri U ...]
               [--grant-types authorization_code,refresh_token,client_credentials]
               [--scope "openid profile email offline_access basic"] [--first-party]
@@ -92,7 +92,7 @@ const COMMANDS: Record<string, Command> = {
   },
   'clients add': {
     options: {
-      id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' },
+      id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' }, 'application-type': { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
       'backchannel-logout-uri': { type: 'string' }, 'refresh-grace': { type: 'string' }, 'access-token-ttl': { type: 'string' },
@@ -106,6 +106,7 @@ const COMMANDS: Record<string, Command> = {
         secret: v.secret,
         public: Boolean(v.public),
         name: v.name,
+        applicationType: v['application-type'],
         redirectUris: v['redirect-uri'] ?? [],
         postLogoutRedirectUris: v['post-logout-redirect-uri'] ?? [],
         grantTypes,
@@ -172,7 +173,7 @@ async function main(argv: string[]): Promise<number> {
       ]);
       // Diagnostics go to stderr at warn and above; stdout carries only the result.
       const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
-      const tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false });
+      const tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false, reportNonconformingClients: false });
       opened = tollgate;
       result = await command.run(tollgate, values);
     }
@@ -184,7 +185,7 @@ async function main(argv: string[]): Promise<number> {
       const issue = err.issues[0]!;
       return usage(`${issue.path.length ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ` : ''}${issue.message}`);
     }
-    if (err instanceof ValidationError) return usage(err.message);
+    if (err instanceof ValidationError) return usage(err.fields ? describeFields(err.fields) : err.message);
     if (err instanceof ConfigError) {
       process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
       return 1;
@@ -195,6 +196,27 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await opened?.close();
   }
+}
+
+/** The options that carry client metadata fields (RFC 7591 names, as the service reports them). */
+const OPTION_OF_FIELD: Record<string, string> = {
+  redirect_uris: '--redirect-uri', post_logout_redirect_uris: '--post-logout-redirect-uri',
+  backchannel_logout_uri: '--backchannel-logout-uri', application_type: '--application-type',
+};
+
+/** `redirect_uris.1: must use https` → `--redirect-uri (2nd): must use https`, one line per field. */
+function describeFields(fields: Record<string, string>): string {
+  return Object.entries(fields).map(([field, problem]) => {
+    const [name, index] = field.split('.');
+    const option = OPTION_OF_FIELD[name!] ?? name;
+    const nth = index === undefined ? '' : ` (${ordinal(Number(index) + 1)})`;
+    return `${option}${nth}: ${problem}`;
+  }).join('\ntollgate: ');
+}
+
+function ordinal(n: number): string {
+  const suffix = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
 }
 
 function usage(problem: string): number {
