@@ -99,9 +99,9 @@ const COMMANDS: Record<string, Command> = {
     },
     prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
-      const { newClientInput } = await import('../services/clients.ts');
+      const { assertClientUris, newClientInput } = await import('../services/clients.ts');
       const grantTypes = typeof v['grant-types'] === 'string' ? v['grant-types'].split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      return newClientInput.parse({
+      const input = newClientInput.parse({
         id: v.id,
         secret: v.secret,
         public: Boolean(v.public),
@@ -116,6 +116,12 @@ const COMMANDS: Record<string, Command> = {
         refreshTokenReuseGrace: v['refresh-grace'] === undefined ? undefined : Number(v['refresh-grace']),
         accessTokenTtl: v['access-token-ttl'] === undefined ? undefined : Number(v['access-token-ttl']),
       });
+      // The URI rules need no database: a refused URI exits 2 even while the database is busy or unreachable.
+      assertClientUris({
+        application_type: input.applicationType, redirect_uris: input.redirectUris,
+        post_logout_redirect_uris: input.postLogoutRedirectUris, backchannel_logout_uri: input.backchannelLogoutUri,
+      }, { production: loadConfig().env === 'production' });
+      return input;
     },
     uses: 'tollgate',
     run: (t, input) => t.clients.register(input as NewClientInput),

@@ -79,6 +79,13 @@ export function toClientView(c: StoredClient): ClientView {
  */
 export type MetadataValidator = (metadata: ClientMetadata) => Promise<void>;
 
+/** Throws a ValidationError naming each URI that breaks the registration rules (redirect-uris.ts), field by field. */
+export function assertClientUris(metadata: ClientMetadata, policy: UriPolicy): void {
+  const problems = clientUriProblems(metadata, policy);
+  const entries = Object.entries(problems);
+  if (entries.length) throw new ValidationError(entries.map(([field, problem]) => `${field}: ${problem}`).join('; '), problems);
+}
+
 /**
  * The library's refusal of client metadata (RFC 7591 §3.2.2
  * `invalid_client_metadata`, `invalid_redirect_uri`) is the operator's input:
@@ -87,9 +94,7 @@ export type MetadataValidator = (metadata: ClientMetadata) => Promise<void>;
  */
 async function validated(validate: MetadataValidator, metadata: ClientMetadata, policy: UriPolicy): Promise<void> {
   // Ours first: their messages name the offending URI's field and index.
-  const problems = clientUriProblems(metadata, policy);
-  const entries = Object.entries(problems);
-  if (entries.length) throw new ValidationError(entries.map(([field, problem]) => `${field}: ${problem}`).join('; '), problems);
+  assertClientUris(metadata, policy);
   try {
     await validate(metadata);
   } catch (err) {

@@ -242,6 +242,13 @@ describe('client registration rules: the CLI', () => {
     assert.deepEqual(list.map((c) => c.client_id), ['desktop']);
   });
 
+  test('a refused URI is reported before the database is opened: exit 2 even when it cannot be reached', async () => {
+    // Port 1 on loopback: nothing listens, the connection would be refused.
+    const r = await runCli(['clients', 'add', '--id', 'early', '--redirect-uri', 'http://app.example/cb'], { ...env, DATABASE_URL: 'postgres://app@127.0.0.1:1/tollgate' });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /--redirect-uri \(1st\): must use https/);
+  });
+
   test('production refuses what development accepts: http://localhost for a web client', async () => {
     const args = ['clients', 'add', '--public', '--redirect-uri', 'http://localhost:5173/cb'];
     const production = await runCli([...args, '--id', 'spa-prod'], { ...env, NODE_ENV: 'production', ISSUER: 'https://id.example.test', COOKIE_SECRETS: 'p'.repeat(40) });
