@@ -65,6 +65,24 @@ export interface TollgateOptions {
   janitor?: Partial<JanitorOptions> | false;
   /** Pick up rotated signing keys from KEYS_DIR while running (the server does; one-shot CLI commands do not). */
   watchKeys?: boolean;
+  /** Warn at start about stored clients that break the registration rules (the server does; one-shot CLI commands do not). */
+  reportNonconformingClients?: boolean;
+}
+
+/**
+ * Clients registered before the registration rules (services/redirect-uris.ts)
+ * keep working, as Keycloak keeps clients that a new client policy would
+ * refuse; the operator hears of each at start, and its next update must fix
+ * them. A failure to look is logged, never fatal.
+ */
+async function reportNonconformingClients(clients: ClientService, logger: Logger): Promise<void> {
+  try {
+    for (const client of await clients.nonconforming()) {
+      logger.warn({ client_id: client.client_id, fields: client.fields }, 'client breaks the registration rules: it keeps working, but an update is refused until these URIs are fixed (docs/clients.md)');
+    }
+  } catch (err) {
+    logger.warn({ err: { message: (err as Error).message } }, 'could not check stored clients against the registration rules');
+  }
 }
 
 export async function createTollgate(config: Config, logger: Logger, options: TollgateOptions = {}): Promise<Tollgate> {
@@ -127,7 +145,9 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       repositories.clients,
       (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]),
       (models, clientId) => repositories.oidcModels.deleteByClient(models, clientId),
+      { production: config.env === 'production' },
     );
+    if (options.reportNonconformingClients !== false) await reportNonconformingClients(clients, logger);
 
     const documents = precomputedDocuments({
       issuer: config.issuer,

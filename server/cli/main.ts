@@ -22,7 +22,7 @@ commands:
   users list
   users logout --email E                    end every session and grant of a user, revoke their
                                             refresh tokens, send back-channel logout tokens
-  clients add --id ID [--secret S | --public] [--name N]
+  clients add --id ID [--secret S | --public] [--name N] [--application-type web|native]
               [--redirect-uri U ...] [--post-logout-redirect-uri U ...]
               [--grant-types authorization_code,refresh_token,client_credentials]
               [--scope "openid profile email offline_access basic"] [--first-party]
@@ -92,20 +92,21 @@ const COMMANDS: Record<string, Command> = {
   },
   'clients add': {
     options: {
-      id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' },
+      id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' }, 'application-type': { type: 'string' },
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
       'backchannel-logout-uri': { type: 'string' }, 'refresh-grace': { type: 'string' }, 'access-token-ttl': { type: 'string' },
     },
     prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
-      const { newClientInput } = await import('../services/clients.ts');
+      const { assertClientUris, newClientInput } = await import('../services/clients.ts');
       const grantTypes = typeof v['grant-types'] === 'string' ? v['grant-types'].split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      return newClientInput.parse({
+      const input = newClientInput.parse({
         id: v.id,
         secret: v.secret,
         public: Boolean(v.public),
         name: v.name,
+        applicationType: v['application-type'],
         redirectUris: v['redirect-uri'] ?? [],
         postLogoutRedirectUris: v['post-logout-redirect-uri'] ?? [],
         grantTypes,
@@ -115,6 +116,12 @@ const COMMANDS: Record<string, Command> = {
         refreshTokenReuseGrace: v['refresh-grace'] === undefined ? undefined : Number(v['refresh-grace']),
         accessTokenTtl: v['access-token-ttl'] === undefined ? undefined : Number(v['access-token-ttl']),
       });
+      // The URI rules need no database: a refused URI exits 2 even while the database is busy or unreachable.
+      assertClientUris({
+        application_type: input.applicationType, redirect_uris: input.redirectUris,
+        post_logout_redirect_uris: input.postLogoutRedirectUris, backchannel_logout_uri: input.backchannelLogoutUri,
+      }, { production: loadConfig().env === 'production' });
+      return input;
     },
     uses: 'tollgate',
     run: (t, input) => t.clients.register(input as NewClientInput),
@@ -172,7 +179,7 @@ async function main(argv: string[]): Promise<number> {
       ]);
       // Diagnostics go to stderr at warn and above; stdout carries only the result.
       const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
-      const tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false });
+      const tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false, reportNonconformingClients: false });
       opened = tollgate;
       result = await command.run(tollgate, values);
     }
@@ -184,7 +191,7 @@ async function main(argv: string[]): Promise<number> {
       const issue = err.issues[0]!;
       return usage(`${issue.path.length ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ` : ''}${issue.message}`);
     }
-    if (err instanceof ValidationError) return usage(err.message);
+    if (err instanceof ValidationError) return usage(err.fields ? describeFields(err.fields) : err.message);
     if (err instanceof ConfigError) {
       process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
       return 1;
@@ -195,6 +202,27 @@ async function main(argv: string[]): Promise<number> {
   } finally {
     await opened?.close();
   }
+}
+
+/** The options that carry client metadata fields (RFC 7591 names, as the service reports them). */
+const OPTION_OF_FIELD: Record<string, string> = {
+  redirect_uris: '--redirect-uri', post_logout_redirect_uris: '--post-logout-redirect-uri',
+  backchannel_logout_uri: '--backchannel-logout-uri', application_type: '--application-type',
+};
+
+/** `redirect_uris.1: must use https` → `--redirect-uri (2nd): must use https`, one line per field. */
+function describeFields(fields: Record<string, string>): string {
+  return Object.entries(fields).map(([field, problem]) => {
+    const [name, index] = field.split('.');
+    const option = OPTION_OF_FIELD[name!] ?? name;
+    const nth = index === undefined ? '' : ` (${ordinal(Number(index) + 1)})`;
+    return `${option}${nth}: ${problem}`;
+  }).join('\ntollgate: ');
+}
+
+function ordinal(n: number): string {
+  const suffix = n % 100 >= 11 && n % 100 <= 13 ? 'th' : ({ 1: 'st', 2: 'nd', 3: 'rd' } as Record<number, string>)[n % 10] ?? 'th';
+  return `${n}${suffix}`;
 }
 
 function usage(problem: string): number {

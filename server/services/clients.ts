@@ -1,13 +1,18 @@
 // Client registration: turns an operator's request into RFC 7591 metadata,
-// has oidc-provider validate it (the library owns what a valid client is),
+// checks its URIs against our registration rules (redirect-uris.ts), has
+// oidc-provider validate the rest (the library owns what a valid client is),
 // and stores it with only the digest of its secret.
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { ClientMetadata, ClientRepository, StoredClient } from '../repositories/client-repository.ts';
 import { ACCOUNT_CLIENT_ID } from './reserved-clients.ts';
 import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
+import { clientUriProblems, type UriPolicy } from './redirect-uris.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+/** OpenID Connect Dynamic Client Registration §2: `native` apps get RFC 8252's loopback and private-use redirect URIs. */
+const APPLICATION_TYPES = ['web', 'native'] as const;
+const applicationType = z.enum(APPLICATION_TYPES, { error: `must be ${APPLICATION_TYPES.join(' or ')}` });
 
 /** A URI as registered: bounded, no whitespace or control characters (oidc-provider checks the rest). */
 const uri = z.string().max(2000).regex(/^[^\p{Cc}\s]*$/u, 'must not contain spaces or control characters');
@@ -21,6 +26,8 @@ export const newClientInput = z.object({
     .refine(looksRandom, 'must look random (at least 16 different characters, no control characters): omit it to have one generated')
     .optional(),
   public: z.boolean().default(false),
+  /** `native`: a desktop or mobile app (RFC 8252); `web` (the default) otherwise. */
+  applicationType: applicationType.default('web'),
   name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
   redirectUris: z.array(uri).max(100).default([]),
   postLogoutRedirectUris: z.array(uri).max(100).default([]),
@@ -46,6 +53,7 @@ export type NewClientInput = z.input<typeof newClientInput>;
  */
 export const clientPatch = z.strictObject({
   client_name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').nullable(),
+  application_type: applicationType,
   redirect_uris: z.array(uri).max(100),
   post_logout_redirect_uris: z.array(uri).max(100),
   grant_types: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1),
@@ -71,13 +79,22 @@ export function toClientView(c: StoredClient): ClientView {
  */
 export type MetadataValidator = (metadata: ClientMetadata) => Promise<void>;
 
+/** Throws a ValidationError naming each URI that breaks the registration rules (redirect-uris.ts), field by field. */
+export function assertClientUris(metadata: ClientMetadata, policy: UriPolicy): void {
+  const problems = clientUriProblems(metadata, policy);
+  const entries = Object.entries(problems);
+  if (entries.length) throw new ValidationError(entries.map(([field, problem]) => `${field}: ${problem}`).join('; '), problems);
+}
+
 /**
  * The library's refusal of client metadata (RFC 7591 §3.2.2
  * `invalid_client_metadata`, `invalid_redirect_uri`) is the operator's input:
  * a ValidationError (400) naming the field its description starts with.
  * Anything else is rethrown as it is.
  */
-async function validated(validate: MetadataValidator, metadata: ClientMetadata): Promise<void> {
+async function validated(validate: MetadataValidator, metadata: ClientMetadata, policy: UriPolicy): Promise<void> {
+  // Ours first: their messages name the offending URI's field and index.
+  assertClientUris(metadata, policy);
   try {
     await validate(metadata);
   } catch (err) {
@@ -101,6 +118,12 @@ export interface ClientService {
   rotateSecret(id: string): Promise<{ client: ClientView; client_secret: string }>;
   /** Deletes the client with every grant, code and refresh token issued to it. */
   remove(id: string): Promise<ClientView>;
+  /**
+   * Stored clients whose URIs break the registration rules (registered
+   * before they existed): they keep working, and an update is refused
+   * until they are fixed. For the warning at start.
+   */
+  nonconforming(): Promise<Array<{ client_id: string; fields: Record<string, string> }>>;
 }
 
 /** What a client deletion takes with it from oidc-provider's storage. */
@@ -110,6 +133,8 @@ export function createClientService(
   clients: ClientRepository,
   validate: MetadataValidator,
   deleteIssued: (models: readonly string[], clientId: string) => Promise<number>,
+  /** The URI rules in force (redirect-uris.ts): stricter when NODE_ENV=production. */
+  uriPolicy: UriPolicy,
 ): ClientService {
   const find = async (id: string) => {
     const stored = await clients.find(id);
@@ -123,6 +148,8 @@ export function createClientService(
       const usesRedirects = grantTypes.includes('authorization_code');
       const metadata: ClientMetadata = {
         ...(data.name ? { client_name: data.name } : {}),
+        // Absent means `web` (OpenID Connect Dynamic Client Registration §2), as for clients stored before it was offered.
+        ...(data.applicationType === 'native' ? { application_type: 'native' } : {}),
         grant_types: grantTypes,
         response_types: usesRedirects ? ['code'] : [],
         redirect_uris: data.redirectUris,
@@ -137,7 +164,7 @@ export function createClientService(
 
       const generated = data.public || data.secret ? undefined : generateClientSecret();
       const secret = data.secret ?? generated;
-      await validated(validate, { client_id: data.id, ...(secret ? { client_secret: digestClientSecret(secret) } : {}), ...metadata });
+      await validated(validate, { client_id: data.id, ...(secret ? { client_secret: digestClientSecret(secret) } : {}), ...metadata }, uriPolicy);
 
       const stored = await clients.create({ id: data.id, metadata, secretDigest: secret ? digestClientSecret(secret) : null });
       return { client: toClientView(stored), ...(generated ? { client_secret: generated } : {}) };
@@ -167,7 +194,7 @@ export function createClientService(
         if (patch.backchannel_logout_uri === null) delete metadata.backchannel_logout_session_required;
         else metadata.backchannel_logout_session_required = true;
       }
-      await validated(validate, { client_id: id, ...(stored.secretDigest ? { client_secret: stored.secretDigest } : {}), ...metadata });
+      await validated(validate, { client_id: id, ...(stored.secretDigest ? { client_secret: stored.secretDigest } : {}), ...metadata }, uriPolicy);
       const updated = await clients.update(id, { metadata });
       if (!updated) throw new NotFoundError(`no client with id "${id}"`);
       return { before: toClientView(stored), after: toClientView(updated) };
@@ -188,6 +215,12 @@ export function createClientService(
       if (!(await clients.delete(id))) throw new NotFoundError(`no client with id "${id}"`);
       await deleteIssued(CLIENT_BOUND_MODELS, id);
       return toClientView(stored);
+    },
+
+    async nonconforming() {
+      return (await clients.list())
+        .map((c) => ({ client_id: c.id, fields: clientUriProblems(c.metadata, uriPolicy) }))
+        .filter((c) => Object.keys(c.fields).length > 0);
     },
   };
 }

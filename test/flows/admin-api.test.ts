@@ -252,10 +252,10 @@ describe('admin API (/admin/v1)', () => {
       await registerClient({ client_id: 'target', redirect_uris: [REDIRECT] });
       const cases: Array<[string, string, Json, string]> = [
         ['POST', '/clients', { client_id: 'bad1', grant_types: ['implicit'] }, 'grant_types.0'],
-        ['POST', '/clients', { client_id: 'bad2', redirect_uris: ['https://app.example.test/cb#fragment'] }, 'redirect_uris'],
+        ['POST', '/clients', { client_id: 'bad2', redirect_uris: ['https://app.example.test/cb#fragment'] }, 'redirect_uris.0'],
         ['POST', '/clients', { client_id: 'not valid!' }, 'client_id'],
         ['PATCH', '/clients/target', { grant_types: ['authorization_code', 'password'] }, 'grant_types.1'],
-        ['PATCH', '/clients/target', { redirect_uris: ['https://app.example.test/cb#fragment'] }, 'redirect_uris'],
+        ['PATCH', '/clients/target', { redirect_uris: ['https://app.example.test/cb#fragment'] }, 'redirect_uris.0'],
         ['PATCH', '/clients/target', { access_token_lifetime: 5 }, 'access_token_lifetime'],
       ];
       for (const [method, path, json, field] of cases) {

@@ -82,7 +82,7 @@ describe('admin API: clients and users', () => {
 
     const fragment = await api('POST', '/clients', { token: admin, json: { client_id: 'x2', redirect_uris: ['https://app.example/cb#frag'] } });
     assert.equal(fragment.status, 400);
-    assert.ok(fragment.body.fields.redirect_uris, JSON.stringify(fragment.body));
+    assert.ok(fragment.body.fields['redirect_uris.0'], JSON.stringify(fragment.body));
 
     const badId = await api('POST', '/clients', { token: admin, json: { client_id: 'no spaces' } });
     assert.equal(badId.status, 400);

@@ -12,6 +12,8 @@ import { listOf, ref } from './schemas.ts';
 const clientRegistration = z.strictObject({
   client_id: z.string(),
   client_name: z.string().optional(),
+  application_type: z.enum(['web', 'native']).optional()
+    .describe('native: a desktop or mobile app (RFC 8252): loopback redirect URIs on any port, private-use schemes (docs/clients.md)'),
   redirect_uris: z.array(z.string()).optional(),
   post_logout_redirect_uris: z.array(z.string()).optional(),
   grant_types: z.array(z.string()).optional(),
@@ -26,7 +28,7 @@ const clientRegistration = z.strictObject({
 
 /** The service's field names, back to the RFC 7591 names the caller sent. */
 const API_NAME: Record<string, string> = {
-  id: 'client_id', name: 'client_name', redirectUris: 'redirect_uris', postLogoutRedirectUris: 'post_logout_redirect_uris',
+  id: 'client_id', name: 'client_name', applicationType: 'application_type', redirectUris: 'redirect_uris', postLogoutRedirectUris: 'post_logout_redirect_uris',
   grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', backchannelLogoutUri: 'backchannel_logout_uri',
   accessTokenTtl: 'access_token_lifetime', refreshTokenReuseGrace: 'refresh_token_reuse_grace_seconds',
 };
@@ -55,6 +57,7 @@ export function clientRoutes(deps: { clients: ClientService; audit: Audit }): Ad
           input = newClientInput.parse({
             id: body.client_id,
             name: body.client_name,
+            applicationType: body.application_type,
             redirectUris: body.redirect_uris ?? [],
             postLogoutRedirectUris: body.post_logout_redirect_uris ?? [],
             grantTypes: body.grant_types,

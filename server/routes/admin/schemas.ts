@@ -16,6 +16,7 @@ export const COMPONENTS: Record<string, object> = {
     properties: {
       client_id: string,
       client_name: string,
+      application_type: { enum: ['web', 'native'], description: 'Absent: web.' },
       grant_types: strings,
       response_types: strings,
       redirect_uris: strings,
