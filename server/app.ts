@@ -1,6 +1,6 @@
 // The Koa application, in the order a request meets it (its URLs pinned to
 // the issuer's origin first: middleware/issuer-origin.ts):
-//   request log → errors → security headers → document capture
+//   request log → no-store's Pragma → errors → security headers → document capture
 //   → <issuer path>/assets       the stylesheet
 //   → /healthz, /readyz          liveness and readiness
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
@@ -26,6 +26,7 @@ import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
 import { koaAuthorizationPost } from './middleware/koa-authorization-post.ts';
+import { koaNoCachePragma } from './middleware/koa-no-cache-pragma.ts';
 import { pinRequestOrigin } from './middleware/issuer-origin.ts';
 import { readableBody } from './middleware/koa-readable-body.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
@@ -81,6 +82,8 @@ export function createApp(deps: AppDependencies): Koa {
   pinRequestOrigin(app.request, config.issuer);
 
   app.use(koaRequestLog(logger));
+  // Outside the error handler: it sees the final headers, error pages' included.
+  app.use(koaNoCachePragma());
   app.use(koaErrorHandler(logger, (ctx, err) => pages.error(ctx, err.error, err.status)));
   app.use(koaSecurityHeaders({ https: config.issuer.startsWith('https:') }));
   if (config.issuer.startsWith('https:')) {
