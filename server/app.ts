@@ -1,5 +1,6 @@
-// The Koa application, in the order a request meets it:
-//   request log → errors → security headers → document capture
+// The Koa application, in the order a request meets it (its URLs pinned to
+// the issuer's origin first: middleware/issuer-origin.ts):
+//   request log → no-store's Pragma → errors → security headers → document capture
 //   → <issuer path>/assets       the stylesheet
 //   → /healthz, /readyz          liveness and readiness
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
@@ -25,6 +26,8 @@ import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
 import { koaAuthorizationPost } from './middleware/koa-authorization-post.ts';
+import { koaNoCachePragma } from './middleware/koa-no-cache-pragma.ts';
+import { pinRequestOrigin } from './middleware/issuer-origin.ts';
 import { readableBody } from './middleware/koa-readable-body.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -75,8 +78,12 @@ export function createApp(deps: AppDependencies): Koa {
   app.keys = deps.cookieSecrets;
   // Koa would print errors to stderr itself; ours are logged once, by koa-error-handler.
   app.silent = true;
+  // Every URL we or oidc-provider build names ISSUER, whatever host the request named.
+  pinRequestOrigin(app.request, config.issuer);
 
   app.use(koaRequestLog(logger));
+  // Outside the error handler: it sees the final headers, error pages' included.
+  app.use(koaNoCachePragma());
   app.use(koaErrorHandler(logger, (ctx, err) => pages.error(ctx, err.error, err.status)));
   app.use(koaSecurityHeaders({ https: config.issuer.startsWith('https:') }));
   if (config.issuer.startsWith('https:')) {

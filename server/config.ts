@@ -166,7 +166,7 @@ export const CONFIG_OPTIONS = {
   },
   TRUST_PROXY: {
     schema: boolean.default(false),
-    meaning: 'Honour `X-Forwarded-Proto/Host/For` (only behind a proxy that sets them).',
+    meaning: 'Believe the client address (`X-Forwarded-For`, the last entry) and scheme (`X-Forwarded-Proto`) the proxy sets. Never the host: every URL Tollgate emits comes from `ISSUER`.',
     why: 'Without a proxy that sets them, anyone could write them.',
   },
 } as const satisfies Record<string, ConfigOption>;

@@ -2,30 +2,32 @@
 // are answered here directly, with the same security headers, request id and
 // log line as every other response, because they are the hottest requests
 // and Koa's per-request context costs more than serving them. Everything
-// else goes to the Koa app.
+// else goes to the Koa app. Every request's target is put in origin form
+// first: URLs are built from ISSUER, never from the request (issuer-origin.ts).
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type Koa from 'koa';
 import type { Logger } from './logger.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { logRequest, requestIdFrom } from './middleware/koa-request-log.ts';
 import { securityHeaders } from './middleware/koa-security-headers.ts';
+import { normaliseRequestTarget } from './middleware/issuer-origin.ts';
 
 export function createHttpHandler(options: {
   app: Koa;
   documents: PrecomputedDocuments;
   logger: Logger;
   https: boolean;
-  trustProxy: boolean;
 }): RequestListener {
   const koa = options.app.callback();
   const headers = securityHeaders({ https: options.https });
 
   return (req: IncomingMessage, res: ServerResponse) => {
+    normaliseRequestTarget(req);
     if (req.method !== 'GET' && req.method !== 'HEAD') return void koa(req, res);
     const url = req.url ?? '/';
     const q = url.indexOf('?');
     const path = q === -1 ? url : url.slice(0, q);
-    const doc = options.documents.lookup(path, originOf(req, options.trustProxy));
+    const doc = options.documents.lookup(path);
     if (!doc) return void koa(req, res);
 
     const started = process.hrtime.bigint();
@@ -47,17 +49,4 @@ export function createHttpHandler(options: {
     }
     logRequest(options.logger, { req_id: requestId, method: req.method, path, status: res.statusCode, started });
   };
-}
-
-/** The origin the request was made to, as Koa would compute it (honouring X-Forwarded-* only behind a trusted proxy). */
-function originOf(req: IncomingMessage, trustProxy: boolean): string {
-  const forwardedProto = trustProxy ? firstValue(req.headers['x-forwarded-proto']) : undefined;
-  const forwardedHost = trustProxy ? firstValue(req.headers['x-forwarded-host']) : undefined;
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  return `${forwardedProto ?? (encrypted ? 'https' : 'http')}://${forwardedHost ?? req.headers.host ?? ''}`;
-}
-
-function firstValue(header: string | string[] | undefined): string | undefined {
-  const value = Array.isArray(header) ? header[0] : header;
-  return value?.split(',')[0]?.trim() || undefined;
 }

@@ -150,7 +150,6 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     if (options.reportNonconformingClients !== false) await reportNonconformingClients(clients, logger);
 
     const documents = precomputedDocuments({
-      issuer: config.issuer,
       jwksPath: `${prefix}/jwks`,
       discoveryPath: `${prefix}/.well-known/openid-configuration`,
       publicJwks: keys.publicJwks,
@@ -167,7 +166,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle),
     });
-    const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), trustProxy: config.trustProxy });
+    const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:') });
 
     const keyWatcher = options.watchKeys === false ? undefined : watchSigningKeys(config.keysDir, keys, (next) => {
       replaceProviderKeys(provider, next.privateJwks);

@@ -15,6 +15,8 @@ export function healthRoutes({ ping, prefix }: { ping: () => Promise<void>; pref
       ctx.body = { status: 'ok', database: 'ok' };
     } catch {
       ctx.status = 503;
+      // As every other 503 of ours (RFC 9110 §10.2.3): when a probe, or a person, may look again.
+      ctx.set('Retry-After', '2');
       ctx.body = { status: 'unavailable', database: 'unreachable' };
     }
   });

@@ -117,7 +117,9 @@ describe('faults: Redis or PostgreSQL down', { skip: requirePostgres() || requir
       const adminCall = await fetch(`${t.issuer}/admin/v1/users`, { headers: { authorization: `Bearer ${admin}` } });
       assert.equal(adminCall.status, 503);
       assert.equal(((await adminCall.json()) as { error: string }).error, 'temporarily_unavailable');
-      assert.equal((await fetch(`${t.issuer}/readyz`)).status, 503);
+      const ready = await fetch(`${t.issuer}/readyz`);
+      assert.equal(ready.status, 503);
+      assert.equal(ready.headers.get('retry-after'), '2', 'readiness says when to look again, as every other 503');
       // Public documents are precomputed: still served.
       assert.equal((await fetch(`${t.issuer}/jwks`)).status, 200);
     } finally {

@@ -4,8 +4,11 @@
 export class UserAgent {
   private readonly cookies = new Map<string, string>();
 
-  /** `headers` go with every request, as a browser's Accept-Language does. */
-  constructor(private readonly headers: Record<string, string> = {}) {}
+  /**
+   * `headers` go with every request, as a browser's Accept-Language does.
+   * `send` carries the requests (a test may route them its own way, e.g. with a forged Host header).
+   */
+  constructor(private readonly headers: Record<string, string> = {}, private readonly send: typeof fetch = fetch) {}
 
   /** GET `url`, following redirects until a page answers or `stopAt` is reached; returns the last response and URL. */
   async navigate(url: string, init: RequestInit = {}, stopAt?: string): Promise<{ url: string; status: number; body: string; headers: Headers }> {
@@ -13,7 +16,7 @@ export class UserAgent {
     let request: RequestInit = init;
     for (let hop = 0; hop < 20; hop += 1) {
       if (stopAt && current.startsWith(stopAt)) return { url: current, status: 0, body: '', headers: new Headers() };
-      const res = await fetch(current, { ...request, redirect: 'manual', headers: { ...this.headers, ...(request.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
+      const res = await this.send(current, { ...request, redirect: 'manual', headers: { ...this.headers, ...(request.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
       this.store(res.headers);
       const location = res.headers.get('location');
       if (res.status >= 300 && res.status < 400 && location) {
@@ -41,7 +44,7 @@ export class UserAgent {
 
   /** One request with this agent's cookies, redirects not followed. */
   async once(url: string, init: RequestInit = {}): Promise<Response> {
-    const res = await fetch(url, { ...init, redirect: 'manual', headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
+    const res = await this.send(url, { ...init, redirect: 'manual', headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined), cookie: this.cookieHeader() } });
     this.store(res.headers);
     return res;
   }
