@@ -100,8 +100,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const audiences = { api: config.apiAudience, admin: adminApiAudience(config), any: [config.apiAudience, adminApiAudience(config)] };
     const verifiersFor = (publicJwks: SigningKeys['publicJwks']) => ({ api: verifierFor(publicJwks, audiences.api), any: verifierFor(publicJwks, audiences.any) });
     let currentVerifiers = verifiersFor(keys.publicJwks);
-    const verifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.api.verify(token) };
-    const anyVerifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.any.verify(token) };
+    const verifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.api.verify(token, options) };
+    const anyVerifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.any.verify(token, options) };
     const pages = createPages(views, config.issuer);
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({

@@ -1,12 +1,13 @@
 // oidc-provider's configuration, and nothing else. Every option we set is a
 // decision; the comment beside it says which rule it follows. Options left
 // out keep the library's defaults (lib/helpers/defaults.js upstream).
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
+import { DPOP_ALGORITHMS } from '../resource-server/index.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -125,6 +126,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       authorizationSigningAlgValues: ['RS256', 'ES256'],
       requestObjectSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
       clientAuthSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
+      // RFC 9449: the proof algorithms the token endpoint takes are the ones
+      // every resource server of ours (userinfo, the admin API, the toolkit) checks.
+      dPoPSigningAlgValues: [...DPOP_ALGORITHMS] as AsymmetricSigningAlgorithm[],
     },
     clientDefaults: {
       grant_types: ['authorization_code'],

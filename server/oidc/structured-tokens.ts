@@ -8,7 +8,8 @@
 //    introspection and userinfo honour the record);
 //  - introspection reports active only for a valid, unexpired, unrevoked
 //    token, to the token's own client or a confidential client (a resource
-//    server), as the library's default introspection policy does.
+//    server), as the library's default introspection policy does, with its
+//    binding (RFC 9449 §6.2: `cnf` and token_type DPoP).
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AccessTokenClaims, AccessTokenVerifier } from '../services/access-tokens.ts';
 import type { RevokedTokenRepository } from '../repositories/revoked-token-repository.ts';
@@ -16,7 +17,8 @@ import type { RevokedTokenRepository } from '../repositories/revoked-token-repos
 export function structuredTokenEndpoints(deps: { verifier: AccessTokenVerifier; revokedTokens: RevokedTokenRepository }) {
   const verified = async (token: string): Promise<AccessTokenClaims | undefined> => {
     try {
-      return await deps.verifier.verify(token);
+      // Introspection reports a bound token too; it is not accepted as a credential here.
+      return await deps.verifier.verify(token, { allowSenderConstrained: true });
     } catch {
       return undefined;
     }
@@ -48,7 +50,8 @@ export function structuredTokenEndpoints(deps: { verifier: AccessTokenVerifier; 
     ctx.body = mayKnow
       ? {
         active: true,
-        token_type: 'Bearer',
+        token_type: claims.cnf ? 'DPoP' : 'Bearer',
+        ...(claims.cnf ? { cnf: claims.cnf } : {}),
         client_id: claims.client_id,
         sub: claims.sub,
         scope: claims.scope,
