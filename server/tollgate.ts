@@ -22,7 +22,8 @@ import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
 import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
 import { createPages } from './views/pages.ts';
 import { createCsrf } from './services/csrf.ts';
-import { createLoginThrottle } from './services/login-throttle.ts';
+import { createClientAuthThrottle, createLoginThrottle } from './services/login-throttle.ts';
+import { koaClientAuthThrottle } from './middleware/koa-client-auth-throttle.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views/views.ts';
@@ -118,6 +119,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     // Provider middleware goes in before the app mounts the provider: koa-mount composes it once.
     provider.use(answerStorageFaults(pages.provider));
     provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
+    provider.use(koaClientAuthThrottle(provider, createClientAuthThrottle(repositories.loginThrottle), logger));
     const sessions = createSessionService({
       provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins,
     });
