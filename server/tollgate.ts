@@ -23,7 +23,8 @@ import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
 import { settleCodeRedemptions } from './oidc/code-redemption.ts';
 import { createPages } from './views/pages.ts';
 import { createCsrf } from './services/csrf.ts';
-import { createLoginThrottle } from './services/login-throttle.ts';
+import { createClientAuthThrottle, createLoginThrottle } from './services/login-throttle.ts';
+import { koaClientAuthThrottle } from './middleware/koa-client-auth-throttle.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './services/access-tokens.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views/views.ts';
@@ -119,8 +120,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const audiences = { api: config.apiAudience, admin: adminApiAudience(config), any: [config.apiAudience, adminApiAudience(config)] };
     const verifiersFor = (publicJwks: SigningKeys['publicJwks']) => ({ api: verifierFor(publicJwks, audiences.api), any: verifierFor(publicJwks, audiences.any) });
     let currentVerifiers = verifiersFor(keys.publicJwks);
-    const verifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.api.verify(token) };
-    const anyVerifier: AccessTokenVerifier = { verify: (token) => currentVerifiers.any.verify(token) };
+    const verifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.api.verify(token, options) };
+    const anyVerifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.any.verify(token, options) };
     const pages = createPages(views, config.issuer);
     const findAccount = createFindAccount(accounts);
     const provider = createProvider({
@@ -138,6 +139,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     provider.use(answerStorageFaults(pages.provider));
     provider.use(settleCodeRedemptions({ oidcModels: repositories.oidcModels, logger }));
     provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
+    provider.use(koaClientAuthThrottle(provider, createClientAuthThrottle(repositories.loginThrottle), logger));
     const sessions = createSessionService({
       provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins,
     });

@@ -27,7 +27,9 @@ commands:
               [--grant-types authorization_code,refresh_token,client_credentials]
               [--scope "openid profile email offline_access basic"] [--first-party]
               [--backchannel-logout-uri U] [--refresh-grace SECONDS]
-              [--access-token-ttl SECONDS]
+              [--access-token-ttl SECONDS] [--introspects AUDIENCE ...]
+                                            --introspects: a resource server, which may introspect
+                                            the access tokens issued for AUDIENCE
   clients list
   keys list                                 the signing keys (kid, alg, use; signing: signs new tokens)
   keys rotate                               add a new RS256 and ES256 key in front, keep the previous
@@ -96,6 +98,7 @@ const COMMANDS: Record<string, Command> = {
       'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
       'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
       'backchannel-logout-uri': { type: 'string' }, 'refresh-grace': { type: 'string' }, 'access-token-ttl': { type: 'string' },
+      introspects: { type: 'string', multiple: true },
     },
     prepare: async (v) => {
       if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
@@ -115,6 +118,7 @@ const COMMANDS: Record<string, Command> = {
         backchannelLogoutUri: v['backchannel-logout-uri'],
         refreshTokenReuseGrace: v['refresh-grace'] === undefined ? undefined : Number(v['refresh-grace']),
         accessTokenTtl: v['access-token-ttl'] === undefined ? undefined : Number(v['access-token-ttl']),
+        introspectionAudiences: v.introspects,
       });
       // The URI rules need no database: a refused URI exits 2 even while the database is busy or unreachable.
       assertClientUris({

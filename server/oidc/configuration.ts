@@ -1,12 +1,14 @@
 // oidc-provider's configuration, and nothing else. Every option we set is a
 // decision; the comment beside it says which rule it follows. Options left
 // out keep the library's defaults (lib/helpers/defaults.js upstream).
-import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
+import { DPOP_ALGORITHMS } from '../resource-server/index.ts';
+import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
   config: Config;
@@ -89,8 +91,10 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // `first_party: true` marks our own applications: they skip the consent page (oidc/load-existing-grant.ts).
     // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (REUSE_GRACE_METADATA).
     extraClientMetadata: {
-      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA],
-      validator: (_ctx, key, value) => {
+      // `introspection_audiences` registers a resource server (oidc/token-policies.ts).
+      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA],
+      validator: (_ctx, key, value, metadata) => {
+        if (key === INTROSPECTION_AUDIENCES_METADATA) validateIntrospectionAudiences(value, metadata);
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
         }
@@ -125,6 +129,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       authorizationSigningAlgValues: ['RS256', 'ES256'],
       requestObjectSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
       clientAuthSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
+      // RFC 9449: the proof algorithms the token endpoint takes are the ones
+      // every resource server of ours (userinfo, the admin API, the toolkit) checks.
+      dPoPSigningAlgValues: [...DPOP_ALGORITHMS] as AsymmetricSigningAlgorithm[],
     },
     clientDefaults: {
       grant_types: ['authorization_code'],
@@ -136,8 +143,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // The hosted pages are ours (routes/interaction/); never the library's development forms.
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      // Who may introspect or revoke what: oidc/token-policies.ts (JWT access tokens: oidc/structured-tokens.ts).
+      introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => mayIntrospect(client as unknown as PolicyClient, token) },
+      revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => mayRevoke(client as unknown as PolicyClient, token) },
       userinfo: { enabled: true },
       // OpenID Connect Back-Channel Logout 1.0: clients with a backchannel_logout_uri hear of every ended session.
       backchannelLogout: { enabled: true },

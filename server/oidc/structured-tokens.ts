@@ -7,16 +7,19 @@
 //    recalled from resource servers that verify offline; Tollgate's own
 //    introspection and userinfo honour the record);
 //  - introspection reports active only for a valid, unexpired, unrevoked
-//    token, to the token's own client or a confidential client (a resource
-//    server), as the library's default introspection policy does.
+//    token, to whom oidc/token-policies.ts allows (its own client, or a
+//    resource server registered for its audience), with its binding (RFC
+//    9449 §6.2: `cnf` and token_type DPoP).
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AccessTokenClaims, AccessTokenVerifier } from '../services/access-tokens.ts';
 import type { RevokedTokenRepository } from '../repositories/revoked-token-repository.ts';
+import { mayIntrospect, mayRevoke, type PolicyClient } from './token-policies.ts';
 
 export function structuredTokenEndpoints(deps: { verifier: AccessTokenVerifier; revokedTokens: RevokedTokenRepository }) {
   const verified = async (token: string): Promise<AccessTokenClaims | undefined> => {
     try {
-      return await deps.verifier.verify(token);
+      // Introspection reports a bound token too; it is not accepted as a credential here.
+      return await deps.verifier.verify(token, { allowSenderConstrained: true });
     } catch {
       return undefined;
     }
@@ -37,18 +40,19 @@ export function structuredTokenEndpoints(deps: { verifier: AccessTokenVerifier; 
 
     if (route === 'revocation') {
       // RFC 7009 §2.2: 200 whether or not there was anything to revoke; only the token's own client may revoke it.
-      if (claims && claims.client_id === client.clientId && typeof claims.exp === 'number') {
+      if (claims && mayRevoke(client as unknown as PolicyClient, { clientId: claims.client_id }) && typeof claims.exp === 'number') {
         await deps.revokedTokens.revoke(String(claims.jti), new Date(claims.exp * 1000));
       }
       ctx.body = '';
       return;
     }
 
-    const mayKnow = claims && (claims.client_id === client.clientId || client.clientAuthMethod !== 'none');
+    const mayKnow = claims && mayIntrospect(client as unknown as PolicyClient, { clientId: claims.client_id, aud: claims.aud });
     ctx.body = mayKnow
       ? {
         active: true,
-        token_type: 'Bearer',
+        token_type: claims.cnf ? 'DPoP' : 'Bearer',
+        ...(claims.cnf ? { cnf: claims.cnf } : {}),
         client_id: claims.client_id,
         sub: claims.sub,
         scope: claims.scope,

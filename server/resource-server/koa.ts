@@ -4,10 +4,13 @@
 // requireRole('admin') then narrow single routes. Failures are answered as
 // RFC 6750 §3 says: 401 invalid_token or 403 insufficient_scope, with a
 // WWW-Authenticate challenge and a JSON body; 503 when the issuer's keys
-// cannot be fetched.
+// cannot be fetched. Tokens bound to a key (DPoP, RFC 9449) are accepted
+// with the DPoP scheme and a valid proof only (authenticate.ts).
 import type { Context, Middleware } from 'koa';
-import { BearerError, MissingTokenError, VerifierUnavailableError, bearerChallenge, bearerToken } from './errors.ts';
+import { BearerError, MissingTokenError, VerifierUnavailableError, challengesFor, presentedToken, type TokenScheme } from './errors.ts';
 import { createAccessTokenVerifier, scopesOf, type AccessTokenClaims, type AccessTokenVerifier, type VerifierOptions } from './verifier.ts';
+import { createRequestAuthenticator } from './authenticate.ts';
+import type { DpopOptions } from './dpop.ts';
 
 /** What the guard leaves in `ctx.state.auth` for the routes after it. */
 export interface Auth {
@@ -15,6 +18,8 @@ export interface Auth {
   scopes: Set<string>;
   /** The raw token, for calling another API on the user's behalf. */
   token: string;
+  /** How it was presented: Bearer, or DPoP with a checked proof. */
+  scheme: TokenScheme;
 }
 
 export interface AuthState {
@@ -35,26 +40,41 @@ export interface GuardOptions {
   public?: PublicRoute[];
   /** The challenge's realm (RFC 6750 §3). Default: the API's audience, else "api". */
   realm?: string;
+  /**
+   * DPoP-bound tokens (RFC 9449): accepted with a valid proof (default), or
+   * `false` to refuse them all. `origin` is this API's public origin
+   * (`https://api.example`), against which a proof's `htu` is checked;
+   * default: the request's own origin as Koa sees it (its Host header, or
+   * X-Forwarded-Host with `app.proxy`): set it when the API is reached
+   * under one name.
+   */
+  dpop?: (DpopOptions & { origin?: string }) | false;
 }
 
 export function requireAccessToken(options: GuardOptions): Middleware<AuthState> {
   const verifier = 'verify' in options.verifier ? options.verifier : createAccessTokenVerifier(options.verifier);
   const realm = options.realm ?? ('audience' in options.verifier ? [options.verifier.audience].flat()[0]! : 'api');
   const isPublic = publicMatcher(options.public ?? []);
+  const authenticator = createRequestAuthenticator(verifier, options.dpop ?? {});
+  const origin = options.dpop ? options.dpop.origin?.replace(/\/$/, '') : undefined;
 
   return async (ctx, next) => {
+    let presentedScheme: TokenScheme | undefined;
     try {
-      const token = bearerToken(ctx.get('authorization') || undefined);
-      if (token) {
-        const claims = await verifier.verify(token);
-        ctx.state.auth = { claims, scopes: scopesOf(claims), token };
+      const presented = presentedToken(ctx.get('authorization') || undefined);
+      presentedScheme = presented?.scheme;
+      // originalUrl: the path as the client sent it, also under koa-mount.
+      const url = `${origin ?? ctx.origin}${ctx.originalUrl}`;
+      const found = presented && await authenticator.authenticate({ method: ctx.method, url, dpop: ctx.get('dpop') || undefined }, presented);
+      if (found) {
+        ctx.state.auth = { claims: found.claims, scopes: scopesOf(found.claims), token: found.token, scheme: found.scheme };
       } else if (!isPublic(ctx)) {
         throw new MissingTokenError();
       }
       await next();
     } catch (err) {
       if (!(err instanceof BearerError || err instanceof VerifierUnavailableError)) throw err;
-      respond(ctx, err, realm);
+      respond(ctx, err, realm, { dpopAlgorithms: authenticator.dpopAlgorithms, presentedScheme });
     }
   };
 }
@@ -89,10 +109,10 @@ export function authOf(ctx: { state: AuthState }): Auth {
   return ctx.state.auth;
 }
 
-function respond(ctx: Context, err: BearerError | VerifierUnavailableError, realm: string): void {
+function respond(ctx: Context, err: BearerError | VerifierUnavailableError, realm: string, challenge: Parameters<typeof challengesFor>[2]): void {
   ctx.status = err.status;
   ctx.set('Cache-Control', 'no-store');
-  if (err instanceof BearerError) ctx.set('WWW-Authenticate', bearerChallenge(realm, err));
+  if (err instanceof BearerError) ctx.set('WWW-Authenticate', challengesFor(realm, err, challenge));
   else ctx.set('Retry-After', '5');
   ctx.body = { error: err.code, error_description: err.message };
 }

@@ -16,7 +16,7 @@ import {
   type JWTPayload,
   type JWTVerifyGetKey,
 } from 'jose';
-import { BearerError, VerifierUnavailableError } from './errors.ts';
+import { BearerError, DpopError, VerifierUnavailableError } from './errors.ts';
 
 /** The claims of a verified access token (RFC 9068 §2.2, plus Tollgate's `roles`, `org` and `gid`). */
 export interface AccessTokenClaims extends JWTPayload {
@@ -33,6 +33,8 @@ export interface AccessTokenClaims extends JWTPayload {
   org?: string;
   /** The grant (token family) a user's token was issued from. */
   gid?: string;
+  /** The key the token is bound to (RFC 9449 §6.1: `jkt`, the thumbprint of the client's DPoP key). */
+  cnf?: { jkt?: string; [member: string]: unknown };
 }
 
 export interface VerifierOptions {
@@ -64,9 +66,19 @@ export interface VerifierOptions {
   fetch?: typeof fetch;
 }
 
+export interface VerifyOptions {
+  /**
+   * Also resolve for a token bound to a key (`cnf`). Only for a caller that
+   * then checks the proof of that key (createRequestAuthenticator does), or
+   * that does not accept the token as a credential (introspection). Without
+   * it such a token is refused: it must never pass as a bearer token.
+   */
+  allowSenderConstrained?: boolean;
+}
+
 export interface AccessTokenVerifier {
   /** Resolves with the claims, or rejects with BearerError (401) or VerifierUnavailableError (503). */
-  verify(token: string): Promise<AccessTokenClaims>;
+  verify(token: string, options?: VerifyOptions): Promise<AccessTokenClaims>;
 }
 
 const DEFAULT_ALGORITHMS = ['ES256', 'RS256'];
@@ -113,7 +125,7 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
   }
 
   return {
-    async verify(token) {
+    async verify(token, verifyOptions) {
       // Three base64url parts and nothing else; anything else is not a JWS in compact form.
       if (typeof token !== 'string' || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
         throw new BearerError('invalid_token', 'access token is malformed');
@@ -135,6 +147,9 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
       // Signed by the issuer, but a claim of the wrong type must not reach code that trusts the declared types.
       const wrong = claimOfWrongType(claims);
       if (wrong) throw new BearerError('invalid_token', `access token ${wrong} claim has the wrong type`);
+      if (claims.cnf !== undefined && !verifyOptions?.allowSenderConstrained) {
+        throw new DpopError('invalid_token', 'this access token is bound to a key: send it as "Authorization: DPoP <token>" with a DPoP proof');
+      }
       const reason = await options.revoked?.(claims);
       if (reason) throw new BearerError('invalid_token', reason);
       return claims;
@@ -147,6 +162,8 @@ function claimOfWrongType(claims: AccessTokenClaims): string | undefined {
   for (const name of ['sub', 'client_id', 'jti'] as const) if (!isString(claims[name])) return name;
   for (const name of ['scope', 'org', 'gid'] as const) if (claims[name] !== undefined && !isString(claims[name])) return name;
   if (claims.roles !== undefined && !(Array.isArray(claims.roles) && claims.roles.every(isString))) return 'roles';
+  if (claims.cnf !== undefined && (typeof claims.cnf !== 'object' || claims.cnf === null || Array.isArray(claims.cnf)
+    || (claims.cnf.jkt !== undefined && !isString(claims.cnf.jkt)))) return 'cnf';
   return undefined;
 }
 
@@ -204,7 +221,12 @@ function classify(err: unknown): Error {
 const shared = new Map<string, AccessTokenVerifier>();
 const MAX_SHARED_VERIFIERS = 100;
 
-/** Verifies one token; verifiers (and their key caches) are reused across calls with the same options. */
+/**
+ * Verifies one token; verifiers (and their key caches) are reused across
+ * calls with the same options. A token bound to a key (DPoP) is refused:
+ * its proof needs the request, so use requireAccessToken or
+ * createRequestAuthenticator for those.
+ */
 export function verifyAccessToken(token: string, options: Omit<VerifierOptions, 'revoked' | 'fetch' | 'jwks'>): Promise<AccessTokenClaims> {
   const key = JSON.stringify([options.issuer, options.audience, options.algorithms, options.clockToleranceSeconds, options.jwksUri, options.cooldownMs, options.cacheMaxAgeMs, options.timeoutMs]);
   let verifier = shared.get(key);

@@ -41,6 +41,8 @@ export const newClientInput = z.object({
   refreshTokenReuseGrace: z.number().int().min(0).max(300).default(0),
   /** Our own application: its users are not asked for consent. */
   firstParty: z.boolean().default(false),
+  /** A resource server: the audiences whose access tokens it may introspect (oidc/token-policies.ts). */
+  introspectionAudiences: z.array(uri).max(20).optional(),
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] })
   // RFC 6749 §4.4: client credentials are for confidential clients only; a public one would get tokens for its bare id.
   .refine((c) => !(c.public && c.grantTypes?.includes('client_credentials')), { error: 'a public client cannot use client_credentials', path: ['grantTypes'] });
@@ -62,6 +64,7 @@ export const clientPatch = z.strictObject({
   backchannel_logout_uri: uri.nullable(),
   access_token_lifetime: z.number().int().min(60).max(86_400).nullable(),
   refresh_token_reuse_grace_seconds: z.number().int().min(0).max(300),
+  introspection_audiences: z.array(uri).max(20).nullable(),
 }).partial();
 export type ClientPatch = z.input<typeof clientPatch>;
 
@@ -159,6 +162,7 @@ export function createClientService(
         ...(data.firstParty ? { first_party: true } : {}),
         ...(data.accessTokenTtl ? { access_token_lifetime: data.accessTokenTtl } : {}),
         ...(data.refreshTokenReuseGrace ? { refresh_token_reuse_grace_seconds: data.refreshTokenReuseGrace } : {}),
+        ...(data.introspectionAudiences?.length ? { introspection_audiences: data.introspectionAudiences } : {}),
         ...(data.backchannelLogoutUri ? { backchannel_logout_uri: data.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
       };
 

@@ -117,4 +117,13 @@ describe('tollgate CLI', () => {
     assert.equal(r.stderr.trim().split('\n').filter((l) => l.startsWith('tollgate:')).length, 1);
     assert.match(r.stderr, /DATABASE_URL: must be a URL starting with postgres:/);
   });
+
+  test('clients add --introspects registers a resource server for an audience; a public one is refused', async () => {
+    const r = await runCli(['clients', 'add', '--id', 'orders-api', '--grant-types', 'client_credentials', '--introspects', 'https://api.example/orders'], env);
+    assert.equal(r.code, 0, r.stderr);
+    assert.deepEqual(json<{ client: { introspection_audiences: string[] } }>(r.stdout).client.introspection_audiences, ['https://api.example/orders']);
+    const pub = await runCli(['clients', 'add', '--id', 'spa-rs', '--public', '--redirect-uri', 'http://localhost:5173/cb', '--introspects', 'https://api.example/orders'], env);
+    assert.notEqual(pub.code, 0);
+    assert.match(pub.stderr, /introspection_audiences/);
+  });
 });

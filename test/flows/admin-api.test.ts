@@ -92,8 +92,8 @@ describe('admin API (/admin/v1)', () => {
       const res = await api('GET', '/clients');
       assert.equal(res.status, 401);
       assert.equal(res.body.error, 'invalid_token');
-      // RFC 6750 §3.1: no error attribute when the request carried no credentials at all.
-      assert.equal(res.headers.get('www-authenticate'), `Bearer realm="${t.issuer}"`);
+      // RFC 6750 §3.1: no error attribute when the request carried no credentials at all; RFC 9449 §7.1: DPoP offered too.
+      assert.match(res.headers.get('www-authenticate')!, new RegExp(`^Bearer realm="${t.issuer}", DPoP realm="${t.issuer}", algs="[^"]+"$`));
     });
 
     test('a garbage token: 401 with error="invalid_token" in the challenge', async () => {

@@ -98,7 +98,8 @@ describe('hosted login and OpenID Connect behaviour', () => {
       const challenge = res.headers.get('www-authenticate') ?? '';
       // RFC 6750 §3.1: no error code in the challenge when no token was sent.
       if (authorization) assert.match(challenge, /^Bearer realm=".+", error="invalid_token", error_description=".+"/);
-      else assert.match(challenge, /^Bearer realm="[^"]+"$/);
+      // RFC 9449 §7.1: DPoP is offered beside Bearer.
+      else assert.match(challenge, /^Bearer realm="[^"]+", DPoP realm="[^"]+", algs="[^"]+"$/);
       const body = (await res.json()) as { error: string; error_description: string };
       assert.equal(body.error, 'invalid_token');
       assert.match(body.error_description, description);

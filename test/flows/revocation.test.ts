@@ -20,7 +20,8 @@ describe('revocation and introspection', () => {
     t = await startTestTollgate();
     await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT] });
     await t.tollgate.clients.register({ id: 'spa', public: true, redirectUris: [REDIRECT], scope: 'openid offline_access basic' });
-    await t.tollgate.clients.register({ id: 'orders-api', secret: RS_SECRET, grantTypes: ['client_credentials'] });
+    // A resource server: registered for the API's audience, so it may introspect the API's tokens.
+    await t.tollgate.clients.register({ id: 'orders-api', secret: RS_SECRET, grantTypes: ['client_credentials'], introspectionAudiences: [t.config.apiAudience] });
     await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
     api = await oidc.discovery(new URL(t.issuer), 'orders-api', RS_SECRET, undefined, { execute: [oidc.allowInsecureRequests] });
   });

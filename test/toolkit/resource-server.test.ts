@@ -6,12 +6,15 @@ import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { createServer, type Server } from 'node:http';
-import { generateKeyPair, importJWK, SignJWT, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
+import { generateKeyPair, importJWK, SignJWT, decodeJwt, decodeProtectedHeader, type JWK, type JWTPayload } from 'jose';
 import Koa from 'koa';
+import * as oauth from 'oauth4webapi';
 import {
-  BearerError, VerifierUnavailableError, bearerChallenge, createAccessTokenVerifier, requireAccessToken, requireRole, requireScope, verifyAccessToken, authOf,
+  BearerError, DPOP_ALGORITHMS, DpopError, VerifierUnavailableError, bearerChallenge, createAccessTokenVerifier, createDpopVerifier, createMemoryReplayCache,
+  requireAccessToken, requireRole, requireScope, verifyAccessToken, authOf,
   type AccessTokenVerifier, type AuthState,
 } from 'tollgate/resource-server';
+import { authorizationServer, boundClientCredentialsToken, dpopHandle, insecure, newKey, proof, type KeyPair } from '../support/dpop.ts';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { rotateSigningKeys } from '../../server/keys/key-store.ts';
 import { freePort } from '../support/ports.ts';
@@ -198,6 +201,87 @@ describe('resource-server toolkit', () => {
     assert.match(header, /error_description="revoked \? by 'admin' \/ n\?h"/);
   });
 
+  describe('DPoP-bound tokens (RFC 9449)', () => {
+    let server: Server;
+    let api: string;
+    let as: oauth.AuthorizationServer;
+    let key: KeyPair;
+    let bound: string;
+
+    before(async () => {
+      const app = new Koa<AuthState>();
+      const verifier = createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience });
+      // Listening first: the guard is told the API's public origin, which names the port.
+      let handle: ReturnType<Koa['callback']> = async () => {};
+      server = createServer((req, res) => handle(req, res));
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      api = `http://127.0.0.1:${(server.address() as { port: number }).port}`;
+      app.use(requireAccessToken({ verifier, realm: 'notes', dpop: { origin: api } }));
+      app.use(requireScope('basic'));
+      app.use((ctx) => {
+        ctx.body = { sub: authOf(ctx).claims.sub, scheme: authOf(ctx).scheme };
+      });
+      handle = app.callback();
+      as = await authorizationServer(t.issuer);
+      key = await newKey();
+      bound = (await boundClientCredentialsToken(as, 'svc', secret, key, { scope: 'basic' })).access_token;
+    });
+    after(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+    test('oauth4webapi calls an API guarded by requireAccessToken with its bound token', async () => {
+      const dpop = dpopHandle('svc', key);
+      for (const path of ['/notes', '/notes?page=2']) {
+        const res = await oauth.protectedResourceRequest(bound, 'GET', new URL(`${api}${path}`), undefined, undefined, { ...insecure, DPoP: dpop });
+        assert.equal(res.status, 200, await res.clone().text());
+        assert.deepEqual(await res.json(), { sub: 'svc', scheme: 'DPoP' });
+      }
+      const posted = await oauth.protectedResourceRequest(bound, 'POST', new URL(`${api}/notes`), undefined, 'x', { ...insecure, DPoP: dpop });
+      assert.equal(posted.status, 200);
+    });
+
+    test('the bound token as a bearer token: 401 with a DPoP challenge naming the algorithms', async () => {
+      for (const headers of [{ authorization: `Bearer ${bound}` } as Record<string, string>, { authorization: `Bearer ${bound}`, dpop: await proof(key, { htm: 'GET', htu: `${api}/notes`, accessToken: bound }) }]) {
+        const res = await fetch(`${api}/notes`, { headers });
+        assert.equal(res.status, 401);
+        assert.match(res.headers.get('www-authenticate') ?? '', new RegExp(`^DPoP realm="notes", error="invalid_token", error_description="[^"]+", algs="${DPOP_ALGORITHMS.join(' ')}"$`));
+      }
+    });
+
+    test('a stolen token with a proof by the thief\'s key, or a replayed proof: 401', async () => {
+      const thief = await fetch(`${api}/notes`, { headers: { authorization: `DPoP ${bound}`, dpop: await proof(await newKey(), { htm: 'GET', htu: `${api}/notes`, accessToken: bound }) } });
+      assert.equal(thief.status, 401);
+      const once = await proof(key, { htm: 'GET', htu: `${api}/notes`, accessToken: bound });
+      assert.equal((await fetch(`${api}/notes`, { headers: { authorization: `DPoP ${bound}`, dpop: once } })).status, 200);
+      const replay = await fetch(`${api}/notes`, { headers: { authorization: `DPoP ${bound}`, dpop: once } });
+      assert.equal(replay.status, 401);
+      assert.equal(((await replay.json()) as { error: string }).error, 'invalid_dpop_proof');
+    });
+
+    test('an API behind another name checks htu against its configured origin, not the Host header', async () => {
+      const res = await fetch(`${api}/notes`, { headers: { authorization: `DPoP ${bound}`, host: 'evil.example', dpop: await proof(key, { htm: 'GET', htu: 'http://evil.example/notes', accessToken: bound }) } });
+      assert.equal(res.status, 401);
+    });
+
+    test('verifyAccessToken alone refuses a bound token: its proof needs the request', async () => {
+      // cooldownMs: a verifier of its own, not the shared one holding the keys from before the rotation test.
+      await assert.rejects(verifyAccessToken(bound, { issuer: t.issuer, audience: t.config.apiAudience, cooldownMs: 0 }), (err: unknown) => err instanceof DpopError && err.code === 'invalid_token');
+      const claims = await createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience }).verify(bound, { allowSenderConstrained: true });
+      assert.equal(typeof claims.cnf?.jkt, 'string');
+    });
+
+    test('refuses unsafe DPoP configurations; a full replay cache answers 503, never forgets', async () => {
+      assert.throws(() => createDpopVerifier({ algorithms: ['HS256'] }), /asymmetric/);
+      assert.throws(() => createDpopVerifier({ maxAgeSeconds: 3600 }), /maxAgeSeconds/);
+      const cache = createMemoryReplayCache({ maxEntries: 2 });
+      const verifier = createDpopVerifier({ replayCache: cache });
+      const jkt = (decodeJwt(bound).cnf as { jkt: string }).jkt;
+      const request = async () => ({ method: 'GET', url: `${api}/x`, accessToken: bound, jkt, proof: await proof(key, { htm: 'GET', htu: `${api}/x`, accessToken: bound }) });
+      await verifier.verify(await request());
+      await verifier.verify(await request());
+      await assert.rejects(verifier.verify(await request()), (err: unknown) => err instanceof VerifierUnavailableError && err.status === 503);
+    });
+  });
+
   describe('Koa middleware', () => {
     let server: Server;
     let api: string;
@@ -231,8 +315,8 @@ describe('resource-server toolkit', () => {
       assert.equal(getSignup.status, 401);
       const missing = await call('/whoami');
       assert.equal(missing.status, 401);
-      // RFC 6750 §3.1: no error attribute when no token was sent; the body still says invalid_token.
-      assert.equal(missing.headers.get('www-authenticate'), 'Bearer realm="notes"');
+      // RFC 6750 §3.1: no error attribute when no token was sent; the body still says invalid_token. RFC 9449 §7.1: DPoP is offered too.
+      assert.equal(missing.headers.get('www-authenticate'), `Bearer realm="notes", DPoP realm="notes", algs="${DPOP_ALGORITHMS.join(' ')}"`);
       assert.deepEqual(await missing.json(), { error: 'invalid_token', error_description: 'an access token is required' });
     });
 
@@ -257,7 +341,7 @@ describe('resource-server toolkit', () => {
       // Another scheme is no credentials (RFC 6750 §3.1): 401 with a bare challenge, and public routes ignore it.
       const basic = await fetch(`${api}/whoami`, { headers: { authorization: 'Basic abc' } });
       assert.equal(basic.status, 401);
-      assert.equal(basic.headers.get('www-authenticate'), 'Bearer realm="notes"');
+      assert.match(basic.headers.get('www-authenticate') ?? '', /^Bearer realm="notes", DPoP realm="notes", algs="[^"]+"$/);
       assert.equal((await fetch(`${api}/health`, { headers: { authorization: 'Basic abc' } })).status, 200);
     });
 

@@ -24,6 +24,8 @@ const clientRegistration = z.strictObject({
   backchannel_logout_uri: z.string().optional(),
   access_token_lifetime: z.number().optional(),
   refresh_token_reuse_grace_seconds: z.number().optional(),
+  introspection_audiences: z.array(z.string()).optional()
+    .describe('a resource server: the audiences (resource indicators) whose access tokens this client may introspect'),
 });
 
 /** The service's field names, back to the RFC 7591 names the caller sent. */
@@ -31,6 +33,7 @@ const API_NAME: Record<string, string> = {
   id: 'client_id', name: 'client_name', applicationType: 'application_type', redirectUris: 'redirect_uris', postLogoutRedirectUris: 'post_logout_redirect_uris',
   grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', backchannelLogoutUri: 'backchannel_logout_uri',
   accessTokenTtl: 'access_token_lifetime', refreshTokenReuseGrace: 'refresh_token_reuse_grace_seconds',
+  introspectionAudiences: 'introspection_audiences',
 };
 
 export function clientRoutes(deps: { clients: ClientService; audit: Audit }): AdminRoute[] {
@@ -67,6 +70,7 @@ export function clientRoutes(deps: { clients: ClientService; audit: Audit }): Ad
             backchannelLogoutUri: body.backchannel_logout_uri,
             accessTokenTtl: body.access_token_lifetime,
             refreshTokenReuseGrace: body.refresh_token_reuse_grace_seconds,
+            introspectionAudiences: body.introspection_audiences,
           });
         } catch (err) {
           if (!(err instanceof ZodError)) throw err;

@@ -67,7 +67,8 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
   }
 
   const chain = compose([
-    requireAccessToken({ verifier: deps.verifier, realm: deps.issuer }) as Middleware,
+    // DPoP proofs name the issuer's origin (htu), never the request's Host header.
+    requireAccessToken({ verifier: deps.verifier, realm: deps.issuer, dpop: { origin: new URL(deps.issuer).origin } }) as Middleware,
     requireScope('admin') as Middleware,
     requireAudience(deps.adminAudience),
     stillAdministrator(deps.accounts, deps.clients),

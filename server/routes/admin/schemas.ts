@@ -27,6 +27,7 @@ export const COMPONENTS: Record<string, object> = {
       backchannel_logout_uri: string,
       access_token_lifetime: { type: 'integer' },
       refresh_token_reuse_grace_seconds: { type: 'integer' },
+      introspection_audiences: { ...strings, description: 'A resource server: the audiences whose access tokens it may introspect.' },
       created_at: time,
     },
   },
