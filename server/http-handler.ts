@@ -22,6 +22,8 @@ export function createHttpHandler(options: {
   const headers = securityHeaders({ https: options.https });
 
   return (req: IncomingMessage, res: ServerResponse) => {
+    // X-Forwarded-Host is never read (URLs come from ISSUER), so only Host is checked.
+    if (!validHost(req.headers.host)) return refuseHost(req, res, headers, options.logger);
     normaliseRequestTarget(req);
     if (req.method !== 'GET' && req.method !== 'HEAD') return void koa(req, res);
     const url = req.url ?? '/';
@@ -50,3 +52,38 @@ export function createHttpHandler(options: {
     logRequest(options.logger, { req_id: requestId, method: req.method, path, status: res.statusCode, started });
   };
 }
+
+
+/**
+ * RFC 9112 §3.2: a request whose Host is not a valid host[:port] gets 400.
+ * Checked before anything builds a URL from it: oidc-provider's
+ * OIDCContext#urlFor (new URL(path, ctx.href)) throws on one, which was a 500.
+ * The common forms pass a regular expression; only the rest are parsed.
+ */
+const PLAIN_HOST = /^(?:[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
+export function validHost(host: string | undefined): boolean {
+  // Absent: HTTP/1.0 (Node's parser already refuses an HTTP/1.1 request without one).
+  if (host === undefined) return true;
+  let url: URL;
+  try {
+    url = new URL(`http://${host}/`);
+  } catch {
+    return false;
+  }
+  if (PLAIN_HOST.test(host) && url.host !== '') return true;
+  return url.host !== '' && url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '';
+}
+
+function refuseHost(req: IncomingMessage, res: ServerResponse, headers: ReadonlyArray<readonly [string, string]>, logger: Logger): void {
+  const started = process.hrtime.bigint();
+  const requestId = requestIdFrom(req.headers['x-request-id']);
+  res.setHeader('X-Request-Id', requestId);
+  for (const [name, value] of headers) res.setHeader(name, value);
+  res.setHeader('Cache-Control', 'no-store');
+  res.setHeader('Content-Type', 'application/json; charset=utf-8');
+  res.statusCode = 400;
+  res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the Host header is not a valid host' }));
+  const url = req.url ?? '/';
+  logRequest(logger, { req_id: requestId, method: req.method ?? '', path: url.split('?')[0]!, status: 400, started });
+}
+
