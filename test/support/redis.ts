@@ -64,6 +64,10 @@ export interface RedisCluster {
   ports: number[];
   /** The keys matching `pattern` on each master in turn, with their TTLs (-1: none). */
   keysOnEveryNode(pattern: string): Promise<Array<Array<{ key: string; ttl: number }>>>;
+  /** Stops one master (a fault): its slots cannot be reached until it is started again. */
+  stopNode(index: number): Promise<void>;
+  /** Starts a stopped master again on its port, with its identity and slots (and no data), and waits until the cluster is whole. */
+  startNode(index: number): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -82,21 +86,43 @@ const redisCli = (port: number, args: string[]) => {
 export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
   const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-redis-cluster-'));
   const ports: number[] = [];
+  const busPorts: number[] = [];
   const children: ChildProcess[] = [];
+  // A node started again keeps its identity and slots: its nodes-<port>.conf stays in `dir`.
+  const spawnNode = (i: number) => {
+    children[i] = spawn(BINARY!, [
+      '--port', String(ports[i]), '--cluster-port', String(busPorts[i]), '--bind', '127.0.0.1',
+      '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${ports[i]}.conf`, '--dir', dir,
+      // A stopped master is declared failed after 2 s instead of 15: the fault tests see the cluster go down within seconds.
+      '--cluster-node-timeout', '2000',
+      '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  };
+  const stopNode = (i: number) => {
+    const child = children[i];
+    if (!child || child.exitCode !== null) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  };
+  const clusterOk = (port: number) => {
+    try {
+      return /cluster_state:ok/.test(redisCli(port, ['cluster', 'info']));
+    } catch {
+      return false;
+    }
+  };
   try {
     for (let i = 0; i < masters; i++) {
-      const [port, busPort] = [await freePort(), await freePort()];
-      ports.push(port);
-      children.push(spawn(BINARY!, [
-        '--port', String(port), '--cluster-port', String(busPort), '--bind', '127.0.0.1',
-        '--cluster-enabled', 'yes', '--cluster-config-file', `nodes-${port}.conf`, '--dir', dir,
-        '--save', '', '--appendonly', 'no', '--loglevel', 'warning',
-      ], { stdio: ['ignore', 'pipe', 'pipe'] }));
+      ports.push(await freePort());
+      busPorts.push(await freePort());
+      spawnNode(i);
     }
     for (const port of ports) await until(() => spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() === 'PONG', 'redis-server did not start');
     redisCli(ports[0]!, ['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', '0', '--cluster-yes']);
     // Every node must agree the slots are covered before a client may rely on the topology.
-    for (const port of ports) await until(() => /cluster_state:ok/.test(redisCli(port, ['cluster', 'info'])), 'the cluster did not become ready');
+    for (const port of ports) await until(() => clusterOk(port), 'the cluster did not become ready');
   } catch (err) {
     for (const child of children) child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
@@ -119,11 +145,14 @@ export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
         await client.close();
       }
     })),
+    stopNode,
+    async startNode(i) {
+      spawnNode(i);
+      await until(() => spawnSync('redis-cli', ['-p', String(ports[i]), 'ping']).stdout?.toString().trim() === 'PONG', 'redis-server did not start');
+      await until(() => ports.every(clusterOk), 'the cluster did not recover');
+    },
     async stop() {
-      await Promise.all(children.map((child) => child.exitCode !== null ? undefined : new Promise((resolve) => {
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-      })));
+      await Promise.all(ports.map((_, i) => stopNode(i)));
       await rm(dir, { recursive: true, force: true });
     },
   };
