@@ -82,13 +82,16 @@ async function serverChannel(redis: RedisServerClient, onMessage: (message: stri
   listener.on('error', () => { /* the main connection logs outages */ });
   listener.connect().catch(() => {});
   const subscribed = listener.subscribe(CHANNEL, onMessage).catch(() => {});
-  await Promise.race([subscribed, new Promise((r) => setTimeout(r, 2_000).unref())]);
+  // With Redis up, listen before serving; with Redis down, openRedis has already waited long enough.
+  if (redis.isReady) await Promise.race([subscribed, new Promise((r) => setTimeout(r, 2_000).unref())]);
   return {
     publish: async (message: string) => {
       await redis.publish(CHANNEL, message);
     },
     close: async () => {
-      await listener.close().catch(() => {});
+      // close() would wait for the queued SUBSCRIBE of a Redis never found: destroy() drops it and the reconnection attempts.
+      if (listener.isReady) await listener.close().catch(() => listener.destroy());
+      else listener.destroy();
     },
   };
 }
