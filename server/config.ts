@@ -26,6 +26,18 @@ const absoluteUrl = (protocols: readonly string[]) => z.string().trim().refine((
   }
 }, `must be a URL starting with ${protocols.map((p) => `${p}//`).join(' or ')}`);
 
+/** A cluster seed node as a URL: `host:port` means `redis://host:port`. */
+function clusterNodeUrl(node: string): URL | undefined {
+  try {
+    const url = new URL(/^[a-z][a-z0-9+.-]*:\/\//i.test(node) ? node : `redis://${node}`);
+    // A cluster has one database (0): a path would select another, which the cluster refuses.
+    const plain = url.hostname !== '' && (url.pathname === '' || url.pathname === '/') && !url.search && !url.hash;
+    return ['redis:', 'rediss:'].includes(url.protocol) && plain ? url : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** One environment variable: its validation (with its default, if any) and its documentation. */
 export interface ConfigOption {
   /** Validates the raw string; `.default(v)` gives the default, `.optional()` marks one that may stay unset. */
@@ -87,6 +99,27 @@ export const CONFIG_OPTIONS = {
     shown: '*(unset)*',
     meaning: '`redis://…` or `rediss://…`: sessions, interactions, authorization codes and the other short-lived models, login throttling counters and cache invalidation move to Redis (see [Running several instances](#running-several-instances)).',
     why: 'One instance needs no Redis; several share short-lived state through it.',
+  },
+  REDIS_CLUSTER_NODES: {
+    schema: z.string().optional()
+      .transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean))
+      .transform((nodes, ctx) => {
+        if (!nodes) return undefined;
+        const urls = nodes.map(clusterNodeUrl);
+        if (!urls.length || urls.some((u) => u === undefined)) {
+          ctx.addIssue({ code: 'custom', message: 'must be comma-separated host:port pairs or redis:// / rediss:// URLs' });
+          return z.NEVER;
+        }
+        // Credentials and TLS apply to every node the client discovers, not only to the seeds: one set for all.
+        if (new Set(urls.map((u) => `${u!.protocol}${u!.username}:${u!.password}`)).size > 1) {
+          ctx.addIssue({ code: 'custom', message: 'every node must use the same scheme and credentials' });
+          return z.NEVER;
+        }
+        return urls.map((u) => u!.href);
+      }),
+    shown: '*(unset)*',
+    meaning: 'A Redis Cluster instead of one server (`REDIS_URL`): comma-separated seed nodes, `host:port` or `redis://…`/`rediss://…` URLs (credentials and TLS from the URLs apply to every node). Same use as `REDIS_URL`; see [docs/redis.md](docs/redis.md).',
+    why: 'A few seeds are enough: the client discovers the rest of the cluster and follows its changes.',
   },
   LOG_LEVEL: {
     schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -182,6 +215,8 @@ export interface Config {
   readonly database: { readonly url?: string; readonly poolSize: number; readonly dataDir: string };
   readonly keysDir: string;
   readonly redisUrl?: string;
+  /** Seed nodes of a Redis Cluster (URLs); set instead of redisUrl. */
+  readonly redisClusterNodes?: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
   readonly cookieSecrets?: readonly string[];
   readonly apiAudience: string;
@@ -213,6 +248,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const e = parsed.data;
 
   const issuer = normaliseIssuer(e.ISSUER ?? `http://localhost:${e.PORT}`);
+  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_CLUSTER_NODES: set either REDIS_URL (one server) or REDIS_CLUSTER_NODES (a cluster), not both');
   if (e.NODE_ENV === 'production') {
     // OpenID Connect Discovery §3 and RFC 8414 §2 require an https issuer.
     if (!issuer.startsWith('https://')) throw new ConfigError('ISSUER: must be an https URL when NODE_ENV=production');
@@ -227,6 +263,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     database: Object.freeze({ url: e.DATABASE_URL, poolSize: e.DATABASE_POOL_SIZE, dataDir: path.resolve(e.DATA_DIR) }),
     keysDir: path.resolve(e.KEYS_DIR),
     redisUrl: e.REDIS_URL,
+    redisClusterNodes: e.REDIS_CLUSTER_NODES ? Object.freeze([...e.REDIS_CLUSTER_NODES]) : undefined,
     logLevel: e.LOG_LEVEL,
     cookieSecrets: e.COOKIE_SECRETS ? Object.freeze([...e.COOKIE_SECRETS]) : undefined,
     apiAudience: e.API_AUDIENCE ?? `${issuer}/api`,

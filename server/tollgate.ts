@@ -7,7 +7,7 @@ import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
 import {
-  applyMigrations, createRepositories, localInvalidation, openDatabase, openRedis, redisInvalidation,
+  applyMigrations, createRepositories, localInvalidation, openDatabase, openRedis, redisInvalidation, redisTargetOf,
   type CacheInvalidation, type Database, type Redis, type Repositories,
 } from './repositories/index.ts';
 import { createAccountService, type AccountService } from './services/accounts.ts';
@@ -94,7 +94,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const migrated = await applyMigrations(database);
     if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
 
-    redis = config.redisUrl ? await openRedis(config.redisUrl, logger) : undefined;
+    const redisTarget = redisTargetOf(config);
+    redis = redisTarget ? await openRedis(redisTarget, logger) : undefined;
     invalidation = redis ? await redisInvalidation(redis, logger) : localInvalidation();
     const repositories = createRepositories(database, { redis, invalidation });
     const initialKeys = await loadOrCreateSigningKeys(config.keysDir);

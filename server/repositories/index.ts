@@ -8,7 +8,7 @@ import { createLoginThrottleRepository, type LoginThrottleRepository } from './l
 import { createRevokedTokenRepository, type RevokedTokenRepository } from './revoked-token-repository.ts';
 import { createSessionDeviceRepository, type SessionDeviceRepository } from './session-device-repository.ts';
 import { createAuditRepository, type AuditRepository } from './audit-repository.ts';
-import type { Redis } from './redis.ts';
+import { pingRedis, type Redis } from './redis.ts';
 import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
 import { tieredOidcModelRepository } from './tiered-oidc-model-repository.ts';
@@ -39,7 +39,7 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     sessionDevices: createSessionDeviceRepository(db),
     audit: createAuditRepository(db),
     async ping() {
-      await Promise.all([db.query('SELECT 1'), redis?.ping()]);
+      await Promise.all([db.query('SELECT 1'), redis && pingRedis(redis)]);
     },
   };
 }
@@ -47,5 +47,5 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
 export type { Database } from './database.ts';
 export { openDatabase } from './database.ts';
 export { applyMigrations } from './migrations.ts';
-export { openRedis, type Redis } from './redis.ts';
+export { openRedis, redisTargetOf, type Redis, type RedisTarget } from './redis.ts';
 export { localInvalidation, redisInvalidation, type CacheInvalidation } from './invalidation.ts';

@@ -1,7 +1,7 @@
 // oidc-provider's short-lived models in Redis (sessions, interactions,
 // authorization codes, replay detection, PAR, device and CIBA requests): the
 // same contract as oidc-model-repository.ts, each instance one hash that
-// expires with the instance.
+// expires with the instance. The same code serves one server and a cluster.
 //
 //   tollgate:m:<model>:<id>            hash: payload (JSON), created (ms), consumed (epoch s, once consumed)
 //   tollgate:uid:<model>:<uid>         → id       (expires with the instance)
@@ -10,9 +10,19 @@
 //   tollgate:a:<model>:<account id>    set of ids
 //
 // Index sets never outlive their members, so nothing grows without bound; a
-// member that expired before its set is skipped and pruned on read. Writes
-// and consume are Lua scripts: each is atomic, so of concurrent consumers of
-// one code exactly one wins.
+// member that expired before its set is skipped and pruned on read.
+//
+// Redis Cluster: an instance and its index keys are found by different
+// values (id, uid, user code, grant id, account id), so no hash tag could
+// put them in one slot. Every script therefore touches exactly one key, the
+// one it declares in KEYS, and the writes that span keys are ordered
+// instead of atomic: an upsert writes the index keys first and the instance
+// last, so an instance is never stored without the indexes that find it
+// (revocation by grant, sign-out by account); a crash in between leaves at
+// most an index entry without its instance, which reads skip. Consume, the
+// one step that must be atomic (of concurrent consumers of one code exactly
+// one wins), is a script on the instance's hash alone.
+
 import type { ModelPayload, OidcModelRepository } from './oidc-model-repository.ts';
 import { REDIS_PREFIX, type Redis } from './redis.ts';
 import { UnstorableValueError } from '../errors.ts';
@@ -25,25 +35,22 @@ const key = {
   account: (model: string, accountId: string) => `${REDIS_PREFIX}a:${model}:${accountId}`,
 };
 
-// KEYS: the instance, then its index keys; ARGV: payload, ttl (0: none), now (ms), id, one letter per index key (p: pointer, s: set).
-const UPSERT = `
-local ttl = tonumber(ARGV[2])
+// KEYS: the instance; ARGV: payload, ttl (0: none), now (ms). A consumed instance stays consumed.
+const SAVE_INSTANCE = `
 redis.call('HSET', KEYS[1], 'payload', ARGV[1])
 redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
-if ttl > 0 then redis.call('EXPIRE', KEYS[1], ttl) else redis.call('PERSIST', KEYS[1]) end
-for i = 2, #KEYS do
-  local kind = string.sub(ARGV[5], i - 1, i - 1)
-  if kind == 'p' then
-    if ttl > 0 then redis.call('SET', KEYS[i], ARGV[4], 'EX', ttl) else redis.call('SET', KEYS[i], ARGV[4]) end
-  else
-    redis.call('SADD', KEYS[i], ARGV[4])
-    if ttl > 0 then
-      redis.call('EXPIRE', KEYS[i], ttl, 'NX')
-      redis.call('EXPIRE', KEYS[i], ttl, 'GT')
-    else
-      redis.call('PERSIST', KEYS[i])
-    end
-  end
+if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) else redis.call('PERSIST', KEYS[1]) end
+return 1`;
+
+// KEYS: an index set; ARGV: the member id, its ttl (0: none). The set lives as long as its longest-lived member.
+const ADD_TO_INDEX = `
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if ttl > 0 then
+  redis.call('EXPIRE', KEYS[1], ttl, 'NX')
+  redis.call('EXPIRE', KEYS[1], ttl, 'GT')
+else
+  redis.call('PERSIST', KEYS[1])
 end
 return 1`;
 
@@ -51,15 +58,6 @@ return 1`;
 const CONSUME = `
 if redis.call('EXISTS', KEYS[1]) == 1 and redis.call('HSETNX', KEYS[1], 'consumed', ARGV[1]) == 1 then return 1 end
 return 0`;
-
-// KEYS: an index set; ARGV: the instance key prefix. Deletes the members and the set; returns how many existed.
-const DELETE_MEMBERS = `
-local deleted = 0
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  deleted = deleted + redis.call('DEL', ARGV[1] .. id)
-end
-redis.call('DEL', KEYS[1])
-return deleted`;
 
 const present = (hash: Record<string, string>): ModelPayload | undefined => {
   if (!hash.payload) return undefined;
@@ -72,13 +70,17 @@ const text = (value: unknown) => (typeof value === 'string' && value.length > 0 
 export function createRedisOidcModelRepository(redis: Redis): OidcModelRepository {
   const find = async (model: string, id: string) => present(await redis.hGetAll(key.model(model, id)));
 
-  /** The members of an index set that still exist, newest first; the expired ones are pruned. */
+  /**
+   * The members of an index set that still exist, newest first; the gone ones
+   * are pruned. (A prune landing between an upsert's index write and its
+   * instance write would orphan that instance; the window is one round trip,
+   * and every later save of the instance indexes it again.)
+   */
   const members = async (model: string, setKey: string) => {
     const ids = await redis.sMembers(setKey);
     if (!ids.length) return [];
-    const multi = redis.multi();
-    for (const id of ids) multi.hGetAll(key.model(model, id));
-    const hashes = (await multi.exec()) as unknown as Array<Record<string, string>>;
+    // One command per member (each key on its own slot in a cluster); node-redis pipelines them.
+    const hashes = await Promise.all(ids.map((id) => redis.hGetAll(key.model(model, id))));
     const live: Array<{ id: string; payload: ModelPayload; created: number }> = [];
     const gone: string[] = [];
     ids.forEach((id, i) => {
@@ -90,8 +92,17 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
     return live.sort((a, b) => b.created - a.created);
   };
 
-  const deleteMembers = async (model: string, setKey: string) =>
-    Number(await redis.eval(DELETE_MEMBERS, { keys: [setKey], arguments: [key.model(model, '')] }));
+  /**
+   * Deletes a set's members and leaves their ids in the set, where reads
+   * prune them: an instance written again meanwhile (a session saved by a
+   * request in flight) then stays indexed for the next sign-out, where
+   * removing the ids could orphan it (its index entry is written before it).
+   */
+  const deleteMembers = async (model: string, setKey: string) => {
+    const ids = await redis.sMembers(setKey);
+    const deleted = await Promise.all(ids.map((id) => redis.del(key.model(model, id))));
+    return deleted.reduce((sum: number, n) => sum + Number(n), 0);
+  };
 
   const durableOnly = (what: string) => async (): Promise<never> => {
     throw new Error(`${what} concerns durable models, which are not kept in Redis`);
@@ -111,10 +122,12 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
       if (userCode) indexes.push([key.userCode(model, userCode), 'p']);
       if (grantId) indexes.push([key.grant(model, grantId), 's']);
       if (accountId) indexes.push([key.account(model, accountId), 's']);
-      await redis.eval(UPSERT, {
-        keys: [key.model(model, id), ...indexes.map(([k]) => k)],
-        arguments: [json, String(Math.max(0, Math.ceil(expiresInSeconds ?? 0))), String(Date.now()), id, indexes.map(([, kind]) => kind).join('')],
-      });
+      const ttl = String(Math.max(0, Math.ceil(expiresInSeconds ?? 0)));
+      // The indexes first, the instance last (see the top of this file).
+      await Promise.all(indexes.map(([indexKey, kind]) => kind === 'p'
+        ? (ttl === '0' ? redis.set(indexKey, id) : redis.set(indexKey, id, { EX: Number(ttl) }))
+        : redis.eval(ADD_TO_INDEX, { keys: [indexKey], arguments: [id, ttl] })));
+      await redis.eval(SAVE_INSTANCE, { keys: [key.model(model, id)], arguments: [json, ttl, String(Date.now())] });
     },
 
     find,

@@ -12,6 +12,14 @@ const PRISMA_CODES = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024']);
 /** node-redis: the client is closed, offline (no offline queue), or its socket is gone. */
 const REDIS_ERRORS = new Set(['ClientClosedError', 'ClientOfflineError', 'SocketClosedUnexpectedlyError', 'ConnectionTimeoutError', 'SocketTimeoutError', 'ReconnectStrategyError']);
 const MESSAGES = /Connection terminated|timeout exceeded when trying to connect|connect ECONNREFUSED|The client is offline|The client is closed|Socket closed unexpectedly|Connection timeout|Cannot use a pool after calling end/i;
+/**
+ * Redis Cluster's replies while a master is down or a slot is moving (no
+ * quorum, a slot not served, a failover or a dataset loading), and
+ * node-redis's when no seed node answers or redirections never settle: all
+ * pass once the cluster heals.
+ */
+const REDIS_CLUSTER_REPLIES = /^(CLUSTERDOWN|TRYAGAIN|MASTERDOWN|LOADING) /;
+const REDIS_CLUSTER_ERRORS = /^(All the root nodes are unavailable|Too many Cluster redirections)/;
 
 export function isUnavailable(err: unknown, depth = 0): boolean {
   if (!err || typeof err !== 'object' || depth > 4) return false;
@@ -19,6 +27,6 @@ export function isUnavailable(err: unknown, depth = 0): boolean {
   if (typeof e.code === 'string' && (NETWORK_CODES.has(e.code) || POSTGRES_STATES.test(e.code) || PRISMA_CODES.has(e.code))) return true;
   if (typeof e.originalCode === 'string' && POSTGRES_STATES.test(e.originalCode)) return true;
   if (typeof e.name === 'string' && REDIS_ERRORS.has(e.name)) return true;
-  if (typeof e.message === 'string' && MESSAGES.test(e.message)) return true;
+  if (typeof e.message === 'string' && (MESSAGES.test(e.message) || REDIS_CLUSTER_REPLIES.test(e.message) || REDIS_CLUSTER_ERRORS.test(e.message))) return true;
   return isUnavailable(e.cause, depth + 1);
 }

@@ -1,11 +1,14 @@
-// Runs the storage contract against the embedded database and a real PostgreSQL server.
-import { after, before, describe } from 'node:test';
+// Runs the storage contract against the embedded database, a real PostgreSQL
+// server, PostgreSQL with one Redis server, and PostgreSQL with a real
+// three-master Redis Cluster.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { applyMigrations, createRepositories, openDatabase, openRedis, type Database, type Redis } from '../../server/repositories/index.ts';
-import { requireRedis, startRedis, type RedisServer } from '../support/redis.ts';
+import { requireRedis, startRedis, startRedisCluster, type RedisCluster, type RedisServer } from '../support/redis.ts';
 import pino from 'pino';
 import { createAdapterFactory } from '../../server/oidc/adapter.ts';
 import { storageContract, type Backend } from './contract.ts';
@@ -13,7 +16,7 @@ import { requirePostgres, startPostgres, createDatabase, type PostgresServer } f
 
 interface Opened { db: Database; redis?: Redis; cleanup: () => Promise<void> }
 
-function suite(name: string, open: () => Promise<Opened>, skip: string | false = false) {
+function suite(name: string, open: () => Promise<Opened>, skip: string | false = false, more?: () => void) {
   describe(`storage contract (${name})`, { skip }, () => {
     let backend: Backend;
     let opened: Opened;
@@ -29,6 +32,7 @@ function suite(name: string, open: () => Promise<Opened>, skip: string | false =
       await opened.cleanup();
     });
     storageContract(() => backend);
+    more?.();
   });
 }
 
@@ -39,9 +43,11 @@ suite('embedded', async () => {
 
 let server: PostgresServer | undefined;
 let redisServer: RedisServer | undefined;
+let cluster: RedisCluster | undefined;
 after(async () => {
   server?.stop();
   await redisServer?.stop();
+  await cluster?.stop();
 });
 suite('postgresql', async () => {
   server = await startPostgres();
@@ -56,3 +62,21 @@ suite('postgresql + redis', async () => {
   const url = await createDatabase(server, 'contract_redis');
   return { db: await openDatabase(loadConfig({ DATABASE_URL: url })), redis: await openRedis(redisServer.url, pino({ level: 'silent' })), cleanup: async () => {} };
 }, requirePostgres() || requireRedis());
+
+// The same contract on a Redis Cluster: every command and script must reach
+// the master of its key's slot (the cluster client), and no script may touch
+// two keys in different slots (CROSSSLOT) or a key it did not declare.
+suite('postgresql + redis cluster', async () => {
+  server ??= await startPostgres();
+  cluster = await startRedisCluster();
+  const url = await createDatabase(server, 'contract_redis_cluster');
+  const redis = await openRedis({ clusterNodes: cluster.nodes }, pino({ level: 'silent' }));
+  return { db: await openDatabase(loadConfig({ DATABASE_URL: url })), redis, cleanup: async () => {} };
+}, requirePostgres() || requireRedis(), () => {
+  test('the keys are spread over every master, and every tollgate:* key on every master expires', async () => {
+    const keysByNode = await cluster!.keysOnEveryNode('tollgate:*');
+    assert.ok(keysByNode.every((keys) => keys.length > 0), `keys per master: ${keysByNode.map((k) => k.length).join(', ')}`);
+    const forever = keysByNode.flat().filter(({ ttl }) => ttl < 0);
+    assert.deepEqual(forever, [], 'keys without a TTL');
+  });
+});

@@ -38,3 +38,11 @@ test('bugs and bad input are not outages', () => {
   assert.equal(isUnavailable(undefined), false);
   assert.equal(isUnavailable('ECONNREFUSED'), false);
 });
+
+test('Redis Cluster: a cluster down, a slot moving or failing over, no seed node answering', () => {
+  for (const message of ['CLUSTERDOWN The cluster is down', 'CLUSTERDOWN Hash slot not served', 'TRYAGAIN Multiple keys request during rehashing of slot', 'MASTERDOWN Link with MASTER is down', 'LOADING Redis is loading the dataset in memory', 'All the root nodes are unavailable', 'Too many Cluster redirections']) {
+    assert.ok(isUnavailable(new Error(message)), message);
+  }
+  assert.equal(isUnavailable(new Error("CROSSSLOT Keys in request don't hash to the same slot")), false, 'a bug in our keys, not an outage');
+  assert.equal(isUnavailable(new Error('WRONGTYPE Operation against a key holding the wrong kind of value')), false);
+});
