@@ -61,9 +61,13 @@ for (const [name, budget, skip, env] of setups) {
       const { config, tokens } = await signIn(t, { clientId: 'web', secret: SECRET, email: 'ada@example.test', password: PASSWORD, scope: 'openid offline_access basic' });
       const first = await oidc.refreshTokenGrant(config, tokens.refresh_token!);
       let second: oidc.TokenEndpointResponse | undefined;
-      const statements = await statementsDuring(pg!, async () => { second = await oidc.refreshTokenGrant(config, first.refresh_token!); });
+      const all = await statementsDuring(pg!, async () => { second = await oidc.refreshTokenGrant(config, first.refresh_token!); });
       assert.ok(second?.refresh_token);
-      assert.equal(statements.length, 2, statements.join('\n'));
+      // The client's read depends on timing (clients are cached for a second, which
+      // a loaded machine may outlive between the two refreshes): the path's own count is the rest.
+      const statements = all.filter((sql) => !/FROM client WHERE id = \$1/.test(sql));
+      assert.ok(all.length - statements.length <= 1, all.join('\n'));
+      assert.equal(statements.length, 2, all.join('\n'));
       assert.match(statements[1]!, /tollgate_rotate_refresh_token/);
     });
   });
