@@ -34,13 +34,15 @@ async function downAtStartUp(target: RedisTarget, down: () => Promise<void>, up:
     const closing = Date.now();
     await earlyInvalidation.close();
     await early.close().catch(() => early.destroy());
-    assert.ok(Date.now() - closing < 1_000, `closed after ${Date.now() - closing} ms`);
+    // A bound against hanging (the old client retried for ever), not a speed target: generous for a loaded machine.
+    assert.ok(Date.now() - closing < 10_000, `closed after ${Date.now() - closing} ms`);
 
     const started = Date.now();
     const redis = await openRedis(target, silent, 'test');
     opened.push(redis);
     const invalidation = await redisInvalidation(redis, silent);
-    assert.ok(Date.now() - started < 3_000, `start-up waited ${Date.now() - started} ms for Redis (two seconds at most)`);
+    // Start-up goes on without Redis (it waits about two seconds); again a bound against hanging, not a speed target.
+    assert.ok(Date.now() - started < 10_000, `start-up waited ${Date.now() - started} ms for Redis`);
     const dropped: string[] = [];
     invalidation.subscribe('client', (id) => dropped.push(id));
     const throttle = createRedisLoginThrottleRepository(redis);
