@@ -76,7 +76,8 @@ describe('the example theme in Chromium', { skip: requireChromium() }, () => {
         const page = await browser.context.newPage();
         const refused: string[] = [];
         page.on('console', (m) => { if (/Content Security Policy|Refused to/.test(m.text())) refused.push(m.text()); });
-        const logo = page.waitForResponse((r) => new URL(r.url()).pathname === '/assets/logo.svg');
+        // Settled either way: if the page is wrong, its own assertion below should be the one reported.
+        const logo = page.waitForResponse((r) => new URL(r.url()).pathname === '/assets/logo.svg', { timeout: 10_000 }).catch((err: Error) => err);
         await page.goto(authorizationUrl(t));
         await page.waitForSelector('input[name="password"]');
         assert.equal(await page.getAttribute('html', 'lang'), lang);
@@ -93,6 +94,7 @@ describe('the example theme in Chromium', { skip: requireChromium() }, () => {
 
         // The logo slot, filled from the theme's assets/logo.svg and served as SVG.
         const response = await logo;
+        assert.ok(!(response instanceof Error), 'the logo was requested');
         assert.equal(response.status(), 200);
         assert.equal(response.headers()['content-type'], 'image/svg+xml');
         assert.equal(await page.getAttribute('img.logo', 'alt'), 'Acme');
