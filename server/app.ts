@@ -1,7 +1,7 @@
 // The Koa application, in the order a request meets it (its URLs pinned to
 // the issuer's origin first: middleware/issuer-origin.ts):
 //   request log → no-store's Pragma → errors → security headers → document capture
-//   → <issuer path>/assets       the stylesheet
+//   → <issuer path>/assets       the stylesheet and the theme's assets
 //   → /healthz, /readyz          liveness and readiness
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
 //   → /account                   form body → the account page (routes/account.ts)
@@ -97,7 +97,7 @@ export function createApp(deps: AppDependencies): Koa {
   }
   app.use(deps.documents.capture);
 
-  app.use(mount(`${prefix}/assets`, serveStylesheet(deps.views)));
+  app.use(mount(`${prefix}/assets`, serveAssets(deps.views)));
 
   // Two exact paths: every other request skips the router's matching.
   app.use(onlyAt([`${prefix}/healthz`, `${prefix}/readyz`], healthRoutes({ ping: deps.ping, prefix }).routes()));
@@ -142,15 +142,16 @@ function postOnly(middleware: Koa.Middleware): Koa.Middleware {
   return (ctx, next) => (ctx.method === 'POST' ? middleware(ctx, next) : next());
 }
 
-/** Mounted at <issuer path>/assets. */
-function serveStylesheet(views: Views): Koa.Middleware {
+/** Mounted at <issuer path>/assets: files held in memory since start (views/theme.ts), by exact path. */
+function serveAssets(views: Views): Koa.Middleware {
   return async (ctx, next) => {
-    if (ctx.path !== '/tollgate.css') return next();
+    const asset = views.assets.get(ctx.path);
+    if (!asset) return next();
     ctx.set('Cache-Control', 'public, max-age=86400');
-    ctx.set('ETag', views.stylesheet.etag);
-    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('ETag', asset.etag);
+    ctx.type = asset.contentType;
     ctx.status = 200;
     if (ctx.fresh) ctx.status = 304;
-    else ctx.body = views.stylesheet.body;
+    else ctx.body = asset.body;
   };
 }

@@ -6,6 +6,7 @@
 // docs:config`, checked by test/unit/config-docs.test.ts), as oidc-provider
 // generates its documentation from lib/helpers/defaults.js. A bad value
 // stops the process with one line naming the variable and what is wrong.
+import { statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
 import { ConfigError } from './errors.ts';
@@ -197,6 +198,15 @@ export const CONFIG_OPTIONS = {
     meaning: "Let outbound requests (back-channel logout, clients' `jwks_uri`) reach loopback and private addresses. Off: oidc-provider's SSRF guard refuses them.",
     why: 'Turn on only when such receivers live on your own network.',
   },
+  THEME_DIR: {
+    schema: z.string().trim().min(1, 'must not be empty').optional()
+      .refine((dir) => dir === undefined || isDirectory(path.resolve(dir)), {
+        error: (issue) => `must be an existing directory (${path.resolve(String(issue.input))} is not one)`,
+      }),
+    shown: '*(unset: built-in look)*',
+    meaning: 'A theme: templates, stylesheet, logo and strings over the built-in ones, file by file and key by key ([docs/theming.md](docs/theming.md)). Read once at start.',
+    why: 'Branding without a fork; a theme that cannot be served stops the start.',
+  },
   TRUST_PROXY: {
     schema: boolean.default(false),
     meaning: 'Believe the client address (`X-Forwarded-For`, the last entry) and scheme (`X-Forwarded-Proto`) the proxy sets. Never the host: every URL Tollgate emits comes from `ISSUER`.',
@@ -234,6 +244,8 @@ export interface Config {
   readonly concurrentLogins: 'allow' | 'single';
   readonly auditRetentionDays: number;
   readonly allowPrivateNetworkFetch: boolean;
+  /** THEME_DIR, absolute: a directory that existed at start. */
+  readonly themeDir?: string;
 }
 
 /** Reads the configuration from an environment (process.env by default). Throws ConfigError. */
@@ -281,7 +293,16 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     concurrentLogins: e.CONCURRENT_LOGINS,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     allowPrivateNetworkFetch: e.ALLOW_PRIVATE_NETWORK_FETCH,
+    themeDir: e.THEME_DIR ? path.resolve(e.THEME_DIR) : undefined,
   });
+}
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 function normaliseIssuer(value: string): string {

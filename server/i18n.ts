@@ -1,17 +1,26 @@
 // Languages of the hosted pages: English and Korean, chosen from the
 // request's `ui_locales` (OpenID Connect Core §3.1.2.1), then the browser's
-// Accept-Language, then English. Strings live in views/locales/*.json.
+// Accept-Language, then English. Strings live in views/locales/*.json; a
+// theme (THEME_DIR, views/theme.ts) overrides them key by key.
 import { readFileSync } from 'node:fs';
 import { projectPath } from './paths.ts';
 
-const LOCALES = ['en', 'ko'] as const;
+export const LOCALES = ['en', 'ko'] as const;
 export type Locale = (typeof LOCALES)[number];
 const DEFAULT_LOCALE: Locale = 'en';
 
-type Catalogue = Record<string, string>;
-const catalogues: Record<Locale, Catalogue> = Object.fromEntries(
+export type Catalogue = Readonly<Record<string, string>>;
+export type Catalogues = Readonly<Record<Locale, Catalogue>>;
+
+/** The strings Tollgate ships, read once. */
+export const BUILT_IN_CATALOGUES: Catalogues = Object.fromEntries(
   LOCALES.map((l) => [l, JSON.parse(readFileSync(projectPath('views', 'locales', `${l}.json`), 'utf8')) as Catalogue]),
-) as Record<Locale, Catalogue>;
+) as Catalogues;
+
+/** `base` with each key of `overrides` replaced or added, key by key: a key left out keeps its base string. */
+export function withOverrides(base: Catalogues, overrides: Partial<Record<Locale, Catalogue>>): Catalogues {
+  return Object.fromEntries(LOCALES.map((l) => [l, Object.freeze({ ...base[l], ...overrides[l] })])) as Catalogues;
+}
 
 function supported(tag: string): Locale | undefined {
   const primary = tag.trim().toLowerCase().split('-')[0];
@@ -52,8 +61,11 @@ export function negotiateLocale(uiLocales: unknown, acceptLanguage: string | und
 
 export type Translate = (key: string, vars?: Record<string, string | number>) => string;
 
-/** A translator for one locale; a missing key falls back to English, then to the key itself. */
-export function translator(locale: Locale): Translate {
+/**
+ * A translator for one locale; a missing key falls back to English, then to
+ * the key itself. `catalogues`: a theme's (Views.translator), else the built-in ones.
+ */
+export function translator(locale: Locale, catalogues: Catalogues = BUILT_IN_CATALOGUES): Translate {
   const own = catalogues[locale];
   const fallback = catalogues[DEFAULT_LOCALE];
   return (key, vars) => {

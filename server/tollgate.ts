@@ -87,6 +87,10 @@ async function reportNonconformingClients(clients: ClientService, logger: Logger
 }
 
 export async function createTollgate(config: Config, logger: Logger, options: TollgateOptions = {}): Promise<Tollgate> {
+  const prefix = basePath(config);
+  // Before any database work: a theme that cannot be served stops the start at once (ConfigError).
+  // Templates, assets and strings are read once: restart to see an edited view or theme.
+  const views = createViews({ assetsPath: `${prefix}/assets`, themeDir: config.themeDir });
   const database = await openDatabase(config);
   let redis: Redis | undefined;
   let invalidation: CacheInvalidation | undefined;
@@ -102,9 +106,6 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const cookieSecrets = await resolveCookieSecrets(config);
     const accounts = createAccountService(repositories.accounts);
 
-    const prefix = basePath(config);
-    // Templates are compiled once: restart to see an edited view.
-    const views = createViews({ assetsPath: `${prefix}/assets`, cache: true });
     let keys = initialKeys;
     const verifierFor = (publicJwks: SigningKeys['publicJwks'], audience: string | string[]) => createAccessTokenVerifier({
       issuer: config.issuer,

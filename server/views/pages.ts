@@ -2,7 +2,7 @@
 // error, logout and logged-out pages oidc-provider asks us for.
 import type { Context } from 'koa';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { negotiateLocale, translator, type Locale } from '../i18n.ts';
+import { negotiateLocale, type Locale, type Translate } from '../i18n.ts';
 import type { ProviderPages } from '../oidc/configuration.ts';
 import type { Views } from './views.ts';
 
@@ -11,6 +11,8 @@ export interface Pages {
   /** A friendly error page in the request's language; `code` picks a localized message when one exists. */
   error(ctx: Context, code: string, status: number, locale?: Locale): void;
   localeOf(ctx: Context, uiLocales?: unknown): Locale;
+  /** The pages' strings in one language (a theme's over the built-in ones), for messages the routes put on a page. */
+  translator(locale: Locale): Translate;
   readonly provider: ProviderPages;
 }
 
@@ -29,7 +31,7 @@ export function createPages(views: Views, issuer: string): Pages {
   };
 
   const error: Pages['error'] = (ctx, code, status, locale = localeOf(ctx)) => {
-    const t = translator(locale);
+    const t = views.translator(locale);
     const key = `error.${code}`;
     const message = t(key) === key ? t('error.generic') : t(key);
     render(ctx, 'error', locale, { error: code, message }, status);
@@ -41,6 +43,7 @@ export function createPages(views: Views, issuer: string): Pages {
     render,
     error,
     localeOf,
+    translator: views.translator,
     provider: {
       error: (ctx, out) => error(ctx, out.error, ctx.status >= 400 ? ctx.status : 400, oidcLocale(ctx)),
       logout: (ctx, form) => {

@@ -12,7 +12,6 @@
 import type { Next } from 'koa';
 import { z, ZodError } from 'zod';
 import { ConflictError } from '../../errors.ts';
-import { translator } from '../../i18n.ts';
 import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
 
 export const loginForm = z.object({
@@ -31,7 +30,7 @@ type SignupForm = z.infer<typeof signupForm>;
 interface PageOptions { login?: string; name?: string; error?: string; status?: number }
 
 export function loginSteps(deps: InteractionDependencies) {
-  const t = (ctx: InteractionContext) => translator(ctx.state.locale);
+  const t = (ctx: InteractionContext) => deps.pages.translator(ctx.state.locale);
   const throttled = (ctx: InteractionContext, wait: number) => {
     ctx.set('Retry-After', String(wait));
     return t(ctx)('login.throttled', { minutes: Math.ceil(wait / 60) });

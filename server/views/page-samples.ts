@@ -1,0 +1,33 @@
+// What each page template receives, as one example each: rendered once per
+// language at start (views.ts), so that a theme's template that throws is
+// found before the first visitor meets it. Keep in step with the routes that
+// render them (routes/interaction/, routes/account.ts, views/pages.ts) and
+// with docs/theming.md. Every page also receives `lang`, `t`, `assetsPath`,
+// `logoUrl` and `themeStylesheetUrl` (views.ts); the layout receives the
+// page's data plus `title` and `body` (the rendered page, raw).
+import type { PAGE_TEMPLATES } from './theme.ts';
+
+type Page = Exclude<(typeof PAGE_TEMPLATES)[number], 'layout'>;
+
+const csrf = 'sample-csrf-token';
+const base = '/interaction/sample-uid';
+
+export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
+  login: { action: `${base}/login`, signupAction: `${base}/signup`, clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error' },
+  signup: { action: `${base}/signup`, loginHref: base, clientName: 'Sample App', csrf, name: 'Ada', login: 'ada@example.test', error: 'Sample error' },
+  consent: { action: `${base}/confirm`, abortAction: `${base}/abort`, clientName: 'Sample App', email: 'ada@example.test', csrf, scopes: ['openid', 'email', 'unknown-scope'] },
+  account: {
+    base: '/account',
+    email: 'ada@example.test',
+    csrf,
+    sessions: [
+      { id: 'uid-1', current: true, device: 'Firefox on Linux', ip: '192.0.2.1', signedInAt: '1 Jan 2026, 10:00 UTC', lastSeen: '2 Jan 2026, 10:00 UTC', apps: 'Sample App' },
+      { id: 'uid-2', current: false },
+    ],
+    grants: [{ id: 'grant-1', clientName: 'Sample App', scopes: ['openid', 'email'], grantedAt: '1 Jan 2026, 10:00 UTC' }],
+  },
+  error: { error: 'invalid_request', message: 'Sample message' },
+  // `form`: oidc-provider's own (escaped by it), rendered raw.
+  logout: { form: '<form id="op.logoutForm" method="post" action="/session/end/confirm"><input type="hidden" name="xsrf" value="sample"/></form>', host: 'id.example.test', clientName: 'Sample App' },
+  'logout-done': {},
+};
