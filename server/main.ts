@@ -53,7 +53,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
-    process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
+    for (const problem of err.problems) process.stderr.write(`tollgate: invalid configuration: ${problem}\n`);
   } else if (err instanceof MigrationError || err instanceof DatabaseBusyError) {
     process.stderr.write(`tollgate: ${err.message}\n`);
   } else {
