@@ -73,6 +73,13 @@ export class DatabaseBusyError extends TollgateError {
   }
 }
 
+/** The running server's control socket cannot be used: missing, not answering, or not private to this user. */
+export class ControlSocketError extends TollgateError {
+  constructor(message: string) {
+    super('control_socket_unavailable', message, 503, true);
+  }
+}
+
 /** The database or Redis cannot be reached right now: try again shortly (RFC 6749 §4.1.2.1's temporarily_unavailable). */
 export class ServiceUnavailableError extends TollgateError {
   constructor() {
