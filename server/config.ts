@@ -5,7 +5,8 @@
 // configuration table is generated from these declarations (`npm run
 // docs:config`, checked by test/unit/config-docs.test.ts), as oidc-provider
 // generates its documentation from lib/helpers/defaults.js. A bad value
-// stops the process with one line naming the variable and what is wrong.
+// stops the process with one line per bad variable, naming it and what is
+// wrong, all of them at once.
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { z } from 'zod';
@@ -248,24 +249,42 @@ export interface Config {
   readonly themeDir?: string;
 }
 
-/** Reads the configuration from an environment (process.env by default). Throws ConfigError. */
+/**
+ * Reads the configuration from an environment (process.env by default).
+ * Throws one ConfigError listing every invalid variable, not only the first,
+ * so an operator fixes them all in one go. A problem names the variable and
+ * what is wrong with it, never the value (it may be a password or secret).
+ */
 export function loadConfig(source: Record<string, string | undefined> = process.env): Config {
   // An empty variable means "not set", as in most twelve-factor tooling.
   const present = Object.fromEntries(Object.entries(source).filter(([, v]) => v !== undefined && v !== ''));
-  const parsed = env.safeParse(present);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new ConfigError(`${String(issue.path[0] ?? 'environment')}: ${issue.message}`);
+  const problems = new Map<string, string>();
+  const problem = (variable: string, message: string) => {
+    if (!problems.has(variable)) problems.set(variable, `${variable}: ${message}`);
+  };
+  // Each variable on its own, so the rules across variables below can still
+  // use every value that is valid when another one is not.
+  const valid: Record<string, unknown> = {};
+  for (const [name, option] of Object.entries(CONFIG_OPTIONS) as Array<[string, ConfigOption]>) {
+    const parsed = option.schema.safeParse(present[name]);
+    if (parsed.success) valid[name] = parsed.data;
+    else problem(name, parsed.error.issues[0]?.message ?? 'is invalid');
   }
-  const e = parsed.data;
+  const v = valid as Partial<z.output<typeof env>>;
 
-  const issuer = normaliseIssuer(e.ISSUER ?? `http://localhost:${e.PORT}`);
-  if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_CLUSTER_NODES: set either REDIS_URL (one server) or REDIS_CLUSTER_NODES (a cluster), not both');
-  if (e.NODE_ENV === 'production') {
-    // OpenID Connect Discovery §3 and RFC 8414 §2 require an https issuer.
-    if (!issuer.startsWith('https://')) throw new ConfigError('ISSUER: must be an https URL when NODE_ENV=production');
-    if (!e.COOKIE_SECRETS) throw new ConfigError('COOKIE_SECRETS: required when NODE_ENV=production (generated secrets are for development only)');
+  let issuer: string | undefined;
+  if (v.PORT !== undefined && !problems.has('ISSUER')) {
+    issuer = normaliseIssuer(v.ISSUER ?? `http://localhost:${v.PORT}`);
+    if (issuer === undefined) problem('ISSUER', 'must not have a query or fragment (OpenID Connect Discovery §3)');
   }
+  if (v.REDIS_URL && v.REDIS_CLUSTER_NODES) problem('REDIS_CLUSTER_NODES', 'set either REDIS_URL (one server) or REDIS_CLUSTER_NODES (a cluster), not both');
+  if (v.NODE_ENV === 'production') {
+    // OpenID Connect Discovery §3 and RFC 8414 §2 require an https issuer.
+    if (issuer !== undefined && !issuer.startsWith('https://')) problem('ISSUER', 'must be an https URL when NODE_ENV=production');
+    if (!v.COOKIE_SECRETS && !problems.has('COOKIE_SECRETS')) problem('COOKIE_SECRETS', 'required when NODE_ENV=production (generated secrets are for development only)');
+  }
+  if (problems.size > 0 || issuer === undefined) throw new ConfigError([...problems.values()]);
+  const e = env.parse(present);
 
   return Object.freeze({
     env: e.NODE_ENV,
@@ -305,9 +324,10 @@ function isDirectory(dir: string): boolean {
   }
 }
 
-function normaliseIssuer(value: string): string {
+/** The canonical issuer, or undefined when it has a query or fragment. */
+function normaliseIssuer(value: string): string | undefined {
   const url = new URL(value);
-  if (url.search || url.hash) throw new ConfigError('ISSUER: must not have a query or fragment (OpenID Connect Discovery §3)');
+  if (url.search || url.hash) return undefined;
   // The issuer is compared as a string by clients: one canonical form, no trailing slash.
   return url.href.replace(/\/+$/, '');
 }

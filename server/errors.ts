@@ -17,10 +17,18 @@ export class TollgateError extends Error {
   }
 }
 
-/** A configuration value is missing or malformed: the process refuses to start. */
+/**
+ * Configuration values are missing or malformed: the process refuses to
+ * start. `problems` holds one line per variable (`PORT: must be a number`);
+ * the message is those lines, one per line.
+ */
 export class ConfigError extends TollgateError {
-  constructor(message: string) {
-    super('invalid_configuration', message, 500, true);
+  readonly problems: readonly string[];
+
+  constructor(problems: string | readonly string[]) {
+    const list = typeof problems === 'string' ? [problems] : [...problems];
+    super('invalid_configuration', list.join('\n'), 500, true);
+    this.problems = Object.freeze(list);
   }
 }
 
@@ -62,6 +70,13 @@ export class UnstorableValueError extends TollgateError {
 export class DatabaseBusyError extends TollgateError {
   constructor(message: string) {
     super('database_busy', message, 503, true);
+  }
+}
+
+/** The running server's control socket cannot be used: missing, not answering, or not private to this user. */
+export class ControlSocketError extends TollgateError {
+  constructor(message: string) {
+    super('control_socket_unavailable', message, 503, true);
   }
 }
 

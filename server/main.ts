@@ -5,6 +5,7 @@ import { loadConfig } from './config.ts';
 import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { createTollgate } from './tollgate.ts';
+import { serveCliSocket } from './cli/socket-server.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -24,6 +25,8 @@ async function main(): Promise<void> {
     else server.listen(config.port, resolve);
   });
   const { port } = server.address() as AddressInfo;
+  // Before the line that says it listens: from then on the CLI may count on it (embedded database only).
+  const cliSocket = await serveCliSocket(tollgate, logger);
   logger.info({
     port,
     issuer: config.issuer,
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     // Stop accepting, let requests in flight finish, then close the database.
     server.close(async () => {
+      await cliSocket.close();
       await tollgate.close().catch((err: Error) => logger.error({ err: { message: err.message } }, 'close failed'));
       logger.flush();
       process.exit(0);
@@ -53,7 +57,7 @@ async function main(): Promise<void> {
 
 main().catch((err: unknown) => {
   if (err instanceof ConfigError) {
-    process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
+    for (const problem of err.problems) process.stderr.write(`tollgate: invalid configuration: ${problem}\n`);
   } else if (err instanceof MigrationError || err instanceof DatabaseBusyError) {
     process.stderr.write(`tollgate: ${err.message}\n`);
   } else {

@@ -1,227 +1,173 @@
 // The tollgate command: `npm run --silent tollgate -- <command>`.
 // Same environment variables as the server; results are JSON on stdout,
 // diagnostics on stderr. Exit 0 on success, 1 when the command failed
-// (a duplicate, say), 2 for bad arguments.
-// Each command loads only what it needs (dynamic imports below): `keys list`
-// reads a file, the database commands open the database (cli/store.ts), and
-// only the commands that need oidc-provider build the whole Tollgate.
-import { parseArgs, type ParseArgsConfig } from 'node:util';
+// (a duplicate, an unknown user, a busy database), 2 for bad arguments (with
+// the usage of the command that was wrong, and a suggestion for a mistyped
+// command or option). Parsing, --help, --version and suggestions are
+// commander's; the commands themselves are declared in commands.ts.
+//
+// Where a command runs: the key commands read KEYS_DIR only. The others open
+// the database themselves (PostgreSQL beside any number of servers, or the
+// embedded database when no server holds it); while a server holds the
+// embedded database, the CLI sends the command to that server's control
+// socket (control-socket.ts) and the server runs it.
+import { readFileSync } from 'node:fs';
+import { Command as Program, CommanderError } from 'commander';
 import { ZodError } from 'zod';
 import { loadConfig, type Config } from '../config.ts';
-import { ConfigError, NotFoundError, TollgateError, ValidationError } from '../errors.ts';
-import type { Tollgate } from '../tollgate.ts';
-import type { NewAccountInput } from '../services/accounts.ts';
-import type { NewClientInput } from '../services/clients.ts';
-import type { Store } from './store.ts';
+import { ConfigError, DatabaseBusyError, TollgateError, ValidationError } from '../errors.ts';
+import { projectPath } from '../paths.ts';
+import { COMMANDS, GROUPS, kebab, UsageError, type Command } from './commands.ts';
 
-const USAGE = `usage: npm run --silent tollgate -- <command> [options]
+const EXIT = { done: 0, failed: 1, badArguments: 2 } as const;
 
-commands:
-  migrate                                   apply pending database migrations
-  users add --email E (--password P | --password-stdin) [--name N] [--role admin] [--org ORG]
-  users list
-  users logout --email E                    end every session and grant of a user, revoke their
-                                            refresh tokens, send back-channel logout tokens
-  clients add --id ID [--secret S | --public] [--name N] [--application-type web|native]
-              [--redirect-uri U ...] [--post-logout-redirect-uri U ...]
-              [--grant-types authorization_code,refresh_token,client_credentials]
-              [--scope "openid profile email offline_access basic"] [--first-party]
-              [--backchannel-logout-uri U] [--refresh-grace SECONDS]
-              [--access-token-ttl SECONDS] [--introspects AUDIENCE ...]
-                                            --introspects: a resource server, which may introspect
-                                            the access tokens issued for AUDIENCE
-  clients list
-  keys list                                 the signing keys (kid, alg, use; signing: signs new tokens)
-  keys rotate                               add a new RS256 and ES256 key in front, keep the previous
-                                            pair published, drop older ones; running instances sharing
-                                            KEYS_DIR switch to them within a second
+const HELP_AFTER = `
+Run it as: npm run --silent tollgate -- <command> [options]
+Each command's options: npm run --silent tollgate -- <command> --help
+Configuration: the server's environment variables (DATABASE_URL, DATA_DIR, KEYS_DIR, ...).
+Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.
+While the server runs on the embedded database, commands go to it through its
+control socket in DATA_DIR (docs/cli.md).`;
 
-Results are JSON on stdout. Exit status: 0 done, 1 failed, 2 bad arguments.`;
+interface Chosen { name: string; command: Command; values: Record<string, unknown>; help: Program }
 
-class UsageError extends Error {}
+/** The commander program, built from the command table. */
+function buildProgram(argv: readonly string[], choose: (chosen: Chosen) => void): Program {
+  const version = (JSON.parse(readFileSync(projectPath('package.json'), 'utf8')) as { version: string }).version;
+  const program = new Program('tollgate')
+    .version(version, '-v, --version', 'print the version')
+    .helpOption('-h, --help', 'print this help')
+    .addHelpText('after', HELP_AFTER);
+  const groups = new Map<string, Program>();
+  for (const [name, command] of Object.entries(COMMANDS)) {
+    const [first, second] = name.split(' ') as [string, string | undefined];
+    let parent = program;
+    if (second) {
+      parent = groups.get(first) ?? program.command(first).description(GROUPS[first] ?? '').helpOption('-h, --help', 'print this help');
+      groups.set(first, parent);
+    }
+    const sub = parent.command(second ?? first).description(command.summary).helpOption('-h, --help', 'print this help');
+    for (const option of Object.values(command.options)) {
+      if (option.repeatable) sub.option(option.flags, option.description, (value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
+      else sub.option(option.flags, option.description);
+    }
+    sub.action((values: Record<string, unknown>) => choose({ name, command, values, help: sub }));
+  }
+  // Every level: errors are thrown (exit codes are ours), shown with the usage of the command that was wrong.
+  const configure = (c: Program) => {
+    c.exitOverride().showHelpAfterError().showSuggestionAfterError().configureOutput({
+      outputError: (text, write) => write(`tollgate: ${suggestWholeCommand(text.replace(/^error: /, ''), argv)}`),
+    });
+    c.commands.forEach(configure);
+  };
+  configure(program);
+  return program;
+}
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-type Command = {
-  options: Options;
-  /** Checks the arguments before anything is opened: bad values exit 2 even while the embedded database is busy. */
-  prepare?: (values: Record<string, unknown>) => Promise<Record<string, unknown>>;
-} & (
-  // Needs oidc-provider (client metadata validation, back-channel logout): the whole Tollgate, as the server builds it.
-  | { uses: 'tollgate'; run: (t: Tollgate, values: Record<string, unknown>) => Promise<unknown> }
-  // Needs the database only, migrated as at start-up.
-  | { uses: 'database'; run: (store: Store, values: Record<string, unknown>) => Promise<unknown> }
-  // Needs no database (the key commands): runs even while the embedded database is held by the server.
-  | { uses: 'nothing'; run: (config: Config, values: Record<string, unknown>) => Promise<unknown> }
-);
-
-const COMMANDS: Record<string, Command> = {
-  migrate: {
-    options: {},
-    uses: 'database',
-    // Opening the store has applied them already; report what it did.
-    run: async (store) => ({ applied: store.migrated }),
-  },
-  'users add': {
-    options: {
-      email: { type: 'string' }, password: { type: 'string' }, 'password-stdin': { type: 'boolean' },
-      name: { type: 'string' }, role: { type: 'string', multiple: true }, org: { type: 'string' },
-    },
-    prepare: async (v) => {
-      if (v.password !== undefined && v['password-stdin']) throw new UsageError('give either --password or --password-stdin');
-      const password = v['password-stdin'] ? await readStdinLine() : v.password;
-      if (typeof v.email !== 'string' || typeof password !== 'string') throw new UsageError('users add needs --email and --password (or --password-stdin)');
-      const { newAccountInput } = await import('../services/accounts.ts');
-      return newAccountInput.parse({ email: v.email, password, name: v.name, roles: v.role, organisation: v.org });
-    },
-    uses: 'database',
-    run: (store, input) => store.accounts.create(input as NewAccountInput),
-  },
-  'users list': { options: {}, uses: 'database', run: (store) => store.accounts.list() },
-  'users logout': {
-    options: { email: { type: 'string' } },
-    uses: 'tollgate',
-    prepare: async (v) => {
-      if (typeof v.email !== 'string') throw new UsageError('users logout needs --email');
-      return { email: v.email.trim().toLowerCase() };
-    },
-    run: async (t, input) => {
-      const account = await t.repositories.accounts.findByEmail(String(input.email));
-      if (!account) throw new NotFoundError(`no account with e-mail "${String(input.email)}"`);
-      const ended = await t.sessions.endEverything(account.id);
-      await t.audit.record('user.forced_logout', { accountId: account.id, details: { ...ended, by: 'cli' } });
-      return { account: account.id, ...ended };
-    },
-  },
-  'clients add': {
-    options: {
-      id: { type: 'string' }, secret: { type: 'string' }, public: { type: 'boolean' }, name: { type: 'string' }, 'application-type': { type: 'string' },
-      'redirect-uri': { type: 'string', multiple: true }, 'post-logout-redirect-uri': { type: 'string', multiple: true },
-      'grant-types': { type: 'string' }, scope: { type: 'string' }, 'first-party': { type: 'boolean' },
-      'backchannel-logout-uri': { type: 'string' }, 'refresh-grace': { type: 'string' }, 'access-token-ttl': { type: 'string' },
-      introspects: { type: 'string', multiple: true },
-    },
-    prepare: async (v) => {
-      if (typeof v.id !== 'string') throw new UsageError('clients add needs --id');
-      const { assertClientUris, newClientInput } = await import('../services/clients.ts');
-      const grantTypes = typeof v['grant-types'] === 'string' ? v['grant-types'].split(',').map((s) => s.trim()).filter(Boolean) : undefined;
-      const input = newClientInput.parse({
-        id: v.id,
-        secret: v.secret,
-        public: Boolean(v.public),
-        name: v.name,
-        applicationType: v['application-type'],
-        redirectUris: v['redirect-uri'] ?? [],
-        postLogoutRedirectUris: v['post-logout-redirect-uri'] ?? [],
-        grantTypes,
-        scope: v.scope,
-        firstParty: Boolean(v['first-party']),
-        backchannelLogoutUri: v['backchannel-logout-uri'],
-        refreshTokenReuseGrace: v['refresh-grace'] === undefined ? undefined : Number(v['refresh-grace']),
-        accessTokenTtl: v['access-token-ttl'] === undefined ? undefined : Number(v['access-token-ttl']),
-        introspectionAudiences: v.introspects,
-      });
-      // The URI rules need no database: a refused URI exits 2 even while the database is busy or unreachable.
-      assertClientUris({
-        application_type: input.applicationType, redirect_uris: input.redirectUris,
-        post_logout_redirect_uris: input.postLogoutRedirectUris, backchannel_logout_uri: input.backchannelLogoutUri,
-      }, { production: loadConfig().env === 'production' });
-      return input;
-    },
-    uses: 'tollgate',
-    run: (t, input) => t.clients.register(input as NewClientInput),
-  },
-  'clients list': { options: {}, uses: 'database', run: (store) => store.listClients() },
-  'keys list': {
-    options: {},
-    uses: 'nothing',
-    run: async (config) => (await import('../keys/key-store.ts')).listSigningKeys(config.keysDir),
-  },
-  'keys rotate': {
-    options: {},
-    uses: 'nothing',
-    run: async (config) => ({
-      ...(await (await import('../keys/key-store.ts')).rotateSigningKeys(config.keysDir)),
-      // Running instances poll the key file (keys/key-reload.ts).
-      note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying',
-    }),
-  },
-};
+/**
+ * Commander suggests the nearest word at the level that was wrong: for
+ * `tollgate client add` it would say `clients`; when the next word is a
+ * command of that group, say the whole command (`clients add`).
+ */
+function suggestWholeCommand(text: string, argv: readonly string[]): string {
+  return text.replace(/\(Did you mean (\S+)\?\)/, (whole, group: string) => {
+    const typed = argv.findIndex((a) => !a.startsWith('-'));
+    const next = argv[typed + 1];
+    return next && COMMANDS[`${group} ${next}`] ? `(Did you mean ${group} ${next}?)` : whole;
+  });
+}
 
 async function main(argv: string[]): Promise<number> {
-  if (argv.length === 0) return usage('no command given');
-  if (argv[0] === 'help' || argv[0] === '--help' || argv[0] === '-h') {
-    process.stdout.write(`${USAGE}\n`);
-    return 0;
-  }
-  const name = COMMANDS[argv[0]!] ? argv[0]! : `${argv[0]} ${argv[1] ?? ''}`.trim();
-  const command = COMMANDS[name];
-  if (!command) return usage(`unknown command: ${name}`);
-  const rest = argv.slice(name.split(' ').length);
-
-  let values: Record<string, unknown>;
+  let chosen: Chosen | undefined;
+  const program = buildProgram(argv, (c) => { chosen = c; });
   try {
-    values = parseArgs({ args: rest, options: command.options, strict: true, allowPositionals: false }).values;
+    await program.parseAsync(argv, { from: 'user' });
   } catch (err) {
-    return usage((err as Error).message);
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.done : EXIT.badArguments;
+    throw err;
   }
+  // `tollgate users` (a group alone) has printed its help and thrown above; nothing else is left unchosen.
+  if (!chosen) return EXIT.badArguments;
+  const { name, command, help } = chosen;
 
-  let opened: { close(): Promise<void> } | undefined;
+  let closeOpened: (() => Promise<void>) | undefined;
   try {
-    if (command.prepare) values = await command.prepare(values);
+    const raw = await command.collect(chosen.values, { readStdin });
     const config = loadConfig();
+    const input = await command.check(raw, { production: config.env === 'production' });
     let result: unknown;
-    if (command.uses === 'nothing') {
-      result = await command.run(config, values);
-    } else if (command.uses === 'database') {
-      const { openStore } = await import('./store.ts');
-      const store = await openStore(config);
-      opened = store;
-      result = await command.run(store, values);
+    if (command.needs === 'keys') {
+      result = await command.run(config, input);
     } else {
-      const [{ default: pino }, { createLogger }, { createTollgate }] = await Promise.all([
-        import('pino'), import('../logger.ts'), import('../tollgate.ts'),
-      ]);
-      // Diagnostics go to stderr at warn and above; stdout carries only the result.
-      const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
-      const tollgate = await createTollgate(config, logger, { janitor: false, watchKeys: false, reportNonconformingClients: false });
-      opened = tollgate;
-      result = await command.run(tollgate, values);
+      const direct = await runDirectly(config, command, input);
+      closeOpened = direct?.close;
+      result = direct ? direct.result : await sendToServer(config, name, input);
     }
     process.stdout.write(`${JSON.stringify(result, null, 2)}\n`);
-    return 0;
+    return EXIT.done;
   } catch (err) {
-    if (err instanceof UsageError) return usage(err.message);
-    if (err instanceof ZodError) {
-      const issue = err.issues[0]!;
-      return usage(`${issue.path.length ? `--${String(issue.path[0]).replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}: ` : ''}${issue.message}`);
+    if (err instanceof UsageError) return badArguments([err.message], help);
+    if (err instanceof ZodError) return badArguments(err.issues.map((i) => `${optionOf(i.path.map(String).join('.'))}: ${i.message}`), help);
+    if (err instanceof ValidationError) {
+      return badArguments(err.fields ? Object.entries(err.fields).map(([field, problem]) => `${optionOf(field)}: ${problem}`) : [err.message], help);
     }
-    if (err instanceof ValidationError) return usage(err.fields ? describeFields(err.fields) : err.message);
     if (err instanceof ConfigError) {
-      process.stderr.write(`tollgate: invalid configuration: ${err.message}\n`);
-      return 1;
+      for (const problem of err.problems) process.stderr.write(`tollgate: invalid configuration: ${problem}\n`);
+      return EXIT.failed;
     }
-    const message = err instanceof TollgateError ? err.message : `unexpected error: ${(err as Error)?.message}`;
+    const message = err instanceof TollgateError && err.expose ? err.message : `unexpected error: ${(err as Error)?.message}`;
     process.stderr.write(`tollgate: ${message}\n`);
-    return 1;
+    return EXIT.failed;
   } finally {
-    await opened?.close();
+    await closeOpened?.();
   }
 }
 
-/** The options that carry client metadata fields (RFC 7591 names, as the service reports them). */
+/**
+ * Runs the command in this process, or returns undefined when a server holds
+ * the embedded database (the caller then sends it there). The lock is
+ * checked first, so the busy case does not pay for loading oidc-provider.
+ */
+async function runDirectly(config: Config, command: Command, input: unknown): Promise<{ result: unknown; close(): Promise<void> } | undefined> {
+  const embedded = config.database.url === undefined;
+  if (embedded && await (await import('../repositories/embedded-lock.ts')).embeddedDatabaseOwner(config.database.dataDir) !== undefined) return undefined;
+  const [{ default: pino }, { createLogger }] = await Promise.all([import('pino'), import('../logger.ts')]);
+  // Diagnostics go to stderr at warn and above; stdout carries only the result.
+  const logger = createLogger({ logLevel: config.logLevel === 'silent' ? 'silent' : 'warn' }, pino.destination({ dest: 2, sync: true }));
+  try {
+    if (command.needs === 'store') {
+      const store = await (await import('./store.ts')).openStore(config, logger);
+      return { result: await command.run(store, input).catch(async (err: unknown) => { await store.close(); throw err; }), close: () => store.close() };
+    }
+    if (command.needs === 'server') {
+      const tollgate = await (await import('../tollgate.ts')).createTollgate(config, logger, { janitor: false, watchKeys: false, reportNonconformingClients: false });
+      return { result: await command.run(tollgate, input).catch(async (err: unknown) => { await tollgate.close(); throw err; }), close: () => tollgate.close() };
+    }
+    throw new Error(`"${command.needs}" commands run without the database`);
+  } catch (err) {
+    // A server took the database between the check and the opening.
+    if (embedded && err instanceof DatabaseBusyError) return undefined;
+    throw err;
+  }
+}
+
+async function sendToServer(config: Config, name: string, input: unknown): Promise<unknown> {
+  const { sendCommand } = await import('./control-socket.ts');
+  return sendCommand(config.database.dataDir, { command: name, input });
+}
+
+/** The option a field came from: `redirectUris.1` → `--redirect-uri (2nd)`; the RFC 7591 names the client service reports, too. */
 const OPTION_OF_FIELD: Record<string, string> = {
-  redirect_uris: '--redirect-uri', post_logout_redirect_uris: '--post-logout-redirect-uri',
-  backchannel_logout_uri: '--backchannel-logout-uri', application_type: '--application-type',
+  redirect_uris: 'redirectUri', redirectUris: 'redirectUri', post_logout_redirect_uris: 'postLogoutRedirectUri', postLogoutRedirectUris: 'postLogoutRedirectUri',
+  backchannel_logout_uri: 'backchannelLogoutUri', application_type: 'applicationType', introspection_audiences: 'introspects', introspectionAudiences: 'introspects',
+  roles: 'role', organisation: 'org', refreshTokenReuseGrace: 'refreshGrace', id: 'id',
 };
 
-/** `redirect_uris.1: must use https` → `--redirect-uri (2nd): must use https`, one line per field. */
-function describeFields(fields: Record<string, string>): string {
-  return Object.entries(fields).map(([field, problem]) => {
-    const [name, index] = field.split('.');
-    const option = OPTION_OF_FIELD[name!] ?? name;
-    const nth = index === undefined ? '' : ` (${ordinal(Number(index) + 1)})`;
-    return `${option}${nth}: ${problem}`;
-  }).join('\ntollgate: ');
+function optionOf(field: string): string {
+  if (field === '' || field === '(input)') return 'arguments';
+  const [name, index] = field.split('.');
+  const option = `--${kebab(OPTION_OF_FIELD[name!] ?? name!)}`;
+  return index === undefined || !/^\d+$/.test(index) ? option : `${option} (${ordinal(Number(index) + 1)})`;
 }
 
 function ordinal(n: number): string {
@@ -229,12 +175,13 @@ function ordinal(n: number): string {
   return `${n}${suffix}`;
 }
 
-function usage(problem: string): number {
-  process.stderr.write(`tollgate: ${problem}\n\n${USAGE}\n`);
-  return 2;
+/** One line per problem, then the usage of this command only. */
+function badArguments(problems: string[], help: Program): number {
+  process.stderr.write(`${problems.map((p) => `tollgate: ${p}\n`).join('')}\n${help.helpInformation()}`);
+  return EXIT.badArguments;
 }
 
-async function readStdinLine(): Promise<string> {
+async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
   return Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');

@@ -17,6 +17,7 @@ import { PGlite } from '@electric-sql/pglite';
 import type { Config } from '../config.ts';
 import { DatabaseBusyError } from '../errors.ts';
 import { projectPath } from '../paths.ts';
+import { LOCK_FILE, ownerAlive, processStart, type LockOwner } from './embedded-lock.ts';
 
 /** One connection on which statements run in order: what the migration runner needs. */
 export interface SqlSession {
@@ -105,7 +106,7 @@ async function openEmbedded(dataDir: string): Promise<Database> {
   // PGlite is a single-process database: a second process opening the same
   // files (the CLI while the server runs) would corrupt them. One lock file,
   // holding the owner's pid, keeps the second one out with a clear message.
-  const releaseLock = await lockDataDir(path.join(dataDir, 'pglite.lock'));
+  const releaseLock = await lockDataDir(path.join(dataDir, LOCK_FILE));
   let pglite: PGlite;
   try {
     if (await isEmpty(dir) && !(await copyTemplate(dir))) await mkdir(dir, { recursive: true });
@@ -220,35 +221,6 @@ export async function buildEmbeddedTemplate(template = EMBEDDED_TEMPLATE_DIR): P
   await rm(template, { recursive: true, force: true });
   await rename(building, template);
   return true;
-}
-
-/**
- * The owner is identified by pid and, where /proc exists, the process's start
- * time: after a crash in a container the same pid (often 1) belongs to a new
- * process, and a pid alone would keep the database locked forever.
- */
-interface LockOwner { pid: number; start?: string }
-
-async function processStart(pid: number): Promise<string | undefined> {
-  try {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime); the command name in field 2 may contain spaces, so count from its closing parenthesis.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  } catch {
-    return undefined;
-  }
-}
-
-async function ownerAlive(owner: LockOwner): Promise<boolean> {
-  if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
-  try {
-    process.kill(owner.pid, 0);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
-  }
-  if (owner.start === undefined) return true;
-  const now = await processStart(owner.pid);
-  return now === undefined || now === owner.start;
 }
 
 async function lockDataDir(file: string): Promise<() => Promise<void>> {

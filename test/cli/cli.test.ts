@@ -7,6 +7,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { runCli } from '../support/processes.ts';
+import { loadConfig } from '../../server/config.ts';
+import { openDatabase } from '../../server/repositories/database.ts';
+import { createAuditRepository } from '../../server/repositories/audit-repository.ts';
 
 describe('tollgate CLI', () => {
   let env: Record<string, string>;
@@ -71,7 +74,7 @@ describe('tollgate CLI', () => {
     ]) {
       const r = await runCli(args, env);
       assert.equal(r.code, 2, `${args.join(' ')} → ${r.code}: ${r.stderr}`);
-      assert.match(r.stderr, /usage: npm run --silent tollgate/, args.join(' '));
+      assert.match(r.stderr, /Usage: tollgate /, args.join(' '));
       assert.equal(r.stdout, '');
     }
     const clients = json<unknown[]>((await runCli(['clients', 'list'], env)).stdout);
@@ -125,5 +128,41 @@ describe('tollgate CLI', () => {
     const pub = await runCli(['clients', 'add', '--id', 'spa-rs', '--public', '--redirect-uri', 'http://localhost:5173/cb', '--introspects', 'https://api.example/orders'], env);
     assert.notEqual(pub.code, 0);
     assert.match(pub.stderr, /introspection_audiences/);
+  });
+  test('without a server, the admin commands open the database themselves and write the audit trail as the CLI', async () => {
+    const ok = async (args: string[], input?: string) => {
+      const r = await runCli(args, env, input);
+      assert.equal(r.code, 0, `${args.join(' ')}: ${r.stderr}`);
+      return json<Record<string, unknown>>(r.stdout);
+    };
+    assert.equal((await ok(['users', 'show', '--email', 'ADA@example.test'])).email, 'ada@example.test');
+    assert.equal((await ok(['users', 'disable', '--email', 'ada@example.test'])).disabled, true);
+    assert.equal((await ok(['users', 'enable', '--email', 'ada@example.test'])).disabled, false);
+    assert.equal((await ok(['users', 'reset-password', '--email', 'ada@example.test', '--password-stdin'], 'a brand new password\n')).password_reset, true);
+    assert.deepEqual(await ok(['users', 'sessions', '--email', 'ada@example.test']), { sessions: [], grants: [] });
+    assert.deepEqual((await ok(['users', 'list', '--org', 'acme'])).length, 1);
+
+    const before = await ok(['clients', 'show', '--id', 'webapp']);
+    const rotated = await ok(['clients', 'rotate-secret', '--id', 'webapp']) as { client_secret: string };
+    assert.match(rotated.client_secret, /^[A-Za-z0-9_-]{43}$/);
+    assert.deepEqual((await ok(['clients', 'show', '--id', 'webapp'])).redirect_uris, before.redirect_uris);
+    const spa = await runCli(['clients', 'rotate-secret', '--id', 'spa'], env);
+    assert.equal(spa.code, 2, 'a public client has no secret: bad arguments');
+    assert.deepEqual(await ok(['clients', 'delete', '--id', 'webapp']), { deleted: 'webapp' });
+    const again = await runCli(['clients', 'delete', '--id', 'webapp'], env);
+    assert.equal(again.code, 1);
+    assert.match(again.stderr, /^tollgate: no client with id "webapp"$/m);
+
+    const database = await openDatabase(loadConfig({ ...env }));
+    try {
+      const events = await createAuditRepository(database).list({});
+      const byCli = new Set(events.filter((e) => e.actor === 'cli').map((e) => e.type));
+      for (const type of ['admin.user.created', 'admin.user.updated', 'admin.user.password_reset', 'admin.client.created', 'admin.client.secret_rotated', 'admin.client.deleted']) {
+        assert.ok(byCli.has(type), `${type} recorded with actor "cli"`);
+      }
+      assert.ok(!JSON.stringify(events).includes('a brand new password') && !JSON.stringify(events).includes(rotated.client_secret));
+    } finally {
+      await database.close();
+    }
   });
 });

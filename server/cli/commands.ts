@@ -1,0 +1,443 @@
+// The tollgate commands, declared once: their options (for parsing and each
+// command's --help), how the options become an input, how that input is
+// checked, and what the command does with the services. The same
+// declaration runs in the CLI's own process (direct access) and in a running
+// server that answers the CLI over its control socket (socket-server.ts), so
+// a command behaves the same either way: the admin API's services, the
+// admin API's audit events (actor "cli"), never SQL of its own.
+//
+// Heavy modules (services, argon2, oidc-provider) are imported inside the
+// functions below: `keys list` must not load the database to print a file.
+import type { Config } from '../config.ts';
+import { NotFoundError } from '../errors.ts';
+import type { AccountService, AccountView } from '../services/accounts.ts';
+import type { Audit, AuditType } from '../services/audit.ts';
+import type { ClientService, NewClientInput } from '../services/clients.ts';
+import type { SessionService } from '../services/sessions.ts';
+
+/** Bad arguments found before anything is opened: exit 2, with the command's usage. */
+export class UsageError extends Error {}
+
+/** What the database commands need: the database (migrated), accounts, the audit trail, reading clients. */
+export interface StoreServices {
+  /** Migrations applied by this opening (none when a running server answers). */
+  readonly migrated: string[];
+  readonly accounts: AccountService;
+  readonly audit: Audit;
+  readonly clients: Pick<ClientService, 'list' | 'get'>;
+}
+
+/** What the other commands need besides: oidc-provider (metadata validation, back-channel logout) and Redis when configured. */
+export interface ServerServices extends StoreServices {
+  readonly clients: ClientService;
+  readonly sessions: SessionService;
+}
+
+export interface OptionSpec {
+  /** Commander's syntax: `--email <address>`, `--public`. */
+  readonly flags: string;
+  readonly description: string;
+  /** May be given more than once; the values are collected in order. */
+  readonly repeatable?: true;
+}
+
+export interface CommandIo {
+  /** Standard input, whole, less one trailing newline (`--password-stdin`). */
+  readStdin(): Promise<string>;
+}
+
+interface Common<I> {
+  readonly summary: string;
+  readonly options: Readonly<Record<string, OptionSpec>>;
+  /** The options as parsed (camelCase keys) → the raw input; throws UsageError. Runs in the CLI only. */
+  collect(values: Record<string, unknown>, io: CommandIo): Promise<unknown>;
+  /** Validates the raw input; throws ZodError or ValidationError. Runs in the CLI before anything is opened, and again in the server that receives it. */
+  check(raw: unknown, context: { production: boolean }): Promise<I>;
+}
+
+export type Command<I = unknown> = Common<I> & (
+  // Needs no database (the key commands): runs in the CLI's process, even while a server runs.
+  | { readonly needs: 'keys'; run(config: Config, input: I): Promise<unknown> }
+  // Needs the database only, migrated as at start-up.
+  | { readonly needs: 'store'; run(services: StoreServices, input: I): Promise<unknown> }
+  // Needs the whole Tollgate, as the server builds it.
+  | { readonly needs: 'server'; run(services: ServerServices, input: I): Promise<unknown> }
+);
+
+/** Keeps each command's input typed by its own check; the table holds them erased. */
+const command = <I>(c: Command<I>): Command => c as unknown as Command;
+
+const noOptions = {
+  options: {},
+  collect: async () => ({}),
+  check: async () => ({}),
+};
+
+/** The audit events an operator's change writes: the admin API's own, with the CLI as the actor. */
+function recordByCli(audit: Audit, type: AuditType, event: { accountId?: string; clientId?: string; details?: Record<string, unknown> }): Promise<void> {
+  return audit.record(type, { ...event, actor: 'cli' });
+}
+
+const emailOption = { email: { flags: '--email <address>', description: "the user's e-mail address (their sign-in name)" } } as const;
+const clientIdOption = { id: { flags: '--id <client-id>', description: 'the client id' } } as const;
+
+async function emailInput(raw: unknown): Promise<{ email: string }> {
+  const { z } = await import('zod');
+  return z.strictObject({ email: z.string().trim().toLowerCase().min(1, 'is required').max(320) }).parse(raw);
+}
+
+async function clientIdInput(raw: unknown): Promise<{ id: string }> {
+  const { z } = await import('zod');
+  return z.strictObject({ id: z.string().min(1, 'is required').max(200) }).parse(raw);
+}
+
+function need(values: Record<string, unknown>, ...names: string[]): void {
+  const missing = names.filter((n) => values[n] === undefined);
+  if (missing.length) throw new UsageError(`missing ${missing.map((n) => `--${kebab(n)}`).join(', ')}`);
+}
+
+export function kebab(name: string): string {
+  return name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/** A new password: `--password-stdin` (kept out of shell history and `ps`) or `--password`. */
+async function passwordFrom(values: Record<string, unknown>, io: CommandIo): Promise<string> {
+  if (values.password !== undefined && values.passwordStdin) throw new UsageError('give either --password or --password-stdin, not both');
+  if (values.passwordStdin) return io.readStdin();
+  if (typeof values.password === 'string') return values.password;
+  throw new UsageError('missing --password-stdin (or --password)');
+}
+
+const passwordOptions = {
+  passwordStdin: { flags: '--password-stdin', description: 'read the password from standard input (recommended: it stays out of shell history and the process list)' },
+  password: { flags: '--password <password>', description: 'the password on the command line (visible in shell history and to other local users: prefer --password-stdin)' },
+} as const;
+
+async function accountByEmail(accounts: AccountService, email: string): Promise<AccountView> {
+  const id = await accounts.idForEmail(email);
+  if (!id) throw new NotFoundError(`no account with e-mail "${email}"`);
+  return accounts.get(id);
+}
+
+/** The groups of commands, for `tollgate --help`. */
+export const GROUPS: Record<string, string> = {
+  users: 'people: create, list, disable, reset passwords, end sessions',
+  clients: 'OAuth clients: register, list, rotate secrets, delete',
+  keys: 'signing keys: list, rotate',
+};
+
+export const COMMANDS: Readonly<Record<string, Command>> = {
+  migrate: command({
+    summary: 'apply pending database migrations (the server applies them at start too)',
+    ...noOptions,
+    needs: 'store',
+    run: async ({ migrated }) => ({ applied: migrated }),
+  }),
+
+  'users add': command({
+    summary: 'create a user',
+    options: {
+      ...emailOption,
+      ...passwordOptions,
+      name: { flags: '--name <name>', description: 'display name' },
+      role: { flags: '--role <role>', description: 'a role (admin); repeat for several', repeatable: true },
+      org: { flags: '--org <organisation>', description: 'the organisation (tenant) they belong to' },
+    },
+    async collect(v, io) {
+      need(v, 'email');
+      return { email: v.email, password: await passwordFrom(v, io), name: v.name, roles: v.role, organisation: v.org };
+    },
+    check: async (raw) => (await import('../services/accounts.ts')).newAccountInput.parse(raw),
+    needs: 'store',
+    async run({ accounts, audit }, input) {
+      const created = await accounts.create(input);
+      await recordByCli(audit, 'admin.user.created', { accountId: created.id, details: { after: created } });
+      return created;
+    },
+  }),
+
+  'users list': command({
+    summary: 'list users, oldest first',
+    options: {
+      email: { flags: '--email <address>', description: 'only this e-mail address' },
+      org: { flags: '--org <organisation>', description: 'only this organisation' },
+    },
+    collect: async (v) => ({ email: v.email, organisation: v.org }),
+    async check(raw) {
+      const { z } = await import('zod');
+      return z.strictObject({ email: z.string().trim().toLowerCase().max(320).optional(), organisation: z.string().max(100).optional() }).parse(raw);
+    },
+    needs: 'store',
+    run: ({ accounts }, filter) => accounts.list(filter),
+  }),
+
+  'users show': command({
+    summary: 'show one user',
+    options: emailOption,
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email };
+    },
+    check: emailInput,
+    needs: 'store',
+    run: ({ accounts }, { email }) => accountByEmail(accounts, email),
+  }),
+
+  'users disable': command({
+    summary: 'disable a user: they can no longer sign in or refresh, and every session and grant of theirs ends',
+    options: emailOption,
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email };
+    },
+    check: emailInput,
+    needs: 'server',
+    async run({ accounts, sessions, audit }, { email }) {
+      const account = await accountByEmail(accounts, email);
+      const { before, after } = await accounts.update(account.id, { disabled: true });
+      // As the admin API does (routes/admin/users.ts): a disabled account keeps nothing it signed in with.
+      const ended = before.disabled ? undefined : await sessions.endEverything(after.id);
+      await recordByCli(audit, 'admin.user.updated', { accountId: after.id, details: { before, after, ...(ended ? { ended } : {}) } });
+      return { ...after, ...(ended ? { ended } : {}) };
+    },
+  }),
+
+  'users enable': command({
+    summary: 'enable a disabled user again',
+    options: emailOption,
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email };
+    },
+    check: emailInput,
+    needs: 'store',
+    async run({ accounts, audit }, { email }) {
+      const account = await accountByEmail(accounts, email);
+      const { before, after } = await accounts.update(account.id, { disabled: false });
+      await recordByCli(audit, 'admin.user.updated', { accountId: after.id, details: { before, after } });
+      return after;
+    },
+  }),
+
+  'users reset-password': command({
+    summary: "set a user's password (read it from standard input with --password-stdin)",
+    options: { ...emailOption, ...passwordOptions },
+    async collect(v, io) {
+      need(v, 'email');
+      return { email: v.email, password: await passwordFrom(v, io) };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      const { passwordReset } = await import('../services/accounts.ts');
+      return passwordReset.extend({ email: z.string().trim().toLowerCase().min(1).max(320) }).parse(raw);
+    },
+    needs: 'store',
+    async run({ accounts, audit }, { email, password }) {
+      const account = await accountByEmail(accounts, email);
+      await accounts.setPassword(account.id, password);
+      await recordByCli(audit, 'admin.user.password_reset', { accountId: account.id });
+      return { account: account.id, password_reset: true };
+    },
+  }),
+
+  'users sessions': command({
+    summary: "a user's sessions (with their devices) and grants, newest first",
+    options: emailOption,
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email };
+    },
+    check: emailInput,
+    needs: 'server',
+    async run({ accounts, sessions }, { email }) {
+      const account = await accountByEmail(accounts, email);
+      const overview = await sessions.overview(account.id);
+      // The admin API's shape (GET /admin/v1/users/{id}/sessions).
+      return {
+        sessions: overview.sessions.map((s) => ({
+          uid: s.uid, signed_in_at: s.signedInAt ?? null, last_seen_at: s.lastSeenAt ?? null, user_agent: s.userAgent, ip: s.ip, client_ids: s.clientIds,
+        })),
+        grants: overview.grants.map((g) => ({ id: g.id, client_id: g.clientId, scopes: g.scopes, granted_at: g.grantedAt ?? null })),
+      };
+    },
+  }),
+
+  'users end-session': command({
+    summary: 'end one session of a user (its uid from `users sessions`), with the refresh tokens issued in it',
+    options: { ...emailOption, session: { flags: '--session <uid>', description: 'the session uid' } },
+    async collect(v) {
+      need(v, 'email', 'session');
+      return { email: v.email, session: v.session };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      return z.strictObject({ email: z.string().trim().toLowerCase().min(1).max(320), session: z.string().min(1).max(200) }).parse(raw);
+    },
+    needs: 'server',
+    async run({ accounts, sessions, audit }, { email, session }) {
+      const account = await accountByEmail(accounts, email);
+      if (!(await sessions.endSession(account.id, session))) throw new NotFoundError(`no session "${session}" of this user`);
+      await recordByCli(audit, 'admin.session.ended', { accountId: account.id, details: { session_uid: session } });
+      return { account: account.id, ended: session };
+    },
+  }),
+
+  'users revoke-grant': command({
+    summary: "revoke a client's access (a grant id from `users sessions`) and every token issued from it",
+    options: { ...emailOption, grant: { flags: '--grant <id>', description: 'the grant id' } },
+    async collect(v) {
+      need(v, 'email', 'grant');
+      return { email: v.email, grant: v.grant };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      return z.strictObject({ email: z.string().trim().toLowerCase().min(1).max(320), grant: z.string().min(1).max(200) }).parse(raw);
+    },
+    needs: 'server',
+    async run({ accounts, sessions, audit }, { email, grant }) {
+      const account = await accountByEmail(accounts, email);
+      if (!(await sessions.revokeGrant(account.id, grant))) throw new NotFoundError(`no grant "${grant}" of this user`);
+      await recordByCli(audit, 'admin.grant.revoked', { accountId: account.id, details: { grant_id: grant } });
+      return { account: account.id, revoked: grant };
+    },
+  }),
+
+  'users logout': command({
+    summary: 'end every session and grant of a user, revoke their refresh tokens, send back-channel logout tokens',
+    options: emailOption,
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email };
+    },
+    check: emailInput,
+    needs: 'server',
+    async run({ accounts, sessions, audit }, { email }) {
+      const account = await accountByEmail(accounts, email);
+      const ended = await sessions.endEverything(account.id);
+      await recordByCli(audit, 'user.forced_logout', { accountId: account.id, details: { ...ended, by: 'cli' } });
+      return { account: account.id, ...ended };
+    },
+  }),
+
+  'clients add': command({
+    summary: 'register a client; a confidential one gets a generated secret, shown once',
+    options: {
+      ...clientIdOption,
+      secret: { flags: '--secret <secret>', description: 'a secret of your own (at least 32 characters) instead of a generated one' },
+      public: { flags: '--public', description: 'a public client (browser or native app, with PKCE): no secret' },
+      name: { flags: '--name <name>', description: 'display name, shown on the consent page' },
+      applicationType: { flags: '--application-type <type>', description: 'web (default) or native (RFC 8252: loopback and private-use redirect URIs)' },
+      redirectUri: { flags: '--redirect-uri <uri>', description: 'a redirect URI; repeat for several', repeatable: true },
+      postLogoutRedirectUri: { flags: '--post-logout-redirect-uri <uri>', description: 'a post-logout redirect URI; repeat for several', repeatable: true },
+      grantTypes: { flags: '--grant-types <list>', description: 'comma-separated: authorization_code,refresh_token,client_credentials' },
+      scope: { flags: '--scope <scopes>', description: 'space-separated scopes it may ask for, e.g. "openid profile email offline_access basic"' },
+      firstParty: { flags: '--first-party', description: 'our own application: its users are not asked for consent' },
+      backchannelLogoutUri: { flags: '--backchannel-logout-uri <uri>', description: 'receives back-channel logout tokens' },
+      refreshGrace: { flags: '--refresh-grace <seconds>', description: 'how long a rotated refresh token may be reused' },
+      accessTokenTtl: { flags: '--access-token-ttl <seconds>', description: 'access token lifetime for this client' },
+      introspects: { flags: '--introspects <audience>', description: 'a resource server, which may introspect the access tokens issued for this audience; repeat for several', repeatable: true },
+    },
+    async collect(v) {
+      need(v, 'id');
+      const number = (value: unknown) => (value === undefined ? undefined : Number(value));
+      return {
+        id: v.id,
+        secret: v.secret,
+        public: Boolean(v.public),
+        name: v.name,
+        applicationType: v.applicationType,
+        redirectUris: v.redirectUri ?? [],
+        postLogoutRedirectUris: v.postLogoutRedirectUri ?? [],
+        grantTypes: typeof v.grantTypes === 'string' ? v.grantTypes.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
+        scope: v.scope,
+        firstParty: Boolean(v.firstParty),
+        backchannelLogoutUri: v.backchannelLogoutUri,
+        refreshTokenReuseGrace: number(v.refreshGrace),
+        accessTokenTtl: number(v.accessTokenTtl),
+        introspectionAudiences: v.introspects,
+      };
+    },
+    async check(raw, { production }) {
+      const { assertClientUris, newClientInput } = await import('../services/clients.ts');
+      const input = newClientInput.parse(raw);
+      // The URI rules need no database: a refused URI exits 2 even while the database is busy or unreachable.
+      assertClientUris({
+        application_type: input.applicationType, redirect_uris: input.redirectUris,
+        post_logout_redirect_uris: input.postLogoutRedirectUris, backchannel_logout_uri: input.backchannelLogoutUri,
+      }, { production });
+      return input as NewClientInput;
+    },
+    needs: 'server',
+    async run({ clients, audit }, input) {
+      const created = await clients.register(input);
+      await recordByCli(audit, 'admin.client.created', { clientId: created.client.client_id, details: { after: created.client } });
+      return created;
+    },
+  }),
+
+  'clients list': command({ summary: 'list clients (never their secrets)', ...noOptions, needs: 'store', run: ({ clients }) => clients.list() }),
+
+  'clients show': command({
+    summary: 'show one client',
+    options: clientIdOption,
+    async collect(v) {
+      need(v, 'id');
+      return { id: v.id };
+    },
+    check: clientIdInput,
+    needs: 'store',
+    run: ({ clients }, { id }) => clients.get(id),
+  }),
+
+  'clients rotate-secret': command({
+    summary: 'a new generated secret, shown once; the old one stops working at once',
+    options: clientIdOption,
+    async collect(v) {
+      need(v, 'id');
+      return { id: v.id };
+    },
+    check: clientIdInput,
+    // Not the store: with Redis, every instance's client cache must hear of the change (repositories/invalidation.ts).
+    needs: 'server',
+    async run({ clients, audit }, { id }) {
+      const rotated = await clients.rotateSecret(id);
+      await recordByCli(audit, 'admin.client.secret_rotated', { clientId: rotated.client.client_id });
+      return rotated;
+    },
+  }),
+
+  'clients delete': command({
+    summary: 'delete a client with every grant, code and refresh token issued to it',
+    options: clientIdOption,
+    async collect(v) {
+      need(v, 'id');
+      return { id: v.id };
+    },
+    check: clientIdInput,
+    // Not the store: what was issued to it may live in Redis, and caches must hear of it.
+    needs: 'server',
+    async run({ clients, audit }, { id }) {
+      const removed = await clients.remove(id);
+      await recordByCli(audit, 'admin.client.deleted', { clientId: removed.client_id, details: { before: removed } });
+      return { deleted: removed.client_id };
+    },
+  }),
+
+  'keys list': command({
+    summary: 'the signing keys (kid, alg, use; signing: signs new tokens)',
+    ...noOptions,
+    needs: 'keys',
+    run: async (config) => (await import('../keys/key-store.ts')).listSigningKeys(config.keysDir),
+  }),
+
+  'keys rotate': command({
+    summary: 'add a new RS256 and ES256 key in front, keep the previous pair published, drop older ones',
+    ...noOptions,
+    needs: 'keys',
+    run: async (config) => ({
+      ...(await (await import('../keys/key-store.ts')).rotateSigningKeys(config.keysDir)),
+      // Running instances poll the key file (keys/key-reload.ts).
+      note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying',
+    }),
+  }),
+};
