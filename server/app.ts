@@ -30,7 +30,7 @@ import { koaNoCachePragma } from './middleware/koa-no-cache-pragma.ts';
 import { pinRequestOrigin } from './middleware/issuer-origin.ts';
 import { readableBody } from './middleware/koa-readable-body.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
-import { healthRoutes } from './routes/health.ts';
+import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
 import { accountRoutes } from './routes/account.ts';
@@ -54,7 +54,8 @@ export interface AppDependencies {
   cookieSecrets: string[];
   views: Views;
   accounts: AccountService;
-  ping: () => Promise<void>;
+  /** /readyz's check of each dependency. */
+  readiness: ReadinessChecks;
   documents: PrecomputedDocuments;
   pages: Pages;
   csrf: Csrf;
@@ -100,7 +101,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(mount(`${prefix}/assets`, serveStylesheet(deps.views)));
 
   // Two exact paths: every other request skips the router's matching.
-  app.use(onlyAt([`${prefix}/healthz`, `${prefix}/readyz`], healthRoutes({ ping: deps.ping, prefix }).routes()));
+  app.use(onlyAt([`${prefix}/healthz`, `${prefix}/readyz`], healthRoutes({ checks: deps.readiness, prefix }).routes()));
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,

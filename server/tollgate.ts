@@ -165,7 +165,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       devices: repositories.sessionDevices,
       audit,
       admin,
-      ping: repositories.ping,
+      readiness: repositories.readiness,
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle),
     });

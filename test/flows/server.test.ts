@@ -36,7 +36,7 @@ describe('npm start (embedded database)', () => {
       assert.equal(((await discovery.json()) as { issuer: string }).issuer, issuer);
       jwksBefore = await (await fetch(`${issuer}/jwks`)).json();
       assert.deepEqual(await (await fetch(`${issuer}/healthz`)).json(), { status: 'ok' });
-      assert.deepEqual(await (await fetch(`${issuer}/readyz`)).json(), { status: 'ok', database: 'ok' });
+      assert.deepEqual(await (await fetch(`${issuer}/readyz`)).json(), { status: 'ok', checks: { database: 'ok' } });
 
       // The CLI refuses to open the embedded database while the server holds it.
       const busy = await runCli(['users', 'list'], env);
