@@ -22,6 +22,7 @@ import type Provider from 'oidc-provider';
 import type { FindAccount } from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
@@ -56,6 +57,8 @@ export interface AppDependencies {
   accounts: AccountService;
   /** /readyz's check of each dependency. */
   readiness: ReadinessChecks;
+  /** Counts every request by route and status. */
+  metrics?: Metrics;
   documents: PrecomputedDocuments;
   pages: Pages;
   csrf: Csrf;
@@ -82,7 +85,7 @@ export function createApp(deps: AppDependencies): Koa {
   // Every URL we or oidc-provider build names ISSUER, whatever host the request named.
   pinRequestOrigin(app.request, config.issuer);
 
-  app.use(koaRequestLog(logger));
+  app.use(koaRequestLog(logger, deps.metrics));
   // Outside the error handler: it sees the final headers, error pages' included.
   app.use(koaNoCachePragma());
   app.use(koaErrorHandler(logger, (ctx, err) => pages.error(ctx, err.error, err.status)));

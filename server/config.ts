@@ -125,6 +125,12 @@ export const CONFIG_OPTIONS = {
     schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
     meaning: `pino level: \`${LOG_LEVELS.join(' ')}\`. \`info\` logs one line per request.`,
   },
+  METRICS_PORT: {
+    schema: integer(0, 65535).optional(),
+    shown: '*(unset: off)*',
+    meaning: 'Serve Prometheus metrics at `/metrics` on this port (bound to `HOST`, like the public port, which never serves them). See [docs/observability.md](docs/observability.md).',
+    why: 'Off until asked for; a port of its own, so the metrics stay on the network the operator scrapes from.',
+  },
   COOKIE_SECRETS: {
     schema: z.string().optional()
       .transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean))
@@ -218,6 +224,8 @@ export interface Config {
   /** Seed nodes of a Redis Cluster (URLs); set instead of redisUrl. */
   readonly redisClusterNodes?: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  /** Port of the Prometheus /metrics server; undefined: off. */
+  readonly metricsPort?: number;
   readonly cookieSecrets?: readonly string[];
   readonly apiAudience: string;
   readonly ttl: {
@@ -248,6 +256,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   const e = parsed.data;
 
   const issuer = normaliseIssuer(e.ISSUER ?? `http://localhost:${e.PORT}`);
+  if (e.METRICS_PORT !== undefined && e.METRICS_PORT !== 0 && e.METRICS_PORT === e.PORT) throw new ConfigError('METRICS_PORT: must differ from PORT (metrics are never served on the public port)');
   if (e.REDIS_URL && e.REDIS_CLUSTER_NODES) throw new ConfigError('REDIS_CLUSTER_NODES: set either REDIS_URL (one server) or REDIS_CLUSTER_NODES (a cluster), not both');
   if (e.NODE_ENV === 'production') {
     // OpenID Connect Discovery §3 and RFC 8414 §2 require an https issuer.
@@ -265,6 +274,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES ? Object.freeze([...e.REDIS_CLUSTER_NODES]) : undefined,
     logLevel: e.LOG_LEVEL,
+    metricsPort: e.METRICS_PORT,
     cookieSecrets: e.COOKIE_SECRETS ? Object.freeze([...e.COOKIE_SECRETS]) : undefined,
     apiAudience: e.API_AUDIENCE ?? `${issuer}/api`,
     ttl: Object.freeze({

@@ -4,6 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.ts';
 import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { serveMetrics } from './metrics.ts';
 import { createTollgate } from './tollgate.ts';
 
 async function main(): Promise<void> {
@@ -12,6 +13,7 @@ async function main(): Promise<void> {
   // The log stream batches writes for throughput; flush at least every second so lines never wait long.
   setInterval(() => logger.flush(), 1000).unref();
   const tollgate = await createTollgate(config, logger);
+  if (config.metricsPort !== undefined) await serveMetrics(tollgate.metrics, { port: config.metricsPort, host: config.host }, logger);
   const server = createServer(tollgate.handler);
   // Keep-alive longer than typical load balancers' idle timeout (60 s), so they close first.
   server.keepAliveTimeout = 65_000;
