@@ -125,6 +125,11 @@ export const CONFIG_OPTIONS = {
     schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
     meaning: `pino level: \`${LOG_LEVELS.join(' ')}\`. \`info\` logs one line per request.`,
   },
+  LOG_FORMAT: {
+    schema: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).default('json'),
+    meaning: '`json`: one JSON object per line (pino). `pretty`: coloured human lines for development (pino-pretty). See [docs/observability.md](docs/observability.md).',
+    why: 'Log collectors read JSON; people at a terminal read `pretty`.',
+  },
   METRICS_PORT: {
     schema: integer(0, 65535).optional(),
     shown: '*(unset: off)*',
@@ -224,6 +229,7 @@ export interface Config {
   /** Seed nodes of a Redis Cluster (URLs); set instead of redisUrl. */
   readonly redisClusterNodes?: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly logFormat: 'json' | 'pretty';
   /** Port of the Prometheus /metrics server; undefined: off. */
   readonly metricsPort?: number;
   readonly cookieSecrets?: readonly string[];
@@ -274,6 +280,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES ? Object.freeze([...e.REDIS_CLUSTER_NODES]) : undefined,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     metricsPort: e.METRICS_PORT,
     cookieSecrets: e.COOKIE_SECRETS ? Object.freeze([...e.COOKIE_SECRETS]) : undefined,
     apiAudience: e.API_AUDIENCE ?? `${issuer}/api`,

@@ -1,4 +1,6 @@
 // Process entry: configuration → Tollgate → listen → clean shutdown on SIGTERM/SIGINT.
+// First: libraries' console output becomes log lines, including what oidc-provider prints as it is imported.
+import { sendConsoleToLog } from './console-to-log.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.ts';
@@ -10,6 +12,7 @@ import { createTollgate } from './tollgate.ts';
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
+  sendConsoleToLog(logger);
   // The log stream batches writes for throughput; flush at least every second so lines never wait long.
   setInterval(() => logger.flush(), 1000).unref();
   const tollgate = await createTollgate(config, logger);
@@ -30,6 +33,7 @@ async function main(): Promise<void> {
     port,
     issuer: config.issuer,
     database: tollgate.database.kind,
+    redis: config.redisClusterNodes ? 'cluster' : config.redisUrl ? 'single' : 'none',
     // From process start: module loading included, as an operator experiences it.
     startup_ms: Math.round(process.uptime() * 1000),
     rss_mb: Math.round(process.memoryUsage.rss() / 1e6),
