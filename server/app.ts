@@ -22,6 +22,7 @@ import type Provider from 'oidc-provider';
 import type { FindAccount } from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import { koaErrorHandler } from './middleware/koa-error-handler.ts';
 import { koaRequestLog } from './middleware/koa-request-log.ts';
 import { koaSecurityHeaders } from './middleware/koa-security-headers.ts';
@@ -30,7 +31,7 @@ import { koaNoCachePragma } from './middleware/koa-no-cache-pragma.ts';
 import { pinRequestOrigin } from './middleware/issuer-origin.ts';
 import { readableBody } from './middleware/koa-readable-body.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
-import { healthRoutes } from './routes/health.ts';
+import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
 import { accountRoutes } from './routes/account.ts';
@@ -54,7 +55,10 @@ export interface AppDependencies {
   cookieSecrets: string[];
   views: Views;
   accounts: AccountService;
-  ping: () => Promise<void>;
+  /** /readyz's check of each dependency. */
+  readiness: ReadinessChecks;
+  /** Counts every request by route and status. */
+  metrics?: Metrics;
   documents: PrecomputedDocuments;
   pages: Pages;
   csrf: Csrf;
@@ -81,7 +85,7 @@ export function createApp(deps: AppDependencies): Koa {
   // Every URL we or oidc-provider build names ISSUER, whatever host the request named.
   pinRequestOrigin(app.request, config.issuer);
 
-  app.use(koaRequestLog(logger));
+  app.use(koaRequestLog(logger, deps.metrics));
   // Outside the error handler: it sees the final headers, error pages' included.
   app.use(koaNoCachePragma());
   app.use(koaErrorHandler(logger, (ctx, err) => pages.error(ctx, err.error, err.status)));
@@ -100,7 +104,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(mount(`${prefix}/assets`, serveAssets(deps.views)));
 
   // Two exact paths: every other request skips the router's matching.
-  app.use(onlyAt([`${prefix}/healthz`, `${prefix}/readyz`], healthRoutes({ ping: deps.ping, prefix }).routes()));
+  app.use(onlyAt([`${prefix}/healthz`, `${prefix}/readyz`], healthRoutes({ checks: deps.readiness, prefix }).routes()));
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,

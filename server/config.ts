@@ -127,6 +127,17 @@ export const CONFIG_OPTIONS = {
     schema: z.enum(LOG_LEVELS, { error: `must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
     meaning: `pino level: \`${LOG_LEVELS.join(' ')}\`. \`info\` logs one line per request.`,
   },
+  LOG_FORMAT: {
+    schema: z.enum(['json', 'pretty'], { error: 'must be json or pretty' }).default('json'),
+    meaning: '`json`: one JSON object per line (pino). `pretty`: coloured human lines for development (pino-pretty). See [docs/observability.md](docs/observability.md).',
+    why: 'Log collectors read JSON; people at a terminal read `pretty`.',
+  },
+  METRICS_PORT: {
+    schema: integer(0, 65535).optional(),
+    shown: '*(unset: off)*',
+    meaning: 'Serve Prometheus metrics at `/metrics` on this port (bound to `HOST`, like the public port, which never serves them). See [docs/observability.md](docs/observability.md).',
+    why: 'Off until asked for; a port of its own, so the metrics stay on the network the operator scrapes from.',
+  },
   COOKIE_SECRETS: {
     schema: z.string().optional()
       .transform((v) => v?.split(',').map((s) => s.trim()).filter(Boolean))
@@ -229,6 +240,9 @@ export interface Config {
   /** Seed nodes of a Redis Cluster (URLs); set instead of redisUrl. */
   readonly redisClusterNodes?: readonly string[];
   readonly logLevel: (typeof LOG_LEVELS)[number];
+  readonly logFormat: 'json' | 'pretty';
+  /** Port of the Prometheus /metrics server; undefined: off. */
+  readonly metricsPort?: number;
   readonly cookieSecrets?: readonly string[];
   readonly apiAudience: string;
   readonly ttl: {
@@ -277,6 +291,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     issuer = normaliseIssuer(v.ISSUER ?? `http://localhost:${v.PORT}`);
     if (issuer === undefined) problem('ISSUER', 'must not have a query or fragment (OpenID Connect Discovery §3)');
   }
+  if (v.METRICS_PORT !== undefined && v.METRICS_PORT !== 0 && v.METRICS_PORT === v.PORT) problem('METRICS_PORT', 'must differ from PORT (metrics are never served on the public port)');
   if (v.REDIS_URL && v.REDIS_CLUSTER_NODES) problem('REDIS_CLUSTER_NODES', 'set either REDIS_URL (one server) or REDIS_CLUSTER_NODES (a cluster), not both');
   if (v.NODE_ENV === 'production') {
     // OpenID Connect Discovery §3 and RFC 8414 §2 require an https issuer.
@@ -296,6 +311,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     redisUrl: e.REDIS_URL,
     redisClusterNodes: e.REDIS_CLUSTER_NODES ? Object.freeze([...e.REDIS_CLUSTER_NODES]) : undefined,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
+    metricsPort: e.METRICS_PORT,
     cookieSecrets: e.COOKIE_SECRETS ? Object.freeze([...e.COOKIE_SECRETS]) : undefined,
     apiAudience: e.API_AUDIENCE ?? `${issuer}/api`,
     ttl: Object.freeze({

@@ -7,6 +7,7 @@
 import type { IncomingMessage, RequestListener, ServerResponse } from 'node:http';
 import type Koa from 'koa';
 import type { Logger } from './logger.ts';
+import type { Metrics } from './metrics.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { logRequest, requestIdFrom } from './middleware/koa-request-log.ts';
 import { securityHeaders } from './middleware/koa-security-headers.ts';
@@ -17,13 +18,14 @@ export function createHttpHandler(options: {
   documents: PrecomputedDocuments;
   logger: Logger;
   https: boolean;
+  metrics?: Metrics;
 }): RequestListener {
   const koa = options.app.callback();
   const headers = securityHeaders({ https: options.https });
 
   return (req: IncomingMessage, res: ServerResponse) => {
     // X-Forwarded-Host is never read (URLs come from ISSUER), so only Host is checked.
-    if (!validHost(req.headers.host)) return refuseHost(req, res, headers, options.logger);
+    if (!validHost(req.headers.host)) return refuseHost(req, res, headers, options.logger, options.metrics);
     normaliseRequestTarget(req);
     if (req.method !== 'GET' && req.method !== 'HEAD') return void koa(req, res);
     const url = req.url ?? '/';
@@ -49,7 +51,7 @@ export function createHttpHandler(options: {
       res.statusCode = 200;
       res.end(req.method === 'HEAD' ? undefined : doc.body);
     }
-    logRequest(options.logger, { req_id: requestId, method: req.method, path, status: res.statusCode, started });
+    logRequest(options.logger, { req_id: requestId, method: req.method, path, route: doc.route, status: res.statusCode, started }, options.metrics);
   };
 }
 
@@ -74,7 +76,7 @@ export function validHost(host: string | undefined): boolean {
   return url.host !== '' && url.username === '' && url.password === '' && url.pathname === '/' && url.search === '' && url.hash === '';
 }
 
-function refuseHost(req: IncomingMessage, res: ServerResponse, headers: ReadonlyArray<readonly [string, string]>, logger: Logger): void {
+function refuseHost(req: IncomingMessage, res: ServerResponse, headers: ReadonlyArray<readonly [string, string]>, logger: Logger, metrics?: Metrics): void {
   const started = process.hrtime.bigint();
   const requestId = requestIdFrom(req.headers['x-request-id']);
   res.setHeader('X-Request-Id', requestId);
@@ -84,6 +86,6 @@ function refuseHost(req: IncomingMessage, res: ServerResponse, headers: Readonly
   res.statusCode = 400;
   res.end(JSON.stringify({ error: 'invalid_request', error_description: 'the Host header is not a valid host' }));
   const url = req.url ?? '/';
-  logRequest(logger, { req_id: requestId, method: req.method ?? '', path: url.split('?')[0]!, status: 400, started });
+  logRequest(logger, { req_id: requestId, method: req.method ?? '', path: url.split('?')[0]!, route: 'invalid_host', status: 400, started }, metrics);
 }
 

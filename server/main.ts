@@ -1,18 +1,23 @@
 // Process entry: configuration → Tollgate → listen → clean shutdown on SIGTERM/SIGINT.
+// First: libraries' console output becomes log lines, including what oidc-provider prints as it is imported.
+import { sendConsoleToLog } from './console-to-log.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.ts';
 import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
 import { createLogger } from './logger.ts';
+import { serveMetrics } from './metrics.ts';
 import { createTollgate } from './tollgate.ts';
 import { serveCliSocket } from './cli/socket-server.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config);
+  sendConsoleToLog(logger);
   // The log stream batches writes for throughput; flush at least every second so lines never wait long.
   setInterval(() => logger.flush(), 1000).unref();
   const tollgate = await createTollgate(config, logger);
+  if (config.metricsPort !== undefined) await serveMetrics(tollgate.metrics, { port: config.metricsPort, host: config.host }, logger);
   const server = createServer(tollgate.handler);
   // Keep-alive longer than typical load balancers' idle timeout (60 s), so they close first.
   server.keepAliveTimeout = 65_000;
@@ -31,6 +36,7 @@ async function main(): Promise<void> {
     port,
     issuer: config.issuer,
     database: tollgate.database.kind,
+    redis: config.redisClusterNodes ? 'cluster' : config.redisUrl ? 'single' : 'none',
     // From process start: module loading included, as an operator experiences it.
     startup_ms: Math.round(process.uptime() * 1000),
     rss_mb: Math.round(process.memoryUsage.rss() / 1e6),

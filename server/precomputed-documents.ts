@@ -11,6 +11,8 @@ import { createHash } from 'node:crypto';
 import type { Middleware } from 'koa';
 
 export interface StaticDocument {
+  /** oidc-provider's name for the route it replaces (`jwks`, `discovery`): the request log's and metrics' route. */
+  readonly route: string;
   readonly body: Buffer;
   readonly etag: string;
   readonly cacheControl: string;
@@ -26,15 +28,15 @@ export interface PrecomputedDocuments {
   replaceJwks(publicJwks: unknown): void;
 }
 
-function document(value: unknown, cacheControl: string, contentType = 'application/json; charset=utf-8'): StaticDocument {
+function document(route: string, value: unknown, cacheControl: string, contentType = 'application/json; charset=utf-8'): StaticDocument {
   const body = Buffer.from(JSON.stringify(value));
-  return { body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`, cacheControl, contentType };
+  return { route, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`, cacheControl, contentType };
 }
 
 export function precomputedDocuments(options: { jwksPath: string; discoveryPath: string; publicJwks: unknown }): PrecomputedDocuments {
   // Five minutes: resource servers refetch on an unknown kid anyway, and a rotation publishes new keys ahead of use.
   // RFC 7517 §8.5 media type, as oidc-provider's own /jwks answers.
-  const jwksDocument = (publicJwks: unknown) => document(publicJwks, 'public, max-age=300', 'application/jwk-set+json; charset=utf-8');
+  const jwksDocument = (publicJwks: unknown) => document('jwks', publicJwks, 'public, max-age=300', 'application/jwk-set+json; charset=utf-8');
   let jwks = jwksDocument(options.publicJwks);
   let discovery: StaticDocument | undefined;
 
@@ -51,7 +53,7 @@ export function precomputedDocuments(options: { jwksPath: string; discoveryPath:
       await next();
       if (discovery || ctx.method !== 'GET' || ctx.path !== options.discoveryPath) return;
       if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && !Buffer.isBuffer(ctx.body)) {
-        discovery = document(ctx.body, 'public, max-age=3600');
+        discovery = document('discovery', ctx.body, 'public, max-age=3600');
       }
     },
   };

@@ -6,13 +6,14 @@ import type Koa from 'koa';
 import type Provider from 'oidc-provider';
 import type { Config } from './config.ts';
 import type { Logger } from './logger.ts';
+import { createMetrics, type Metrics } from './metrics.ts';
 import {
   applyMigrations, createRepositories, localInvalidation, openDatabase, openRedis, redisInvalidation, redisTargetOf,
   type CacheInvalidation, type Database, type Redis, type Repositories,
 } from './repositories/index.ts';
 import { createAccountService, type AccountService } from './services/accounts.ts';
 import { createClientService, type ClientService } from './services/clients.ts';
-import { loadOrCreateSigningKeys, type SigningKeys } from './keys/key-store.ts';
+import { loadOrCreateSigningKeys, SIGNING_KEYS_FILE, type SigningKeys } from './keys/key-store.ts';
 import { resolveCookieSecrets } from './keys/secrets.ts';
 import { replaceProviderKeys, watchSigningKeys } from './keys/key-reload.ts';
 import { createAdapterFactory } from './oidc/adapter.ts';
@@ -38,6 +39,7 @@ import { listenToProvider } from './oidc/events.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
 import { adminApiAudience, basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
+import path from 'node:path';
 
 export interface Tollgate {
   readonly config: Config;
@@ -56,6 +58,8 @@ export interface Tollgate {
   /** The Node request handler to serve: fast path for public documents, then the Koa app. */
   readonly handler: RequestListener;
   readonly janitor?: Janitor;
+  /** Prometheus metrics; main.ts serves them on METRICS_PORT. */
+  readonly metrics: Metrics;
   /** Migrations applied by this start. */
   readonly migrated: string[];
   close(): Promise<void>;
@@ -102,6 +106,12 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     redis = redisTarget ? await openRedis(redisTarget, logger) : undefined;
     invalidation = redis ? await redisInvalidation(redis, logger) : localInvalidation();
     const repositories = createRepositories(database, { redis, invalidation });
+    const redisClient = redis;
+    const metrics = createMetrics({
+      databasePool: database.poolStats,
+      redisReady: redisClient && (() => redisClient.isReady),
+      signingKeysFile: path.join(config.keysDir, SIGNING_KEYS_FILE),
+    });
     const initialKeys = await loadOrCreateSigningKeys(config.keysDir);
     const cookieSecrets = await resolveCookieSecrets(config);
     const accounts = createAccountService(repositories.accounts);
@@ -135,13 +145,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels }),
       pages: pages.provider,
     });
-    const audit = createAudit(repositories.audit, logger);
-    listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger });
+    const audit = createAudit(repositories.audit, logger, metrics);
+    listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger, metrics });
     // Provider middleware goes in before the app mounts the provider: koa-mount composes it once.
     provider.use(answerStorageFaults(pages.provider));
     provider.use(settleCodeRedemptions({ oidcModels: repositories.oidcModels, logger }));
     provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
-    provider.use(koaClientAuthThrottle(provider, createClientAuthThrottle(repositories.loginThrottle), logger));
+    provider.use(koaClientAuthThrottle(provider, createClientAuthThrottle(repositories.loginThrottle), logger, metrics));
     const sessions = createSessionService({
       provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins,
     });
@@ -166,11 +176,12 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       devices: repositories.sessionDevices,
       audit,
       admin,
-      ping: repositories.ping,
+      readiness: repositories.readiness,
+      metrics,
       csrf: createCsrf(cookieSecrets),
-      throttle: createLoginThrottle(repositories.loginThrottle),
+      throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
     });
-    const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:') });
+    const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), metrics });
 
     const keyWatcher = options.watchKeys === false ? undefined : watchSigningKeys(config.keysDir, keys, (next) => {
       replaceProviderKeys(provider, next.privateJwks);
@@ -184,9 +195,9 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       // Sessions in Redis cannot be joined against: device records go when no session can still be using them.
       ...(redis ? { deviceRetentionSeconds: config.ttl.session } : {}),
       ...options.janitor,
-    });
+    }, metrics);
     return {
-      config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor,
+      config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
       get keys() {
         return keys;
       },

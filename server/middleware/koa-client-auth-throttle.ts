@@ -19,12 +19,13 @@
 import Provider, { type KoaContextWithOIDC } from 'oidc-provider';
 import type { Middleware } from 'koa';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { ClientAuthThrottle } from '../services/login-throttle.ts';
 
 /** oidc-provider's default routes, relative to where it is mounted. */
 const CLIENT_AUTH_PATHS = new Set(['/token', '/token/introspection', '/token/revocation']);
 
-export function koaClientAuthThrottle(provider: Provider, throttle: ClientAuthThrottle, logger: Logger): Middleware {
+export function koaClientAuthThrottle(provider: Provider, throttle: ClientAuthThrottle, logger: Logger, metrics?: Metrics): Middleware {
   /** Requests refused by the lock inside the library: answered 429, and not counted again. */
   const refusedByLock = new WeakSet<object>();
 
@@ -41,18 +42,18 @@ export function koaClientAuthThrottle(provider: Provider, throttle: ClientAuthTh
   return async (ctx, next) => {
     if (ctx.method !== 'POST' || !CLIENT_AUTH_PATHS.has(ctx.path)) return next();
     const addressWait = throttle.lockedFor(undefined, ctx.ip);
-    if (addressWait > 0) return refuse(ctx, addressWait);
+    if (addressWait > 0) return refuse(ctx, addressWait, metrics);
 
     await next();
     if (ctx.status !== 401 || (ctx.body as { error?: unknown } | undefined)?.error !== 'invalid_client') return;
     const oidc = (ctx as unknown as KoaContextWithOIDC).oidc;
     const clientId = oidc?.client?.clientId ?? stringOrUndefined(oidc?.params?.client_id) ?? basicClientId(ctx.get('authorization'));
-    if (refusedByLock.has(ctx)) return refuse(ctx, throttle.lockedFor(clientId, ctx.ip));
+    if (refusedByLock.has(ctx)) return refuse(ctx, throttle.lockedFor(clientId, ctx.ip), metrics);
     try {
       const wait = await throttle.failed(clientId, ctx.ip);
       if (wait > 0) {
         logger.warn({ route: oidc?.route, client_id: clientId, ip: ctx.ip }, 'client authentication throttled');
-        refuse(ctx, wait);
+        refuse(ctx, wait, metrics);
       }
     } catch (err) {
       // Storage unavailable: the failure goes uncounted; the request has failed anyway and keeps its 401.
@@ -61,7 +62,9 @@ export function koaClientAuthThrottle(provider: Provider, throttle: ClientAuthTh
   };
 }
 
-function refuse(ctx: Parameters<Middleware>[0], seconds: number): void {
+/** Every refusal passes here: the one place it is counted. */
+function refuse(ctx: Parameters<Middleware>[0], seconds: number, metrics?: Metrics): void {
+  metrics?.throttled('client_authentication');
   const wait = Math.max(1, seconds);
   ctx.status = 429;
   ctx.remove('WWW-Authenticate');

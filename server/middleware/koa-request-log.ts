@@ -1,9 +1,11 @@
-// One JSON line per request: method, path, status, duration, request id.
+// One JSON line per request: method, path, route, status, duration, request
+// id; and the same request counted in the metrics (metrics.ts), when given.
 // Only the path is logged: query strings carry codes and tokens, headers carry
 // cookies and credentials, bodies carry passwords and secrets.
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -25,17 +27,35 @@ function requestLogger(logger: Logger): Logger {
   return child;
 }
 
-export function logRequest(logger: Logger, line: { req_id: string; method: string; path: string; status: number; started: bigint }): void {
+/**
+ * The bounded name of the route that answered, for the log line and the
+ * metrics' `route` label (never the raw path, which is unbounded):
+ * oidc-provider's route name (`token`, `authorization`, ...: the router sets
+ * it for ctx.oidc.route, read here without building ctx.oidc), else our
+ * router's pattern below its mount point (`/interaction/:uid/login`), else
+ * the mount point alone (`/assets`), else `unmatched`.
+ */
+export function routeOf(ctx: Context): string {
+  const state = ctx as Context & { _matchedRouteName?: string; _matchedRoute?: string; mountPath?: string };
+  if (typeof state._matchedRouteName === 'string') return state._matchedRouteName;
+  if (typeof state._matchedRoute === 'string') return `${state.mountPath ?? ''}${state._matchedRoute}`;
+  return state.mountPath ?? 'unmatched';
+}
+
+export function logRequest(logger: Logger, line: { req_id: string; method: string; path: string; route: string; status: number; started: bigint }, metrics?: Metrics): void {
+  const durationMs = Number(process.hrtime.bigint() - line.started) / 1e6;
   requestLogger(logger).info({
     req_id: line.req_id,
     method: line.method,
     path: line.path,
+    route: line.route,
     status: line.status,
-    duration_ms: Number(process.hrtime.bigint() - line.started) / 1e6,
+    duration_ms: durationMs,
   }, 'request');
+  metrics?.request(line.route, line.status, durationMs / 1000);
 }
 
-export function koaRequestLog(logger: Logger): Middleware {
+export function koaRequestLog(logger: Logger, metrics?: Metrics): Middleware {
   return async (ctx, next) => {
     const started = process.hrtime.bigint();
     const requestId = requestIdFrom(ctx.get('x-request-id') || undefined);
@@ -46,7 +66,7 @@ export function koaRequestLog(logger: Logger): Middleware {
     } finally {
       // A thrown error is turned into a status by koa-error-handler, which
       // runs inside this middleware, so ctx.status is final here.
-      logRequest(logger, { req_id: requestId, method: ctx.method, path: ctx.path, status: ctx.status, started });
+      logRequest(logger, { req_id: requestId, method: ctx.method, path: ctx.path, route: routeOf(ctx), status: ctx.status, started }, metrics);
     }
   };
 }

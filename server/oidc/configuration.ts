@@ -211,6 +211,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
       },
     } : {}),
     renderError: (ctx, out) => deps.pages.error(ctx, out as { error: string; error_description?: string }),
+    // Cross-origin calls from browsers to the client endpoints (token,
+    // revocation, introspection, PAR, userinfo; discovery and JWKS are open
+    // to all): allowed from the origin of one of the client's own
+    // redirect_uris, for public clients (browser apps, `none`: the ones that
+    // call from a page) and for userinfo; never for a confidential client's
+    // token calls, whose secret does not belong in a browser. This is the
+    // library's default policy (lib/helpers/defaults.js, clientBasedCORS),
+    // chosen here rather than inherited: the default prints a notice asking
+    // for exactly this decision, as plain text in the middle of the JSON log.
+    clientBasedCORS: (ctx, origin, client) => origin !== 'null'
+      && (ctx.oidc.route === 'userinfo' || client.clientAuthMethod === 'none')
+      && (client.redirectUris ?? []).some((uri) => originOf(uri) === origin),
   };
 
   const provider = new Provider(config.issuer, configuration);
@@ -227,6 +239,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   // Its events are listened to in oidc/events.ts.
   return provider;
+}
+
+/** The origin of an absolute URL (`null` for a custom-scheme one), or undefined when it does not parse. */
+function originOf(uri: string): string | undefined {
+  try {
+    return new URL(uri).origin;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Seconds until the earlier of: `idle` from now, or `absolute` after `since` (epoch seconds; now when unknown). */

@@ -2,10 +2,13 @@
 // (the library emits them from its actions: lib/actions/end_session.js,
 // lib/actions/authorization/respond.js, lib/shared/error_handler.js, ...).
 // Listeners never throw into the library: what they record is fire-and-forget,
-// and a failure to record is logged by the audit trail or here.
+// and a failure to record is logged by the audit trail or here. The metrics
+// (metrics.ts) count what the library tells here; what the audit trail
+// records is counted there (services/audit.ts).
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { Audit } from '../services/audit.ts';
 import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
 import { isUnavailable } from '../repositories/unavailable.ts';
@@ -15,10 +18,11 @@ export interface ProviderEventDependencies {
   audit: Audit;
   devices: Pick<SessionDeviceRepository, 'touch'>;
   logger: Logger;
+  metrics?: Metrics;
 }
 
 export function listenToProvider(provider: Provider, deps: ProviderEventDependencies): void {
-  const { audit, devices, logger } = deps;
+  const { audit, devices, logger, metrics } = deps;
   const userAgentOf = (ctx: KoaContextWithOIDC) => ctx.get('user-agent') || undefined;
 
   // Theft detection (RFC 9700 §4.14.2): the library has just revoked the
@@ -32,6 +36,34 @@ export function listenToProvider(provider: Provider, deps: ProviderEventDependen
       details: { grant_id: token?.grantId, family_revoked: true },
     });
   });
+
+  if (metrics) {
+    // The token endpoint answered with tokens (lib/actions/token.js); the
+    // grant type is one the library supports, so the label stays bounded.
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => {
+      metrics.tokenIssued(String(ctx.oidc.params?.grant_type));
+    });
+    // RefreshToken#consume (lib/models/refresh_token.js): every rotation, as rotateRefreshToken is always on.
+    provider.on('refresh_token.consumed', () => metrics.refreshRotated());
+    // OpenID Connect Back-Channel Logout 1.0 deliveries. The library's
+    // backchannel.success/error events come from RP-initiated logout only
+    // (lib/actions/end_session.js); ending sessions from the account page,
+    // the admin API or the CLI calls Client#backchannelLogout directly
+    // (services/sessions.ts). Counted where both pass: the one method that
+    // sends a logout token (lib/models/client.js:442 in oidc-provider 9.13).
+    // (Not in @types/oidc-provider: declared here as services/sessions.ts does.)
+    const prototype = provider.Client.prototype as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> };
+    const deliver = prototype.backchannelLogout;
+    prototype.backchannelLogout = async function countedBackchannelLogout(this: unknown, sub: string, sid: string) {
+      try {
+        await deliver.call(this, sub, sid);
+      } catch (err) {
+        metrics.backchannelLogout('error');
+        throw err;
+      }
+      metrics.backchannelLogout('success');
+    };
+  }
 
   // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) has ended a session, or one client's part in it.
   provider.on('end_session.success', (ctx: KoaContextWithOIDC) => {

@@ -38,6 +38,8 @@ export interface Database {
   execute(sql: string, params?: unknown[]): Promise<number>;
   /** Runs `work` on one dedicated connection (advisory locks and transactions need one). */
   withSession<T>(work: (session: SqlSession) => Promise<T>): Promise<T>;
+  /** PostgreSQL's pool, now: connections open, idle, and queries waiting for one (the metrics). The embedded database has no pool. */
+  poolStats?(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }
 
@@ -74,6 +76,7 @@ function openPostgres(url: string, poolSize: number): Database {
         client.release();
       }
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     async close() {
       await pool.end();
     },

@@ -22,14 +22,20 @@ export interface Repositories {
   readonly revokedTokens: RevokedTokenRepository;
   readonly sessionDevices: SessionDeviceRepository;
   readonly audit: AuditRepository;
-  /** Readiness: resolves when the database answers. */
+  /** Readiness: resolves when the database (and Redis, when configured) answers. */
   ping(): Promise<void>;
+  /** Readiness, one check per dependency (`database`, and `redis` when configured), for /readyz to name what is down. */
+  readonly readiness: Readonly<Record<string, () => Promise<void>>>;
 }
 
 /** With Redis, the short-lived oidc-provider models and the login counters live there; everything durable stays in the database. */
 export function createRepositories(db: Database, options: { redis?: Redis; invalidation?: CacheInvalidation } = {}): Repositories {
   const { redis } = options;
   const oidcModels = createOidcModelRepository(db);
+  const readiness = {
+    database: async () => { await db.query('SELECT 1'); },
+    ...(redis ? { redis: () => pingRedis(redis) } : {}),
+  };
   return {
     oidcModels: redis ? tieredOidcModelRepository(oidcModels, createRedisOidcModelRepository(redis)) : oidcModels,
     clients: createClientRepository(db, options.invalidation),
@@ -38,8 +44,9 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     revokedTokens: createRevokedTokenRepository(db),
     sessionDevices: createSessionDeviceRepository(db),
     audit: createAuditRepository(db),
+    readiness,
     async ping() {
-      await Promise.all([db.query('SELECT 1'), redis && pingRedis(redis)]);
+      await Promise.all(Object.values(readiness).map((check) => check()));
     },
   };
 }

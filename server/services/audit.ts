@@ -1,8 +1,10 @@
 // Records security events in the audit trail and as pino lines, and reads
 // the trail back one page at a time (the admin API). Callers pass
 // identifiers and facts only; never a password, secret or token. A failure
-// to record is logged, never turned into a failed request.
+// to record is logged, never turned into a failed request. Sign-ins and
+// refresh token reuse are counted in the metrics here, as they are recorded.
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import type { AuditEvent, AuditEventInput, AuditFilter, AuditRepository } from '../repositories/audit-repository.ts';
 
 /** Every event type the trail holds. */
@@ -20,9 +22,21 @@ export interface Audit {
   page(filter: AuditFilter & { limit: number }): Promise<{ events: AuditEvent[]; nextBefore: string | null }>;
 }
 
-export function createAudit(repository: AuditRepository, logger: Logger): Audit {
+/** The metric each audit event moves, if any. */
+function count(metrics: Metrics, type: AuditType, event: Omit<AuditEventInput, 'type'>): void {
+  if (type === 'login.success' || type === 'login.failure') {
+    // The login form is the only way to sign in today; a future method records its name in details.method.
+    const method = event.details?.method;
+    metrics.signIn(type === 'login.success' ? 'success' : 'failure', typeof method === 'string' ? method : 'password');
+  } else if (type === 'refresh_token.reuse_detected') {
+    metrics.refreshReuseDetected();
+  }
+}
+
+export function createAudit(repository: AuditRepository, logger: Logger, metrics?: Metrics): Audit {
   return {
     async record(type, event = {}) {
+      if (metrics) count(metrics, type, event);
       logger.info({ audit: type, account_id: event.accountId, client_id: event.clientId, actor: event.actor, ip: event.ip, details: event.details }, 'audit');
       try {
         await repository.append({ type, ...event });

@@ -4,6 +4,7 @@
 // anonymous /auth request stores an interaction. find() already ignores
 // expired rows; this only reclaims their space.
 import type { Logger } from '../logger.ts';
+import type { JanitorKind, Metrics } from '../metrics.ts';
 import type { Repositories } from '../repositories/index.ts';
 import { THROTTLE_POLICY } from './login-throttle.ts';
 
@@ -32,31 +33,36 @@ export interface Janitor {
   stop(): Promise<void>;
 }
 
-export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices' | 'audit'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS): Janitor {
+export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices' | 'audit'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS, metrics?: Metrics): Janitor {
   let running: Promise<number> | undefined;
 
   /** Runs one kind of bounded DELETE until a batch comes back short (or the pass's cap). */
-  const drain = async (purge: (limit: number) => Promise<number>) => {
+  const drain = async (kind: JanitorKind, purge: (limit: number) => Promise<number>) => {
     let removed = 0;
-    for (let batch = 0; batch < options.maxBatches; batch += 1) {
-      const n = await purge(options.batchSize);
-      removed += n;
-      if (n < options.batchSize) break;
+    try {
+      for (let batch = 0; batch < options.maxBatches; batch += 1) {
+        const n = await purge(options.batchSize);
+        removed += n;
+        if (n < options.batchSize) break;
+      }
+    } finally {
+      // What went before a failed batch is gone all the same.
+      metrics?.janitorPurged(kind, removed);
     }
     return removed;
   };
 
   const pass = async (): Promise<number> => {
     let removed = 0;
-    removed += await drain((limit) => repositories.oidcModels.purgeExpired(limit));
-    removed += await drain((limit) => repositories.loginThrottle.purgeExpired(THROTTLE_POLICY.windowSeconds, limit));
-    removed += await drain((limit) => repositories.revokedTokens.purgeExpired(limit));
+    removed += await drain('oidc_models', (limit) => repositories.oidcModels.purgeExpired(limit));
+    removed += await drain('login_counters', (limit) => repositories.loginThrottle.purgeExpired(THROTTLE_POLICY.windowSeconds, limit));
+    removed += await drain('revoked_tokens', (limit) => repositories.revokedTokens.purgeExpired(limit));
     // After the sessions above are gone, their device records follow.
     const deviceRetention = options.deviceRetentionSeconds;
-    removed += await drain((limit) => (deviceRetention === undefined
+    removed += await drain('session_devices', (limit) => (deviceRetention === undefined
       ? repositories.sessionDevices.purgeOrphans(limit)
       : repositories.sessionDevices.purgeUnseenFor(deviceRetention, limit)));
-    removed += await drain((limit) => repositories.audit.purgeOlderThan(options.auditRetentionDays, limit));
+    removed += await drain('audit_events', (limit) => repositories.audit.purgeOlderThan(options.auditRetentionDays, limit));
     if (removed) logger.info({ removed }, 'janitor removed expired rows');
     return removed;
   };

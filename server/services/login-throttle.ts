@@ -12,6 +12,7 @@
 // counted like known ones, so a 429 reveals nothing about which accounts exist.
 import { isIPv6 } from 'node:net';
 import type { LoginThrottleRepository, ThrottleState } from '../repositories/login-throttle-repository.ts';
+import type { Metrics } from '../metrics.ts';
 
 export interface ThrottlePolicy {
   readonly windowSeconds: number;
@@ -32,17 +33,20 @@ export interface LoginThrottle {
   succeeded(email: string, ip: string): Promise<void>;
 }
 
-export function createLoginThrottle(store: LoginThrottleRepository, policy: ThrottlePolicy = THROTTLE_POLICY): LoginThrottle {
+export function createLoginThrottle(store: LoginThrottleRepository, policy: ThrottlePolicy = THROTTLE_POLICY, metrics?: Metrics): LoginThrottle {
   const accountKey = (email: string) => `account:${email.trim().toLowerCase()}`;
   const wait = (resetsAt: Date) => Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000));
 
   return {
     async attempt(email, ip) {
       const [account, address] = (await store.recordFailures([accountKey(email), ipKey(ip)], policy.windowSeconds)) as [ThrottleState, ThrottleState];
-      return Math.max(
+      const seconds = Math.max(
         account.failures > policy.maxAccountFailures ? wait(account.resetsAt) : 0,
         address.failures > policy.maxIpFailures ? wait(address.resetsAt) : 0,
       );
+      // Every caller refuses the attempt when told to wait (routes/interaction/login.ts).
+      if (seconds > 0) metrics?.throttled('login');
+      return seconds;
     },
     async succeeded(email, ip) {
       await store.resetAndForgive(accountKey(email), ipKey(ip));

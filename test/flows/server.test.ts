@@ -36,7 +36,7 @@ describe('npm start (embedded database)', () => {
       assert.equal(((await discovery.json()) as { issuer: string }).issuer, issuer);
       jwksBefore = await (await fetch(`${issuer}/jwks`)).json();
       assert.deepEqual(await (await fetch(`${issuer}/healthz`)).json(), { status: 'ok' });
-      assert.deepEqual(await (await fetch(`${issuer}/readyz`)).json(), { status: 'ok', database: 'ok' });
+      assert.deepEqual(await (await fetch(`${issuer}/readyz`)).json(), { status: 'ok', checks: { database: 'ok' } });
 
       // While the server holds the embedded database, the CLI's commands go to it (test/cli/beside-server.test.ts).
       const busy = await runCli(['users', 'list'], env);

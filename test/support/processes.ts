@@ -31,7 +31,7 @@ export interface Result { code: number | null; stdout: string; stderr: string }
 
 /** The environment a newcomer has: no Tollgate variables except the ones given. */
 export function cleanEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PORT|ISSUER|DATABASE_URL|DATA_DIR|KEYS_DIR|REDIS_URL|REDIS_CLUSTER_NODES|THEME_DIR|LOG_LEVEL|COOKIE_SECRETS|NODE_ENV|API_AUDIENCE|NODE_TEST_CONTEXT)$/.test(k)));
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^(PORT|ISSUER|DATABASE_URL|DATA_DIR|KEYS_DIR|REDIS_URL|REDIS_CLUSTER_NODES|THEME_DIR|LOG_LEVEL|LOG_FORMAT|METRICS_PORT|COOKIE_SECRETS|NODE_ENV|API_AUDIENCE|NODE_TEST_CONTEXT)$/.test(k)));
   return { ...env, ...extra };
 }
 
