@@ -1,10 +1,12 @@
-// Process entry: configuration → Tollgate → listen → clean shutdown on SIGTERM/SIGINT.
+// The server process, once main.ts has started tracing (or not): configuration
+// → Tollgate → listen → clean shutdown on SIGTERM/SIGINT.
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { loadConfig } from './config.ts';
 import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
 import { createLogger } from './logger.ts';
 import { createTollgate } from './tollgate.ts';
+import { stopTracing } from './tracing.ts';
 
 async function main(): Promise<void> {
   const config = loadConfig();
@@ -41,6 +43,8 @@ async function main(): Promise<void> {
     // Stop accepting, let requests in flight finish, then close the database.
     server.close(async () => {
       await tollgate.close().catch((err: Error) => logger.error({ err: { message: err.message } }, 'close failed'));
+      // The spans of the last requests are still buffered (sent every 5 s by default).
+      await stopTracing().catch((err: Error) => logger.error({ err: { message: err.message } }, 'exporting the last spans failed'));
       logger.flush();
       process.exit(0);
     });

@@ -1,9 +1,11 @@
-// One JSON line per request: method, path, status, duration, request id.
+// One JSON line per request: method, path, status, duration, request id, and
+// the trace id when tracing is on (server/tracing.ts).
 // Only the path is logged: query strings carry codes and tokens, headers carry
 // cookies and credentials, bodies carry passwords and secrets.
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from '../logger.ts';
+import { currentTraceIds } from '../tracing.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -32,6 +34,8 @@ export function logRequest(logger: Logger, line: { req_id: string; method: strin
     path: line.path,
     status: line.status,
     duration_ms: Number(process.hrtime.bigint() - line.started) / 1e6,
+    // trace_id and span_id of the request's server span, when tracing is on.
+    ...currentTraceIds(),
   }, 'request');
 }
 

@@ -1,0 +1,12 @@
+// Process entry. Tracing, when configured, must hook module loading before the
+// modules it instruments (node:http, Koa, pg, Redis) load, so the server is
+// imported only once it runs (server/tracing.ts); serve.ts is the server process.
+import { startTracing } from './tracing.ts';
+
+try {
+  await startTracing();
+} catch (err) {
+  process.stderr.write(`tollgate: failed to start tracing: ${(err as Error)?.message ?? String(err)}\n`);
+  process.exit(1);
+}
+await import('./serve.ts');
