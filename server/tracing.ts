@@ -6,11 +6,16 @@
 // patched prototype exists unless tracing was asked for.
 //
 // On, it must run before the modules it instruments load: main.ts starts it,
-// then imports the server. The server is ESM, so a require hook alone sees
-// nothing; import-in-the-middle's loader hook (node:module register, the way
-// OpenTelemetry documents for ESM on Node 20, where module.registerHooks is
-// missing) wraps only the modules an instrumentation asked for (http, koa,
-// pg, @redis/client), not every module of the server.
+// then imports the server. The server is ESM, and ESM imports never pass
+// through require, where the instrumentations hook. OpenTelemetry's answer
+// for ESM, import-in-the-middle's loader hook (node:module register), runs
+// every import of the server through a loader thread: it made start-up about
+// twice as slow here (docs/tracing.md). Every package we instrument (node:http,
+// koa, pg, redis) is CommonJS underneath its ESM entry, and an ESM import of a
+// CommonJS file reuses require's module cache. So they are required here,
+// once the instrumentations are enabled: their hooks patch the prototypes
+// (Server, Koa, pg's Client, node-redis's client) that the server's imports
+// then get. test/flows/tracing.test.ts checks each one still yields spans.
 //
 // What spans may hold: no request or response header but the user agent (the
 // HTTP instrumentation records none unless told), no body (the token
@@ -19,6 +24,7 @@
 // login_hint, request objects), SQL text without its parameters, Redis
 // command names without their keys (keys hold token, code and session ids).
 import type { IncomingMessage } from 'node:http';
+import { createRequire } from 'node:module';
 import type { Attributes } from '@opentelemetry/api';
 
 /** The ids of the trace a request belongs to, for its log line. */
@@ -49,12 +55,7 @@ export function currentTraceIds(): TraceIds | undefined {
 export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
   if (!tracingRequested(env)) return false;
 
-  const { register } = await import('node:module');
-  const { createAddHookMessageChannel } = await import('import-in-the-middle');
-  const { registerOptions, waitForAllMessagesAcknowledged } = createAddHookMessageChannel();
-  register('import-in-the-middle/hook.mjs', import.meta.url, registerOptions);
-
-  const [{ NodeSDK }, { HttpInstrumentation }, { KoaInstrumentation, KoaLayerType }, { PgInstrumentation }, { RedisInstrumentation }, api, core] = await Promise.all([
+  const [{ NodeSDK }, { HttpInstrumentation }, { KoaInstrumentation }, { PgInstrumentation }, { RedisInstrumentation }, api, core] = await Promise.all([
     import('@opentelemetry/sdk-node'),
     import('@opentelemetry/instrumentation-http'),
     import('@opentelemetry/instrumentation-koa'),
@@ -74,24 +75,24 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
     // The exporter, its protocol (OTEL_EXPORTER_OTLP_PROTOCOL, http/protobuf by
     // default), the sampler and the propagators (W3C traceparent and baggage
     // by default) come from the standard variables.
-    instrumentations: [
+    instrumentations: withoutDisabled(env, [
       new HttpInstrumentation({
         // Probes and scrapes would bury every request in traces of their own.
         ignoreIncomingRequestHook: (req) => UNTRACED_PATHS.has(pathOf(req.url)),
         startIncomingSpanHook: (req) => queryAttributes(req),
       }),
-      // Spans for our routes (@koa/router layers) only: a span per middleware
-      // would put about twenty nested, mostly anonymous spans (oidc-provider's
-      // own chain) in every request's trace.
-      new KoaInstrumentation({ ignoreLayersType: [KoaLayerType.MIDDLEWARE] }),
+      // A span per middleware layer, ours and oidc-provider's (mostly
+      // anonymous): our routers sit inside koa-mount, out of the
+      // instrumentation's sight, so the layers are what Koa can show.
+      new KoaInstrumentation(),
       // Statements only within a request (not the janitor's or pool's own), text only.
       new PgInstrumentation({ requireParentSpan: true, enhancedDatabaseReporting: false }),
       new RedisInstrumentation({ requireParentSpan: true, dbStatementSerializer: (command) => command }),
-    ],
+    ]),
   });
   sdk.start();
-  // The loader hook runs on its own thread: wait until it knows which modules to wrap.
-  await waitForAllMessagesAcknowledged();
+  const require = createRequire(import.meta.url);
+  for (const name of INSTRUMENTED_PACKAGES) require(name);
 
   traceIdsOfCurrentRequest = () => {
     const active = api.context.active();
@@ -111,9 +112,21 @@ export async function stopTracing(): Promise<void> {
   await shutdown?.();
 }
 
+/**
+ * OTEL_NODE_DISABLED_INSTRUMENTATIONS, as @opentelemetry/auto-instrumentations-node
+ * reads it: a comma-separated list of short names (http, koa, pg, redis).
+ */
+export function withoutDisabled<T extends { instrumentationName: string }>(env: NodeJS.ProcessEnv, instrumentations: T[]): T[] {
+  const disabled = new Set((env.OTEL_NODE_DISABLED_INSTRUMENTATIONS ?? '').split(',').map((n) => n.trim()).filter(Boolean));
+  return instrumentations.filter((i) => !disabled.has(i.instrumentationName.replace('@opentelemetry/instrumentation-', '')));
+}
+
 function serviceNamed(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.OTEL_SERVICE_NAME?.trim()) || /(?:^|,)\s*service\.name\s*=/.test(env.OTEL_RESOURCE_ATTRIBUTES ?? '');
 }
+
+// Loaded through require once hooked (see the top of this file).
+const INSTRUMENTED_PACKAGES = ['node:http', 'koa', 'pg', 'redis'];
 
 const UNTRACED_PATHS = new Set(['/healthz', '/readyz', '/metrics']);
 

@@ -195,6 +195,9 @@ describe('tracing (npm start, PostgreSQL and Redis)', { skip }, () => {
     const statements = tokenSpans.filter((s) => s.scope === '@opentelemetry/instrumentation-pg');
     assert.ok(statements.length > 0, 'no PostgreSQL span in the token request\'s trace');
     assert.ok(statements.every((s) => under(s, serverSpan)));
+    const layers = tokenSpans.filter((s) => s.scope === '@opentelemetry/instrumentation-koa');
+    assert.ok(layers.length > 0, 'no Koa span in the token request\'s trace');
+    assert.ok(layers.every((s) => under(s, serverSpan) && s.attributes['koa.type'] === 'middleware'));
 
     // The authorization request's interaction went to Redis: command names only, no keys.
     const authSpans = spans.filter((s) => s.traceId === authTrace);
