@@ -1,74 +1,15 @@
-// Process entry: configuration → Tollgate → listen → clean shutdown on SIGTERM/SIGINT.
-// First: libraries' console output becomes log lines, including what oidc-provider prints as it is imported.
-import { sendConsoleToLog } from './console-to-log.ts';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { loadConfig } from './config.ts';
-import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
-import { createLogger } from './logger.ts';
-import { serveMetrics } from './metrics.ts';
-import { createTollgate } from './tollgate.ts';
-import { serveCliSocket } from './cli/socket-server.ts';
+// Process entry. Tracing, when configured, must hook module loading before the
+// modules it instruments (node:http, Koa, pg, Redis) load, so the server is
+// imported only once it runs (server/tracing.ts); serve.ts is the server process.
+// First of all: libraries' console output becomes log lines (console-to-log.ts),
+// including what oidc-provider prints as it is imported.
+import './console-to-log.ts';
+import { startTracing } from './tracing.ts';
 
-async function main(): Promise<void> {
-  const config = loadConfig();
-  const logger = createLogger(config);
-  sendConsoleToLog(logger);
-  // The log stream batches writes for throughput; flush at least every second so lines never wait long.
-  setInterval(() => logger.flush(), 1000).unref();
-  const tollgate = await createTollgate(config, logger);
-  if (config.metricsPort !== undefined) await serveMetrics(tollgate.metrics, { port: config.metricsPort, host: config.host }, logger);
-  const server = createServer(tollgate.handler);
-  // Keep-alive longer than typical load balancers' idle timeout (60 s), so they close first.
-  server.keepAliveTimeout = 65_000;
-  server.headersTimeout = 66_000;
-  server.requestTimeout = 30_000;
-
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (config.host) server.listen(config.port, config.host, resolve);
-    else server.listen(config.port, resolve);
-  });
-  const { port } = server.address() as AddressInfo;
-  // Before the line that says it listens: from then on the CLI may count on it (embedded database only).
-  const cliSocket = await serveCliSocket(tollgate, logger);
-  logger.info({
-    port,
-    issuer: config.issuer,
-    database: tollgate.database.kind,
-    redis: config.redisClusterNodes ? 'cluster' : config.redisUrl ? 'single' : 'none',
-    // From process start: module loading included, as an operator experiences it.
-    startup_ms: Math.round(process.uptime() * 1000),
-    rss_mb: Math.round(process.memoryUsage.rss() / 1e6),
-  }, 'tollgate listening');
-
-  let stopping = false;
-  const stop = (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info({ signal }, 'shutting down');
-    // Stop accepting, let requests in flight finish, then close the database.
-    server.close(async () => {
-      await cliSocket.close();
-      await tollgate.close().catch((err: Error) => logger.error({ err: { message: err.message } }, 'close failed'));
-      logger.flush();
-      process.exit(0);
-    });
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(1), 10_000).unref();
-  };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
-}
-
-main().catch((err: unknown) => {
-  if (err instanceof ConfigError) {
-    for (const problem of err.problems) process.stderr.write(`tollgate: invalid configuration: ${problem}\n`);
-  } else if (err instanceof MigrationError || err instanceof DatabaseBusyError) {
-    process.stderr.write(`tollgate: ${err.message}\n`);
-  } else {
-    const e = err as Error;
-    process.stderr.write(`tollgate: failed to start: ${e?.message ?? String(err)}\n`);
-  }
+try {
+  await startTracing();
+} catch (err) {
+  process.stderr.write(`tollgate: failed to start tracing: ${(err as Error)?.message ?? String(err)}\n`);
   process.exit(1);
-});
+}
+await import('./serve.ts');

@@ -1,11 +1,13 @@
 // One JSON line per request: method, path, route, status, duration, request
-// id; and the same request counted in the metrics (metrics.ts), when given.
+// id, and the trace id when tracing is on (server/tracing.ts); and the same
+// request counted in the metrics (metrics.ts), when given.
 // Only the path is logged: query strings carry codes and tokens, headers carry
 // cookies and credentials, bodies carry passwords and secrets.
 import { randomUUID } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { currentTraceIds } from '../tracing.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -51,6 +53,8 @@ export function logRequest(logger: Logger, line: { req_id: string; method: strin
     route: line.route,
     status: line.status,
     duration_ms: durationMs,
+    // trace_id and span_id of the request's server span, when tracing is on.
+    ...currentTraceIds(),
   }, 'request');
   metrics?.request(line.route, line.status, durationMs / 1000);
 }
