@@ -28,7 +28,7 @@ export function createLogger(config: Pick<Config, 'logLevel'> & Partial<Pick<Con
   };
   if (!destination && config.logFormat === 'pretty') return pino(options, prettyStdout());
   // Asynchronous, buffered stdout: a synchronous write per request would cost
-  // more than issuing a token. main.ts flushes it on shutdown.
+  // more than issuing a token. serve.ts flushes it on shutdown.
   return pino(options, destination ?? pino.destination({ dest: 1, sync: false, minLength: 4096 }));
 }
 
