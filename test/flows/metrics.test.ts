@@ -32,7 +32,8 @@ function parsePrometheus(text: string): Sample[] {
   const samples: Sample[] = [];
   const NAME = '[a-zA-Z_:][a-zA-Z0-9_:]*';
   const LABEL = '[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\\\\n]|\\\\.)*"';
-  const SAMPLE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL})(?:,${LABEL})*)?\\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)(?: -?\\d+)?$`);
+  // Values as Prometheus reads them (Go's ParseFloat): NaN in any case (prom-client writes "Nan"), ±Inf.
+  const SAMPLE = new RegExp(`^(${NAME})(?:\\{((?:${LABEL})(?:,${LABEL})*)?\\})? (-?[0-9.eE+-]+|[Nn][Aa][Nn]|[+-]Inf)(?: -?\\d+)?$`);
   assert.ok(text.endsWith('\n'), 'the exposition ends with a newline');
   for (const line of text.slice(0, -1).split('\n')) {
     if (line === '') continue;
@@ -50,7 +51,7 @@ function parsePrometheus(text: string): Sample[] {
     const family = [name, name.replace(/_(bucket|sum|count|total|created)$/, '')].find((n) => typed.has(n));
     assert.ok(family, `no TYPE before ${name}`);
     const labels = Object.fromEntries([...(m[2] ?? '').matchAll(/([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"/g)].map((l) => [l[1]!, l[2]!]));
-    samples.push({ name, labels, value: Number(m[3]!.replace('Inf', 'Infinity')) });
+    samples.push({ name, labels, value: /^nan$/i.test(m[3]!) ? Number.NaN : Number(m[3]!.replace('Inf', 'Infinity')) });
   }
   return samples;
 }
