@@ -22,8 +22,11 @@ import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import type { ClientAuthThrottle } from '../services/login-throttle.ts';
 
-/** oidc-provider's default routes, relative to where it is mounted. */
-const CLIENT_AUTH_PATHS = new Set(['/token', '/token/introspection', '/token/revocation']);
+/**
+ * oidc-provider's default routes, relative to where it is mounted: every
+ * endpoint where it authenticates a client (PAR's /request guesses secrets as well as /token).
+ */
+const CLIENT_AUTH_PATHS = new Set(['/token', '/token/introspection', '/token/revocation', '/request']);
 
 export function koaClientAuthThrottle(provider: Provider, throttle: ClientAuthThrottle, logger: Logger, metrics?: Metrics): Middleware {
   /** Requests refused by the lock inside the library: answered 429, and not counted again. */

@@ -12,7 +12,8 @@ import { authorizationServer, insecure } from '../support/dpop.ts';
 import { basicAuth } from '../support/admin.ts';
 import { CLIENT_AUTH_POLICY } from '../../server/services/login-throttle.ts';
 
-const ENDPOINTS = ['token', 'token/introspection', 'token/revocation'] as const;
+// `request`: pushed authorization requests (RFC 9126) authenticate the client too.
+const ENDPOINTS = ['token', 'token/introspection', 'token/revocation', 'request'] as const;
 let redis: RedisServer | undefined;
 after(() => redis?.stop());
 
@@ -60,7 +61,7 @@ for (const [name, skip, env] of backends) {
     test('an address over its limit is refused, the right secret too; other addresses are not', async () => {
       const address = '198.51.100.7';
       for (let i = 0; i < CLIENT_AUTH_POLICY.maxIpFailures; i++) {
-        const res = await call(ENDPOINTS[i % 3]!, `guess-${i}`, wrong, address);
+        const res = await call(ENDPOINTS[i % ENDPOINTS.length]!, `guess-${i}`, wrong, address);
         assert.equal(res.status, 401, `attempt ${i + 1}`);
         assert.equal(res.body.error, 'invalid_client');
       }
