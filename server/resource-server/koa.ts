@@ -44,9 +44,10 @@ export interface GuardOptions {
    * DPoP-bound tokens (RFC 9449): accepted with a valid proof (default), or
    * `false` to refuse them all. `origin` is this API's public origin
    * (`https://api.example`), against which a proof's `htu` is checked;
-   * default: the request's own origin as Koa sees it (its Host header, or
-   * X-Forwarded-Host with `app.proxy`): set it when the API is reached
-   * under one name.
+   * default: the scheme and host the request was made to as Koa sees them
+   * (its Host header, or X-Forwarded-Host with `app.proxy`): set it when the
+   * API is reached under one name. (Not `ctx.origin`: in Koa 3 that is the
+   * request's `Origin` header, which a caller chooses.)
    */
   dpop?: (DpopOptions & { origin?: string }) | false;
 }
@@ -64,7 +65,7 @@ export function requireAccessToken(options: GuardOptions): Middleware<AuthState>
       const presented = presentedToken(ctx.get('authorization') || undefined);
       presentedScheme = presented?.scheme;
       // originalUrl: the path as the client sent it, also under koa-mount.
-      const url = `${origin ?? ctx.origin}${ctx.originalUrl}`;
+      const url = `${origin ?? `${ctx.protocol}://${ctx.host}`}${ctx.originalUrl}`;
       const found = presented && await authenticator.authenticate({ method: ctx.method, url, dpop: ctx.get('dpop') || undefined }, presented);
       if (found) {
         ctx.state.auth = { claims: found.claims, scopes: scopesOf(found.claims), token: found.token, scheme: found.scheme };

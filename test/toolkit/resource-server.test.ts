@@ -262,6 +262,25 @@ describe('resource-server toolkit', () => {
       assert.equal(res.status, 401);
     });
 
+    test('without a configured origin, htu is checked against the request\'s scheme and host, never its Origin header', async () => {
+      const app = new Koa<AuthState>();
+      app.use(requireAccessToken({ verifier: createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience }), realm: 'notes', dpop: {} }));
+      app.use((ctx) => { ctx.body = { ok: true }; });
+      const other = createServer(app.callback());
+      await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+      const base = `http://127.0.0.1:${(other.address() as { port: number }).port}`;
+      try {
+        // A plain (non-CORS) request carries no Origin header: the proof for this very URL is good.
+        const plain = await fetch(`${base}/notes`, { headers: { authorization: `DPoP ${bound}`, dpop: await proof(key, { htm: 'GET', htu: `${base}/notes`, accessToken: bound }) } });
+        assert.equal(plain.status, 200, await plain.text());
+        // A proof made for another API does not pass by naming that API in Origin.
+        const forged = await fetch(`${base}/notes`, { headers: { authorization: `DPoP ${bound}`, origin: 'https://other-api.example', dpop: await proof(key, { htm: 'GET', htu: 'https://other-api.example/notes', accessToken: bound }) } });
+        assert.equal(forged.status, 401);
+      } finally {
+        await new Promise<void>((resolve) => other.close(() => resolve()));
+      }
+    });
+
     test('verifyAccessToken alone refuses a bound token: its proof needs the request', async () => {
       // cooldownMs: a verifier of its own, not the shared one holding the keys from before the rotation test.
       await assert.rejects(verifyAccessToken(bound, { issuer: t.issuer, audience: t.config.apiAudience, cooldownMs: 0 }), (err: unknown) => err instanceof DpopError && err.code === 'invalid_token');
