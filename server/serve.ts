@@ -3,11 +3,11 @@
 import { sendConsoleToLog } from './console-to-log.ts';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { loadConfig } from './config.ts';
+import { loadConfig, type Config } from './config.ts';
 import { ConfigError, DatabaseBusyError, MigrationError } from './errors.ts';
-import { createLogger } from './logger.ts';
+import { createLogger, type Logger } from './logger.ts';
 import { serveMetrics } from './metrics.ts';
-import { createTollgate } from './tollgate.ts';
+import { createTollgate, type Tollgate } from './tollgate.ts';
 import { serveCliSocket } from './cli/socket-server.ts';
 import { stopTracing } from './tracing.ts';
 
@@ -18,6 +18,16 @@ async function main(): Promise<void> {
   // The log stream batches writes for throughput; flush at least every second so lines never wait long.
   setInterval(() => logger.flush(), 1000).unref();
   const tollgate = await createTollgate(config, logger);
+  try {
+    await listen(config, tollgate, logger);
+  } catch (err) {
+    // A busy port (public or metrics) after the database was opened: close it cleanly before exiting.
+    await tollgate.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function listen(config: Config, tollgate: Tollgate, logger: Logger): Promise<void> {
   if (config.metricsPort !== undefined) await serveMetrics(tollgate.metrics, { port: config.metricsPort, host: config.host }, logger);
   const server = createServer(tollgate.handler);
   // Keep-alive longer than typical load balancers' idle timeout (60 s), so they close first.
@@ -50,7 +60,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'shutting down');
     // Stop accepting, let requests in flight finish, then close the database.
     server.close(async () => {
-      await cliSocket.close();
+      await cliSocket.close().catch((err: Error) => logger.error({ err: { message: err.message } }, 'closing the CLI socket failed'));
       await tollgate.close().catch((err: Error) => logger.error({ err: { message: err.message } }, 'close failed'));
       // The spans of the last requests are still buffered (sent every 5 s by default).
       await stopTracing().catch((err: Error) => logger.error({ err: { message: err.message } }, 'exporting the last spans failed'));

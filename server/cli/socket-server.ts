@@ -77,8 +77,13 @@ export async function serveCliSocket(tollgate: Pick<Tollgate, 'config' | 'databa
   async function answer(line: string | undefined): Promise<ControlReply> {
     if (line === undefined) return failure({ code: 'invalid_request', message: `a request is one JSON line of at most ${MAX_REQUEST_BYTES} bytes`, status: 400 });
     let name = '(unreadable)';
+    let request: { command?: unknown; input?: unknown };
     try {
-      const request = JSON.parse(line) as { command?: unknown; input?: unknown };
+      request = JSON.parse(line) as typeof request;
+    } catch {
+      return failure({ code: 'invalid_request', message: 'a request is one JSON line', status: 400 });
+    }
+    try {
       const command = typeof request.command === 'string' && Object.hasOwn(COMMANDS, request.command) ? COMMANDS[request.command] : undefined;
       if (!command || command.needs === 'keys') {
         // The key commands never need the server: the CLI runs them itself.
@@ -90,7 +95,6 @@ export async function serveCliSocket(tollgate: Pick<Tollgate, 'config' | 'databa
       logger.info({ cli_command: name, outcome: 'done' }, 'CLI command');
       return { ok: true, result };
     } catch (err) {
-      if (err instanceof SyntaxError) return failure({ code: 'invalid_request', message: 'a request is one JSON line', status: 400 });
       if (err instanceof ZodError) {
         const fields = Object.fromEntries(err.issues.map((i) => [i.path.map(String).join('.') || '(input)', i.message]));
         const [first] = Object.entries(fields);
