@@ -33,7 +33,10 @@ export function settleCodeRedemptions(deps: { oidcModels: OidcModelRepository; l
   const forget = async (refreshTokenId: string | undefined) => {
     if (refreshTokenId === undefined) return;
     // Best effort: if storage is down, the orphan expires (or is revoked with its grant).
-    await deps.oidcModels.destroy('RefreshToken', refreshTokenId).catch(() => undefined);
+    await deps.oidcModels.destroy('RefreshToken', refreshTokenId).catch((err: Error) => {
+      // Said, not thrown: the answer stands. Never the token's id (it is the token).
+      deps.logger.warn({ err: { message: err.message } }, 'an undelivered refresh token could not be deleted; it expires on its own');
+    });
   };
 
   return async (ctx, next) => {
