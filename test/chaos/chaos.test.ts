@@ -15,4 +15,7 @@ test('under SIGKILL, a PostgreSQL restart and a Redis kill, no family loses or f
   assert.equal(report.race.winners, 1);
   assert.ok(report.families.filter((f) => f.client === 'tolerant').every((f) => f.carriesOn), 'every family of the client with a reuse grace carries on');
   assert.ok(report.requests > 100, `the families rotated (${report.requests} requests)`);
+  // The faults reached the clients: some answers were 503 or never came, so the retry rules were exercised.
+  assert.ok(report.families.some((f) => f.retriesAfter503 > 0), 'at least one family retried after a 503');
+  assert.ok(report.lostAnswers + report.notSent > 0, 'at least one request met a killed or stopped instance');
 });

@@ -250,7 +250,9 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosReport> {
           await sleep(2_000);
           postgres!.up();
         } else {
-          spawnSync('pkill', ['-KILL', '-f', `redis-server 127.0.0.1:${redis!.port}`]);
+          const killed = spawnSync('pkill', ['-KILL', '-f', `redis-server 127.0.0.1:${redis!.port}`]);
+          // Counted only when a process was killed: a pattern that matches nothing must not pass for a fault.
+          if (killed.status !== 0) throw new Error(`pkill found no redis-server on port ${redis!.port}`);
           await sleep(1_000);
           await redis!.start();
         }

@@ -122,7 +122,11 @@ export function checkLog(lines: readonly string[], secrets: ReadonlySet<string>)
     let level = 0;
     try {
       level = (JSON.parse(line) as { level?: number }).level ?? 0;
-    } catch { /* not JSON: reported below */ }
+    } catch {
+      // Every line the server writes is JSON: anything else (a raw stack trace) is a finding.
+      findings.push({ kind: 'non-JSON log line', detail: line.slice(0, 400) });
+      continue;
+    }
     if (level >= 50) findings.push({ kind: 'error logged', detail: line.slice(0, 400) });
   }
   return findings;

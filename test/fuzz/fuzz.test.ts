@@ -16,7 +16,8 @@ test('2,000 hostile requests: no 5xx, no internals or secrets in any answer or i
   assert.equal(report.failure, undefined, `${report.failure}\n\n${findings.join('\n\n')}`);
   assert.equal(report.status5xx, 0);
   assert.deepEqual(findings, []);
-  assert.ok(report.requests >= 2_000 || report.interrupted, `only ${report.requests} requests sent`);
+  // The time bound may stop a run on a slow machine early, but never before it has said something.
+  assert.ok(report.requests >= 2_000 || (report.interrupted && report.requests >= 500), `only ${report.requests} requests sent`);
   assert.ok(report.rssAfterMb - report.rssBeforeMb <= report.rssLimitMb, `RSS grew from ${report.rssBeforeMb} MB to ${report.rssAfterMb} MB`);
   // Every family of routes was reached.
   for (const family of ['token', 'par', 'authorization', 'interaction', 'account', 'admin', 'introspection', 'revocation', 'userinfo', 'end_session', 'documents', 'stray', 'wire']) {
