@@ -33,7 +33,7 @@ function document(route: string, value: unknown, cacheControl: string, contentTy
   return { route, body, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 27)}"`, cacheControl, contentType };
 }
 
-export function precomputedDocuments(options: { jwksPath: string; discoveryPath: string; publicJwks: unknown }): PrecomputedDocuments {
+export function precomputedDocuments(options: { issuer: string; jwksPath: string; discoveryPath: string; publicJwks: unknown }): PrecomputedDocuments {
   // Five minutes: resource servers refetch on an unknown kid anyway, and a rotation publishes new keys ahead of use.
   // RFC 7517 §8.5 media type, as oidc-provider's own /jwks answers.
   const jwksDocument = (publicJwks: unknown) => document('jwks', publicJwks, 'public, max-age=300', 'application/jwk-set+json; charset=utf-8');
@@ -53,6 +53,11 @@ export function precomputedDocuments(options: { jwksPath: string; discoveryPath:
       await next();
       if (discovery || ctx.method !== 'GET' || ctx.path !== options.discoveryPath) return;
       if (ctx.status === 200 && ctx.body && typeof ctx.body === 'object' && !Buffer.isBuffer(ctx.body)) {
+        // Kept for everyone only when it names the issuer's own endpoints: a
+        // document built from anything else (a context that escaped the
+        // issuer pinning, middleware/issuer-origin.ts) is served once, never cached.
+        const body = ctx.body as { issuer?: unknown; token_endpoint?: unknown };
+        if (body.issuer !== options.issuer || typeof body.token_endpoint !== 'string' || !body.token_endpoint.startsWith(`${options.issuer}/`)) return;
         discovery = document('discovery', ctx.body, 'public, max-age=3600');
       }
     },

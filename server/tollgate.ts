@@ -164,6 +164,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     if (options.reportNonconformingClients !== false) await reportNonconformingClients(clients, logger);
 
     const documents = precomputedDocuments({
+      issuer: config.issuer,
       jwksPath: `${prefix}/jwks`,
       discoveryPath: `${prefix}/.well-known/openid-configuration`,
       publicJwks: keys.publicJwks,
