@@ -281,6 +281,10 @@ describe('metrics: PostgreSQL pool and Redis', { skip: requirePostgres() || requ
   test('pool gauges are read at scrape time; redis_up follows the connection', async () => {
     const read = async () => parsePrometheus(await t.tollgate.metrics.registry.metrics());
     let samples = await read();
+    // Present, not merely 0 by absence (valueOf reads a missing sample as 0).
+    for (const gauge of ['tollgate_redis_up', 'tollgate_database_pool_connections_in_use', 'tollgate_database_pool_waiting']) {
+      assert.ok(samples.some((s) => s.name === gauge), `${gauge} is exposed`);
+    }
     assert.equal(valueOf(samples, 'tollgate_redis_up'), 1);
     assert.equal(valueOf(samples, 'tollgate_database_pool_connections_in_use'), 0, 'nothing checked out between requests');
     assert.equal(valueOf(samples, 'tollgate_database_pool_waiting'), 0);
@@ -294,9 +298,14 @@ describe('metrics: PostgreSQL pool and Redis', { skip: requirePostgres() || requ
     try {
       const until = Date.now() + 5_000;
       do samples = await read(); while (valueOf(samples, 'tollgate_redis_up') !== 0 && Date.now() < until);
+      assert.ok(samples.some((s) => s.name === 'tollgate_redis_up'), 'still exposed while Redis is down');
       assert.equal(valueOf(samples, 'tollgate_redis_up'), 0);
     } finally {
       await redis.start();
     }
+    // And back to 1 once Redis is there again.
+    const until = Date.now() + 10_000;
+    do samples = await read(); while (valueOf(samples, 'tollgate_redis_up') !== 1 && Date.now() < until);
+    assert.equal(valueOf(samples, 'tollgate_redis_up'), 1);
   });
 });
