@@ -103,7 +103,11 @@ for (const [name, skip, env] of backends) {
     test('oauth4webapi surfaces the refusal as temporarily_unavailable with status 429', async () => {
       const as = await authorizationServer(t.issuer);
       const client: oauth.Client = { client_id: 'lib' };
-      const headers = new Headers({ 'x-forwarded-for': '198.51.100.7' }); // the address locked above
+      // An address of its own, locked here: the test does not lean on another test's state.
+      const address = '198.51.100.99';
+      // One past the limit: the failure that finds the limit reached is the one that locks.
+      for (let i = 0; i <= CLIENT_AUTH_POLICY.maxIpFailures; i++) await call('token', `guess-lib-${i}`, wrong, address);
+      const headers = new Headers({ 'x-forwarded-for': address });
       const response = await oauth.clientCredentialsGrantRequest(as, client, oauth.ClientSecretBasic(secrets.lib!), { scope: 'basic' }, { ...insecure, headers });
       await assert.rejects(oauth.processClientCredentialsResponse(as, client, response), (err: unknown) => {
         assert.ok(err instanceof oauth.ResponseBodyError, String(err));

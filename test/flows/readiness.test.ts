@@ -94,9 +94,11 @@ describe('readiness without Redis, and with a Redis Cluster', { skip: requireRed
       await withTestTollgate({ env: { REDIS_CLUSTER_NODES: cluster.env } }, async (t) => {
         assert.deepEqual((await readiness(t.issuer)).body, { status: 'ok', checks: { database: 'ok', redis: 'ok' } });
         await cluster.stopNode(1);
-        const ready = await readiness(t.issuer);
+        const ready = await eventually(() => readiness(t.issuer), (r) => r.status === 503);
         assert.equal(ready.status, 503);
+        assert.equal(ready.retryAfter, '2');
         assert.deepEqual(ready.body, { status: 'unavailable', checks: { database: 'ok', redis: 'unavailable' } });
+        assert.equal((await fetch(`${t.issuer}/healthz`)).status, 200, 'alive, though not ready');
       });
     } finally {
       await cluster.stop();
