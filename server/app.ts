@@ -34,6 +34,7 @@ import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
+import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
@@ -50,6 +51,8 @@ import type { Views } from './views/views.ts';
 
 export interface AppDependencies {
   config: Config;
+  /** Used DPoP proofs, shared with the admin API (and through Redis with other instances, when configured). */
+  dpopReplayCache: ReplayCache;
   logger: Logger;
   provider: Provider;
   cookieSecrets: string[];
@@ -118,7 +121,7 @@ export function createApp(deps: AppDependencies): Koa {
 
   app.use(koaAuthorizationPost(`${prefix}/auth`, formBody()));
 
-  const userinfo = userinfoRoutes({ issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount });
+  const userinfo = userinfoRoutes({ issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount, dpop: { replayCache: deps.dpopReplayCache } });
   app.use(mount(`${prefix}/me`, compose([postOnly(formBody()), userinfo.routes()])));
 
   app.use(mount(`${prefix}${ADMIN_API_PATH}`, deps.admin.middleware));

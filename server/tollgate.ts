@@ -22,6 +22,8 @@ import { createProvider } from './oidc/configuration.ts';
 import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
 import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
 import { settleCodeRedemptions } from './oidc/code-redemption.ts';
+import { createRedisReplayCache } from './repositories/redis-replay-cache.ts';
+import { createMemoryReplayCache } from './resource-server/dpop.ts';
 import { createPages } from './views/pages.ts';
 import { createCsrf } from './services/csrf.ts';
 import { createClientAuthThrottle, createLoginThrottle } from './services/login-throttle.ts';
@@ -169,11 +171,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       discoveryPath: `${prefix}/.well-known/openid-configuration`,
       publicJwks: keys.publicJwks,
     });
+    // Used DPoP proofs: in Redis when there is one, so that every instance refuses a replay.
+    const dpopReplayCache = redis ? createRedisReplayCache(redis) : createMemoryReplayCache();
     const admin = adminApi({
-      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit,
+      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
     });
     const app = createApp({
-      config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions,
+      config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
       audit,
       admin,

@@ -5,6 +5,7 @@
 // Every path below /admin/v1 passes the guard first, so an unknown route
 // answers 401 to a stranger, not 404: the route table is not public. Only
 // the OpenAPI document is.
+import type { ReplayCache } from '../../resource-server/dpop.ts';
 import Router from '@koa/router';
 import compose from 'koa-compose';
 import { bodyParser } from '@koa/bodyparser';
@@ -25,6 +26,8 @@ import { readableBody } from '../../middleware/koa-readable-body.ts';
 
 export interface AdminApiDependencies {
   issuer: string;
+  /** Used DPoP proofs (shared with userinfo, and through Redis with other instances). */
+  dpopReplayCache?: ReplayCache;
   /** Verifies tokens of any of Tollgate's audiences; the chain then requires `adminAudience`. */
   verifier: AccessTokenVerifier;
   /** The admin API's own resource indicator: its tokens are good here only. */
@@ -68,7 +71,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
 
   const chain = compose([
     // DPoP proofs name the issuer's origin (htu), never the request's Host header.
-    requireAccessToken({ verifier: deps.verifier, realm: deps.issuer, dpop: { origin: new URL(deps.issuer).origin } }) as Middleware,
+    requireAccessToken({ verifier: deps.verifier, realm: deps.issuer, dpop: { origin: new URL(deps.issuer).origin, replayCache: deps.dpopReplayCache } }) as Middleware,
     requireScope('admin') as Middleware,
     requireAudience(deps.adminAudience),
     stillAdministrator(deps.accounts, deps.clients),
