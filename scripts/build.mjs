@@ -18,10 +18,14 @@ try {
   manifest = require.resolve('typescript/package.json');
 } catch (err) {
   if (err.code !== 'MODULE_NOT_FOUND') throw err;
-  // A production install (`npm ci --omit=dev`) has no compiler; the build was made where it had one.
-  if (existsSync(new URL('dist/server/main.js', root))) process.exit(0);
-  console.error('typescript is not installed and dist/server is missing: run a full `npm ci` (or `npm run build` where dev dependencies are installed).');
-  process.exit(1);
+  // A production install (`npm ci --omit=dev`, which runs `prepare` unless
+  // --ignore-scripts) has no compiler: the build is made where dev
+  // dependencies are (the image's build stage), so there is nothing to do
+  // here, and failing would fail the install itself.
+  if (!existsSync(new URL('dist/server/main.js', root))) {
+    console.error('tollgate: typescript is not installed (a production install), so dist/ was not built: build it where dev dependencies are installed (`npm ci && npm run build`) before `npm start`.');
+  }
+  process.exit(0);
 }
 const tsc = path.join(path.dirname(manifest), JSON.parse(readFileSync(manifest, 'utf8')).bin.tsc);
 
