@@ -61,7 +61,7 @@ function commandOf(text: string): string[] {
 const ENTER = `set -e
 R="$1"; USERSPEC="$2"; WORKDIR="$3"; IMAGE_ETC="$4"; NPM_CACHE="$5"; shift 5
 for d in bin sbin lib lib64 usr etc; do
-  if [ -L "/$d" ]; then [ -e "$R/$d" ] || ln -s "$(readlink "/$d")" "$R/$d"
+  if [ -L "/$d" ]; then [ -L "$R/$d" ] || ln -s "$(readlink "/$d")" "$R/$d"
   elif [ -d "/$d" ]; then mkdir -p "$R/$d"; mount --rbind "/$d" "$R/$d"; mount -o remount,bind,ro "$R/$d"
   fi
 done
