@@ -39,8 +39,8 @@ COPY --from=build /app/dist ./dist
 COPY package.json ./
 COPY prisma/migrations ./prisma/migrations
 COPY views ./views
-# The image's `node` user (uid 1000) owns only the two writable directories.
-RUN mkdir -p /app/data /app/keys && chown node:node /app/data /app/keys && chmod 700 /app/keys
+# The image's `node` user (uid 1000) owns only the two writable directories, and they are its alone.
+RUN mkdir -p /app/data /app/keys && chown node:node /app/data /app/keys && chmod 700 /app/data /app/keys
 USER node
 VOLUME ["/app/data", "/app/keys"]
 EXPOSE 3000

@@ -288,7 +288,10 @@ describe('the Dockerfile, replayed stage by stage', { skip: canReplay ? false : 
     }
     t.diagnostic(`image node_modules: ${(await duBytes(modules) / 1e6).toFixed(0)} MB`);
     // Only the volumes are the unprivileged user's to write.
-    for (const volume of runtime.volumes) assert.equal((await stat(path.join(runtime.root, volume))).uid, IMAGE_USER.uid, volume);
+    for (const volume of runtime.volumes) {
+      const { uid, mode } = await stat(path.join(runtime.root, volume));
+      assert.deepEqual([uid, mode & 0o777], [IMAGE_USER.uid, 0o700], volume);
+    }
     assert.equal((await stat(path.join(app, 'dist'))).uid, 0);
   });
 
