@@ -301,8 +301,12 @@ describe('a signal while starting', () => {
       child.stderr.on('data', (d: Buffer) => { output += d; });
       const closed = new Promise<number | null>((resolve) => child.on('close', resolve));
       // The database is being made: the lock is taken, nothing is served yet.
+      const deadline = Date.now() + 60_000;
       while (!output.includes('"msg":"creating the embedded database (first start)"')) {
-        assert.equal(child.exitCode, null, output);
+        if (child.exitCode !== null || Date.now() > deadline) {
+          process.kill(-child.pid!, 'SIGKILL');
+          assert.fail(`no "creating the embedded database" line:\n${output}`);
+        }
         await new Promise((r) => setTimeout(r, 20));
       }
       process.kill(child.pid!, 'SIGTERM');
