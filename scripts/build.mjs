@@ -7,6 +7,7 @@
 //      rebuilt only when the installed PGlite changes).
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { chmod, readdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -18,10 +19,14 @@ try {
   manifest = require.resolve('typescript/package.json');
 } catch (err) {
   if (err.code !== 'MODULE_NOT_FOUND') throw err;
-  // A production install (`npm ci --omit=dev`) has no compiler; the build was made where it had one.
-  if (existsSync(new URL('dist/server/main.js', root))) process.exit(0);
-  console.error('typescript is not installed and dist/server is missing: run a full `npm ci` (or `npm run build` where dev dependencies are installed).');
-  process.exit(1);
+  // A production install (`npm ci --omit=dev`, which runs `prepare` unless
+  // --ignore-scripts) has no compiler: the build is made where dev
+  // dependencies are (the image's build stage), so there is nothing to do
+  // here, and failing would fail the install itself.
+  if (!existsSync(new URL('dist/server/main.js', root))) {
+    console.error('tollgate: typescript is not installed (a production install), so dist/ was not built: build it where dev dependencies are installed (`npm ci && npm run build`) before `npm start`.');
+  }
+  process.exit(0);
 }
 const tsc = path.join(path.dirname(manifest), JSON.parse(readFileSync(manifest, 'utf8')).bin.tsc);
 
@@ -37,3 +42,20 @@ compile('server/resource-server/tsconfig.json');
 
 const { buildEmbeddedTemplate, EMBEDDED_TEMPLATE_DIR } = await import('../dist/server/repositories/database.js');
 if (await buildEmbeddedTemplate()) console.error(`built the embedded database template in ${EMBEDDED_TEMPLATE_DIR}`);
+await makeReadable(EMBEDDED_TEMPLATE_DIR);
+
+/**
+ * The template is built by whoever builds (root, in the image's build stage)
+ * and copied by whoever runs the server (the image's `node` user), but
+ * PostgreSQL writes some of its files owner-only (pg_logical/
+ * replorigin_checkpoint): readable by all, writable by the owner only. The
+ * copies in DATA_DIR keep these modes; DATA_DIR itself is the owner's alone.
+ */
+async function makeReadable(dir) {
+  await chmod(dir, 0o755);
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const entryPath = path.join(dir, entry.name);
+    if (entry.isDirectory()) await makeReadable(entryPath);
+    else if (entry.isFile()) await chmod(entryPath, 0o644);
+  }
+}

@@ -224,6 +224,19 @@ export const CONFIG_OPTIONS = {
     meaning: 'Believe the client address (`X-Forwarded-For`, the last entry) and scheme (`X-Forwarded-Proto`) the proxy sets. Never the host: every URL Tollgate emits comes from `ISSUER`.',
     why: 'Without a proxy that sets them, anyone could write them.',
   },
+  TOLLGATE_ADMIN_EMAIL: {
+    schema: z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an e-mail address' })).optional(),
+    shown: '*(unset)*',
+    meaning: 'Bootstrap administrator: at start, when no account has the `admin` role, one is created with this e-mail (see [docs/deploying.md](docs/deploying.md#the-first-start)).',
+    why: 'As Keycloak\'s bootstrap admin: a fresh installation gets an administrator without a second command.',
+  },
+  TOLLGATE_ADMIN_PASSWORD: {
+    // services/passwords.ts's bounds (NIST SP 800-63B), repeated: importing it here would load argon2 into every CLI command.
+    schema: z.string().min(8, 'must be at least 8 characters').max(1024, 'must be at most 1024 characters').optional(),
+    shown: '*(generated)*',
+    meaning: "The bootstrap administrator's password (with `TOLLGATE_ADMIN_EMAIL`). Unset: one is generated and printed once on standard error.",
+    why: 'A generated password is never weak, and is shown once, outside the JSON log.',
+  },
 } as const satisfies Record<string, ConfigOption>;
 
 type Options = typeof CONFIG_OPTIONS;
@@ -261,6 +274,8 @@ export interface Config {
   readonly allowPrivateNetworkFetch: boolean;
   /** THEME_DIR, absolute: a directory that existed at start. */
   readonly themeDir?: string;
+  /** Created at start when no account has the admin role (server/bootstrap.ts); no password: one is generated. */
+  readonly bootstrapAdmin?: { readonly email: string; readonly password?: string };
 }
 
 /**
@@ -298,6 +313,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     if (issuer !== undefined && !issuer.startsWith('https://')) problem('ISSUER', 'must be an https URL when NODE_ENV=production');
     if (!v.COOKIE_SECRETS && !problems.has('COOKIE_SECRETS')) problem('COOKIE_SECRETS', 'required when NODE_ENV=production (generated secrets are for development only)');
   }
+  if (v.TOLLGATE_ADMIN_PASSWORD && !v.TOLLGATE_ADMIN_EMAIL && !problems.has('TOLLGATE_ADMIN_EMAIL')) problem('TOLLGATE_ADMIN_PASSWORD', 'set TOLLGATE_ADMIN_EMAIL too (the bootstrap administrator\'s e-mail)');
   if (problems.size > 0 || issuer === undefined) throw new ConfigError([...problems.values()]);
   const e = env.parse(present);
 
@@ -330,6 +346,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     allowPrivateNetworkFetch: e.ALLOW_PRIVATE_NETWORK_FETCH,
     themeDir: e.THEME_DIR ? path.resolve(e.THEME_DIR) : undefined,
+    bootstrapAdmin: e.TOLLGATE_ADMIN_EMAIL
+      ? Object.freeze({ email: e.TOLLGATE_ADMIN_EMAIL, ...(e.TOLLGATE_ADMIN_PASSWORD ? { password: e.TOLLGATE_ADMIN_PASSWORD } : {}) })
+      : undefined,
   });
 }
 

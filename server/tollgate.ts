@@ -41,6 +41,8 @@ import { listenToProvider } from './oidc/events.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
 import { adminApiAudience, basePath } from './oidc/configuration.ts';
 import type { RequestListener } from 'node:http';
+import { existsSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 export interface Tollgate {
@@ -92,17 +94,26 @@ async function reportNonconformingClients(clients: ClientService, logger: Logger
   }
 }
 
+/** An absent or empty directory: where a first start creates the embedded database. */
+async function isEmptyDirectory(dir: string): Promise<boolean> {
+  return (await readdir(dir).catch(() => [])).length === 0;
+}
+
 export async function createTollgate(config: Config, logger: Logger, options: TollgateOptions = {}): Promise<Tollgate> {
   const prefix = basePath(config);
   // Before any database work: a theme that cannot be served stops the start at once (ConfigError).
   // Templates, assets and strings are read once: restart to see an edited view or theme.
   const views = createViews({ assetsPath: `${prefix}/assets`, themeDir: config.themeDir });
+  // A first start does seconds of work before it can listen: say what, as it goes.
+  const started = performance.now();
+  const creating = !config.database.url && await isEmptyDirectory(config.database.dataDir);
+  if (creating) logger.info({ data_dir: config.database.dataDir }, 'creating the embedded database (first start)');
   const database = await openDatabase(config);
   let redis: Redis | undefined;
   let invalidation: CacheInvalidation | undefined;
   try {
     const migrated = await applyMigrations(database);
-    if (migrated.length) logger.info({ migrations: migrated }, 'database migrated');
+    if (migrated.length) logger.info({ migrations: migrated, ms: Math.round(performance.now() - started) }, 'database migrated');
 
     const redisTarget = redisTargetOf(config);
     redis = redisTarget ? await openRedis(redisTarget, logger) : undefined;
@@ -114,7 +125,10 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       redisReady: redisClient && (() => redisClient.isReady),
       signingKeysFile: path.join(config.keysDir, SIGNING_KEYS_FILE),
     });
+    const generatingKeys = !existsSync(path.join(config.keysDir, SIGNING_KEYS_FILE));
+    if (generatingKeys) logger.info({ keys_dir: config.keysDir }, 'generating signing keys (first start)');
     const initialKeys = await loadOrCreateSigningKeys(config.keysDir);
+    if (generatingKeys) logger.info({ kids: initialKeys.publicJwks.keys.map((k) => k.kid) }, 'signing keys ready');
     const cookieSecrets = await resolveCookieSecrets(config);
     const accounts = createAccountService(repositories.accounts);
 
