@@ -2,9 +2,7 @@
 // (device, address, when) and the applications they allowed, and ends one
 // session, removes one application's access, or signs out everywhere.
 //
-// It authenticates like any application, through an authorization request
-// of its own built-in, first-party client (as Keycloak's account console
-// does), and then reads the person from oidc-provider's session cookie.
+// Who is signed in, and the CSRF check of its forms: account-session.ts.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
@@ -12,7 +10,7 @@ import type { AccountService } from '../services/accounts.ts';
 import type { Csrf } from '../services/csrf.ts';
 import type { SessionService } from '../services/sessions.ts';
 import { describeDevice, type SessionDevices } from '../services/devices.ts';
-import { ACCOUNT_CODE_CHALLENGE } from '../oidc/account-client.ts';
+import { accountSession } from './account-session.ts';
 import { ACCOUNT_CLIENT_ID } from '../services/reserved-clients.ts';
 import type { Pages } from '../views/pages.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
@@ -34,44 +32,11 @@ export function accountRoutes(deps: Dependencies): Router {
   // Mounted at `base` (app.ts): the routes below are relative to it.
   const router = new Router();
 
-  /** The signed-in person of this browser, or undefined. */
-  const current = async (ctx: Context) => {
-    const session = await deps.provider.Session.get(ctx);
-    const account = session.accountId ? await deps.accounts.findActive(session.accountId) : undefined;
-    return account && session.uid ? { session, account } : undefined;
-  };
-
-  const signInFirst = (ctx: Context) => {
-    const query = new URLSearchParams({
-      client_id: ACCOUNT_CLIENT_ID,
-      response_type: 'code',
-      scope: 'openid',
-      redirect_uri: `${deps.issuer}/account`,
-      code_challenge: ACCOUNT_CODE_CHALLENGE,
-      code_challenge_method: 'S256',
-    });
-    ctx.status = 303;
-    ctx.redirect(`${deps.prefix}/auth?${query.toString()}`);
-  };
+  const { current, signInFirst, authorised, csrfFor } = accountSession(deps);
 
   const back = (ctx: Context) => {
     ctx.status = 303;
     ctx.redirect(base);
-  };
-
-  /** Form posts: the person, their CSRF token checked (bound to their session). */
-  const authorised = async (ctx: Context) => {
-    const who = await current(ctx);
-    if (!who) {
-      signInFirst(ctx);
-      return undefined;
-    }
-    const token = (ctx.request.body as Record<string, unknown> | undefined)?.csrf;
-    if (!deps.csrf.verify(`account:${who.session.uid}`, token)) {
-      deps.pages.error(ctx, 'csrf', 403);
-      return undefined;
-    }
-    return who;
   };
 
   router.get('/', async (ctx) => {
@@ -86,7 +51,7 @@ export function accountRoutes(deps: Dependencies): Router {
     deps.pages.render(ctx, 'account', locale, {
       base,
       email: who.account.email,
-      csrf: deps.csrf.tokenFor(`account:${who.session.uid}`),
+      csrf: csrfFor(who),
       sessions: sessions.map((s) => ({
         // The uid, never the id: the id is the session cookie's value.
         id: s.uid,

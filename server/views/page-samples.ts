@@ -1,7 +1,7 @@
 // What each page template receives, as one example each: rendered once per
 // language at start (views.ts), so that a theme's template that throws is
 // found before the first visitor meets it. Keep in step with the routes that
-// render them (routes/interaction/, routes/account.ts, views/pages.ts) and
+// render them (routes/interaction/, routes/account*.ts, views/pages.ts) and
 // with docs/theming.md. Every page also receives `lang`, `t`, `assetsPath`,
 // `logoUrl` and `themeStylesheetUrl` (views.ts); the layout receives the
 // page's data plus `title` and `body` (the rendered page, raw).
@@ -30,4 +30,5 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
   // `form`: oidc-provider's own (escaped by it), rendered raw.
   logout: { form: '<form id="op.logoutForm" method="post" action="/session/end/confirm"><input type="hidden" name="xsrf" value="sample"/></form>', host: 'id.example.test', clientName: 'Sample App' },
   'logout-done': {},
+  notice: { title: 'Sample title', message: 'Sample message', link: { href: '/account', label: 'Sample link' } },
 };

@@ -10,10 +10,24 @@ export interface Pages {
   render(ctx: Context, name: string, locale: Locale, data: Record<string, unknown>, status?: number): void;
   /** A friendly error page in the request's language; `code` picks a localized message when one exists. */
   error(ctx: Context, code: string, status: number, locale?: Locale): void;
+  /**
+   * A page that tells the person one thing (a link sent, a link expired, a
+   * change made): its title and message are the strings `notice.<key>.title`
+   * and `notice.<key>.message` (with `vars`), and an optional link onwards.
+   */
+  notice(ctx: Context, key: string, options?: NoticeOptions): void;
   localeOf(ctx: Context, uiLocales?: unknown): Locale;
   /** The pages' strings in one language (a theme's over the built-in ones), for messages the routes put on a page. */
   translator(locale: Locale): Translate;
   readonly provider: ProviderPages;
+}
+
+export interface NoticeOptions {
+  locale?: Locale;
+  status?: number;
+  vars?: Record<string, string | number>;
+  /** `label` is a string key too. */
+  link?: { href: string; label: string };
 }
 
 /** `issuer`: the public URL; the logout page names its host (never the request's Host header). */
@@ -37,11 +51,22 @@ export function createPages(views: Views, issuer: string): Pages {
     render(ctx, 'error', locale, { error: code, message }, status);
   };
 
+  const notice: Pages['notice'] = (ctx, key, options = {}) => {
+    const locale = options.locale ?? localeOf(ctx);
+    const t = views.translator(locale);
+    render(ctx, 'notice', locale, {
+      title: t(`notice.${key}.title`),
+      message: t(`notice.${key}.message`, options.vars),
+      link: options.link && { href: options.link.href, label: t(options.link.label) },
+    }, options.status);
+  };
+
   const oidcLocale = (ctx: KoaContextWithOIDC) => localeOf(ctx, ctx.oidc?.params?.ui_locales);
 
   return {
     render,
     error,
+    notice,
     localeOf,
     translator: views.translator,
     provider: {
