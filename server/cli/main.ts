@@ -11,6 +11,9 @@
 // embedded database when no server holds it); while a server holds the
 // embedded database, the CLI sends the command to that server's control
 // socket (control-socket.ts) and the server runs it.
+// First: libraries' console output (oidc-provider's notices) becomes stderr
+// diagnostics, never text mixed into the JSON on stdout.
+import { sendConsoleToStderr } from '../console-to-log.ts';
 import { readFileSync } from 'node:fs';
 import { Command as Program, CommanderError } from 'commander';
 import { ZodError } from 'zod';
@@ -18,6 +21,8 @@ import { loadConfig, type Config } from '../config.ts';
 import { ConfigError, DatabaseBusyError, TollgateError, ValidationError } from '../errors.ts';
 import { projectPath } from '../paths.ts';
 import { COMMANDS, GROUPS, kebab, UsageError, type Command } from './commands.ts';
+
+sendConsoleToStderr();
 
 const EXIT = { done: 0, failed: 1, badArguments: 2 } as const;
 

@@ -90,6 +90,9 @@ describe('tollgate CLI', () => {
     assert.deepEqual(out.client.redirect_uris, ['https://app.example/cb', 'https://app.example/cb2']);
     assert.deepEqual(out.client.grant_types, ['authorization_code', 'refresh_token']);
     assert.equal(out.client.token_endpoint_auth_method, 'client_secret_basic');
+    // This command loads oidc-provider, which prints notices (e.g. an unsupported
+    // Node.js): on stderr, in the CLI's own one-line form, never bare text.
+    for (const line of r.stderr.split('\n').filter(Boolean)) assert.match(line, /^tollgate: /);
 
     const pub = await runCli(['clients', 'add', '--id', 'spa', '--public', '--redirect-uri', 'http://localhost:5173/cb', '--scope', 'openid basic'], env);
     assert.equal(pub.code, 0, pub.stderr);
