@@ -40,6 +40,7 @@ export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
 
 // Replaced once tracing runs; until then a request has no trace.
 let traceIdsOfCurrentRequest: () => TraceIds | undefined = () => undefined;
+let nameSpanOfCurrentRequest: (method: string, route: string) => void = () => undefined;
 let shutdown: (() => Promise<void>) | undefined;
 
 /**
@@ -49,6 +50,17 @@ let shutdown: (() => Promise<void>) | undefined;
  */
 export function currentTraceIds(): TraceIds | undefined {
   return traceIdsOfCurrentRequest();
+}
+
+/**
+ * Names the request's server span after the route that answered it (the
+ * bounded name of the log line and the metrics: `POST token`,
+ * `POST /interaction/:uid/login`), as OpenTelemetry's HTTP conventions ask,
+ * instead of the method alone; a path pattern is also its `http.route`.
+ * A no-op when tracing is off.
+ */
+export function nameRequestSpan(method: string, route: string): void {
+  nameSpanOfCurrentRequest(method, route);
 }
 
 /** Starts tracing when the environment asks for it; true when it did. */
@@ -94,11 +106,20 @@ export async function startTracing(env: NodeJS.ProcessEnv = process.env): Promis
   const require = createRequire(import.meta.url);
   for (const name of INSTRUMENTED_PACKAGES) require(name);
 
-  traceIdsOfCurrentRequest = () => {
+  // The HTTP instrumentation leaves its server span in the request's context
+  // (the Koa instrumentation finds it there to name it after the route).
+  const serverSpan = () => {
     const active = api.context.active();
-    // The HTTP instrumentation leaves its server span in the request's context
-    // (the Koa instrumentation finds it there to name it after the route).
-    const span = core.getRPCMetadata(active)?.span ?? api.trace.getSpan(active);
+    return core.getRPCMetadata(active)?.span ?? api.trace.getSpan(active);
+  };
+  nameSpanOfCurrentRequest = (method, route) => {
+    const span = serverSpan();
+    if (!span) return;
+    span.updateName(`${method} ${route}`);
+    if (route.startsWith('/')) span.setAttribute('http.route', route);
+  };
+  traceIdsOfCurrentRequest = () => {
+    const span = serverSpan();
     if (!span) return undefined;
     const { traceId, spanId } = span.spanContext();
     return { trace_id: traceId, span_id: spanId };

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { Context, Middleware } from 'koa';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
-import { currentTraceIds } from '../tracing.ts';
+import { currentTraceIds, nameRequestSpan } from '../tracing.ts';
 
 const INCOMING_ID = /^[A-Za-z0-9._-]{1,128}$/;
 
@@ -46,6 +46,7 @@ export function routeOf(ctx: Context): string {
 
 export function logRequest(logger: Logger, line: { req_id: string; method: string; path: string; route: string; status: number; started: bigint }, metrics?: Metrics): void {
   const durationMs = Number(process.hrtime.bigint() - line.started) / 1e6;
+  nameRequestSpan(line.method, line.route);
   requestLogger(logger).info({
     req_id: line.req_id,
     method: line.method,
