@@ -237,6 +237,28 @@ export const CONFIG_OPTIONS = {
     meaning: "The bootstrap administrator's password (with `TOLLGATE_ADMIN_EMAIL`). Unset: one is generated and printed once on standard error.",
     why: 'A generated password is never weak, and is shown once, outside the JSON log.',
   },
+  SMTP_URL: {
+    schema: absoluteUrl(['smtp:', 'smtps:']).refine((value) => URL.canParse(value) && new URL(value).hostname !== '', 'must name a host').optional(),
+    shown: '*(unset: no mail)*',
+    meaning: 'Outgoing mail: `smtp://[user:password@]host[:port]` (STARTTLS when the server offers it; `?requireTLS=true` refuses to send without it) or `smtps://…` (TLS from the start). Unset: e-mail verification and password reset are off and their pages say so. See [docs/email.md](docs/email.md).',
+    why: 'No mail server is needed to start; the password in the URL is never logged.',
+  },
+  MAIL_FROM: {
+    schema: z.string().trim().refine(isMailbox, 'must be an e-mail address, alone or as `Name <address>`').optional(),
+    shown: '*(unset)*',
+    meaning: 'The From of every message: `address` or `Name <address>`. Required with `SMTP_URL`.',
+    why: 'Mail servers judge a sender by its domain (SPF, DKIM): only the operator knows which one to use.',
+  },
+  MAIL_LOG: {
+    schema: boolean.default(false),
+    meaning: 'Development only: write each message (links included) to the log instead of sending it. Refused with `NODE_ENV=production`.',
+    why: 'Try the mail flows without a mail server; never in production, where the log would hold usable links.',
+  },
+  REQUIRE_VERIFIED_EMAIL: {
+    schema: boolean.default(false),
+    meaning: 'A sign-in completes only once the account\'s e-mail address is verified.',
+    why: 'Accounts made by operators often have no verified address yet; turn on once mail is set up.',
+  },
 } as const satisfies Record<string, ConfigOption>;
 
 type Options = typeof CONFIG_OPTIONS;
@@ -276,6 +298,10 @@ export interface Config {
   readonly themeDir?: string;
   /** Created at start when no account has the admin role (server/bootstrap.ts); no password: one is generated. */
   readonly bootstrapAdmin?: { readonly email: string; readonly password?: string };
+  /** Outgoing mail (server/mail/): SMTP, the log (MAIL_LOG, development), or undefined: off. `url` may hold a password: never log it. */
+  readonly mail?: { readonly kind: 'smtp'; readonly url: string; readonly from: string } | { readonly kind: 'log'; readonly from: string };
+  /** REQUIRE_VERIFIED_EMAIL: sign-in waits for a verified address. */
+  readonly requireVerifiedEmail: boolean;
 }
 
 /**
@@ -314,6 +340,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     if (!v.COOKIE_SECRETS && !problems.has('COOKIE_SECRETS')) problem('COOKIE_SECRETS', 'required when NODE_ENV=production (generated secrets are for development only)');
   }
   if (v.TOLLGATE_ADMIN_PASSWORD && !v.TOLLGATE_ADMIN_EMAIL && !problems.has('TOLLGATE_ADMIN_EMAIL')) problem('TOLLGATE_ADMIN_PASSWORD', 'set TOLLGATE_ADMIN_EMAIL too (the bootstrap administrator\'s e-mail)');
+  if (v.SMTP_URL && !v.MAIL_FROM && !problems.has('MAIL_FROM')) problem('MAIL_FROM', 'required with SMTP_URL (the From address of every message)');
+  if (v.SMTP_URL && v.MAIL_LOG) problem('MAIL_LOG', 'set either SMTP_URL (send) or MAIL_LOG (write to the log), not both');
+  if (v.MAIL_LOG && v.NODE_ENV === 'production') problem('MAIL_LOG', 'refused when NODE_ENV=production (the log would hold usable links)');
   if (problems.size > 0 || issuer === undefined) throw new ConfigError([...problems.values()]);
   const e = env.parse(present);
 
@@ -349,7 +378,23 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     bootstrapAdmin: e.TOLLGATE_ADMIN_EMAIL
       ? Object.freeze({ email: e.TOLLGATE_ADMIN_EMAIL, ...(e.TOLLGATE_ADMIN_PASSWORD ? { password: e.TOLLGATE_ADMIN_PASSWORD } : {}) })
       : undefined,
+    mail: mailOf(e, issuer),
+    requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
   });
+}
+
+function mailOf(e: z.output<typeof env>, issuer: string): Config['mail'] {
+  if (e.SMTP_URL && e.MAIL_FROM) return Object.freeze({ kind: 'smtp', url: e.SMTP_URL, from: e.MAIL_FROM });
+  // In development the log needs no sender of the operator's: one on the issuer's host will do.
+  if (e.MAIL_LOG) return Object.freeze({ kind: 'log', from: e.MAIL_FROM ?? `Tollgate <no-reply@${new URL(issuer).hostname}>` });
+  return undefined;
+}
+
+/** `address` or `Name <address>` (RFC 5322 §3.4, the forms people write); the address checked as zod checks e-mails. */
+function isMailbox(value: string): boolean {
+  const match = /^(?:[^<>]*<([^<>\s]+)>|([^<>\s]+))$/.exec(value);
+  const address = match?.[1] ?? match?.[2];
+  return address !== undefined && z.email().safeParse(address).success;
 }
 
 function isDirectory(dir: string): boolean {

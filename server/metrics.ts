@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
+import type { MailKind } from './mail/templates.ts';
 
 /** What the gauges read when scraped (nothing is polled between scrapes). */
 export interface MetricSources {
@@ -30,7 +31,7 @@ export interface MetricSources {
 
 export type SignInResult = 'success' | 'failure';
 export type ThrottledKind = 'login' | 'client_authentication';
-export type JanitorKind = 'oidc_models' | 'login_counters' | 'revoked_tokens' | 'session_devices' | 'audit_events';
+export type JanitorKind = 'oidc_models' | 'login_counters' | 'revoked_tokens' | 'session_devices' | 'audit_events' | 'account_tokens';
 
 export interface Metrics {
   readonly registry: Registry;
@@ -47,7 +48,11 @@ export interface Metrics {
   throttled(kind: ThrottledKind): void;
   backchannelLogout(result: 'success' | 'error'): void;
   janitorPurged(kind: JanitorKind, rows: number): void;
+  /** One outcome of an outgoing message (mail/outbox.ts): sent, retried (a failed try, another to come) or failed (refused, given up or dropped). */
+  mailSent(kind: MailKind, result: MailResult): void;
 }
+
+export type MailResult = 'sent' | 'retried' | 'failed';
 
 /** Seconds; from a cached JWKS answer (~0.1 ms) to a request that waited on an outage's timeout (~2 s). */
 const LATENCY_BUCKETS = [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
@@ -104,6 +109,12 @@ export function createMetrics(sources: MetricSources): Metrics {
     name: 'tollgate_janitor_purged_rows_total',
     help: 'Expired rows removed by the janitor, by kind.',
     labelNames: ['kind'] as const,
+    registers,
+  });
+  const mail = new Counter({
+    name: 'tollgate_mail_sent_total',
+    help: 'Outgoing messages by kind and result: sent, retried (a failed try with another to come), failed (refused for good, given up after about an hour, or dropped from a full queue).',
+    labelNames: ['kind', 'result'] as const,
     registers,
   });
 
@@ -174,6 +185,9 @@ export function createMetrics(sources: MetricSources): Metrics {
     },
     janitorPurged(kind, rows) {
       if (rows > 0) purged.labels(kind).inc(rows);
+    },
+    mailSent(kind, result) {
+      mail.labels(kind, result).inc();
     },
   };
 }

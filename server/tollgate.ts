@@ -44,6 +44,8 @@ import type { RequestListener } from 'node:http';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { createMailer, type Mailer, type MailerOptions } from './mail/mailer.ts';
+import { createAccountLinks, type AccountLinks } from './services/account-links.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -66,6 +68,10 @@ export interface Tollgate {
   readonly metrics: Metrics;
   /** Migrations applied by this start. */
   readonly migrated: string[];
+  /** Outgoing mail (SMTP, or the log with MAIL_LOG); `enabled` false when neither is configured. */
+  readonly mailer: Mailer;
+  /** Single-use tokens of the links in e-mails. */
+  readonly accountLinks: AccountLinks;
   close(): Promise<void>;
 }
 
@@ -76,6 +82,8 @@ export interface TollgateOptions {
   watchKeys?: boolean;
   /** Warn at start about stored clients that break the registration rules (the server does; one-shot CLI commands do not). */
   reportNonconformingClients?: boolean;
+  /** The mail queue's retry schedule and bounds, and extra SMTP options (tests). */
+  mailer?: Partial<MailerOptions>;
 }
 
 /**
@@ -190,6 +198,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
     });
+    const mailer = createMailer({ config, logger, metrics, translate: views.translator, options: options.mailer });
+    const accountLinks = createAccountLinks(repositories.accountTokens);
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
@@ -217,12 +227,14 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
+      mailer, accountLinks,
       get keys() {
         return keys;
       },
       async close() {
         keyWatcher?.stop();
         await janitor?.stop();
+        await mailer.close();
         await invalidation?.close();
         await redis?.close().catch(() => {});
         await database.close();

@@ -8,6 +8,7 @@ import { createLoginThrottleRepository, type LoginThrottleRepository } from './l
 import { createRevokedTokenRepository, type RevokedTokenRepository } from './revoked-token-repository.ts';
 import { createSessionDeviceRepository, type SessionDeviceRepository } from './session-device-repository.ts';
 import { createAuditRepository, type AuditRepository } from './audit-repository.ts';
+import { createAccountTokenRepository, type AccountTokenRepository } from './account-token-repository.ts';
 import { pingRedis, type Redis } from './redis.ts';
 import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
@@ -22,6 +23,8 @@ export interface Repositories {
   readonly revokedTokens: RevokedTokenRepository;
   readonly sessionDevices: SessionDeviceRepository;
   readonly audit: AuditRepository;
+  /** Digests of the tokens in e-mailed links (services/account-links.ts). */
+  readonly accountTokens: AccountTokenRepository;
   /** Readiness: resolves when the database (and Redis, when configured) answers. */
   ping(): Promise<void>;
   /** Readiness, one check per dependency (`database`, and `redis` when configured), for /readyz to name what is down. */
@@ -44,6 +47,7 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     revokedTokens: createRevokedTokenRepository(db),
     sessionDevices: createSessionDeviceRepository(db),
     audit: createAuditRepository(db),
+    accountTokens: createAccountTokenRepository(db),
     readiness,
     async ping() {
       await Promise.all(Object.values(readiness).map((check) => check()));

@@ -1,5 +1,5 @@
 // Removes what has expired (interactions, sessions, codes, tokens, grants,
-// login counters, revocation records of expired JWTs) in bounded batches, so the database does not grow without
+// login counters, revocation records of expired JWTs, spent link tokens) in bounded batches, so the database does not grow without
 // bound under sustained load, including load nobody authenticated for: every
 // anonymous /auth request stores an interaction. find() already ignores
 // expired rows; this only reclaims their space.
@@ -25,6 +25,9 @@ export interface JanitorOptions {
   deviceRetentionSeconds?: number;
 }
 
+/** Used or expired link tokens stay this long before the janitor removes them. */
+export const ACCOUNT_TOKEN_GRACE_SECONDS = 86_400;
+
 export const JANITOR_DEFAULTS: JanitorOptions = Object.freeze({ intervalMs: 60_000, batchSize: 1_000, maxBatches: 50, auditRetentionDays: 365 });
 
 export interface Janitor {
@@ -33,7 +36,7 @@ export interface Janitor {
   stop(): Promise<void>;
 }
 
-export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices' | 'audit'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS, metrics?: Metrics): Janitor {
+export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices' | 'audit' | 'accountTokens'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS, metrics?: Metrics): Janitor {
   let running: Promise<number> | undefined;
 
   /** Runs one kind of bounded DELETE until a batch comes back short (or the pass's cap). */
@@ -63,6 +66,8 @@ export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'lo
       ? repositories.sessionDevices.purgeOrphans(limit)
       : repositories.sessionDevices.purgeUnseenFor(deviceRetention, limit)));
     removed += await drain('audit_events', (limit) => repositories.audit.purgeOlderThan(options.auditRetentionDays, limit));
+    // A day after use or expiry, so a link clicked twice still finds its row and the page can say "already used".
+    removed += await drain('account_tokens', (limit) => repositories.accountTokens.purgeSpent(ACCOUNT_TOKEN_GRACE_SECONDS, limit));
     if (removed) logger.info({ removed }, 'janitor removed expired rows');
     return removed;
   };

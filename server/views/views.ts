@@ -62,8 +62,8 @@ export function createViews(options: { assetsPath: string; themeDir?: string }):
   return { render, translator: (locale) => translators[locale], assets: files.assets };
 }
 
-/** Compiles one template, refusing raw output of anything but what RAW_ALLOWED names; its errors name its file. */
-function compile(eta: Eta, template: TemplateSource) {
+/** Compiles one template, refusing raw output of anything but what RAW_ALLOWED names; its errors name its file. The mail templates use it too (mail/templates.ts). */
+export function compile(eta: Eta, template: TemplateSource) {
   let fn: ReturnType<Eta['compile']>;
   try {
     for (const part of eta.parse(template.source)) {

@@ -12,6 +12,8 @@ import { createLogger } from '../../server/logger.ts';
 import { createTollgate, type Tollgate } from '../../server/tollgate.ts';
 import { applyMigrations, readMigrations } from '../../server/repositories/migrations.ts';
 import { openDatabase } from '../../server/repositories/database.ts';
+import type { MailerOptions } from '../../server/mail/mailer.ts';
+import type { TestSmtp } from './smtp.ts';
 
 export interface TestTollgate {
   readonly issuer: string;
@@ -30,7 +32,14 @@ export interface TestOptions {
   dirs?: { data: string; keys: string };
   /** Listen on this port instead of a free one: a restart keeps its issuer. */
   port?: number;
+  /** Send mail to this test SMTP server (test/support/smtp.ts): SMTP_URL, MAIL_FROM, and its certificate trusted. */
+  smtp?: Pick<TestSmtp, 'url' | 'certificate'>;
+  /** The mail queue's options (a retry schedule in milliseconds, say). */
+  mailer?: Partial<MailerOptions>;
 }
+
+/** The From of test messages. */
+export const TEST_MAIL_FROM = 'Tollgate Test <no-reply@tollgate.test>';
 
 /**
  * A migrated, empty embedded database, created once per test run and copied
@@ -86,6 +95,7 @@ export async function startTestTollgate(options: TestOptions = {}): Promise<Test
     KEYS_DIR: dirs.keys,
     LOG_LEVEL: 'info',
     ...(options.databaseUrl ? { DATABASE_URL: options.databaseUrl } : {}),
+    ...(options.smtp ? { SMTP_URL: options.smtp.url, MAIL_FROM: TEST_MAIL_FROM } : {}),
     ...options.env,
   });
   const logs: string[] = [];
@@ -96,7 +106,10 @@ export async function startTestTollgate(options: TestOptions = {}): Promise<Test
     },
   });
   const logger = createLogger(config, sink);
-  const tollgate = await createTollgate(config, logger);
+  const certificate = options.smtp?.certificate;
+  const tollgate = await createTollgate(config, logger, {
+    ...(options.mailer || certificate ? { mailer: { ...options.mailer, ...(certificate ? { smtp: { tls: { ca: certificate } } } : {}) } } : {}),
+  });
   server.on('request', tollgate.handler);
 
   return {
