@@ -1,4 +1,4 @@
-// npm run bench [-- --duration 10 --connections 32 --database-url postgresql://… --redis-url redis://…]
+// npm run bench [-- --duration 10 --connections 32 --database-url postgresql://… --redis-url redis://… --only a,b --metrics]
 //
 // Starts Tollgate as `npm start` would (compiled; request logging on, at info, to a
 // discarded stdout), pinned to one core when taskset exists, with the load
@@ -20,15 +20,43 @@ import { decodeJwt } from 'jose';
 import { createAccessTokenVerifier } from '../server/resource-server/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
-const { values: args } = parseArgs({
-  options: {
-    duration: { type: 'string', default: '10' },
-    connections: { type: 'string', default: '32' },
-    'database-url': { type: 'string' },
-    'redis-url': { type: 'string' },
-    only: { type: 'string' },
-  },
-});
+const USAGE = `usage: npm run bench -- [options]
+  --duration SECONDS       per scenario (default 10)
+  --connections N          concurrent connections of the load generator (default 32)
+  --database-url URL       PostgreSQL instead of the embedded database
+  --redis-url URL          with Redis
+  --only NAMES             comma-separated: client_credentials, jwks, discovery, refresh, refresh_openid, verify, login
+  --metrics                with METRICS_PORT set (Prometheus metrics on), to measure their cost
+  BENCH_NODE_ARGS="..."    flags for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR)
+`;
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '32' },
+      'database-url': { type: 'string' },
+      'redis-url': { type: 'string' },
+      only: { type: 'string' },
+      metrics: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+} catch (err) {
+  process.stderr.write(`bench: ${(err as Error).message}\n${USAGE}`);
+  process.exit(2);
+}
+const { values: args } = parsed;
+if (args.help) {
+  process.stdout.write(USAGE);
+  process.exit(0);
+}
+const SCENARIOS = ['client_credentials', 'jwks', 'discovery', 'refresh', 'refresh_openid', 'verify', 'login'];
+const unknown = (args.only ?? '').split(',').filter((name) => name && !SCENARIOS.includes(name));
+if (unknown.length) {
+  process.stderr.write(`bench: no scenario named ${unknown.join(', ')}\n${USAGE}`);
+  process.exit(2);
+}
 const duration = Number(args.duration);
 const connections = Number(args.connections);
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
@@ -313,6 +341,7 @@ async function main() {
     LOG_LEVEL: 'info',
     ...(args['database-url'] ? { DATABASE_URL: args['database-url'] } : {}),
     ...(args['redis-url'] ? { REDIS_URL: args['redis-url'] } : {}),
+    ...(args.metrics ? { METRICS_PORT: String(await freePort()) } : {}),
   };
   const base = `http://localhost:${port}`;
   const clientId = `bench-${Date.now()}`;
