@@ -4,6 +4,7 @@
 //   → <issuer path>/assets       the stylesheet and the theme's assets
 //   → /healthz, /readyz          liveness and readiness
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
+//   → /account/{forgot,reset}-password  forgotten password (routes/password-reset.ts)
 //   → /account                   form body → the account page (routes/account.ts)
 //   → POST /auth                 an authorization request by POST → 303 to the same by GET
 //   → /me                        form body (POST) → userinfo for our API's tokens (routes/userinfo.ts)
@@ -36,6 +37,8 @@ import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
 import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
+import { passwordResetRoutes } from './routes/password-reset.ts';
+import type { PasswordReset } from './services/password-reset.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -73,6 +76,8 @@ export interface AppDependencies {
   audit: Audit;
   /** The admin API's handler, mounted at /admin/v1. */
   admin: AdminApi;
+  /** Forgotten password (routes/password-reset.ts). */
+  passwordReset: PasswordReset;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -113,6 +118,8 @@ export function createApp(deps: AppDependencies): Koa {
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
   });
   app.use(mount(`${prefix}/interaction`, compose([formBody(), interaction.routes(), interaction.allowedMethods()])));
+
+  app.use(mount(`${prefix}/account`, passwordResetRoutes({ reset: deps.passwordReset, csrf: deps.csrf, pages, prefix, formBody: formBody() }).routes()));
 
   const account = accountRoutes({
     provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit,

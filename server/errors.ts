@@ -93,3 +93,10 @@ export function errorBody(err: TollgateError): { error: string; error_descriptio
     ? { error: err.code, error_description: err.message }
     : { error: 'server_error', error_description: 'internal server error' };
 }
+
+/** A feature that sends e-mail was asked for while no mail is configured (SMTP_URL): the operator must configure it first. */
+export class MailUnavailableError extends TollgateError {
+  constructor() {
+    super('mail_unavailable', 'e-mail is not configured on this server (set SMTP_URL and MAIL_FROM)', 503, true);
+  }
+}

@@ -46,6 +46,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createMailer, type Mailer, type MailerOptions } from './mail/mailer.ts';
 import { createAccountLinks, type AccountLinks } from './services/account-links.ts';
+import { createPasswordReset, type PasswordReset } from './services/password-reset.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -72,6 +73,8 @@ export interface Tollgate {
   readonly mailer: Mailer;
   /** Single-use tokens of the links in e-mails. */
   readonly accountLinks: AccountLinks;
+  /** Forgotten password: request, e-mailed link, new password (issue 14). */
+  readonly passwordReset: PasswordReset;
   close(): Promise<void>;
 }
 
@@ -195,11 +198,15 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     // Used DPoP proofs: in Redis when there is one, so that every instance refuses a replay.
     const dpopReplayCache = redis ? createRedisReplayCache(redis) : createMemoryReplayCache();
-    const admin = adminApi({
-      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-    });
     const mailer = createMailer({ config, logger, metrics, translate: views.translator, options: options.mailer });
     const accountLinks = createAccountLinks(repositories.accountTokens);
+    const passwordReset = createPasswordReset({
+      issuer: config.issuer, accounts, links: accountLinks, mailer, sessions, audit, throttleStore: repositories.loginThrottle, logger,
+    });
+    const admin = adminApi({
+      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
+      passwordReset,
+    });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
@@ -209,6 +216,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       metrics,
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
+      passwordReset,
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), metrics });
 
@@ -227,13 +235,14 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks,
+      mailer, accountLinks, passwordReset,
       get keys() {
         return keys;
       },
       async close() {
         keyWatcher?.stop();
         await janitor?.stop();
+        await passwordReset.idle();
         await mailer.close();
         await invalidation?.close();
         await redis?.close().catch(() => {});

@@ -14,6 +14,7 @@ import type { AccountService, AccountView } from '../services/accounts.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
 import type { ClientService, NewClientInput } from '../services/clients.ts';
 import type { SessionService } from '../services/sessions.ts';
+import type { PasswordReset } from '../services/password-reset.ts';
 
 /** Bad arguments found before anything is opened: exit 2, with the command's usage. */
 export class UsageError extends Error {}
@@ -31,6 +32,8 @@ export interface StoreServices {
 export interface ServerServices extends StoreServices {
   readonly clients: ClientService;
   readonly sessions: SessionService;
+  /** Forgotten password: the e-mailed reset link (services/password-reset.ts). */
+  readonly passwordReset: PasswordReset;
 }
 
 export interface OptionSpec {
@@ -237,6 +240,29 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       await accounts.setPassword(account.id, password);
       await recordByCli(audit, 'admin.user.password_reset', { accountId: account.id });
       return { account: account.id, password_reset: true };
+    },
+  }),
+
+  'users send-password-reset': command({
+    summary: 'e-mail a user a password reset link (single use, 30 minutes; only the newest works)',
+    options: { ...emailOption, locale: { flags: '--locale <locale>', description: 'the language of the message: en (default) or ko' } },
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email, locale: v.locale };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      const { LOCALES } = await import('../i18n.ts');
+      return z.strictObject({
+        email: z.string().trim().toLowerCase().min(1, 'is required').max(320),
+        locale: z.enum(LOCALES, { error: `must be one of: ${LOCALES.join(', ')}` }).default('en'),
+      }).parse(raw);
+    },
+    // The mailer and its queue live in the whole Tollgate; through the control socket, the running server's queue retries.
+    needs: 'server',
+    async run({ accounts, passwordReset }, { email, locale }) {
+      const account = await accountByEmail(accounts, email);
+      return { ...(await passwordReset.sendFor(account.id, locale, { actor: 'cli', via: 'cli' })), queued: true };
     },
   }),
 

@@ -1,7 +1,7 @@
 // What each page template receives, as one example each: rendered once per
 // language at start (views.ts), so that a theme's template that throws is
 // found before the first visitor meets it. Keep in step with the routes that
-// render them (routes/interaction/, routes/account*.ts, views/pages.ts) and
+// render them (routes/interaction/, routes/account*.ts, routes/password-reset.ts, views/pages.ts) and
 // with docs/theming.md. Every page also receives `lang`, `t`, `assetsPath`,
 // `logoUrl` and `themeStylesheetUrl` (views.ts); the layout receives the
 // page's data plus `title` and `body` (the rendered page, raw).
@@ -13,7 +13,7 @@ const csrf = 'sample-csrf-token';
 const base = '/interaction/sample-uid';
 
 export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
-  login: { action: `${base}/login`, signupAction: `${base}/signup`, clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error' },
+  login: { action: `${base}/login`, signupAction: `${base}/signup`, forgotHref: '/account/forgot-password?ui_locales=en&interaction=sample-uid', clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error' },
   signup: { action: `${base}/signup`, loginHref: base, clientName: 'Sample App', csrf, name: 'Ada', login: 'ada@example.test', error: 'Sample error' },
   consent: { action: `${base}/confirm`, abortAction: `${base}/abort`, clientName: 'Sample App', email: 'ada@example.test', csrf, scopes: ['openid', 'email', 'unknown-scope'] },
   account: {
@@ -31,4 +31,6 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
   logout: { form: '<form id="op.logoutForm" method="post" action="/session/end/confirm"><input type="hidden" name="xsrf" value="sample"/></form>', host: 'id.example.test', clientName: 'Sample App' },
   'logout-done': {},
   notice: { title: 'Sample title', message: 'Sample message', link: { href: '/account', label: 'Sample link' } },
+  'forgot-password': { action: '/account/forgot-password', csrf, locale: 'en', email: 'ada@example.test', interaction: 'sample-uid', backHref: base, error: 'Sample error' },
+  'reset-password': { action: '/account/reset-password', csrf, locale: 'en', token: 'sample-token', error: 'Sample error' },
 };

@@ -6,6 +6,8 @@ import { NotFoundError, ValidationError } from '../../errors.ts';
 import type { Audit } from '../../services/audit.ts';
 import { accountPatch, newAccountInput, passwordReset, type AccountService, type AccountView } from '../../services/accounts.ts';
 import type { SessionService } from '../../services/sessions.ts';
+import { LOCALES } from '../../i18n.ts';
+import type { PasswordReset } from '../../services/password-reset.ts';
 import { callerOf, recordChange } from './caller.ts';
 import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
@@ -17,7 +19,7 @@ const userQuery = z.strictObject({
   offset: z.coerce.number({ error: 'must be a whole number' }).int().min(0).default(0),
 });
 
-export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit }): AdminRoute[] {
+export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset }): AdminRoute[] {
   /** The account, when the caller may manage it: an organisation's administrator sees only its own users (others are 404, not 403: their existence is not theirs to know). */
   const manageable = async (ctx: AdminContext): Promise<AccountView> => {
     const account = await deps.accounts.get(ctx.params.id!);
@@ -97,6 +99,24 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
         await deps.accounts.setPassword(account.id, body.password);
         await recordChange(deps.audit, ctx, 'admin.user.password_reset', { accountId: account.id });
         ctx.status = 204;
+      },
+    }),
+    route({
+      method: 'post', path: '/users/:id/password-reset-email', tag: 'users',
+      summary: "E-mail the user a password reset link (single use, 30 minutes; only the newest works)",
+      body: z.strictObject({ locale: z.enum(LOCALES, { error: `must be one of: ${LOCALES.join(', ')}` }).default('en') }),
+      responses: {
+        202: { description: 'The message is queued for delivery (it is retried while the mail server is down)', schema: { type: 'object', properties: { account: { type: 'string' }, expires_at: { type: 'string', format: 'date-time' } } } },
+        409: { description: 'The account is disabled', schema: 'Error' },
+        503: { description: 'E-mail is not configured (error mail_unavailable)', schema: 'Error' },
+      },
+      async handle(ctx, { body }) {
+        const account = await manageable(ctx);
+        const caller = callerOf(ctx);
+        ctx.body = await deps.passwordReset.sendFor(account.id, body.locale, {
+          actor: caller.actor, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, via: `admin api (${caller.clientId})`,
+        });
+        ctx.status = 202;
       },
     }),
     route({

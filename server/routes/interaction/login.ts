@@ -43,6 +43,8 @@ export function loginSteps(deps: InteractionDependencies) {
     deps.pages.render(ctx, 'login', ctx.state.locale, {
       action: `${base}/login`,
       signupAction: deps.signupEnabled ? `${base}/signup` : undefined,
+      // The page's language and this sign-in travel along, so "back to sign in" returns here (routes/password-reset.ts).
+      forgotHref: `${deps.prefix}/account/forgot-password?${new URLSearchParams({ ui_locales: ctx.state.locale, interaction: interaction.uid })}`,
       clientName: ctx.state.clientName,
       csrf: ctx.state.csrf,
       login: options.login ?? (typeof hint === 'string' ? hint : ''),
