@@ -4,6 +4,7 @@
 //   → <issuer path>/assets       the stylesheet and the theme's assets
 //   → /healthz, /readyz          liveness and readiness
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
+//   → /account/verify-email      form body → the verification link's pages (routes/email-verification.ts)
 //   → /account                   form body → the account page (routes/account.ts)
 //   → POST /auth                 an authorization request by POST → 303 to the same by GET
 //   → /me                        form body (POST) → userinfo for our API's tokens (routes/userinfo.ts)
@@ -36,6 +37,7 @@ import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
 import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
+import { EMAIL_VERIFICATION_PATH, emailVerificationRoutes } from './routes/email-verification.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -44,6 +46,7 @@ import type { AccessTokenVerifier } from './services/access-tokens.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { Audit } from './services/audit.ts';
 import type { Csrf } from './services/csrf.ts';
+import type { EmailVerification } from './services/email-verification.ts';
 import type { LoginThrottle } from './services/login-throttle.ts';
 import type { SessionService } from './services/sessions.ts';
 import type { Pages } from './views/pages.ts';
@@ -73,6 +76,8 @@ export interface AppDependencies {
   audit: Audit;
   /** The admin API's handler, mounted at /admin/v1. */
   admin: AdminApi;
+  /** Verification links: sent at sign-up and on demand, confirmed at /account/verify-email. */
+  emailVerification: EmailVerification;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -111,11 +116,18 @@ export function createApp(deps: AppDependencies): Koa {
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
+    emailVerification: deps.emailVerification, requireVerifiedEmail: config.requireVerifiedEmail,
   });
   app.use(mount(`${prefix}/interaction`, compose([formBody(), interaction.routes(), interaction.allowedMethods()])));
 
+  const emailVerification = emailVerificationRoutes({
+    provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit, emailVerification: deps.emailVerification,
+  });
+  app.use(mount(`${prefix}${EMAIL_VERIFICATION_PATH}`, compose([formBody(), emailVerification.routes(), emailVerification.allowedMethods()])));
+
   const account = accountRoutes({
     provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit,
+    emailVerificationAvailable: deps.emailVerification.available,
   });
   app.use(mount(`${prefix}/account`, compose([formBody(), account.routes(), account.allowedMethods()])));
 

@@ -46,6 +46,7 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createMailer, type Mailer, type MailerOptions } from './mail/mailer.ts';
 import { createAccountLinks, type AccountLinks } from './services/account-links.ts';
+import { createEmailVerification, type EmailVerification } from './services/email-verification.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -72,6 +73,8 @@ export interface Tollgate {
   readonly mailer: Mailer;
   /** Single-use tokens of the links in e-mails. */
   readonly accountLinks: AccountLinks;
+  /** E-mail verification: links sent, confirmed, throttled (services/email-verification.ts). */
+  readonly emailVerification: EmailVerification;
   close(): Promise<void>;
 }
 
@@ -195,16 +198,20 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     // Used DPoP proofs: in Redis when there is one, so that every instance refuses a replay.
     const dpopReplayCache = redis ? createRedisReplayCache(redis) : createMemoryReplayCache();
-    const admin = adminApi({
-      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-    });
     const mailer = createMailer({ config, logger, metrics, translate: views.translator, options: options.mailer });
     const accountLinks = createAccountLinks(repositories.accountTokens);
+    const emailVerification = createEmailVerification({
+      mailer, links: accountLinks, accounts: repositories.accounts, counters: repositories.loginThrottle, issuer: config.issuer,
+    });
+    const admin = adminApi({
+      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache, emailVerification,
+    });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
       audit,
       admin,
+      emailVerification,
       readiness: repositories.readiness,
       metrics,
       csrf: createCsrf(cookieSecrets),
@@ -227,7 +234,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks,
+      mailer, accountLinks, emailVerification,
       get keys() {
         return keys;
       },

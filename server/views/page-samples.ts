@@ -20,6 +20,8 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
     base: '/account',
     email: 'ada@example.test',
     csrf,
+    emailVerified: false,
+    verifyAction: '/account/verify-email/send',
     sessions: [
       { id: 'uid-1', current: true, device: 'Firefox on Linux', ip: '192.0.2.1', signedInAt: '1 Jan 2026, 10:00 UTC', lastSeen: '2 Jan 2026, 10:00 UTC', apps: 'Sample App' },
       { id: 'uid-2', current: false },
@@ -31,4 +33,5 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
   logout: { form: '<form id="op.logoutForm" method="post" action="/session/end/confirm"><input type="hidden" name="xsrf" value="sample"/></form>', host: 'id.example.test', clientName: 'Sample App' },
   'logout-done': {},
   notice: { title: 'Sample title', message: 'Sample message', link: { href: '/account', label: 'Sample link' } },
+  'verify-email': { action: '/account/verify-email', token: 'sample-link-token', csrf, email: 'ada@example.test' },
 };
