@@ -5,6 +5,7 @@
 //   → /healthz, /readyz          liveness and readiness
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
 //   → /account/{forgot,reset}-password  forgotten password (routes/password-reset.ts)
+//   → /account/verify-email      form body → the verification link's pages (routes/email-verification.ts)
 //   → /account                   form body → the account page (routes/account.ts)
 //   → POST /auth                 an authorization request by POST → 303 to the same by GET
 //   → /me                        form body (POST) → userinfo for our API's tokens (routes/userinfo.ts)
@@ -39,6 +40,7 @@ import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
 import { passwordResetRoutes } from './routes/password-reset.ts';
 import type { PasswordReset } from './services/password-reset.ts';
+import { EMAIL_VERIFICATION_PATH, emailVerificationRoutes } from './routes/email-verification.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -47,6 +49,7 @@ import type { AccessTokenVerifier } from './services/access-tokens.ts';
 import type { AccountService } from './services/accounts.ts';
 import type { Audit } from './services/audit.ts';
 import type { Csrf } from './services/csrf.ts';
+import type { EmailVerification } from './services/email-verification.ts';
 import type { LoginThrottle } from './services/login-throttle.ts';
 import type { SessionService } from './services/sessions.ts';
 import type { Pages } from './views/pages.ts';
@@ -78,6 +81,8 @@ export interface AppDependencies {
   admin: AdminApi;
   /** Forgotten password (routes/password-reset.ts). */
   passwordReset: PasswordReset;
+  /** Verification links: sent at sign-up and on demand, confirmed at /account/verify-email. */
+  emailVerification: EmailVerification;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -116,13 +121,19 @@ export function createApp(deps: AppDependencies): Koa {
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
+    emailVerification: deps.emailVerification, requireVerifiedEmail: config.requireVerifiedEmail,
   });
   app.use(mount(`${prefix}/interaction`, compose([formBody(), interaction.routes(), interaction.allowedMethods()])));
 
   app.use(mount(`${prefix}/account`, passwordResetRoutes({ reset: deps.passwordReset, csrf: deps.csrf, pages, prefix, formBody: formBody() }).routes()));
+  const emailVerification = emailVerificationRoutes({
+    provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit, emailVerification: deps.emailVerification,
+  });
+  app.use(mount(`${prefix}${EMAIL_VERIFICATION_PATH}`, compose([formBody(), emailVerification.routes(), emailVerification.allowedMethods()])));
 
   const account = accountRoutes({
     provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit,
+    emailVerificationAvailable: deps.emailVerification.available,
   });
   app.use(mount(`${prefix}/account`, compose([formBody(), account.routes(), account.allowedMethods()])));
 

@@ -87,16 +87,20 @@ export class ServiceUnavailableError extends TollgateError {
   }
 }
 
+/**
+ * Mail is off (no SMTP_URL): what needs a message cannot be done. 503, as
+ * for any service this server lacks; exposed, since only the operator who
+ * configures the server can act on it.
+ */
+export class MailUnavailableError extends TollgateError {
+  constructor() {
+    super('mail_unavailable', 'e-mail is not configured on this server (set SMTP_URL and MAIL_FROM): no message can be sent', 503, true);
+  }
+}
+
 /** The shape every JSON error response of ours has (RFC 6749 §5.2). */
 export function errorBody(err: TollgateError): { error: string; error_description: string } {
   return err.expose
     ? { error: err.code, error_description: err.message }
     : { error: 'server_error', error_description: 'internal server error' };
-}
-
-/** A feature that sends e-mail was asked for while no mail is configured (SMTP_URL): the operator must configure it first. */
-export class MailUnavailableError extends TollgateError {
-  constructor() {
-    super('mail_unavailable', 'e-mail is not configured on this server (set SMTP_URL and MAIL_FROM)', 503, true);
-  }
 }

@@ -47,6 +47,7 @@ import path from 'node:path';
 import { createMailer, type Mailer, type MailerOptions } from './mail/mailer.ts';
 import { createAccountLinks, type AccountLinks } from './services/account-links.ts';
 import { createPasswordReset, type PasswordReset } from './services/password-reset.ts';
+import { createEmailVerification, type EmailVerification } from './services/email-verification.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -75,6 +76,8 @@ export interface Tollgate {
   readonly accountLinks: AccountLinks;
   /** Forgotten password: request, e-mailed link, new password (issue 14). */
   readonly passwordReset: PasswordReset;
+  /** E-mail verification: links sent, confirmed, throttled (services/email-verification.ts). */
+  readonly emailVerification: EmailVerification;
   close(): Promise<void>;
 }
 
@@ -203,15 +206,19 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const passwordReset = createPasswordReset({
       issuer: config.issuer, accounts, links: accountLinks, mailer, sessions, audit, throttleStore: repositories.loginThrottle, logger,
     });
+    const emailVerification = createEmailVerification({
+      mailer, links: accountLinks, accounts: repositories.accounts, counters: repositories.loginThrottle, issuer: config.issuer,
+    });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset,
+      passwordReset, emailVerification,
     });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
       audit,
       admin,
+      emailVerification,
       readiness: repositories.readiness,
       metrics,
       csrf: createCsrf(cookieSecrets),
@@ -235,7 +242,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset,
+      mailer, accountLinks, passwordReset, emailVerification,
       get keys() {
         return keys;
       },

@@ -9,12 +9,13 @@
 // Heavy modules (services, argon2, oidc-provider) are imported inside the
 // functions below: `keys list` must not load the database to print a file.
 import type { Config } from '../config.ts';
-import { NotFoundError } from '../errors.ts';
+import { ConflictError, MailUnavailableError, NotFoundError } from '../errors.ts';
 import type { AccountService, AccountView } from '../services/accounts.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
 import type { ClientService, NewClientInput } from '../services/clients.ts';
 import type { SessionService } from '../services/sessions.ts';
 import type { PasswordReset } from '../services/password-reset.ts';
+import type { EmailVerification } from '../services/email-verification.ts';
 
 /** Bad arguments found before anything is opened: exit 2, with the command's usage. */
 export class UsageError extends Error {}
@@ -34,6 +35,8 @@ export interface ServerServices extends StoreServices {
   readonly sessions: SessionService;
   /** Forgotten password: the e-mailed reset link (services/password-reset.ts). */
   readonly passwordReset: PasswordReset;
+  /** The server's mailer behind it: a link sent through a running server is delivered (and retried) by that server. */
+  readonly emailVerification: EmailVerification;
 }
 
 export interface OptionSpec {
@@ -240,6 +243,51 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       await accounts.setPassword(account.id, password);
       await recordByCli(audit, 'admin.user.password_reset', { accountId: account.id });
       return { account: account.id, password_reset: true };
+    },
+  }),
+
+  'users verify-email': command({
+    summary: "mark a user's e-mail address verified (the operator vouches for it)",
+    options: emailOption,
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email };
+    },
+    check: emailInput,
+    needs: 'store',
+    async run({ accounts, audit }, { email }) {
+      const account = await accountByEmail(accounts, email);
+      // As PATCH /admin/v1/users/{id} with email_verified: true.
+      const { before, after } = await accounts.update(account.id, { email_verified: true });
+      await recordByCli(audit, 'admin.user.updated', { accountId: after.id, details: { before, after } });
+      return after;
+    },
+  }),
+
+  'users send-verification': command({
+    summary: 'e-mail a user a link that verifies their address (valid 24 hours; the previous link stops working)',
+    options: {
+      ...emailOption,
+      locale: { flags: '--locale <en|ko>', description: 'the language of the message (default en)' },
+    },
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email, locale: v.locale };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      const { LOCALES } = await import('../i18n.ts');
+      return z.strictObject({ email: z.string().trim().toLowerCase().min(1, 'is required').max(320), locale: z.enum(LOCALES).default('en') }).parse(raw);
+    },
+    // The mailer lives in the server: run directly, the CLI waits for the first delivery attempt as it closes (up to 5 s).
+    needs: 'server',
+    async run({ accounts, audit, emailVerification }, { email, locale }) {
+      const account = await accountByEmail(accounts, email);
+      const outcome = await emailVerification.send({ id: account.id, email: account.email, name: account.name, emailVerified: account.email_verified }, locale, { throttle: false });
+      if (!outcome.sent && outcome.reason === 'mail_off') throw new MailUnavailableError();
+      if (!outcome.sent) throw new ConflictError(`the address "${email}" is already verified`);
+      await recordByCli(audit, 'email.verification_sent', { accountId: account.id, details: { by: 'cli' } });
+      return { account: account.id, queued: true, link_expires_at: outcome.expiresAt.toISOString() };
     },
   }),
 

@@ -45,7 +45,7 @@ export interface AccountFilter {
   offset?: number;
 }
 
-export type AccountChange = Partial<Pick<StoredAccount, 'name' | 'roles' | 'organisation' | 'disabled' | 'passwordHash'>>;
+export type AccountChange = Partial<Pick<StoredAccount, 'name' | 'roles' | 'organisation' | 'disabled' | 'passwordHash' | 'emailVerified'>>;
 
 /** An account row as PostgreSQL returns it (also as `to_jsonb(account)`, where dates are strings). */
 export interface AccountRow {
@@ -64,6 +64,7 @@ const COLUMNS = 'id, email, email_verified, name, password_hash, roles, organisa
 /** The columns AccountChange may set, by field. */
 const CHANGEABLE: Record<keyof AccountChange, string> = {
   name: 'name', roles: 'roles', organisation: 'organisation', disabled: 'disabled', passwordHash: 'password_hash',
+  emailVerified: 'email_verified',
 };
 
 export function createAccountRepository(db: Pick<Database, 'query'>): AccountRepository {

@@ -14,6 +14,7 @@ import { accountSession } from './account-session.ts';
 import { ACCOUNT_CLIENT_ID } from '../services/reserved-clients.ts';
 import type { Pages } from '../views/pages.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
+import { EMAIL_VERIFICATION_PATH } from './email-verification.ts';
 
 interface Dependencies {
   provider: Provider;
@@ -25,6 +26,8 @@ interface Dependencies {
   prefix: string;
   issuer: string;
   audit: Audit;
+  /** Mail is on: the page offers to send the verification link again. */
+  emailVerificationAvailable: boolean;
 }
 
 export function accountRoutes(deps: Dependencies): Router {
@@ -52,6 +55,9 @@ export function accountRoutes(deps: Dependencies): Router {
       base,
       email: who.account.email,
       csrf: csrfFor(who),
+      // Not verified: a button that sends the link again (routes/email-verification.ts), or, with mail off, a note saying it cannot.
+      emailVerified: who.account.emailVerified,
+      verifyAction: deps.emailVerificationAvailable ? `${deps.prefix}${EMAIL_VERIFICATION_PATH}/send` : undefined,
       sessions: sessions.map((s) => ({
         // The uid, never the id: the id is the session cookie's value.
         id: s.uid,

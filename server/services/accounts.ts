@@ -31,6 +31,8 @@ export const accountPatch = z.strictObject({
   roles,
   organisation: organisation.nullable(),
   disabled: z.boolean(),
+  /** An operator vouches for the address (or withdraws that): as a verification link would. */
+  email_verified: z.boolean(),
 }).partial();
 export type AccountPatch = z.input<typeof accountPatch>;
 
@@ -112,7 +114,8 @@ export function createAccountService(accounts: AccountRepository): AccountServic
       const patch = accountPatch.parse(input);
       const before = await accounts.findById(id);
       if (!before) throw new NotFoundError(`no account with id "${id}"`);
-      const after = await accounts.update(id, { ...patch, ...(patch.roles ? { roles: [...new Set(patch.roles)] } : {}) });
+      const { email_verified: emailVerified, ...change } = patch;
+      const after = await accounts.update(id, { ...change, ...(patch.roles ? { roles: [...new Set(patch.roles)] } : {}), ...(emailVerified !== undefined ? { emailVerified } : {}) });
       if (!after) throw new NotFoundError(`no account with id "${id}"`);
       return { before: toAccountView(before), after: toAccountView(after) };
     },

@@ -15,6 +15,7 @@ export const AUDIT_TYPES = [
   'admin.user.created', 'admin.user.updated', 'admin.user.password_reset', 'admin.session.ended', 'admin.grant.revoked',
   'password.reset_requested',
   'password.reset',
+  'email.verification_sent', 'email.verified',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

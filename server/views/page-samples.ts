@@ -20,6 +20,8 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
     base: '/account',
     email: 'ada@example.test',
     csrf,
+    emailVerified: false,
+    verifyAction: '/account/verify-email/send',
     sessions: [
       { id: 'uid-1', current: true, device: 'Firefox on Linux', ip: '192.0.2.1', signedInAt: '1 Jan 2026, 10:00 UTC', lastSeen: '2 Jan 2026, 10:00 UTC', apps: 'Sample App' },
       { id: 'uid-2', current: false },
@@ -33,4 +35,5 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
   notice: { title: 'Sample title', message: 'Sample message', link: { href: '/account', label: 'Sample link' } },
   'forgot-password': { action: '/account/forgot-password', csrf, locale: 'en', email: 'ada@example.test', interaction: 'sample-uid', backHref: base, error: 'Sample error' },
   'reset-password': { action: '/account/reset-password', csrf, locale: 'en', token: 'sample-token', error: 'Sample error' },
+  'verify-email': { action: '/account/verify-email', token: 'sample-link-token', csrf, email: 'ada@example.test' },
 };

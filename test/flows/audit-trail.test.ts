@@ -11,6 +11,7 @@ import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tol
 import { authorizationRequest, REDIRECT, relyingParty, signIn } from '../support/sign-in.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { adminCalls, basicAuth } from '../support/admin.ts';
+import { startSmtp, type TestSmtp } from '../support/smtp.ts';
 import { AUDIT_TYPES } from '../../server/services/audit.ts';
 import { digestClientSecret } from '../../server/services/client-secrets.ts';
 import { ACCOUNT_CLIENT_ID } from '../../server/services/reserved-clients.ts';
@@ -109,9 +110,11 @@ describe('audit trail through the admin API', () => {
   // State carried from one step to the next (the tests run in order).
   let browser: UserAgent;
   let shopTokens: Record<string, string>;
+  let smtp: TestSmtp;
 
   before(async () => {
-    t = await startTestTollgate();
+    smtp = await startSmtp();
+    t = await startTestTollgate({ smtp });
     const calls = adminCalls(t);
     api = calls.api;
     const opsSecret = keep('ops secret', (await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'admin' })).client_secret);
@@ -129,6 +132,7 @@ describe('audit trail through the admin API', () => {
   after(async () => {
     await t?.close();
     if (t) await removeDirs(t.dirs);
+    await smtp?.close();
   });
 
   test('hosted login: failures then success, and consent to a third-party client', async () => {
@@ -322,6 +326,18 @@ describe('audit trail through the admin API', () => {
     const forcedEvent = await newest('user.forced_logout');
     assert.equal(forcedEvent.details.by, 'admin api');
     assert.equal(forcedEvent.details.sessions, forced.body.sessions);
+  });
+
+  test('e-mail verification: email.verification_sent by an operator, email.verified by the link', async () => {
+    const veraId = (await t.tollgate.accounts.create({ email: 'vera@example.test', password: CAROL_PASSWORD })).id;
+    assert.equal((await ops('POST', `/users/${veraId}/verification-email`)).status, 202);
+    assertSeen(await newest('email.verification_sent', (e) => e.account_id === veraId), { accountId: veraId, actor: 'ops', userAgent: OPS_UA });
+    const link = smtp.linkIn(await smtp.waitFor((m) => JSON.stringify(m.to).includes('vera@example.test')), t.issuer);
+    keep('verification link token', new URL(link).searchParams.get('token') ?? undefined);
+    const mailbox = new UserAgent({ 'user-agent': BROWSER_UA, ...SPOOFED });
+    const page = await mailbox.submit(await mailbox.navigate(link), '/account/verify-email', {});
+    assert.equal(page.status, 200, page.body.slice(0, 300));
+    assertSeen(await newest('email.verified', (e) => e.account_id === veraId), { accountId: veraId, userAgent: BROWSER_UA });
   });
 
   test('refused requests: no admin event, and what they carried is not written down', async () => {

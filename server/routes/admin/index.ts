@@ -18,6 +18,7 @@ import type { Audit } from '../../services/audit.ts';
 import type { ClientService } from '../../services/clients.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
+import type { EmailVerification } from '../../services/email-verification.ts';
 import { auditRoutes } from './audit.ts';
 import { clientRoutes } from './clients.ts';
 import { openApiDocument } from './openapi.ts';
@@ -38,6 +39,8 @@ export interface AdminApiDependencies {
   sessions: SessionService;
   audit: Audit;
   passwordReset: PasswordReset;
+  /** Sends verification links (POST /users/{id}/verification-email). */
+  emailVerification: EmailVerification;
 }
 
 export interface AdminApi {
@@ -51,7 +54,7 @@ export interface AdminApi {
 export function adminApi(deps: AdminApiDependencies): AdminApi {
   const routes = [
     ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
-    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset }),
+    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification }),
     ...auditRoutes({ audit: deps.audit }),
   ];
   const document = openApiDocument({ issuer: deps.issuer, routes });

@@ -2,11 +2,12 @@
 // what they are signed in with (sessions and grants), which an administrator
 // can end one by one or all at once (forced logout).
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../../errors.ts';
+import { ConflictError, MailUnavailableError, NotFoundError, ValidationError } from '../../errors.ts';
+import { LOCALES } from '../../i18n.ts';
+import type { EmailVerification } from '../../services/email-verification.ts';
 import type { Audit } from '../../services/audit.ts';
 import { accountPatch, newAccountInput, passwordReset, type AccountService, type AccountView } from '../../services/accounts.ts';
 import type { SessionService } from '../../services/sessions.ts';
-import { LOCALES } from '../../i18n.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
 import { callerOf, recordChange } from './caller.ts';
 import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
@@ -19,7 +20,10 @@ const userQuery = z.strictObject({
   offset: z.coerce.number({ error: 'must be a whole number' }).int().min(0).default(0),
 });
 
-export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset }): AdminRoute[] {
+/** POST /users/{id}/verification-email: the message's language (the person's own is not known here). */
+const verificationEmailInput = z.strictObject({ locale: z.enum(LOCALES).default('en') });
+
+export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset; emailVerification: EmailVerification }): AdminRoute[] {
   /** The account, when the caller may manage it: an organisation's administrator sees only its own users (others are 404, not 403: their existence is not theirs to know). */
   const manageable = async (ctx: AdminContext): Promise<AccountView> => {
     const account = await deps.accounts.get(ctx.params.id!);
@@ -76,7 +80,7 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
     }),
     route({
       method: 'patch', path: '/users/:id', tag: 'users',
-      summary: 'Change name, roles, organisation; disable (which also ends every session and grant) or enable',
+      summary: 'Change name, roles, organisation, email_verified (the operator vouches for the address); disable (which also ends every session and grant) or enable',
       body: accountPatch,
       responses: { 200: { description: 'Changed', schema: ref('Account') } },
       async handle(ctx, { body }) {
@@ -117,6 +121,31 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
           actor: caller.actor, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, via: `admin api (${caller.clientId})`,
         });
         ctx.status = 202;
+      },
+    }),
+    route({
+      method: 'post', path: '/users/:id/verification-email', tag: 'users',
+      summary: 'E-mail the user a link that verifies their address (valid 24 hours; the previous link stops working)',
+      body: verificationEmailInput,
+      responses: {
+        202: {
+          description: 'Queued for delivery (sent in the background, retried for about an hour)',
+          schema: { type: 'object', required: ['queued', 'link_expires_at'], properties: { queued: { const: true }, link_expires_at: { type: 'string', format: 'date-time' } } },
+        },
+        409: { description: 'The address is already verified', schema: 'Error' },
+        503: { description: 'Mail is not configured (mail_unavailable)', schema: 'Error' },
+      },
+      async handle(ctx, { body }) {
+        const account = await manageable(ctx);
+        // An operator's request is not throttled: it is audited, and only an administrator can make it.
+        const outcome = await deps.emailVerification.send(
+          { id: account.id, email: account.email, name: account.name, emailVerified: account.email_verified }, body.locale, { throttle: false },
+        );
+        if (!outcome.sent && outcome.reason === 'mail_off') throw new MailUnavailableError();
+        if (!outcome.sent) throw new ConflictError('the address of this account is already verified');
+        await recordChange(deps.audit, ctx, 'email.verification_sent', { accountId: account.id, details: { by: 'admin api' } });
+        ctx.status = 202;
+        ctx.body = { queued: true, link_expires_at: outcome.expiresAt.toISOString() };
       },
     }),
     route({

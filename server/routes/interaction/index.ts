@@ -12,15 +12,15 @@ export type { InteractionDependencies } from './steps.ts';
 export function interactionRoutes(deps: InteractionDependencies): Router<InteractionState> {
   const { loadInteraction, requireCsrf, requirePrompt, onPrompt, parseForm } = interactionSteps(deps);
   const {
-    showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, signIn,
+    showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, requireVerifiedEmail, signIn,
   } = loginSteps(deps);
   const { loadSignedInAccount, showConsent, grantConsent, denyRequest } = consentSteps(deps);
 
   const router = new Router<InteractionState>();
   router.get('/:uid', loadInteraction, onPrompt('login', showLogin), loadSignedInAccount, showConsent);
-  router.post('/:uid/login', loadInteraction, requireCsrf, requirePrompt('login'), parseForm(loginForm, invalidLogin), throttleLogin, checkPassword, signIn);
+  router.post('/:uid/login', loadInteraction, requireCsrf, requirePrompt('login'), parseForm(loginForm, invalidLogin), throttleLogin, checkPassword, requireVerifiedEmail, signIn);
   router.get('/:uid/signup', requireSignup, loadInteraction, showSignup);
-  router.post('/:uid/signup', requireSignup, loadInteraction, requireCsrf, requirePrompt('login'), throttleSignup, parseForm(signupForm, invalidSignup), createAccount, signIn);
+  router.post('/:uid/signup', requireSignup, loadInteraction, requireCsrf, requirePrompt('login'), throttleSignup, parseForm(signupForm, invalidSignup), createAccount, requireVerifiedEmail, signIn);
   router.post('/:uid/confirm', loadInteraction, requireCsrf, requirePrompt('consent'), loadSignedInAccount, grantConsent);
   router.post('/:uid/abort', loadInteraction, requireCsrf, denyRequest);
   return router;

@@ -7,11 +7,13 @@
 //   requireSignup    sign-up is enabled (else 404)
 //   showSignup       the sign-up page
 //   throttleSignup   sign-ups count against the IP (429)
-//   createAccount    the new account, signed in as it is (no second argon2id)
+//   createAccount    the new account, signed in as it is (no second argon2id); a verification link goes out
+//   requireVerifiedEmail  REQUIRE_VERIFIED_EMAIL: an unverified address gets a link (throttled) and a page, no sign-in
 //   signIn           the concurrent-login policy, then the login result to the provider
 import type { Next } from 'koa';
 import { z, ZodError } from 'zod';
 import { ConflictError } from '../../errors.ts';
+import type { AccountView } from '../../services/accounts.ts';
 import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
 
 export const loginForm = z.object({
@@ -122,8 +124,9 @@ export function loginSteps(deps: InteractionDependencies) {
   async function createAccount(ctx: InteractionContext, next: Next): Promise<void> {
     const { login, password } = ctx.state.form as SignupForm;
     const name = (ctx.state.form as SignupForm).name?.trim() || undefined;
+    let created: AccountView;
     try {
-      ctx.state.accountId = (await deps.accounts.create({ email: login, password, name })).id;
+      created = await deps.accounts.create({ email: login, password, name });
     } catch (err) {
       if (err instanceof ConflictError) return renderSignup(ctx, { login, name, error: t(ctx)('signup.taken'), status: 409 });
       if (err instanceof ZodError) {
@@ -133,7 +136,28 @@ export function loginSteps(deps: InteractionDependencies) {
       }
       throw err;
     }
+    ctx.state.accountId = created.id;
+    // In the page's language; with mail off, nothing goes (the account page says verification is unavailable).
+    const sent = await deps.emailVerification.send({ id: created.id, email: created.email, name: created.name, emailVerified: false }, ctx.state.locale);
+    if (sent.sent) await deps.audit.record('email.verification_sent', { accountId: created.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { by: 'sign-up' } });
     await next();
+  }
+
+  /**
+   * REQUIRE_VERIFIED_EMAIL: the password was right, but the interaction is
+   * not finished until the address is verified, so the client gets nothing.
+   * A link goes out (throttled: a sign-up has just sent one) and the page
+   * says so; once the link is used, signing in again completes.
+   */
+  async function requireVerifiedEmail(ctx: InteractionContext, next: Next): Promise<void> {
+    if (!deps.requireVerifiedEmail) return next();
+    const account = await deps.accounts.findActive(ctx.state.accountId);
+    if (!account || account.emailVerified) return next();
+    const { locale } = ctx.state;
+    const sent = await deps.emailVerification.send(account, locale);
+    if (sent.sent) await deps.audit.record('email.verification_sent', { accountId: account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { by: 'sign-in' } });
+    const unavailable = !sent.sent && sent.reason === 'mail_off';
+    deps.pages.notice(ctx, unavailable ? 'verify_required_unavailable' : 'verify_required', { locale, status: 403, vars: { email: account.email } });
   }
 
   async function signIn(ctx: InteractionContext): Promise<void> {
@@ -142,5 +166,5 @@ export function loginSteps(deps: InteractionDependencies) {
     await finish(ctx, deps.provider, { login: { accountId: ctx.state.accountId, amr: ['pwd'], remember: true } }, false);
   }
 
-  return { showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, signIn };
+  return { showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, requireVerifiedEmail, signIn };
 }

@@ -17,6 +17,7 @@ import type { StoredAccount } from '../../repositories/account-repository.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import type { Audit } from '../../services/audit.ts';
 import type { Csrf } from '../../services/csrf.ts';
+import type { EmailVerification } from '../../services/email-verification.ts';
 import type { LoginThrottle } from '../../services/login-throttle.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import type { Pages } from '../../views/pages.ts';
@@ -33,6 +34,10 @@ export interface InteractionDependencies {
   audit: Audit;
   /** Its concurrent-login policy runs once a person has proven who they are, before the session is made. */
   sessions: Pick<SessionService, 'beforeSignIn'>;
+  /** Sends the verification link at sign-up, and at sign-in under REQUIRE_VERIFIED_EMAIL. */
+  emailVerification: EmailVerification;
+  /** REQUIRE_VERIFIED_EMAIL: a sign-in completes only with a verified address. */
+  requireVerifiedEmail: boolean;
 }
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
