@@ -4,6 +4,7 @@
 //   → <issuer path>/assets       the stylesheet and the theme's assets
 //   → /healthz, /readyz          liveness and readiness
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
+//   → /account                   form body → profile forms, account deletion (routes/account-profile.ts)
 //   → /account                   form body → the account page (routes/account.ts)
 //   → POST /auth                 an authorization request by POST → 303 to the same by GET
 //   → /me                        form body (POST) → userinfo for our API's tokens (routes/userinfo.ts)
@@ -36,6 +37,7 @@ import { interactionRoutes } from './routes/interaction/index.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
 import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
+import { accountProfileRoutes } from './routes/account-profile.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -46,6 +48,8 @@ import type { Audit } from './services/audit.ts';
 import type { Csrf } from './services/csrf.ts';
 import type { LoginThrottle } from './services/login-throttle.ts';
 import type { SessionService } from './services/sessions.ts';
+import type { Profile } from './services/profile.ts';
+import type { AccountDeletion } from './services/account-deletion.ts';
 import type { Pages } from './views/pages.ts';
 import type { Views } from './views/views.ts';
 
@@ -73,6 +77,9 @@ export interface AppDependencies {
   audit: Audit;
   /** The admin API's handler, mounted at /admin/v1. */
   admin: AdminApi;
+  /** The account page's profile forms and account deletion (routes/account-profile.ts). */
+  profile: Profile;
+  accountDeletion: AccountDeletion;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -114,8 +121,9 @@ export function createApp(deps: AppDependencies): Koa {
   });
   app.use(mount(`${prefix}/interaction`, compose([formBody(), interaction.routes(), interaction.allowedMethods()])));
 
+  app.use(mount(`${prefix}/account`, compose([formBody(), accountProfileRoutes({ provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, profile: deps.profile, deletion: deps.accountDeletion }).routes()])));
   const account = accountRoutes({
-    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit,
+    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit, profile: deps.profile,
   });
   app.use(mount(`${prefix}/account`, compose([formBody(), account.routes(), account.allowedMethods()])));
 

@@ -46,6 +46,8 @@ import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { createMailer, type Mailer, type MailerOptions } from './mail/mailer.ts';
 import { createAccountLinks, type AccountLinks } from './services/account-links.ts';
+import { createAccountDeletion, type AccountDeletion } from './services/account-deletion.ts';
+import { createProfile } from './services/profile.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -72,6 +74,8 @@ export interface Tollgate {
   readonly mailer: Mailer;
   /** Single-use tokens of the links in e-mails. */
   readonly accountLinks: AccountLinks;
+  /** Deleting an account: the account page, the admin API and the CLI. */
+  readonly accountDeletion: AccountDeletion;
   close(): Promise<void>;
 }
 
@@ -195,16 +199,25 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     // Used DPoP proofs: in Redis when there is one, so that every instance refuses a replay.
     const dpopReplayCache = redis ? createRedisReplayCache(redis) : createMemoryReplayCache();
-    const admin = adminApi({
-      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-    });
     const mailer = createMailer({ config, logger, metrics, translate: views.translator, options: options.mailer });
     const accountLinks = createAccountLinks(repositories.accountTokens);
+    const accountDeletion = createAccountDeletion({
+      accounts: repositories.accounts, sessions, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices,
+      loginThrottle: repositories.loginThrottle, auditEvents: repositories.audit, audit, mailer,
+    });
+    const profile = createProfile({
+      issuer: config.issuer, accounts, accountRepository: repositories.accounts, sessions, links: accountLinks, mailer, audit,
+      throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
+    });
+    const admin = adminApi({
+      issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache, accountDeletion,
+    });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
       audit,
       admin,
+      profile, accountDeletion,
       readiness: repositories.readiness,
       metrics,
       csrf: createCsrf(cookieSecrets),
@@ -227,7 +240,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks,
+      mailer, accountLinks, accountDeletion,
       get keys() {
         return keys;
       },

@@ -14,6 +14,8 @@ import { accountSession } from './account-session.ts';
 import { ACCOUNT_CLIENT_ID } from '../services/reserved-clients.ts';
 import type { Pages } from '../views/pages.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
+import type { Profile } from '../services/profile.ts';
+import { profileSection } from './account-profile.ts';
 
 interface Dependencies {
   provider: Provider;
@@ -25,6 +27,8 @@ interface Dependencies {
   prefix: string;
   issuer: string;
   audit: Audit;
+  /** The profile forms' state (routes/account-profile.ts). */
+  profile: Profile;
 }
 
 export function accountRoutes(deps: Dependencies): Router {
@@ -63,6 +67,7 @@ export function accountRoutes(deps: Dependencies): Router {
         apps: s.clients.filter((_, i) => s.clientIds[i] !== ACCOUNT_CLIENT_ID).join(', '),
       })),
       grants: oneRowPerClient(grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
+      profile: profileSection(ctx, who, deps.profile, deps.pages, locale),
     });
   });
 

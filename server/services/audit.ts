@@ -13,6 +13,7 @@ export const AUDIT_TYPES = [
   'session.ended', 'user.logged_out_everywhere', 'user.forced_logout',
   'admin.client.created', 'admin.client.updated', 'admin.client.secret_rotated', 'admin.client.deleted',
   'admin.user.created', 'admin.user.updated', 'admin.user.password_reset', 'admin.session.ended', 'admin.grant.revoked',
+  'profile.updated', 'password.changed', 'email.changed', 'user.deleted',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

@@ -25,10 +25,12 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
       { id: 'uid-2', current: false },
     ],
     grants: [{ id: 'grant-1', clientName: 'Sample App', scopes: ['openid', 'email'], grantedAt: '1 Jan 2026, 10:00 UTC' }],
+    profile: { name: 'Ada', emailChange: true, message: 'Sample message', error: 'Sample error' },
   },
   error: { error: 'invalid_request', message: 'Sample message' },
   // `form`: oidc-provider's own (escaped by it), rendered raw.
   logout: { form: '<form id="op.logoutForm" method="post" action="/session/end/confirm"><input type="hidden" name="xsrf" value="sample"/></form>', host: 'id.example.test', clientName: 'Sample App' },
   'logout-done': {},
   notice: { title: 'Sample title', message: 'Sample message', link: { href: '/account', label: 'Sample link' } },
+  'account-confirm': { title: 'Sample title', message: 'Sample message', action: '/account/delete', hidden: { csrf }, password: 'Password', button: 'Sample button', danger: true, error: 'Sample error', cancel: { href: '/account', label: 'Back' } },
 };

@@ -17,6 +17,7 @@ import type { AccountService } from '../../services/accounts.ts';
 import type { Audit } from '../../services/audit.ts';
 import type { ClientService } from '../../services/clients.ts';
 import type { SessionService } from '../../services/sessions.ts';
+import type { AccountDeletion } from '../../services/account-deletion.ts';
 import { auditRoutes } from './audit.ts';
 import { clientRoutes } from './clients.ts';
 import { openApiDocument } from './openapi.ts';
@@ -36,6 +37,7 @@ export interface AdminApiDependencies {
   clients: ClientService;
   sessions: SessionService;
   audit: Audit;
+  accountDeletion: AccountDeletion;
 }
 
 export interface AdminApi {
@@ -49,7 +51,7 @@ export interface AdminApi {
 export function adminApi(deps: AdminApiDependencies): AdminApi {
   const routes = [
     ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
-    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit }),
+    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, accountDeletion: deps.accountDeletion }),
     ...auditRoutes({ audit: deps.audit }),
   ];
   const document = openApiDocument({ issuer: deps.issuer, routes });
