@@ -169,6 +169,37 @@ describe('profile self-service on the account page, in Chromium', { skip: requir
     assert.ok(!JSON.stringify(event.details).includes('@'), 'no address in the trail');
   });
 
+  test('an address taken between the request and the confirmation: 409, nothing changes', async () => {
+    const racer = await t.tollgate.accounts.create({ email: 'racer@example.test', password: PASSWORD });
+    const page = await accountPage('racer@example.test');
+    await submit(page, 'email', { email: 'contested@example.test', password: PASSWORD });
+    const link = smtp.linkIn(await smtp.waitFor((m) => JSON.stringify(m.to).includes('contested@example.test')), `${t.issuer}/account/confirm-email`);
+    await t.tollgate.accounts.create({ email: 'contested@example.test', password: PASSWORD });
+    await page.goto(link);
+    const [answer] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST'), page.click('button[type="submit"]')]);
+    assert.equal(answer.status(), 409);
+    assert.match(await main(page), /Another account uses this address now, so yours did not change/);
+    assert.equal((await t.tollgate.accounts.get(racer.id)).email, 'racer@example.test');
+  });
+
+  test('the profile section and the deletion page in Korean', async () => {
+    await t.tollgate.accounts.create({ email: 'sejong@example.test', password: PASSWORD, name: '세종' });
+    const korean = await launchBrowser({ locale: 'ko-KR' });
+    try {
+      const page = await korean.context.newPage();
+      await page.goto(`${t.issuer}/account`);
+      await signInOnPage(page, 'sejong@example.test', PASSWORD, `${t.issuer}/account`);
+      assert.match(await main(page), /프로필/);
+      assert.match(await main(page), /이메일 주소/);
+      await page.screenshot({ path: `${SHOTS}account-profile-ko.png`, fullPage: true });
+      await page.goto(`${t.issuer}/account/delete`);
+      assert.match(await main(page), /sejong@example\.test 계정과 개인 정보를 삭제하고/);
+      await page.screenshot({ path: `${SHOTS}account-delete-ko.png`, fullPage: true });
+    } finally {
+      await korean.close();
+    }
+  });
+
   test('a tampered or unknown confirmation link shows a clear page, never an error', async () => {
     for (const token of ['', 'x', 'A'.repeat(43), `${'A'.repeat(42)}%00`]) {
       const res = await fetch(`${t.issuer}/account/confirm-email?token=${token}`);
