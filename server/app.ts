@@ -6,6 +6,7 @@
 //   → /interaction               form body → login, sign-up, consent (routes/interaction/)
 //   → /account/{forgot,reset}-password  forgotten password (routes/password-reset.ts)
 //   → /account/verify-email      form body → the verification link's pages (routes/email-verification.ts)
+//   → /account                   form body → profile forms, account deletion (routes/account-profile.ts)
 //   → /account                   form body → the account page (routes/account.ts)
 //   → POST /auth                 an authorization request by POST → 303 to the same by GET
 //   → /me                        form body (POST) → userinfo for our API's tokens (routes/userinfo.ts)
@@ -41,6 +42,7 @@ import { accountRoutes } from './routes/account.ts';
 import { passwordResetRoutes } from './routes/password-reset.ts';
 import type { PasswordReset } from './services/password-reset.ts';
 import { EMAIL_VERIFICATION_PATH, emailVerificationRoutes } from './routes/email-verification.ts';
+import { accountProfileRoutes } from './routes/account-profile.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -52,6 +54,8 @@ import type { Csrf } from './services/csrf.ts';
 import type { EmailVerification } from './services/email-verification.ts';
 import type { LoginThrottle } from './services/login-throttle.ts';
 import type { SessionService } from './services/sessions.ts';
+import type { Profile } from './services/profile.ts';
+import type { AccountDeletion } from './services/account-deletion.ts';
 import type { Pages } from './views/pages.ts';
 import type { Views } from './views/views.ts';
 
@@ -83,6 +87,9 @@ export interface AppDependencies {
   passwordReset: PasswordReset;
   /** Verification links: sent at sign-up and on demand, confirmed at /account/verify-email. */
   emailVerification: EmailVerification;
+  /** The account page's profile forms and account deletion (routes/account-profile.ts). */
+  profile: Profile;
+  accountDeletion: AccountDeletion;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -131,8 +138,9 @@ export function createApp(deps: AppDependencies): Koa {
   });
   app.use(mount(`${prefix}${EMAIL_VERIFICATION_PATH}`, compose([formBody(), emailVerification.routes(), emailVerification.allowedMethods()])));
 
+  app.use(mount(`${prefix}/account`, compose([formBody(), accountProfileRoutes({ provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, profile: deps.profile, deletion: deps.accountDeletion }).routes()])));
   const account = accountRoutes({
-    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit,
+    provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit, profile: deps.profile,
     emailVerificationAvailable: deps.emailVerification.available,
   });
   app.use(mount(`${prefix}/account`, compose([formBody(), account.routes(), account.allowedMethods()])));

@@ -48,6 +48,8 @@ import { createMailer, type Mailer, type MailerOptions } from './mail/mailer.ts'
 import { createAccountLinks, type AccountLinks } from './services/account-links.ts';
 import { createPasswordReset, type PasswordReset } from './services/password-reset.ts';
 import { createEmailVerification, type EmailVerification } from './services/email-verification.ts';
+import { createAccountDeletion, type AccountDeletion } from './services/account-deletion.ts';
+import { createProfile } from './services/profile.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -78,6 +80,8 @@ export interface Tollgate {
   readonly passwordReset: PasswordReset;
   /** E-mail verification: links sent, confirmed, throttled (services/email-verification.ts). */
   readonly emailVerification: EmailVerification;
+  /** Deleting an account: the account page, the admin API and the CLI. */
+  readonly accountDeletion: AccountDeletion;
   close(): Promise<void>;
 }
 
@@ -209,16 +213,24 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const emailVerification = createEmailVerification({
       mailer, links: accountLinks, accounts: repositories.accounts, counters: repositories.loginThrottle, issuer: config.issuer,
     });
+    const accountDeletion = createAccountDeletion({
+      accounts: repositories.accounts, sessions, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices,
+      loginThrottle: repositories.loginThrottle, auditEvents: repositories.audit, audit, mailer,
+    });
+    const profile = createProfile({
+      issuer: config.issuer, accounts, accountRepository: repositories.accounts, sessions, links: accountLinks, mailer, audit,
+      throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
+    });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset, emailVerification,
+      passwordReset, emailVerification, accountDeletion,
     });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
       audit,
       admin,
-      emailVerification,
+      emailVerification, profile, accountDeletion,
       readiness: repositories.readiness,
       metrics,
       csrf: createCsrf(cookieSecrets),
@@ -242,7 +254,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset, emailVerification,
+      mailer, accountLinks, passwordReset, emailVerification, accountDeletion,
       get keys() {
         return keys;
       },

@@ -16,6 +16,7 @@ import type { ClientService, NewClientInput } from '../services/clients.ts';
 import type { SessionService } from '../services/sessions.ts';
 import type { PasswordReset } from '../services/password-reset.ts';
 import type { EmailVerification } from '../services/email-verification.ts';
+import type { AccountDeletion } from '../services/account-deletion.ts';
 
 /** Bad arguments found before anything is opened: exit 2, with the command's usage. */
 export class UsageError extends Error {}
@@ -37,6 +38,7 @@ export interface ServerServices extends StoreServices {
   readonly passwordReset: PasswordReset;
   /** The server's mailer behind it: a link sent through a running server is delivered (and retried) by that server. */
   readonly emailVerification: EmailVerification;
+  readonly accountDeletion: AccountDeletion;
 }
 
 export interface OptionSpec {
@@ -125,9 +127,35 @@ async function accountByEmail(accounts: AccountService, email: string): Promise<
   return accounts.get(id);
 }
 
+/**
+ * `users set-password` (and its earlier name, `users reset-password`): the
+ * password comes from standard input unless `--password` is given, so it
+ * stays out of shell history and the process list.
+ */
+const setPassword = command({
+  summary: "set a user's password, read from standard input (or --password)",
+  options: { ...emailOption, ...passwordOptions },
+  async collect(v, io) {
+    need(v, 'email');
+    return { email: v.email, password: v.password === undefined && !v.passwordStdin ? await io.readStdin() : await passwordFrom(v, io) };
+  },
+  async check(raw) {
+    const { z } = await import('zod');
+    const { passwordReset } = await import('../services/accounts.ts');
+    return passwordReset.extend({ email: z.string().trim().toLowerCase().min(1).max(320) }).parse(raw);
+  },
+  needs: 'store',
+  async run({ accounts, audit }, { email, password }) {
+    const account = await accountByEmail(accounts, email);
+    await accounts.setPassword(account.id, password);
+    await recordByCli(audit, 'admin.user.password_reset', { accountId: account.id });
+    return { account: account.id, password_reset: true };
+  },
+});
+
 /** The groups of commands, for `tollgate --help`. */
 export const GROUPS: Record<string, string> = {
-  users: 'people: create, list, disable, reset passwords, end sessions',
+  users: 'people: create, list, disable, delete, set passwords, end sessions',
   clients: 'OAuth clients: register, list, rotate secrets, delete',
   keys: 'signing keys: list, rotate',
 };
@@ -225,24 +253,25 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     },
   }),
 
-  'users reset-password': command({
-    summary: "set a user's password (read it from standard input with --password-stdin)",
-    options: { ...emailOption, ...passwordOptions },
-    async collect(v, io) {
+  'users set-password': setPassword,
+  // Its earlier name, kept for the scripts that use it.
+  'users reset-password': { ...setPassword, summary: 'the same as `users set-password` (its earlier name)' },
+
+  'users delete': command({
+    summary: 'delete a user: every session and grant ends (back-channel logout), personal data goes, the audit trail stays under the id',
+    options: emailOption,
+    async collect(v) {
       need(v, 'email');
-      return { email: v.email, password: await passwordFrom(v, io) };
+      return { email: v.email };
     },
-    async check(raw) {
-      const { z } = await import('zod');
-      const { passwordReset } = await import('../services/accounts.ts');
-      return passwordReset.extend({ email: z.string().trim().toLowerCase().min(1).max(320) }).parse(raw);
-    },
-    needs: 'store',
-    async run({ accounts, audit }, { email, password }) {
+    check: emailInput,
+    // Not the store: sessions may live in Redis, and clients hear of the logout by back-channel.
+    needs: 'server',
+    async run({ accounts, accountDeletion }, { email }) {
       const account = await accountByEmail(accounts, email);
-      await accounts.setPassword(account.id, password);
-      await recordByCli(audit, 'admin.user.password_reset', { accountId: account.id });
-      return { account: account.id, password_reset: true };
+      const report = await accountDeletion.delete(account.id, { actor: 'cli', by: 'cli', locale: 'en' });
+      if (!report) throw new NotFoundError(`no account with e-mail "${email}"`);
+      return report;
     },
   }),
 

@@ -36,6 +36,14 @@ export interface AccountRepository {
   list(filter?: AccountFilter): Promise<StoredAccount[]>;
   /** Changes the given fields; undefined when there is no such account. */
   update(id: string, change: AccountChange): Promise<StoredAccount | undefined>;
+  /**
+   * A new, verified address (a confirmed change: the person opened a link
+   * sent to it). Throws ConflictError when another account has it by now;
+   * undefined when there is no such account.
+   */
+  setEmail(id: string, email: string): Promise<StoredAccount | undefined>;
+  /** Removes the account row (its link tokens go with it: ON DELETE CASCADE); false when there was none. */
+  delete(id: string): Promise<boolean>;
 }
 
 export interface AccountFilter {
@@ -107,6 +115,24 @@ export function createAccountRepository(db: Pick<Database, 'query'>): AccountRep
         [id, ...fields.map((field) => change[field])],
       );
       return row ? accountFromRow(row) : undefined;
+    },
+    async setEmail(id, email) {
+      if (!isUuid(id) || !storable(email)) return undefined;
+      try {
+        const [row] = await db.query<AccountRow>(
+          `UPDATE account SET email = $2, email_verified = true, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+          [id, email],
+        );
+        return row ? accountFromRow(row) : undefined;
+      } catch (err) {
+        // No address in the message: it reaches pages and logs.
+        if (isUniqueViolation(err)) throw new ConflictError('another account uses this e-mail address');
+        throw err;
+      }
+    },
+    async delete(id) {
+      if (!isUuid(id)) return false;
+      return (await db.query<{ id: string }>('DELETE FROM account WHERE id = $1 RETURNING id', [id])).length > 0;
     },
   };
 }

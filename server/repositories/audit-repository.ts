@@ -37,6 +37,19 @@ export interface AuditRepository {
   purgeOlderThan(days: number, limit: number): Promise<number>;
   /** Newest first. */
   list(filter?: AuditFilter): Promise<AuditEvent[]>;
+  /**
+   * Removes the fields named `keys`, at any depth of `details`, from the
+   * account's events (an account's deletion: admin changes recorded its
+   * e-mail and name in before/after). Returns how many events changed.
+   */
+  redactDetails(accountId: string, keys: readonly string[]): Promise<number>;
+}
+
+/** `details` without the fields named `keys`, at any depth. */
+function without(value: unknown, keys: ReadonlySet<string>): unknown {
+  if (Array.isArray(value)) return value.map((v) => without(v, keys));
+  if (value === null || typeof value !== 'object') return value;
+  return Object.fromEntries(Object.entries(value).filter(([k]) => !keys.has(k)).map(([k, v]) => [k, without(v, keys)]));
 }
 
 // What people and clients send us ends up here: NUL cannot be stored, and length is bounded.
@@ -74,6 +87,18 @@ export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): 
         [filter.type ?? null, filter.accountId ?? null, filter.clientId ?? null, filter.since ?? null, filter.until ?? null, filter.before ?? null, filter.limit ?? 100],
       );
       return rows.map(toEvent);
+    },
+    async redactDetails(accountId, keys) {
+      // Only the events whose details name one of the keys are read and rewritten.
+      const rows = await db.query<{ id: string; details: Record<string, unknown> }>(
+        `SELECT id::text AS id, details FROM audit_event WHERE account_id = $1 AND jsonb_path_exists(details, $2::jsonpath)`,
+        [accountId.slice(0, 128), `$.** ? (${keys.map((k) => `exists(@."${k.replace(/["\\]/g, '')}")`).join(' || ')})`],
+      );
+      const drop = new Set(keys);
+      for (const row of rows) {
+        await db.execute('UPDATE audit_event SET details = $2::jsonb WHERE id = $1::bigint', [row.id, JSON.stringify(without(row.details, drop))]);
+      }
+      return rows.length;
     },
   };
 }

@@ -16,6 +16,8 @@ export interface SessionDeviceRepository {
   /** Records a use of the session: created on first sight, last seen every time. */
   touch(sessionUid: string, accountId: string, userAgent: string | undefined, ip: string | undefined): Promise<void>;
   listByAccount(accountId: string): Promise<SessionDevice[]>;
+  /** Removes every record of the account (its deletion); returns how many went. */
+  deleteByAccount(accountId: string): Promise<number>;
   /** Deletes up to `limit` records whose session no longer exists; returns how many went. */
   purgeOrphans(limit: number): Promise<number>;
   /**
@@ -47,6 +49,10 @@ export function createSessionDeviceRepository(db: Pick<Database, 'query' | 'exec
       if (!storable(accountId)) return [];
       const rows = await db.query<Row>('SELECT session_uid, user_agent, ip, created_at, last_seen_at FROM session_device WHERE account_id = $1', [accountId]);
       return rows.map(toDevice);
+    },
+    async deleteByAccount(accountId) {
+      if (!storable(accountId)) return 0;
+      return db.execute('DELETE FROM session_device WHERE account_id = $1', [accountId]);
     },
     async purgeUnseenFor(seconds, limit) {
       return db.execute(

@@ -15,6 +15,8 @@ import { ACCOUNT_CLIENT_ID } from '../services/reserved-clients.ts';
 import type { Pages } from '../views/pages.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
 import { EMAIL_VERIFICATION_PATH } from './email-verification.ts';
+import type { Profile } from '../services/profile.ts';
+import { profileSection } from './account-profile.ts';
 
 interface Dependencies {
   provider: Provider;
@@ -28,6 +30,8 @@ interface Dependencies {
   audit: Audit;
   /** Mail is on: the page offers to send the verification link again. */
   emailVerificationAvailable: boolean;
+  /** The profile forms' state (routes/account-profile.ts). */
+  profile: Profile;
 }
 
 export function accountRoutes(deps: Dependencies): Router {
@@ -69,6 +73,7 @@ export function accountRoutes(deps: Dependencies): Router {
         apps: s.clients.filter((_, i) => s.clientIds[i] !== ACCOUNT_CLIENT_ID).join(', '),
       })),
       grants: oneRowPerClient(grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
+      profile: profileSection(ctx, who, deps.profile, deps.pages, locale),
     });
   });
 

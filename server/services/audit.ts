@@ -16,6 +16,7 @@ export const AUDIT_TYPES = [
   'password.reset_requested',
   'password.reset',
   'email.verification_sent', 'email.verified',
+  'profile.updated', 'password.changed', 'email.changed', 'user.deleted',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

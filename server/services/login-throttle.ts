@@ -33,8 +33,11 @@ export interface LoginThrottle {
   succeeded(email: string, ip: string): Promise<void>;
 }
 
+/** The login form's counter of an address (an account's deletion removes it: services/account-deletion.ts). */
+export const accountThrottleKey = (email: string) => `account:${email.trim().toLowerCase()}`;
+
 export function createLoginThrottle(store: LoginThrottleRepository, policy: ThrottlePolicy = THROTTLE_POLICY, metrics?: Metrics): LoginThrottle {
-  const accountKey = (email: string) => `account:${email.trim().toLowerCase()}`;
+  const accountKey = accountThrottleKey;
   const wait = (resetsAt: Date) => Math.max(1, Math.ceil((resetsAt.getTime() - Date.now()) / 1000));
 
   return {

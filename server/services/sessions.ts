@@ -65,6 +65,13 @@ export interface SessionService {
   /** Forced logout: every session, every grant, everything issued from them. */
   endEverything(accountId: string): Promise<ForcedLogout>;
   /**
+   * Everything but the session `keepSessionUid` (a password change on the
+   * account page): every other session ends (back-channel logout), and every
+   * grant not made in the kept session is revoked with its refresh tokens,
+   * those of sessions long gone (offline access) included.
+   */
+  endOtherSessions(accountId: string, keepSessionUid: string): Promise<EndedSessions>;
+  /**
    * The concurrent-login policy, applied once a person has proven who they
    * are and before their new session is made: under CONCURRENT_LOGINS=single
    * their other sessions end (audited as `session.ended`).
@@ -203,6 +210,27 @@ export function createSessionService(deps: SessionServiceDependencies): SessionS
       if (deps.concurrentLogins !== 'single') return;
       const ended = await endSessionsOf(accountId);
       if (ended.sessions) await deps.audit.record('session.ended', { accountId, details: { ...ended, by: 'single-session policy' } });
+    },
+    async endOtherSessions(accountId, keepSessionUid) {
+      const all = await deps.oidcModels.listByAccount('Session', accountId);
+      const kept = all.find((s) => (s.payload as SessionPayload).uid === keepSessionUid);
+      const keptGrants = new Set(Object.values((kept?.payload as SessionPayload | undefined)?.authorizations ?? {}).map((a) => a.grantId));
+      const ended = await Promise.all(all.filter((s) => s !== kept).map((s) => endOne(s.id, s.payload)));
+      let { grants, refreshTokens } = { grants: 0, refreshTokens: 0 };
+      for (const grant of await deps.oidcModels.listByAccount('Grant', accountId)) {
+        if (keptGrants.has(grant.id)) continue;
+        const revoked = await revokeFamily(grant.id);
+        grants += revoked.grants;
+        refreshTokens += revoked.refreshTokens;
+      }
+      const notices = ended.flatMap((e) => e.notices);
+      return {
+        sessions: ended.length,
+        grants: ended.reduce((sum, e) => sum + e.grants, grants),
+        refresh_tokens: ended.reduce((sum, e) => sum + e.refreshTokens, refreshTokens),
+        backchannel_notified: notices.filter((ok) => ok === true).length,
+        backchannel_failed: notices.filter((ok) => ok === false).length,
+      };
     },
     async endEverything(accountId) {
       // Sessions first: their logout tokens name the session (sid) they end.

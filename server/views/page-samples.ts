@@ -27,6 +27,7 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
       { id: 'uid-2', current: false },
     ],
     grants: [{ id: 'grant-1', clientName: 'Sample App', scopes: ['openid', 'email'], grantedAt: '1 Jan 2026, 10:00 UTC' }],
+    profile: { name: 'Ada', emailChange: true, message: 'Sample message', error: 'Sample error' },
   },
   error: { error: 'invalid_request', message: 'Sample message' },
   // `form`: oidc-provider's own (escaped by it), rendered raw.
@@ -36,4 +37,5 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
   'forgot-password': { action: '/account/forgot-password', csrf, locale: 'en', email: 'ada@example.test', interaction: 'sample-uid', backHref: base, error: 'Sample error' },
   'reset-password': { action: '/account/reset-password', csrf, locale: 'en', token: 'sample-token', error: 'Sample error' },
   'verify-email': { action: '/account/verify-email', token: 'sample-link-token', csrf, email: 'ada@example.test' },
+  'account-confirm': { title: 'Sample title', message: 'Sample message', action: '/account/delete', hidden: { csrf }, password: 'Password', button: 'Sample button', danger: true, error: 'Sample error', cancel: { href: '/account', label: 'Back' } },
 };

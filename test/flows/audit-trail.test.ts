@@ -358,6 +358,37 @@ describe('audit trail through the admin API', () => {
     assert.equal(await count(), before, 'nothing was recorded for refused requests');
   });
 
+  test('profile changes and deletion: audited with the address and user agent they came from, never a value or password', async () => {
+    // Not through the API: its admin.user.created would be the newest, which the filters test below counts on being Carol's.
+    const { id } = await t.tollgate.accounts.create({ email: 'dora@example.test', password: PASSWORD });
+    const account = new UserAgent({ 'user-agent': ACCOUNT_UA, ...SPOOFED });
+    const callback = `${t.issuer}/account?`;
+    const login = await account.navigate(`${t.issuer}/account`, {}, callback);
+    let page = await account.navigate((await account.submit(login, '/login', { login: 'dora@example.test', password: PASSWORD }, callback)).url);
+    const seenHere = { accountId: id, clientId: null, userAgent: ACCOUNT_UA, actor: null };
+
+    page = await account.submit(page, '/profile/name', { name: 'Dora Marquez' });
+    const renamed = await newest('profile.updated', (e) => e.account_id === id);
+    assertSeen(renamed, seenHere);
+    assert.ok(!JSON.stringify(renamed).includes('Marquez'));
+    page = await account.submit(page, '/profile/password', { current_password: PASSWORD, new_password: keep('profile page new password', 'Dora-new-password-5e1c') });
+    assertSeen(await newest('password.changed', (e) => e.account_id === id), seenHere);
+    // The link's token as the message would carry it (this Tollgate sends no mail).
+    const token = keep('e-mail change link token', await t.tollgate.accountLinks.issue('change_email', id, { ttlSeconds: 60, data: { email: 'dora@example.org' } }));
+    const confirmed = await account.navigate(`${t.issuer}/account/confirm-email`, {
+      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }).toString(),
+    });
+    assert.equal(confirmed.status, 200, confirmed.body.slice(0, 300));
+    const changed = await newest('email.changed', (e) => e.account_id === id);
+    assertSeen(changed, seenHere);
+    assert.ok(!JSON.stringify(changed).includes('dora@'));
+
+    assert.equal((await ops('DELETE', `/users/${id}`)).status, 204);
+    const deleted = await newest('user.deleted', (e) => e.account_id === id);
+    assertSeen(deleted, { accountId: id, clientId: null, userAgent: OPS_UA, actor: 'ops' });
+    assert.equal(deleted.details.by, 'admin api');
+  });
+
   test('every audit type has at least one row', async () => {
     const seen = new Set((await all()).map((e) => e.type));
     assert.deepEqual(AUDIT_TYPES.filter((type) => !seen.has(type)), []);

@@ -19,6 +19,7 @@ import type { ClientService } from '../../services/clients.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
 import type { EmailVerification } from '../../services/email-verification.ts';
+import type { AccountDeletion } from '../../services/account-deletion.ts';
 import { auditRoutes } from './audit.ts';
 import { clientRoutes } from './clients.ts';
 import { openApiDocument } from './openapi.ts';
@@ -41,6 +42,7 @@ export interface AdminApiDependencies {
   passwordReset: PasswordReset;
   /** Sends verification links (POST /users/{id}/verification-email). */
   emailVerification: EmailVerification;
+  accountDeletion: AccountDeletion;
 }
 
 export interface AdminApi {
@@ -54,7 +56,7 @@ export interface AdminApi {
 export function adminApi(deps: AdminApiDependencies): AdminApi {
   const routes = [
     ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
-    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification }),
+    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification, accountDeletion: deps.accountDeletion }),
     ...auditRoutes({ audit: deps.audit }),
   ];
   const document = openApiDocument({ issuer: deps.issuer, routes });

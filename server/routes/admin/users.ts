@@ -9,6 +9,7 @@ import type { Audit } from '../../services/audit.ts';
 import { accountPatch, newAccountInput, passwordReset, type AccountService, type AccountView } from '../../services/accounts.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
+import type { AccountDeletion } from '../../services/account-deletion.ts';
 import { callerOf, recordChange } from './caller.ts';
 import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
@@ -23,7 +24,7 @@ const userQuery = z.strictObject({
 /** POST /users/{id}/verification-email: the message's language (the person's own is not known here). */
 const verificationEmailInput = z.strictObject({ locale: z.enum(LOCALES).default('en') });
 
-export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset; emailVerification: EmailVerification }): AdminRoute[] {
+export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset; emailVerification: EmailVerification; accountDeletion: AccountDeletion }): AdminRoute[] {
   /** The account, when the caller may manage it: an organisation's administrator sees only its own users (others are 404, not 403: their existence is not theirs to know). */
   const manageable = async (ctx: AdminContext): Promise<AccountView> => {
     const account = await deps.accounts.get(ctx.params.id!);
@@ -92,6 +93,19 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
         const ended = after.disabled && !before.disabled ? await deps.sessions.endEverything(after.id) : undefined;
         await recordChange(deps.audit, ctx, 'admin.user.updated', { accountId: after.id, details: { before, after, ...(ended ? { ended } : {}) } });
         ctx.body = after;
+      },
+    }),
+    route({
+      method: 'delete', path: '/users/:id', tag: 'users',
+      summary: 'Delete a user: every session and grant ends (back-channel logout), personal data goes, the audit trail stays under the id; a goodbye e-mail when mail is on',
+      responses: { 204: { description: 'Deleted' } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        const { actor } = callerOf(ctx);
+        if (!(await deps.accountDeletion.delete(account.id, { actor, by: 'admin api', ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, locale: 'en' }))) {
+          throw new NotFoundError(`no account with id "${ctx.params.id}"`);
+        }
+        ctx.status = 204;
       },
     }),
     route({
