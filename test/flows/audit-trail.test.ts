@@ -340,6 +340,22 @@ describe('audit trail through the admin API', () => {
     assertSeen(await newest('email.verified', (e) => e.account_id === veraId), { accountId: veraId, userAgent: BROWSER_UA });
   });
 
+  test('forgotten password: password.reset_requested from the form, password.reset by the link', async () => {
+    const rubyId = (await t.tollgate.accounts.create({ email: 'ruby@example.test', password: CAROL_PASSWORD })).id;
+    const browser = new UserAgent({ 'user-agent': BROWSER_UA, ...SPOOFED });
+    const form = await browser.navigate(`${t.issuer}/account/forgot-password`);
+    assert.equal((await browser.submit(form, '/forgot-password', { email: 'ruby@example.test' })).status, 200);
+    // Recorded after the answer (the same answer whatever the address): polled.
+    assertSeen(await newest('password.reset_requested', (e) => e.account_id === rubyId), { accountId: rubyId, userAgent: BROWSER_UA });
+    const link = smtp.linkIn(await smtp.waitFor((m) => JSON.stringify(m.to).includes('ruby@example.test')), `${t.issuer}/account/reset-password`);
+    keep('reset link token', new URL(link).searchParams.get('token') ?? undefined);
+    const newPassword = 'ruby chose a new passphrase';
+    keep('the new password', newPassword);
+    const done = await browser.submit(await browser.navigate(link), '/reset-password', { password: newPassword });
+    assert.equal(done.status, 200, done.body.slice(0, 300));
+    assertSeen(await newest('password.reset', (e) => e.account_id === rubyId), { accountId: rubyId, userAgent: BROWSER_UA });
+  });
+
   test('refused requests: no admin event, and what they carried is not written down', async () => {
     const count = async () => (await all()).length;
     const before = await count();
