@@ -15,14 +15,21 @@ export const LOCK_FILE = 'pglite.lock';
  */
 export interface LockOwner { pid: number; start?: string }
 
-export async function processStart(pid: number): Promise<string | undefined> {
+/** Fields of /proc/<pid>/stat: its state (R, S, Z, …) and start time; undefined without /proc or the process. */
+async function processStat(pid: number): Promise<{ state: string; start: string } | undefined> {
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // Field 22 (starttime); the command name in field 2 may contain spaces, so count from its closing parenthesis.
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    // The command name in field 2 may contain spaces, so count from its closing parenthesis:
+    // field 3 (state) comes first, field 22 (starttime) 19 after it.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: fields[0]!, start: fields[19]! };
   } catch {
     return undefined;
   }
+}
+
+export async function processStart(pid: number): Promise<string | undefined> {
+  return (await processStat(pid))?.start;
 }
 
 export async function ownerAlive(owner: LockOwner): Promise<boolean> {
@@ -32,9 +39,13 @@ export async function ownerAlive(owner: LockOwner): Promise<boolean> {
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  const stat = await processStat(owner.pid);
+  // A killed server whose parent has not reaped it yet is a zombie: it
+  // answers kill(0) but holds nothing (its files, the database, are closed).
+  // Where PID 1 does not reap orphans (some containers), it stays one.
+  if (stat && (stat.state === 'Z' || stat.state === 'X')) return false;
   if (owner.start === undefined) return true;
-  const now = await processStart(owner.pid);
-  return now === undefined || now === owner.start;
+  return stat === undefined || stat.start === owner.start;
 }
 
 /** The live process holding the embedded database in `dataDir`, if any. */

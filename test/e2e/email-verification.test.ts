@@ -49,7 +49,7 @@ async function setUp(env: Record<string, string>) {
 async function signUp(page: Page, appOrigin: string, email: string, name: string): Promise<void> {
   await page.goto(`${appOrigin}/login`);
   await page.waitForSelector('input[name="password"]');
-  await Promise.all([page.waitForLoadState('load'), page.click('p.muted a')]);
+  await Promise.all([page.waitForLoadState('load'), page.click('a[href$="/signup"]')]);
   await page.fill('input[name="name"]', name);
   await page.fill('input[name="login"]', email);
   await page.fill('input[name="password"]', PASSWORD);

@@ -9,6 +9,8 @@ import path from 'node:path';
 import { loadConfig } from '../../server/config.ts';
 import { openDatabase } from '../../server/repositories/database.ts';
 import { DatabaseBusyError } from '../../server/errors.ts';
+import { ownerAlive } from '../../server/repositories/embedded-lock.ts';
+import { spawn } from 'node:child_process';
 
 test('a live owner keeps others out; a stale lock (dead pid, or a reused pid) is taken over', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-lock-'));
@@ -32,5 +34,24 @@ test('a live owner keeps others out; a stale lock (dead pid, or a reused pid) is
     await rm(snapshot, { recursive: true, force: true });
   } finally {
     await rm(dir, { recursive: true, force: true });
+  }
+});
+
+test('a killed owner not yet reaped (a zombie) holds nothing: its lock is stale', { skip: process.platform !== 'linux' && 'needs /proc' }, async () => {
+  // `true` exits at once; its parent execs `sleep`, which never reaps it: a zombie for 5 s.
+  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  try {
+    const pid = Number((await new Promise<Buffer>((resolve) => parent.stdout!.once('data', resolve))).toString().trim());
+    let state = '';
+    for (let i = 0; i < 50 && state !== 'Z'; i += 1) {
+      state = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[0]!;
+      if (state !== 'Z') await new Promise((r) => setTimeout(r, 20));
+    }
+    assert.equal(state, 'Z', 'the child did not become a zombie');
+    assert.doesNotThrow(() => process.kill(pid, 0), 'kill(0) still succeeds on a zombie');
+    assert.equal(await ownerAlive({ pid }), false);
+    assert.equal(await ownerAlive({ pid: parent.pid! }), true);
+  } finally {
+    parent.kill('SIGKILL');
   }
 });
