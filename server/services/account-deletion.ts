@@ -8,7 +8,7 @@
 //                       back-channel logout to every client that asked for it, refresh
 //                       tokens revoked), then the rest of the account's rows go
 //   session_device      deleted
-//   login_throttle      the counter keyed by the address is deleted (IP counters name no one)
+//   login_throttle      the counters keyed by the address (sign-in, reset requests) are deleted (IP counters name no one)
 //   audit_event         kept, keyed by the account id only: the `email` and `name`
 //                       fields that admin changes recorded in before/after are removed;
 //                       ip and user agent stay for AUDIT_RETENTION_DAYS, as for every event
@@ -25,6 +25,7 @@ import type { OidcModelRepository } from '../repositories/oidc-model-repository.
 import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
 import type { Audit } from './audit.ts';
 import { accountThrottleKey } from './login-throttle.ts';
+import { resetThrottleKey } from './password-reset.ts';
 import type { ForcedLogout, SessionService } from './sessions.ts';
 
 /** Every oidc-provider model that may carry an account id (the column `account_id`). */
@@ -75,7 +76,8 @@ export function createAccountDeletion(deps: {
       const ended = await deps.sessions.endEverything(account.id);
       await deps.oidcModels.deleteByAccount(ACCOUNT_MODELS, account.id);
       await deps.sessionDevices.deleteByAccount(account.id);
-      await deps.loginThrottle.reset(accountThrottleKey(account.email));
+      // The counters keyed by the address (sign-in, reset requests); IP counters name no one.
+      for (const key of [accountThrottleKey(account.email), resetThrottleKey(account.email)]) await deps.loginThrottle.reset(key);
       await deps.auditEvents.redactDetails(account.id, PERSONAL_AUDIT_FIELDS);
       if (!(await deps.accounts.delete(account.id))) return undefined;
       deps.mailer.send({ kind: 'account_deleted', to: account.email, locale: request.locale, data: {}, accountId: account.id });

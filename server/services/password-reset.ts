@@ -97,6 +97,9 @@ export interface PasswordResetDependencies {
   policy?: ResetThrottlePolicy;
 }
 
+/** The reset requests' counter of one address (account deletion removes it: it names the person). */
+export const resetThrottleKey = (email: string) => `password-reset:account:${email.trim().toLowerCase()}`;
+
 export function createPasswordReset(deps: PasswordResetDependencies): PasswordReset {
   const policy = deps.policy ?? RESET_THROTTLE_POLICY;
   const pending = new Set<Promise<void>>();
@@ -126,7 +129,7 @@ export function createPasswordReset(deps: PasswordResetDependencies): PasswordRe
     enabled: deps.mailer.enabled,
 
     async throttle(email, ip) {
-      const keys = [`password-reset:account:${email.trim().toLowerCase()}`, `password-reset:${ipKey(ip)}`];
+      const keys = [resetThrottleKey(email), `password-reset:${ipKey(ip)}`];
       const [address, from] = (await deps.throttleStore.recordFailures(keys, policy.windowSeconds)) as [ThrottleState, ThrottleState];
       return Math.max(
         address.failures > policy.maxAddressRequests ? wait(address.resetsAt) : 0,

@@ -14,6 +14,7 @@ import { runCli } from '../support/processes.ts';
 import { serveCliSocket, type CliSocket } from '../../server/cli/socket-server.ts';
 import { createLogger } from '../../server/logger.ts';
 import { tablesHolding } from '../support/personal-data.ts';
+import { UserAgent } from '../support/user-agent.ts';
 
 const PASSWORD = 'correct horse battery';
 const SCOPE = 'openid email profile offline_access';
@@ -50,6 +51,11 @@ describe('deleting accounts and setting passwords as an operator', () => {
     assert.equal(created.status, 201, created.text);
     const id = created.body.id as string;
     const session = await webSignIn('mallory@example.test');
+    // A reset asked for: counted under the address, and a link token issued (both must go).
+    const browser = new UserAgent();
+    const form = await browser.navigate(`${t.issuer}/account/forgot-password`);
+    assert.equal((await browser.submit(form, '/forgot-password', { email: 'mallory@example.test' })).status, 200);
+    await smtp.waitFor((m) => JSON.stringify(m.to).includes('mallory@example.test') && /password/i.test(m.subject ?? ''));
 
     const res = await api('DELETE', `/users/${id}`, { token: admin });
     assert.equal(res.status, 204, res.text);
