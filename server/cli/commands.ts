@@ -10,7 +10,7 @@
 // functions below: `keys list` must not load the database to print a file.
 import type { Config } from '../config.ts';
 import { ConflictError, MailUnavailableError, NotFoundError } from '../errors.ts';
-import type { AccountService, AccountView } from '../services/accounts.ts';
+import type { AccountPatch, AccountService, AccountView } from '../services/accounts.ts';
 import type { Audit, AuditType } from '../services/audit.ts';
 import type { ClientService, NewClientInput } from '../services/clients.ts';
 import type { SessionService } from '../services/sessions.ts';
@@ -153,6 +153,26 @@ const setPassword = command({
   },
 });
 
+/** A command that changes one thing of an account named by its e-mail, audited as the admin API's PATCH is. */
+function accountPatchCommand(summary: string, patch: AccountPatch): Command {
+  return command({
+    summary,
+    options: emailOption,
+    async collect(v) {
+      need(v, 'email');
+      return { email: v.email };
+    },
+    check: emailInput,
+    needs: 'store',
+    async run({ accounts, audit }, { email }) {
+      const account = await accountByEmail(accounts, email);
+      const { before, after } = await accounts.update(account.id, patch);
+      await recordByCli(audit, 'admin.user.updated', { accountId: after.id, details: { before, after } });
+      return after;
+    },
+  });
+}
+
 /** The groups of commands, for `tollgate --help`. */
 export const GROUPS: Record<string, string> = {
   users: 'people: create, list, disable, delete, set passwords, end sessions',
@@ -236,22 +256,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     },
   }),
 
-  'users enable': command({
-    summary: 'enable a disabled user again',
-    options: emailOption,
-    async collect(v) {
-      need(v, 'email');
-      return { email: v.email };
-    },
-    check: emailInput,
-    needs: 'store',
-    async run({ accounts, audit }, { email }) {
-      const account = await accountByEmail(accounts, email);
-      const { before, after } = await accounts.update(account.id, { disabled: false });
-      await recordByCli(audit, 'admin.user.updated', { accountId: after.id, details: { before, after } });
-      return after;
-    },
-  }),
+  'users enable': accountPatchCommand('enable a disabled user again', { disabled: false }),
 
   'users set-password': setPassword,
   // Its earlier name, kept for the scripts that use it.
@@ -275,23 +280,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     },
   }),
 
-  'users verify-email': command({
-    summary: "mark a user's e-mail address verified (the operator vouches for it)",
-    options: emailOption,
-    async collect(v) {
-      need(v, 'email');
-      return { email: v.email };
-    },
-    check: emailInput,
-    needs: 'store',
-    async run({ accounts, audit }, { email }) {
-      const account = await accountByEmail(accounts, email);
-      // As PATCH /admin/v1/users/{id} with email_verified: true.
-      const { before, after } = await accounts.update(account.id, { email_verified: true });
-      await recordByCli(audit, 'admin.user.updated', { accountId: after.id, details: { before, after } });
-      return after;
-    },
-  }),
+  // As PATCH /admin/v1/users/{id} with email_verified: true.
+  'users verify-email': accountPatchCommand("mark a user's e-mail address verified (the operator vouches for it)", { email_verified: true }),
 
   'users send-verification': command({
     summary: 'e-mail a user a link that verifies their address (valid 24 hours; the previous link stops working)',
