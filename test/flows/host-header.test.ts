@@ -15,6 +15,7 @@ import { freePort } from '../support/ports.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { REDIRECT, adminResource, authorizationRequest, logInWith } from '../support/sign-in.ts';
 import { basicAuth } from '../support/admin.ts';
+import { startSmtp, type TestSmtp } from '../support/smtp.ts';
 
 const PASSWORD = 'correct horse battery';
 const WEB_SECRET = 'web-client-secret-long-enough-0123456789';
@@ -127,9 +128,11 @@ for (const setup of SETUPS) {
   describe(`URLs come from ISSUER only: ${setup.title}`, () => {
     let t: TestTollgate;
     let port: number;
+    let smtp: TestSmtp;
     before(async () => {
       port = await freePort();
-      t = await startTestTollgate({ port, env: { ISSUER: setup.issuer(`http://localhost:${port}`), ...setup.env } });
+      smtp = await startSmtp();
+      t = await startTestTollgate({ port, smtp, env: { ISSUER: setup.issuer(`http://localhost:${port}`), ...setup.env } });
       await t.tollgate.clients.register({ id: 'web', secret: WEB_SECRET, redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGOUT_REDIRECT], scope: 'openid email basic' });
       await t.tollgate.clients.register({ id: 'ops', secret: OPS_SECRET, grantTypes: ['client_credentials'], scope: 'basic admin' });
       await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
@@ -137,6 +140,7 @@ for (const setup of SETUPS) {
     after(async () => {
       await t.close();
       await removeDirs(t.dirs);
+      await smtp.close();
     });
 
     // First: the document must not be captured from a poisoned first request either.
@@ -207,6 +211,24 @@ for (const setup of SETUPS) {
         assert.equal(done.url, `${LOGOUT_REDIRECT}?state=bye`);
 
         assertIssuerOnly(seen, t.issuer, [REDIRECT, LOGOUT_REDIRECT]);
+      }
+    });
+
+    test('links in e-mails (a password reset asked for under a poisoned host) are the issuer\'s', async () => {
+      for (const poison of setup.poisons) {
+        const seen: Answer[] = [];
+        const agent = new UserAgent({}, poisonedFetch(port, poison, seen));
+        const before = smtp.messages.length;
+        const form = await agent.navigate(`${t.issuer}/account/forgot-password`);
+        assert.equal(form.status, 200, `${poison.name}: ${form.body.slice(0, 300)}`);
+        assert.equal((await agent.submit(form, '/forgot-password', { email: 'ada@example.test' })).status, 200, poison.name);
+        const message = await smtp.waitFor((m) => smtp.messages.indexOf(m) >= before && JSON.stringify(m.to).includes('ada@example.test'));
+        const body = `${message.text ?? ''}\n${typeof message.html === 'string' ? message.html : ''}`;
+        assert.ok(!body.includes(EVIL), `${poison.name}: the message names ${EVIL}`);
+        const links = [...body.matchAll(/https?:\/\/[^\s"'<>)]+/g)].map((m) => m[0]);
+        assert.ok(links.some((link) => link.startsWith(`${t.issuer}/account/reset-password?token=`)), `${poison.name}: ${links.join(' ')}`);
+        assert.ok(links.every((link) => link.startsWith(t.issuer)), `${poison.name}: ${links.join(' ')}`);
+        assertIssuerOnly(seen, t.issuer);
       }
     });
 
