@@ -169,7 +169,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const verifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.api.verify(token, options) };
     const anyVerifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.any.verify(token, options) };
     const pages = createPages(views, config.issuer);
-    const findAccount = createFindAccount(accounts);
+    const findAccount = createFindAccount(accounts, { requireVerifiedEmail: config.requireVerifiedEmail });
     const provider = createProvider({
       config,
       keys,

@@ -1,7 +1,7 @@
 // oidc-provider's configuration, and nothing else. Every option we set is a
 // decision; the comment beside it says which rule it follows. Options left
 // out keep the library's defaults (lib/helpers/defaults.js upstream).
-import Provider, { errors, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
 import type { SigningKeys } from '../keys/key-store.ts';
@@ -201,7 +201,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       const org = organisationOf(ctx.oidc.account);
       return { roles: [...rolesOf(ctx.oidc.account)], ...(org ? { org } : {}), ...('grantId' in token && token.grantId ? { gid: token.grantId } : {}) };
     },
-    interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid) },
+    interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid), policy: interactionPolicyOf() },
     // oidc-provider hands its SSRF-guarding dispatcher in `options.dispatcher`
     // (lib/helpers/fetch_request.js); leaving it out lets private receivers through.
     ...(config.allowPrivateNetworkFetch ? {
@@ -273,4 +273,21 @@ export function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
     if (!rolesOf(account).includes('admin')) return [...USERINFO_SCOPES, 'basic'];
   }
   return [...USERINFO_SCOPES, ...API_SCOPES];
+}
+
+/**
+ * The library's prompts, with one check more in front of `login`: a session
+ * whose account findAccount no longer returns (disabled, deleted, or
+ * unverified under REQUIRE_VERIFIED_EMAIL) needs a new sign-in. The library
+ * alone counts any session with an accountId as signed in, and its consent
+ * checks then fail on the missing grant (a 500), or prompt=none would answer
+ * for an account that may no longer sign in.
+ */
+function interactionPolicyOf(): interactionPolicy.Prompt[] {
+  const policy = interactionPolicy.base();
+  const login = policy.get('login')!;
+  login.checks.add(new interactionPolicy.Check('account_unavailable', 'End-User authentication is required', 'login_required', (ctx) => (
+    ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT
+  )), 0);
+  return policy;
 }

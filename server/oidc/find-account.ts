@@ -19,12 +19,24 @@ export interface TollgateAccount extends Account {
   organisation: string | null;
 }
 
-export function createFindAccount(accounts: AccountService): FindAccount {
+export interface FindAccountPolicy {
+  /**
+   * REQUIRE_VERIFIED_EMAIL: an unverified account is no account to the
+   * provider. The login form stops such a sign-in (routes/interaction/login.ts);
+   * this stops what does not pass through it: a session or refresh token from
+   * before the option was turned on or the address was un-verified, silent
+   * sign-in (prompt=none), code exchange and userinfo.
+   */
+  requireVerifiedEmail?: boolean;
+}
+
+export function createFindAccount(accounts: AccountService, policy: FindAccountPolicy = {}): FindAccount {
   return async (_ctx, sub) => {
     // A disabled or deleted account can no longer redeem codes or refresh tokens.
     const kept = takeFromRequest<StoredAccount>(accountKey(sub));
     const account = kept ? activeAccount(kept.value) : await accounts.findActive(sub);
     if (!account) return undefined;
+    if (policy.requireVerifiedEmail && !account.emailVerified) return undefined;
     const found: TollgateAccount = {
       accountId: account.id,
       roles: account.roles,

@@ -87,3 +87,43 @@ describe('e-mail verification with mail off', () => {
     assert.ok(bad.body.fields.email_verified);
   });
 });
+
+describe('REQUIRE_VERIFIED_EMAIL beyond the login form', () => {
+  let t: TestTollgate;
+  let admin: string;
+  let webSecret: string;
+  const { machineToken, api } = adminCalls({ get issuer() { return t.issuer; } });
+  before(async () => {
+    t = await startTestTollgate({ env: { REQUIRE_VERIFIED_EMAIL: 'true' } });
+    const ops = await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'admin' });
+    admin = (await machineToken('ops', ops.client_secret!, 'admin')).body.access_token!;
+    webSecret = (await t.tollgate.clients.register({ id: 'web', redirectUris: [REDIRECT], scope: 'openid email offline_access', firstParty: true })).client_secret!;
+  });
+  after(async () => {
+    await t?.close();
+    if (t) await removeDirs(t.dirs);
+  });
+
+  test('an address un-verified after sign-in: the refresh token, silent sign-in and userinfo stop; a password sign-in is held again', async () => {
+    const { id } = await t.tollgate.accounts.create({ email: 'grace@example.test', password: PASSWORD });
+    await t.tollgate.accounts.update(id, { email_verified: true });
+    const session = await signIn(t, { clientId: 'web', secret: webSecret, email: 'grace@example.test', password: PASSWORD, scope: 'openid email offline_access' });
+    const refreshed = await oidc.refreshTokenGrant(session.config, session.tokens.refresh_token!);
+    assert.equal(refreshed.claims()?.email_verified, true);
+
+    assert.equal((await api('PATCH', `/users/${id}`, { token: admin, json: { email_verified: false } })).status, 200);
+    await assert.rejects(oidc.refreshTokenGrant(session.config, refreshed.refresh_token!), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
+    await assert.rejects(oidc.fetchUserInfo(session.config, refreshed.access_token, oidc.skipSubjectCheck), (err: oidc.WWWAuthenticateChallengeError) => err.status === 401);
+
+    // The browser's session is still there, but it signs in to nothing without a form.
+    const silent = oidc.buildAuthorizationUrl(session.config, {
+      redirect_uri: REDIRECT, scope: 'openid email', prompt: 'none', state: 'silent',
+      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()), code_challenge_method: 'S256',
+    });
+    const answer = await session.agent.navigate(silent.href, {}, REDIRECT);
+    assert.ok(answer.url.startsWith(REDIRECT), `${answer.status} ${t.logs.filter((l) => l.includes('"level":50')).join('\n').slice(0, 2000)}`);
+    const callback = new URL(answer.url);
+    assert.equal(callback.searchParams.get('error'), 'login_required', answer.url);
+    assert.equal(callback.searchParams.get('code'), null);
+  });
+});
