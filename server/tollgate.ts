@@ -148,7 +148,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const initialKeys = await loadOrCreateSigningKeys(config.keysDir);
     if (generatingKeys) logger.info({ kids: initialKeys.publicJwks.keys.map((k) => k.kid) }, 'signing keys ready');
     const cookieSecrets = await resolveCookieSecrets(config);
-    const accounts = createAccountService(repositories.accounts);
+    const accounts = createAccountService(repositories.accounts, { linkTokens: repositories.accountTokens });
 
     let keys = initialKeys;
     const verifierFor = (publicJwks: SigningKeys['publicJwks'], audience: string | string[]) => createAccessTokenVerifier({
@@ -219,7 +219,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const profile = createProfile({
       issuer: config.issuer, accounts, accountRepository: repositories.accounts, sessions, links: accountLinks, mailer, audit,
-      throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
+      throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics), counters: repositories.loginThrottle,
     });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,

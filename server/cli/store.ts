@@ -10,6 +10,7 @@ import type { Logger } from '../logger.ts';
 import { openDatabase } from '../repositories/database.ts';
 import { applyMigrations } from '../repositories/migrations.ts';
 import { createAccountRepository } from '../repositories/account-repository.ts';
+import { createAccountTokenRepository } from '../repositories/account-token-repository.ts';
 import { createAuditRepository } from '../repositories/audit-repository.ts';
 import { createAccountService } from '../services/accounts.ts';
 import { createAudit } from '../services/audit.ts';
@@ -28,7 +29,7 @@ export async function openStore(config: Config, logger: Logger): Promise<Store> 
     const clientRepository = async () => (await import('../repositories/client-repository.ts')).createClientRepository(database);
     return {
       migrated,
-      accounts: createAccountService(createAccountRepository(database)),
+      accounts: createAccountService(createAccountRepository(database), { linkTokens: createAccountTokenRepository(database) }),
       audit: createAudit(createAuditRepository(database), logger),
       clients: {
         list: async () => (await (await clientRepository()).list()).map(toClientView),

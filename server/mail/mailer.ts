@@ -27,8 +27,9 @@ export interface MailRequest {
   to: string;
   locale: Locale;
   /**
-   * What the message shows: `verify_email` { link, name? }, `reset_password`
-   * { link, minutes }, `email_changed` { newEmail } (shown masked:
+   * What the message shows: `verify_email` { link, name? } (the flows pass no
+   * name: the address is not confirmed yet), `confirm_email_change` { link,
+   * minutes }, `reset_password` { link, minutes }, `email_changed` { newEmail } (shown masked:
    * `a***@example.com`), `account_deleted` {}. Links are absolute, built
    * from ISSUER by the caller.
    */

@@ -18,7 +18,7 @@ import { projectPath } from '../paths.ts';
 import { compile } from '../views/views.ts';
 import type { TemplateSource } from '../views/theme.ts';
 
-export const MAIL_KINDS = ['verify_email', 'reset_password', 'email_changed', 'account_deleted'] as const;
+export const MAIL_KINDS = ['verify_email', 'confirm_email_change', 'reset_password', 'email_changed', 'account_deleted'] as const;
 export type MailKind = (typeof MAIL_KINDS)[number];
 
 export interface RenderedMail {
@@ -35,6 +35,7 @@ export interface MailTemplates {
 /** What each message receives, one example each: rendered at start in every language. Keep in step with docs/email.md. */
 export const MAIL_SAMPLES: Readonly<Record<MailKind, Record<string, unknown>>> = {
   verify_email: { link: 'https://id.example.test/verify/sample-token', name: 'Ada' },
+  confirm_email_change: { link: 'https://id.example.test/account/confirm-email?token=sample-token', minutes: 60 },
   reset_password: { link: 'https://id.example.test/reset/sample-token', minutes: 30 },
   email_changed: { newEmail: 'ada@example.test' },
   account_deleted: {},

@@ -11,12 +11,12 @@
 // (account-session.ts) and answers with a redirect back to the page, which
 // shows the outcome (`?profile=<outcome>`, one of a fixed list of strings).
 //
-// The confirmation link is opened wherever the message is read, signed in or
-// not, so its page takes no session. Its GET changes nothing (mail scanners
-// fetch links); the POST carries the link's token, an unguessable secret
-// that only the reader of the new mailbox has, and that is the form's CSRF
-// protection: a forged post would need the token, and whoever has it can
-// confirm the change anyway.
+// The confirmation link takes both the link's token (only the reader of the
+// new mailbox has it) and being signed in as the account that asked: a
+// stranger who presses the button in mail they did not expect attaches
+// nothing. Signed out, or as another account, the page says to sign in to
+// the account that asked and open the link again. Its GET changes nothing
+// (mail scanners fetch links); the POST carries the session's CSRF token.
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { Locale } from '../i18n.ts';
@@ -89,6 +89,10 @@ export function accountProfileRoutes(deps: Dependencies): Router {
     backWith(ctx, outcomeOf(result, 'email_link_sent'));
   });
 
+  /** The change link, opened signed out or as another account: sign in to the account that asked, then open it again. */
+  const signInToConfirm = (ctx: Context, locale: Locale) =>
+    deps.pages.notice(ctx, 'profile_email_sign_in', { status: 403, locale, link: { href: base, label: 'profile.toAccount' } });
+
   const confirmPage = (ctx: Context, locale: Locale, data: Record<string, unknown>, status = 200) => {
     const t = deps.pages.translator(locale);
     deps.pages.render(ctx, 'account-confirm', locale, { cancel: { href: base, label: t('profile.cancel') }, ...data }, status);
@@ -99,20 +103,25 @@ export function accountProfileRoutes(deps: Dependencies): Router {
     const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
     const change = await deps.profile.inspectEmailChange(token);
     if (!change) return deps.pages.notice(ctx, 'profile_link_invalid', { status: 400, locale });
+    const who = await current(ctx);
+    if (who?.account.id !== change.accountId) return signInToConfirm(ctx, locale);
     const t = deps.pages.translator(locale);
     confirmPage(ctx, locale, {
       title: t('profile.confirmEmail.title'),
       message: t('profile.confirmEmail.message', { email: change.email }),
       action: `${base}/confirm-email`,
-      hidden: { token },
+      hidden: { token, csrf: csrfFor(who) },
       button: t('profile.confirmEmail.button'),
     });
   });
 
   router.post('/confirm-email', async (ctx) => {
     const locale = deps.pages.localeOf(ctx);
-    const result = await deps.profile.confirmEmailChange(field(ctx, 'token'), { ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, locale });
+    const who = await authorised(ctx);
+    if (!who) return;
+    const result = await deps.profile.confirmEmailChange(field(ctx, 'token'), { accountId: who.account.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, locale });
     if ('refused' in result) {
+      if (result.refused === 'other_account') return signInToConfirm(ctx, locale);
       return deps.pages.notice(ctx, result.refused === 'email_taken' ? 'profile_email_taken' : 'profile_link_invalid', { status: result.refused === 'email_taken' ? 409 : 400, locale });
     }
     deps.pages.notice(ctx, 'profile_email_changed', { locale, vars: { email: result.email }, link: { href: base, label: 'profile.toAccount' } });

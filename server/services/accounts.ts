@@ -3,6 +3,7 @@
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { AccountFilter, AccountRepository, StoredAccount } from '../repositories/account-repository.ts';
+import type { AccountTokenRepository } from '../repositories/account-token-repository.ts';
 import { NotFoundError } from '../errors.ts';
 import { hashPassword, verifyPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.ts';
 
@@ -63,7 +64,11 @@ export interface AccountService {
   get(id: string): Promise<AccountView>;
   /** Returns the account before and after (for the audit trail). Throws NotFoundError. */
   update(id: string, patch: AccountPatch): Promise<{ before: AccountView; after: AccountView }>;
-  /** Sets a new password (argon2id). Throws NotFoundError. */
+  /**
+   * Sets a new password (argon2id) and revokes the account's unused e-mailed
+   * links (a reset, an address change): whoever set it (an operator, the
+   * person) means the old state to end. Throws NotFoundError.
+   */
   setPassword(id: string, password: string): Promise<void>;
   findActive(id: string): Promise<StoredAccount | undefined>;
   /** The id of the account with this e-mail, if any (for the audit trail). */
@@ -84,7 +89,12 @@ export function activeAccount(account: StoredAccount | undefined): StoredAccount
   return account && !account.disabled ? account : undefined;
 }
 
-export function createAccountService(accounts: AccountRepository): AccountService {
+/** What the service may also touch: the e-mailed links' tokens (absent where no link can exist, e.g. some tests). */
+export interface AccountServiceOptions {
+  linkTokens?: Pick<AccountTokenRepository, 'revokeUnused'>;
+}
+
+export function createAccountService(accounts: AccountRepository, options: AccountServiceOptions = {}): AccountService {
   // Verified against when the e-mail is unknown, so that an unknown e-mail
   // costs the same argon2id work as a wrong password (no account enumeration
   // by timing). Computed once, lazily.
@@ -124,6 +134,7 @@ export function createAccountService(accounts: AccountRepository): AccountServic
       const { password: plain } = passwordReset.parse({ password: input });
       if (!(await accounts.findById(id))) throw new NotFoundError(`no account with id "${id}"`);
       await accounts.update(id, { passwordHash: await hashPassword(plain) });
+      await options.linkTokens?.revokeUnused(id);
     },
 
     async findActive(id) {

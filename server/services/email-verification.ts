@@ -98,7 +98,9 @@ export function createEmailVerification(deps: {
       }
       const token = await deps.links.issue('verify_email', account.id, { ttlSeconds: VERIFY_EMAIL_TTL_SECONDS, data: { email: account.email } });
       const link = `${deps.issuer}/account/verify-email?${new URLSearchParams({ token }).toString()}`;
-      deps.mailer.send({ kind: 'verify_email', to: account.email, locale, data: { link, ...(account.name ? { name: account.name } : {}) }, accountId: account.id });
+      // No name: the address is not confirmed yet, and a name typed at sign-up
+      // would be a stranger's text in the mailbox of whoever the address belongs to.
+      deps.mailer.send({ kind: 'verify_email', to: account.email, locale, data: { link }, accountId: account.id });
       return { sent: true, expiresAt: new Date(Date.now() + VERIFY_EMAIL_TTL_SECONDS * 1000) };
     },
 

@@ -8,10 +8,18 @@
 // `change_email` link (services/account-links.ts, carrying the new address)
 // goes there; opening it and pressing the button sets the address, verified.
 // A taken address is never named as taken to the person asking: the page
-// answers "a link is on its way" either way, and no link goes to an address
-// another account holds (it would be mail its owner did not ask for). At
+// answers "a link is on its way" either way, a token is issued either way
+// (so the supersession of an earlier link tells nothing), and no message goes
+// to an address another account holds (mail its owner did not ask for). At
 // confirmation, when the address was taken in the meantime (a race), the
 // page says so: by then the person has shown that the mailbox is theirs.
+//
+// The message (`confirm_email_change`) carries no text of the requester's
+// (no name): whoever asks writes to a stranger's mailbox. Sends are
+// throttled per account, as the verification link's are. Confirming takes
+// the link AND being signed in as the account that asked: a stranger who
+// presses the button in mail they did not expect attaches nothing to
+// anyone's account.
 import { z } from 'zod';
 import { ConflictError } from '../errors.ts';
 import type { Locale } from '../i18n.ts';
@@ -21,11 +29,15 @@ import type { AccountLinks } from './account-links.ts';
 import { newAccountInput, passwordReset, type AccountService } from './accounts.ts';
 import type { Audit } from './audit.ts';
 import type { LoginThrottle } from './login-throttle.ts';
+import type { LoginThrottleRepository } from '../repositories/login-throttle-repository.ts';
 import { hashPassword } from './passwords.ts';
 import type { EndedSessions, SessionService } from './sessions.ts';
 
 /** How long a link to confirm a new address works. */
 export const CHANGE_EMAIL_LINK_MINUTES = 60;
+
+/** Requests for a new address, per account: three per 15 minutes (the janitor's counter window). */
+export const CHANGE_EMAIL_SEND_POLICY = { windowSeconds: 15 * 60, max: 3 } as const;
 
 /** The person at the page: who, from where, in which language. */
 export interface Requester {
@@ -43,7 +55,7 @@ export type PasswordRefusal = { refused: 'throttled'; seconds: number } | { refu
 export type NameChange = { done: true } | { refused: 'invalid_name' };
 export type PasswordChange = { done: true; ended: EndedSessions } | PasswordRefusal | { refused: 'weak_password' };
 export type EmailChangeRequest = { done: true } | PasswordRefusal | { refused: 'mail_off' | 'invalid_email' | 'same_email' };
-export type EmailChangeConfirmation = { done: true; email: string } | { refused: 'invalid_link' | 'email_taken' };
+export type EmailChangeConfirmation = { done: true; email: string } | { refused: 'invalid_link' | 'email_taken' | 'other_account' };
 
 export interface Profile {
   /** Whether an e-mail change can be asked for (mail is configured). */
@@ -52,8 +64,9 @@ export interface Profile {
   changePassword(who: Requester, current: string, next: string): Promise<PasswordChange>;
   requestEmailChange(who: Requester, password: string, newEmail: string): Promise<EmailChangeRequest>;
   /** The new address a live change link names (for the page a GET shows), without using the link. */
-  inspectEmailChange(token: string): Promise<{ email: string } | undefined>;
-  confirmEmailChange(token: string, seen: { ip: string; userAgent?: string; locale: Locale }): Promise<EmailChangeConfirmation>;
+  inspectEmailChange(token: string): Promise<{ email: string; accountId: string } | undefined>;
+  /** Only for the account that asked (`accountId`: who is signed in); another account's link is `other_account` and stays unused. */
+  confirmEmailChange(token: string, seen: { accountId: string; ip: string; userAgent?: string; locale: Locale }): Promise<EmailChangeConfirmation>;
   /** The password check behind every change that asks for it (also the deletion page's). */
   checkPassword(who: Requester, password: string): Promise<PasswordRefusal | undefined>;
 }
@@ -69,9 +82,17 @@ export function createProfile(deps: {
   links: AccountLinks;
   mailer: Mailer;
   throttle: LoginThrottle;
+  /** The counters behind the per-account throttle of change messages. */
+  counters: Pick<LoginThrottleRepository, 'recordFailures'>;
   audit: Audit;
 }): Profile {
   const seenAt = (who: Pick<Requester, 'ip' | 'userAgent'>) => ({ ip: who.ip, userAgent: who.userAgent });
+
+  /** Seconds to wait before this account may have another confirmation message sent, or 0. */
+  const sendThrottle = async (accountId: string): Promise<number> => {
+    const [state] = await deps.counters.recordFailures([`change-email:${accountId}`], CHANGE_EMAIL_SEND_POLICY.windowSeconds);
+    return state && state.failures > CHANGE_EMAIL_SEND_POLICY.max ? Math.max(1, Math.ceil((state.resetsAt.getTime() - Date.now()) / 1000)) : 0;
+  };
 
   const checkPassword: Profile['checkPassword'] = async (who, password) => {
     const wait = await deps.throttle.attempt(who.account.email, who.ip);
@@ -118,12 +139,15 @@ export function createProfile(deps: {
       if (email === who.account.email) return { refused: 'same_email' };
       const refusal = await checkPassword(who, password);
       if (refusal) return refusal;
-      // Taken: the same answer, and no message (see the top of this file).
-      if (await deps.accountRepository.findByEmail(email)) return { done: true };
+      const wait = await sendThrottle(who.account.id);
+      if (wait > 0) return { refused: 'throttled', seconds: wait };
+      // Issued whether or not the address is taken: the same work and the same
+      // supersession of an earlier link either way (see the top of this file).
       const token = await deps.links.issue('change_email', who.account.id, { ttlSeconds: CHANGE_EMAIL_LINK_MINUTES * 60, data: { email } });
+      if (await deps.accountRepository.findByEmail(email)) return { done: true };
       deps.mailer.send({
-        kind: 'verify_email', to: email, locale: who.locale, accountId: who.account.id,
-        data: { link: `${deps.issuer}/account/confirm-email?token=${token}`, ...(who.account.name ? { name: who.account.name } : {}) },
+        kind: 'confirm_email_change', to: email, locale: who.locale, accountId: who.account.id,
+        data: { link: `${deps.issuer}/account/confirm-email?token=${token}`, minutes: CHANGE_EMAIL_LINK_MINUTES },
       });
       return { done: true };
     },
@@ -131,10 +155,12 @@ export function createProfile(deps: {
     async inspectEmailChange(token) {
       const target = await deps.links.inspect('change_email', token);
       const email = target?.data?.email;
-      return typeof email === 'string' ? { email } : undefined;
+      return target && typeof email === 'string' ? { email, accountId: target.accountId } : undefined;
     },
 
     async confirmEmailChange(token, seen) {
+      const asked = await deps.links.inspect('change_email', token);
+      if (asked && asked.accountId !== seen.accountId) return { refused: 'other_account' };
       const target = await deps.links.redeem('change_email', token);
       const email = target?.data?.email;
       if (!target || typeof email !== 'string') return { refused: 'invalid_link' };
@@ -148,8 +174,9 @@ export function createProfile(deps: {
         throw err;
       }
       if (!after) return { refused: 'invalid_link' };
-      // A verification link sent to the old address must not verify the new one.
-      await deps.links.revokeAll(before.id, 'verify_email');
+      // Links sent to the old address (a verification, a password reset) must
+      // not act on the account once the address is no longer theirs.
+      await deps.links.revokeAll(before.id);
       deps.mailer.send({ kind: 'email_changed', to: before.email, locale: seen.locale, accountId: before.id, data: { newEmail: email } });
       await deps.audit.record('email.changed', { accountId: before.id, ip: seen.ip, userAgent: seen.userAgent, details: { by: 'confirmation link' } });
       return { done: true, email };

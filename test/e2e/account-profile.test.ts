@@ -135,9 +135,16 @@ describe('profile self-service on the account page, in Chromium', { skip: requir
     const link = smtp.linkIn(message, `${t.issuer}/account/confirm-email?token=`);
     assert.equal((await t.tollgate.accounts.get(hopper.id)).email, 'hopper@example.test', 'nothing changes before the confirmation');
 
-    // GET changes nothing (mail scanners fetch links); the page shows the address and a button.
+    // The message says what was asked, with nothing of the requester's (no name).
+    assert.match(message.subject ?? '', /Confirm the new e-mail address/);
+    assert.match(message.text ?? '', /sign in to that account and open the link below/);
+    assert.doesNotMatch(`${message.text}\n${String(message.html)}`, /Grace Hopper/);
+
+    // GET changes nothing (mail scanners fetch links). Without the session of the
+    // account that asked (a scanner, a stranger's browser), it says to sign in first.
     const scanned = await fetch(link);
-    assert.equal(scanned.status, 200);
+    assert.equal(scanned.status, 403);
+    assert.match(await scanned.text(), /Sign in to the account that asked for this change/);
     assert.equal(scanned.headers.get('referrer-policy'), 'no-referrer');
     assert.equal(scanned.headers.get('cache-control'), 'no-store');
     assert.equal((await t.tollgate.accounts.get(hopper.id)).email, 'hopper@example.test');
@@ -206,8 +213,59 @@ describe('profile self-service on the account page, in Chromium', { skip: requir
       assert.equal(res.status, 400, token);
       assert.match(await res.text(), /This link does not work/);
     }
-    const posted = await fetch(`${t.issuer}/account/confirm-email`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=forged' });
-    assert.equal(posted.status, 400);
+    // A post without a session is sent to sign in; nothing is confirmed.
+    const posted = await fetch(`${t.issuer}/account/confirm-email`, { method: 'POST', redirect: 'manual', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'token=forged' });
+    assert.equal(posted.status, 303);
+  });
+
+  test('a change link pressed in another account\'s browser attaches nothing, and still works for the account that asked', async () => {
+    const lovelace = await t.tollgate.accounts.create({ email: 'lovelace@example.test', password: PASSWORD });
+    await t.tollgate.accounts.create({ email: 'babbage@example.test', password: PASSWORD });
+    const asking = await accountPage('lovelace@example.test');
+    await submit(asking, 'email', { email: 'ada.king@example.test', password: PASSWORD });
+    const link = smtp.linkIn(await smtp.waitFor((m) => JSON.stringify(m.to).includes('ada.king@example.test')), `${t.issuer}/account/confirm-email?token=`);
+
+    const other = await launchBrowser();
+    try {
+      const page = await other.context.newPage();
+      await page.goto(`${t.issuer}/account`);
+      await signInOnPage(page, 'babbage@example.test', PASSWORD, `${t.issuer}/account`);
+      await page.goto(link);
+      assert.match(await main(page), /Sign in to the account that asked for this change/);
+      assert.equal(await page.locator('button[type="submit"]').count(), 0);
+    } finally {
+      await other.close();
+    }
+    assert.equal((await t.tollgate.accounts.get(lovelace.id)).email, 'lovelace@example.test');
+
+    await asking.goto(link);
+    await Promise.all([asking.waitForLoadState('load'), asking.click('button[type="submit"]')]);
+    assert.match(await main(asking), /Your e-mail address changed/);
+    assert.equal((await t.tollgate.accounts.get(lovelace.id)).email, 'ada.king@example.test');
+  });
+
+  test('asking for a taken address supersedes the earlier link as asking for a free one does (the old link tells nothing)', async () => {
+    await t.tollgate.accounts.create({ email: 'prober@example.test', password: PASSWORD });
+    await t.tollgate.accounts.create({ email: 'someone.else@example.test', password: PASSWORD });
+    const page = await accountPage('prober@example.test');
+    await submit(page, 'email', { email: 'prober.new@example.test', password: PASSWORD });
+    const first = smtp.linkIn(await smtp.waitFor((m) => JSON.stringify(m.to).includes('prober.new@example.test')), `${t.issuer}/account/confirm-email?token=`);
+    await submit(page, 'email', { email: 'someone.else@example.test', password: PASSWORD });
+    await page.goto(first);
+    assert.match(await main(page), /This link does not work/);
+  });
+
+  test('e-mail change requests are throttled per account: three per 15 minutes', async () => {
+    await t.tollgate.accounts.create({ email: 'eager@example.test', password: PASSWORD });
+    const page = await accountPage('eager@example.test');
+    for (const n of [1, 2, 3]) {
+      await submit(page, 'email', { email: `eager.${n}@example.test`, password: PASSWORD });
+      assert.match(await main(page), /a link to confirm it is on its way/);
+    }
+    await submit(page, 'email', { email: 'eager.two@example.test', password: PASSWORD });
+    assert.doesNotMatch(await main(page), /a link to confirm it is on its way/);
+    await t.tollgate.mailer.idle();
+    assert.equal(smtp.deliveries.filter((d) => d.rcptTo.includes('eager.two@example.test')).length, 0);
   });
 
   test('deletion: the password is asked again; then signed out, sign-in and refresh fail, no personal data left, the audit trail kept', async () => {

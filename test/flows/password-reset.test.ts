@@ -263,10 +263,22 @@ describe('forgotten password (HTTP, real SMTP)', () => {
     const res = await api('POST', `/users/${ada}/password-reset-email`, { token, json: { locale: 'ko' } });
     assert.equal(res.status, 202, res.text);
     assert.equal(res.body.account, ada);
+    // The link works for 30 minutes.
+    const minutesLeft = (Date.parse(res.body.expires_at) - Date.now()) / 60_000;
+    assert.ok(minutesLeft > 29 && minutesLeft <= 30, `expires in ${minutesLeft} minutes`);
     const message = await smtp.waitFor((m) => smtp.messages.indexOf(m) >= count && to(m).includes('ada@example.test'));
-    assert.match(message.subject ?? '', /비밀번호/);
-    assert.ok(smtp.linkIn(message, `${t.issuer}/account/reset-password?token=`));
+    // The Korean template's own words, in both parts (not only the subject).
+    assert.match(message.subject ?? '', /비밀번호 재설정/);
+    assert.match(message.text ?? '', /30분 동안 한 번만 쓸 수 있습니다/);
+    assert.match(String(message.html), /새 비밀번호 정하기/);
+    const link = smtp.linkIn(message, `${t.issuer}/account/reset-password?token=`);
     assert.equal((await api('POST', '/users/00000000-0000-4000-8000-000000000000/password-reset-email', { token })).status, 404);
+
+    // An operator then sets the password: the link the person was sent stops working.
+    assert.equal((await api('POST', `/users/${ada}/password`, { token, json: { password: 'an operator chose this one' } })).status, 204);
+    const stale = await new UserAgent().navigate(link);
+    assert.equal(stale.status, 400);
+    assert.match(stale.body, /이 링크는 더 이상 쓸 수 없습니다/);
     const trail = await t.tollgate.audit.page({ type: 'password.reset_requested', accountId: ada, limit: 1 });
     assert.equal(trail.events[0]?.actor, 'ops');
   });
