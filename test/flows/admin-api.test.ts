@@ -531,6 +531,15 @@ describe('admin API (/admin/v1)', () => {
       }
     });
 
+    test("an organisation's administrator may not vouch for an address (email_verified): 403, unchanged", async () => {
+      const res = await api('PATCH', `/users/${acmeWorker}`, { token: boss, json: { email_verified: true } });
+      assert.equal(res.status, 403);
+      assert.equal(res.body.error, 'insufficient_scope');
+      assert.equal((await t.tollgate.accounts.get(acmeWorker)).email_verified, false);
+      // Other changes to their own users still go through.
+      assert.equal((await api('PATCH', `/users/${acmeWorker}`, { token: boss, json: { name: 'Worker' } })).status, 200);
+    });
+
     test("an organisation's administrator creates users in its own organisation, never another", async () => {
       const created = await api('POST', '/users', { token: boss, json: { email: 'hire@acme.test', password: PASSWORD } });
       assert.equal(created.status, 201, created.text);

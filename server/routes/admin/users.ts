@@ -10,7 +10,7 @@ import { accountPatch, newAccountInput, passwordReset, type AccountService, type
 import type { SessionService } from '../../services/sessions.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
 import type { AccountDeletion } from '../../services/account-deletion.ts';
-import { callerOf, recordChange } from './caller.ts';
+import { callerOf, recordChange, requireOperator } from './caller.ts';
 import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
 
@@ -87,6 +87,9 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
       async handle(ctx, { body }) {
         await manageable(ctx);
         ownOrganisation(ctx, body.organisation);
+        // Vouching for an address is the server operator's: an organisation's
+        // administrator could otherwise create anyone's address, verified.
+        if (body.email_verified !== undefined) requireOperator(ctx);
         const { before, after } = await deps.accounts.update(ctx.params.id!, body);
         // A disabled account can no longer sign in or refresh (oidc/find-account.ts);
         // ending what it holds also makes its tokens inactive at introspection.
