@@ -43,6 +43,12 @@ export interface AuditRepository {
    * e-mail and name in before/after). Returns how many events changed.
    */
   redactDetails(accountId: string, keys: readonly string[]): Promise<number>;
+  /**
+   * Forgets where the person's own events came from (the IP address and user
+   * agent of the events they made themselves, `actor` null); an operator's
+   * events about them keep the operator's. For account deletion.
+   */
+  forgetOrigins(accountId: string): Promise<number>;
 }
 
 /** `details` without the fields named `keys`, at any depth. */
@@ -99,6 +105,9 @@ export function createAuditRepository(db: Pick<Database, 'query' | 'execute'>): 
         await db.execute('UPDATE audit_event SET details = $2::jsonb WHERE id = $1::bigint', [row.id, JSON.stringify(without(row.details, drop))]);
       }
       return rows.length;
+    },
+    forgetOrigins(accountId) {
+      return db.execute('UPDATE audit_event SET ip = NULL, user_agent = NULL WHERE account_id = $1 AND actor IS NULL AND (ip IS NOT NULL OR user_agent IS NOT NULL)', [accountId.slice(0, 128)]);
     },
   };
 }

@@ -78,12 +78,14 @@ export function createAccountDeletion(deps: {
       await deps.sessionDevices.deleteByAccount(account.id);
       // The counters keyed by the address (sign-in, reset requests); IP counters name no one.
       for (const key of [accountThrottleKey(account.email), resetThrottleKey(account.email)]) await deps.loginThrottle.reset(key);
+      // The trail stays under the account id only: no address, name, IP or browser of theirs.
       await deps.auditEvents.redactDetails(account.id, PERSONAL_AUDIT_FIELDS);
+      await deps.auditEvents.forgetOrigins(account.id);
       if (!(await deps.accounts.delete(account.id))) return undefined;
       deps.mailer.send({ kind: 'account_deleted', to: account.email, locale: request.locale, data: {}, accountId: account.id });
-      await deps.audit.record('user.deleted', {
-        accountId: account.id, actor: request.actor, ip: request.ip, userAgent: request.userAgent, details: { ...ended, by: request.by },
-      });
+      // Deleted by the person: where from is theirs, and is not kept; by an operator: the operator's, kept.
+      const origin = request.actor ? { ip: request.ip, userAgent: request.userAgent } : {};
+      await deps.audit.record('user.deleted', { accountId: account.id, actor: request.actor, ...origin, details: { ...ended, by: request.by } });
       return { account: account.id, deleted: true, ...ended };
     },
   };

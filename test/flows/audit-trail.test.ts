@@ -391,9 +391,7 @@ describe('audit trail through the admin API', () => {
     assertSeen(await newest('password.changed', (e) => e.account_id === id), seenHere);
     // The link's token as the message would carry it (this Tollgate sends no mail).
     const token = keep('e-mail change link token', await t.tollgate.accountLinks.issue('change_email', id, { ttlSeconds: 60, data: { email: 'dora@example.org' } }));
-    const confirmed = await account.navigate(`${t.issuer}/account/confirm-email`, {
-      method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token }).toString(),
-    });
+    const confirmed = await account.submit(await account.navigate(`${t.issuer}/account/confirm-email?token=${token}`), '/confirm-email', {});
     assert.equal(confirmed.status, 200, confirmed.body.slice(0, 300));
     const changed = await newest('email.changed', (e) => e.account_id === id);
     assertSeen(changed, seenHere);
@@ -403,6 +401,10 @@ describe('audit trail through the admin API', () => {
     const deleted = await newest('user.deleted', (e) => e.account_id === id);
     assertSeen(deleted, { accountId: id, clientId: null, userAgent: OPS_UA, actor: 'ops' });
     assert.equal(deleted.details.by, 'admin api');
+    // Deleted: the person's own events keep the account id only (no address, no browser); the operator's keep the operator's.
+    const after = (await list(`?account_id=${id}&limit=1000`)).items;
+    for (const e of after.filter((e) => !e.actor)) assert.deepEqual([e.type, e.ip ?? null, e.user_agent ?? null], [e.type, null, null]);
+    assert.ok(after.some((e) => e.actor === 'ops' && e.user_agent === OPS_UA));
   });
 
   test('every audit type has at least one row', async () => {
