@@ -5,8 +5,8 @@
 // a second time shows a clear page. The same in Korean, message included.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import * as oidc from 'openid-client';
 import { startSmtp, type TestSmtp } from '../support/smtp.ts';
@@ -24,7 +24,9 @@ describe('forgotten password in Chromium', { skip: requireChromium() }, () => {
   let shots: string;
 
   before(async () => {
-    shots = await mkdtemp(path.join(tmpdir(), 'tollgate-reset-shots-'));
+    // Kept after the run, beside the other suites' screenshots.
+    shots = fileURLToPath(new URL('../../test-artifacts/screenshots/', import.meta.url));
+    await mkdir(shots, { recursive: true });
     smtp = await startSmtp();
     t = await startTestTollgate({ smtp, mailer: { retryDelaysMs: [100] } });
     await t.tollgate.clients.register({ id: 'photo-prints', name: 'Photo Prints', secret: SECRET, redirectUris: [REDIRECT], scope: 'openid email offline_access', firstParty: true });
@@ -33,7 +35,6 @@ describe('forgotten password in Chromium', { skip: requireChromium() }, () => {
     await t?.close();
     if (t) await removeDirs(t.dirs);
     await smtp?.close();
-    if (shots) await rm(shots, { recursive: true, force: true });
   });
 
   /** The whole journey in a browser of `locale`; returns the page texts met on the way. */
@@ -48,24 +49,24 @@ describe('forgotten password in Chromium', { skip: requireChromium() }, () => {
       const page = await browser.context.newPage();
       await page.goto(request.url.href);
       await page.waitForSelector('input[name="password"]');
-      await page.screenshot({ path: path.join(shots, `login-${locale}.png`) });
+      await page.screenshot({ path: path.join(shots, `password-reset-login-${locale}.png`) });
       await Promise.all([page.waitForURL(/\/account\/forgot-password/), page.click(`a:has-text("${locale === 'ko' ? '비밀번호를 잊으셨나요?' : 'Forgot password?'}")`)]);
       assert.match(new URL(page.url()).searchParams.get('ui_locales') ?? '', new RegExp(locale));
-      await page.screenshot({ path: path.join(shots, `forgot-${locale}.png`) });
+      await page.screenshot({ path: path.join(shots, `password-reset-forgot-${locale}.png`) });
       await page.fill('input[name="email"]', email);
       const count = smtp.messages.length;
       await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
       const sent = await page.textContent('main');
-      await page.screenshot({ path: path.join(shots, `sent-${locale}.png`) });
+      await page.screenshot({ path: path.join(shots, `password-reset-sent-${locale}.png`) });
 
       const message = await smtp.waitFor((m) => smtp.messages.indexOf(m) >= count && JSON.stringify(m.to).includes(email));
       const link = smtp.linkIn(message, `${t.issuer}/account/reset-password?token=`);
       await page.goto(link);
-      await page.screenshot({ path: path.join(shots, `reset-${locale}.png`) });
+      await page.screenshot({ path: path.join(shots, `password-reset-form-${locale}.png`) });
       await page.fill('input[name="password"]', NEW_PASSWORD);
       await Promise.all([page.waitForLoadState('load'), page.click('button[type="submit"]')]);
       const done = await page.textContent('main');
-      await page.screenshot({ path: path.join(shots, `done-${locale}.png`) });
+      await page.screenshot({ path: path.join(shots, `password-reset-done-${locale}.png`) });
 
       // Back to the application's pending sign-in: the old password fails, the new one works.
       await Promise.all([page.waitForSelector('input[name="password"]'), page.click('main a')]);
@@ -87,7 +88,7 @@ describe('forgotten password in Chromium', { skip: requireChromium() }, () => {
       const second = await page.goto(link);
       assert.equal(second?.status(), 400);
       const spent = await page.textContent('main');
-      await page.screenshot({ path: path.join(shots, `spent-${locale}.png`) });
+      await page.screenshot({ path: path.join(shots, `password-reset-spent-${locale}.png`) });
       return { message, sent, done, refused, spent };
     } finally {
       await browser.close();
