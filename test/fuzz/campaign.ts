@@ -96,7 +96,7 @@ export async function runCampaign(options: CampaignOptions): Promise<CampaignRep
     statuses[status] = (statuses[status] ?? 0) + 1;
     const family = (families[plan.family] ??= {});
     family[status] = (family[status] ?? 0) + 1;
-    if (isServerError(status, plan.method)) status5xx += 1;
+    if (isServerError(status, plan.method, sent.response?.body.toString('utf8'))) status5xx += 1;
     if (requests % 1000 === 0) say(`${requests} requests, ${status5xx} × 5xx, ${Math.round((Date.now() - started) / 1000)} s`);
     return checkExchange(sent, target.secrets).map((f) => ({ ...f, sent }));
   };
