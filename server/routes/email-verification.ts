@@ -18,21 +18,11 @@
 // the token in the URL leaves in no cache and no Referer.
 import Router from '@koa/router';
 import type { Context } from 'koa';
-import type Provider from 'oidc-provider';
-import type { AccountService } from '../services/accounts.ts';
 import type { Audit } from '../services/audit.ts';
-import type { Csrf } from '../services/csrf.ts';
 import type { EmailVerification } from '../services/email-verification.ts';
-import type { Pages } from '../views/pages.ts';
-import { accountSession } from './account-session.ts';
+import { accountSession, type AccountSessionDependencies } from './account-session.ts';
 
-export interface EmailVerificationRouteDependencies {
-  provider: Provider;
-  accounts: AccountService;
-  csrf: Csrf;
-  pages: Pages;
-  prefix: string;
-  issuer: string;
+export interface EmailVerificationRouteDependencies extends AccountSessionDependencies {
   audit: Audit;
   emailVerification: EmailVerification;
 }

@@ -5,13 +5,12 @@
 // Run against PostgreSQL, where the CLI works beside a running server.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import * as oidc from 'openid-client';
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
+import { startLogoutReceiver, type LogoutReceiver } from '../support/logout-receiver.ts';
 import { requirePostgres, startPostgres, createDatabase, type PostgresServer } from '../support/postgres.ts';
 import { signIn, authorizationRequest, REDIRECT } from '../support/sign-in.ts';
-import { freePort } from '../support/ports.ts';
 import { runCli } from '../support/processes.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -20,9 +19,8 @@ const SECRET = 'backchannel-client-secret-0123456789abcd';
 describe('forced logout (PostgreSQL)', { skip: requirePostgres() }, () => {
   let pg: PostgresServer;
   let t: TestTollgate;
-  let receiver: Server;
+  let receiver: LogoutReceiver;
   let backchannelUri: string;
-  const logoutTokens: string[] = [];
   let env: Record<string, string>;
 
   before(async () => {
@@ -30,17 +28,8 @@ describe('forced logout (PostgreSQL)', { skip: requirePostgres() }, () => {
     const databaseUrl = await createDatabase(pg, 'forced_logout');
     // The receiver is on loopback, which the SSRF guard refuses unless allowed.
     t = await startTestTollgate({ databaseUrl, env: { ALLOW_PRIVATE_NETWORK_FETCH: 'true' } });
-    const port = await freePort();
-    backchannelUri = `http://127.0.0.1:${port}/backchannel-logout`;
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => { body += d; });
-      req.on('end', () => {
-        logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(port, '127.0.0.1', r));
+    receiver = await startLogoutReceiver();
+    backchannelUri = receiver.uri;
     await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT], backchannelLogoutUri: backchannelUri });
     await t.tollgate.clients.register({ id: 'other', public: true, redirectUris: [REDIRECT], scope: 'openid offline_access basic' });
     await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
@@ -72,11 +61,11 @@ describe('forced logout (PostgreSQL)', { skip: requirePostgres() }, () => {
     assert.ok(Number(result.refresh_tokens) >= 3);
 
     // The logout tokens: signed by Tollgate's keys, for the client, with the session's sid.
-    assert.equal(logoutTokens.length, 2);
+    assert.equal(receiver.tokens.length, 2);
     const jwks = createRemoteJWKSet(new URL(`${t.issuer}/jwks`));
     const ada = (await t.tollgate.repositories.accounts.findByEmail('ada@example.test'))!;
     const seen: string[] = [];
-    for (const token of logoutTokens) {
+    for (const token of receiver.tokens) {
       const { payload, protectedHeader } = await jwtVerify(token, jwks, { issuer: t.issuer, audience: 'web', typ: 'logout+jwt' });
       assert.equal(protectedHeader.alg, 'RS256');
       assert.deepEqual(payload.events, { 'http://schemas.openid.net/event/backchannel-logout': {} });
@@ -107,13 +96,13 @@ describe('forced logout (PostgreSQL)', { skip: requirePostgres() }, () => {
 
   test('without ALLOW_PRIVATE_NETWORK_FETCH the SSRF guard refuses a loopback receiver, and the logout still happens', async () => {
     await signIn(t, { clientId: 'web', secret: SECRET, email: 'bob@example.test', password: PASSWORD, scope: 'openid basic' });
-    const before = logoutTokens.length;
+    const before = receiver.tokens.length;
     const r = await runCli(['users', 'logout', '--email', 'bob@example.test'], { ...env, ALLOW_PRIVATE_NETWORK_FETCH: 'false' });
     assert.equal(r.code, 0, r.stderr);
     const result = JSON.parse(r.stdout) as { sessions: number; backchannel_failed: number };
     assert.ok(result.sessions >= 1);
     assert.ok(result.backchannel_failed >= 1);
-    assert.equal(logoutTokens.length, before, 'nothing reached the loopback receiver');
+    assert.equal(receiver.tokens.length, before, 'nothing reached the loopback receiver');
   });
 
   test('an unknown e-mail is exit 1 with a clear message', async () => {

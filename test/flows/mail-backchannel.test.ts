@@ -6,13 +6,12 @@
 // person's OTHER sessions only, so the current one hears nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createServer, type Server } from 'node:http';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
+import { startLogoutReceiver, type LogoutReceiver } from '../support/logout-receiver.ts';
 import { startSmtp, type TestSmtp } from '../support/smtp.ts';
 import { REDIRECT, signIn } from '../support/sign-in.ts';
 import { adminCalls } from '../support/admin.ts';
-import { freePort } from '../support/ports.ts';
 import { UserAgent } from '../support/user-agent.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -22,27 +21,17 @@ const LOGOUT_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 describe('back-channel logout from password reset, password change and account deletion', () => {
   let smtp: TestSmtp;
   let t: TestTollgate;
-  let receiver: Server;
+  let receiver: LogoutReceiver;
   let admin: string;
   /** Every logout token the client's back-channel URI received, in order. */
-  const logoutTokens: string[] = [];
   const { machineToken, api } = adminCalls({ get issuer() { return t.issuer; } });
 
   before(async () => {
     smtp = await startSmtp();
     // The receiver is on loopback, which the SSRF guard refuses unless allowed.
     t = await startTestTollgate({ smtp, mailer: { retryDelaysMs: [100] }, env: { ALLOW_PRIVATE_NETWORK_FETCH: 'true' } });
-    const port = await freePort();
-    receiver = createServer((req, res) => {
-      let body = '';
-      req.on('data', (d: Buffer) => { body += d; });
-      req.on('end', () => {
-        logoutTokens.push(new URLSearchParams(body).get('logout_token') ?? '');
-        res.writeHead(200).end();
-      });
-    });
-    await new Promise<void>((r) => receiver.listen(port, '127.0.0.1', r));
-    await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT], backchannelLogoutUri: `http://127.0.0.1:${port}/backchannel-logout` });
+    receiver = await startLogoutReceiver();
+    await t.tollgate.clients.register({ id: 'web', secret: SECRET, redirectUris: [REDIRECT], backchannelLogoutUri: receiver.uri });
     const ops = await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'admin' });
     admin = (await machineToken('ops', ops.client_secret!, 'admin')).body.access_token!;
   });
@@ -63,7 +52,7 @@ describe('back-channel logout from password reset, password change and account d
   /** The tokens received since `from`, each checked as the client must (signature by the JWKS, iss, aud, typ, events, no nonce). */
   const received = async (from: number): Promise<JWTPayload[]> => {
     const jwks = createRemoteJWKSet(new URL(`${t.issuer}/jwks`));
-    return Promise.all(logoutTokens.slice(from).map(async (token) => {
+    return Promise.all(receiver.tokens.slice(from).map(async (token) => {
       const { payload } = await jwtVerify(token, jwks, { issuer: t.issuer, audience: 'web', typ: 'logout+jwt' });
       assert.deepEqual(payload.events, { [LOGOUT_EVENT]: {} });
       assert.equal(payload.nonce, undefined, 'a logout token never carries a nonce');
@@ -87,7 +76,7 @@ describe('back-channel logout from password reset, password change and account d
   test('a password reset through the e-mailed link: a logout token for the session, audited as one session ended', async () => {
     const ada = await t.tollgate.accounts.create({ email: 'ada@example.test', password: PASSWORD });
     const session = idOf(await webSignIn('ada@example.test'));
-    const from = logoutTokens.length;
+    const from = receiver.tokens.length;
 
     const browser = new UserAgent();
     const form = await browser.navigate(`${t.issuer}/account/forgot-password`);
@@ -113,7 +102,7 @@ describe('back-channel logout from password reset, password change and account d
     const bob = await t.tollgate.accounts.create({ email: 'bob@example.test', password: PASSWORD });
     const signedIn = await webSignIn('bob@example.test');
     const session = idOf(signedIn);
-    const from = logoutTokens.length;
+    const from = receiver.tokens.length;
 
     const confirm = await signedIn.agent.navigate(`${t.issuer}/account/delete`);
     assert.equal(confirm.status, 200, confirm.body.slice(0, 300));
@@ -133,7 +122,7 @@ describe('back-channel logout from password reset, password change and account d
     const carol = await t.tollgate.accounts.create({ email: 'carol@example.test', password: PASSWORD });
     const laptop = idOf(await webSignIn('carol@example.test'));
     const phone = idOf(await webSignIn('carol@example.test'));
-    const from = logoutTokens.length;
+    const from = receiver.tokens.length;
 
     const res = await api('DELETE', `/users/${carol.id}`, { token: admin });
     assert.equal(res.status, 204, res.text);
@@ -152,7 +141,7 @@ describe('back-channel logout from password reset, password change and account d
     const current = idOf(here);
     const other = idOf(await webSignIn('dora@example.test'));
     assert.notEqual(current.sid, other.sid);
-    const from = logoutTokens.length;
+    const from = receiver.tokens.length;
 
     const page = await accountPage(here.agent);
     const changed = await here.agent.submit(page, '/profile/password', { current_password: PASSWORD, new_password: 'dora chose another passphrase' });
