@@ -173,6 +173,9 @@ export function createPasswordReset(deps: PasswordResetDependencies): PasswordRe
 
     async complete(token, password, seen) {
       if (!passwordSchema.safeParse({ password }).success) return { ok: false, reason: 'invalid_password' };
+      // Redeemed before the password is set: of two posts of one link (two tabs,
+      // two passwords), only one may set it. Should the write then fail, the
+      // link is spent and the password unchanged: the person asks for another.
       const live = await liveAccount(token, true);
       if (!live) return { ok: false, reason: 'invalid_link' };
       const accountId = live.account.id;
@@ -182,8 +185,8 @@ export function createPasswordReset(deps: PasswordResetDependencies): PasswordRe
         if (err instanceof NotFoundError) return { ok: false, reason: 'invalid_link' };
         throw err;
       }
-      // Other links (an older reset, a pending e-mail change) were sent while the old password may have been known.
-      await deps.links.revokeAll(accountId);
+      // setPassword also revoked the account's other links (an older reset, a pending e-mail change),
+      // sent while the old password may have been known.
       const ended = await deps.sessions.endEverything(accountId);
       await deps.audit.record('password.reset', { accountId, ip: seen.ip, userAgent: seen.userAgent, details: { ...ended } });
       const interaction = live.data?.interaction;

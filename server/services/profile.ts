@@ -30,7 +30,6 @@ import { newAccountInput, passwordReset, type AccountService } from './accounts.
 import type { Audit } from './audit.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import type { LoginThrottleRepository } from '../repositories/login-throttle-repository.ts';
-import { hashPassword } from './passwords.ts';
 import type { EndedSessions, SessionService } from './sessions.ts';
 
 /** How long a link to confirm a new address works. */
@@ -121,12 +120,10 @@ export function createProfile(deps: {
       if (!passwordReset.safeParse({ password: next }).success) return { refused: 'weak_password' };
       const refusal = await checkPassword(who, current);
       if (refusal) return refusal;
-      await deps.accountRepository.update(who.account.id, { passwordHash: await hashPassword(next) });
-      // Whoever else knew the old password loses what it opened: other sessions,
-      // their refresh tokens, and links that could still change the password or the address.
+      // Hashes it and revokes the account's unused e-mailed links (services/accounts.ts).
+      await deps.accounts.setPassword(who.account.id, next);
+      // Whoever else knew the old password loses what it opened: other sessions and their refresh tokens.
       const ended = await deps.sessions.endOtherSessions(who.account.id, who.sessionUid);
-      await deps.links.revokeAll(who.account.id, 'reset_password');
-      await deps.links.revokeAll(who.account.id, 'change_email');
       await deps.audit.record('password.changed', { accountId: who.account.id, ...seenAt(who), details: { ...ended, by: 'account page' } });
       return { done: true, ended };
     },
