@@ -13,12 +13,13 @@ export class PortUnavailableError extends TollgateError {
   }
 }
 
-export function listen(server: Server, config: Pick<Config, 'port' | 'host'>): Promise<void> {
+/** `variable`: the setting that names the port, for the message (PORT, METRICS_PORT). */
+export function listen(server: Server, config: Pick<Config, 'port' | 'host'>, variable = 'PORT'): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     const where = `${config.host ? `${config.host}:` : ''}${config.port}`;
     const onError = (err: NodeJS.ErrnoException) => {
-      if (err.code === 'EADDRINUSE') reject(new PortUnavailableError(`port ${where} is already in use: stop the process that holds it, or set PORT to another port`));
-      else if (err.code === 'EACCES') reject(new PortUnavailableError(`port ${where} needs privileges this user lacks: set PORT to 1024 or above`));
+      if (err.code === 'EADDRINUSE') reject(new PortUnavailableError(`port ${where} is already in use: stop the process that holds it, or set ${variable} to another port`));
+      else if (err.code === 'EACCES') reject(new PortUnavailableError(`port ${where} needs privileges this user lacks: set ${variable} to 1024 or above`));
       else if (err.code === 'EADDRNOTAVAIL') reject(new PortUnavailableError(`HOST ${config.host} is not an address of this machine`));
       else reject(err);
     };

@@ -17,6 +17,7 @@ import type { AddressInfo } from 'node:net';
 import { stat } from 'node:fs/promises';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from './logger.ts';
+import { listen } from './listen.ts';
 import type { MailKind } from './mail/templates.ts';
 
 /** What the gauges read when scraped (nothing is polled between scrapes). */
@@ -214,11 +215,8 @@ export async function serveMetrics(metrics: Metrics, where: { port: number; host
       res.writeHead(503, { 'content-type': 'text/plain; charset=utf-8', 'retry-after': '2' }).end('metrics collection failed\n');
     });
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    if (where.host) server.listen(where.port, where.host, resolve);
-    else server.listen(where.port, resolve);
-  });
+  // As the public port: a busy or privileged one is one clear line (PortUnavailableError).
+  await listen(server, where, 'METRICS_PORT');
   server.unref();
   logger.info({ metrics_port: (server.address() as AddressInfo).port }, 'metrics listening');
   return server;

@@ -97,10 +97,11 @@ async function main(): Promise<void> {
     await starting;
   } catch (err) {
     // A busy metrics port, say, after the database was opened: close it cleanly before exiting.
-    if (!stopping) {
-      server.close();
-      await closeAll();
-    }
+    // A stop already under way closes what was opened and exits (0): leave it
+    // to finish rather than exit from under it with the database half closed.
+    if (stopping) return;
+    server.close();
+    await closeAll();
     throw err;
   }
   if (stopping) return;

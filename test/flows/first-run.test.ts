@@ -149,6 +149,26 @@ describe('a busy port', () => {
   });
 });
 
+describe('a busy metrics port', () => {
+  test('one line naming it, exit 1, and the embedded database closed (its lock released)', async () => {
+    const root = await mkdtemp(path.join(tmpdir(), 'tollgate-busy-metrics-'));
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(0, resolve));
+    const { port: metricsPort } = holder.address() as { port: number };
+    try {
+      const dataDir = path.join(root, 'data');
+      const started = await runServer({ PORT: String(await freePort()), METRICS_PORT: String(metricsPort), DATA_DIR: dataDir, KEYS_DIR: path.join(root, 'keys') }, /never/, 60_000);
+      assert.equal(started.code, 1);
+      const ours = started.stderr.split('\n').filter((l) => l.startsWith('tollgate:'));
+      assert.deepEqual(ours, [`tollgate: port ${metricsPort} is already in use: stop the process that holds it, or set METRICS_PORT to another port`]);
+      assert.ok(!existsSync(path.join(dataDir, 'pglite.lock')), 'the embedded database lock was left behind');
+    } finally {
+      holder.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('the bootstrap administrator, against the embedded database', () => {
   let root: string;
   let db: Database;
