@@ -187,7 +187,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
     provider.use(koaClientAuthThrottle(provider, createClientAuthThrottle(repositories.loginThrottle), logger, metrics));
     const sessions = createSessionService({
-      provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins,
+      provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins, metrics,
     });
     const clients = createClientService(
       repositories.clients,

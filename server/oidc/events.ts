@@ -45,24 +45,11 @@ export function listenToProvider(provider: Provider, deps: ProviderEventDependen
     });
     // RefreshToken#consume (lib/models/refresh_token.js): every rotation, as rotateRefreshToken is always on.
     provider.on('refresh_token.consumed', () => metrics.refreshRotated());
-    // OpenID Connect Back-Channel Logout 1.0 deliveries. The library's
-    // backchannel.success/error events come from RP-initiated logout only
-    // (lib/actions/end_session.js); ending sessions from the account page,
-    // the admin API or the CLI calls Client#backchannelLogout directly
-    // (services/sessions.ts). Counted where both pass: the one method that
-    // sends a logout token (lib/models/client.js:442 in oidc-provider 9.13).
-    // (Not in @types/oidc-provider: declared here as services/sessions.ts does.)
-    const prototype = provider.Client.prototype as unknown as { backchannelLogout(sub: string, sid: string): Promise<void> };
-    const deliver = prototype.backchannelLogout;
-    prototype.backchannelLogout = async function countedBackchannelLogout(this: unknown, sub: string, sid: string) {
-      try {
-        await deliver.call(this, sub, sid);
-      } catch (err) {
-        metrics.backchannelLogout('error');
-        throw err;
-      }
-      metrics.backchannelLogout('success');
-    };
+    // OpenID Connect Back-Channel Logout 1.0 deliveries of RP-initiated logout
+    // (lib/actions/end_session.js); the ones Tollgate sends itself (account
+    // page, admin API, CLI) are counted where it sends them (services/sessions.ts).
+    provider.on('backchannel.success', () => metrics.backchannelLogout('success'));
+    provider.on('backchannel.error', () => metrics.backchannelLogout('error'));
   }
 
   // RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) has ended a session, or one client's part in it.

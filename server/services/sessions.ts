@@ -7,6 +7,7 @@
 // does not notify clients; this does.
 import type Provider from 'oidc-provider';
 import type { Config } from '../config.ts';
+import type { Metrics } from '../metrics.ts';
 import type { Logger } from '../logger.ts';
 import type { Audit } from './audit.ts';
 import type { ModelPayload, OidcModelRepository } from '../repositories/oidc-model-repository.ts';
@@ -87,6 +88,8 @@ export interface SessionServiceDependencies {
   audit: Audit;
   /** CONCURRENT_LOGINS: `single` ends a person's other sessions when they sign in. */
   concurrentLogins: Config['concurrentLogins'];
+  /** Counts the logout tokens sent from here (RP-initiated logout's are counted from the library's events). */
+  metrics?: Pick<Metrics, 'backchannelLogout'>;
 }
 
 const GRANT_BOUND_MODELS = ['RefreshToken', 'AuthorizationCode', 'AccessToken', 'DeviceCode', 'BackchannelAuthenticationRequest'] as const;
@@ -101,8 +104,10 @@ export function createSessionService(deps: SessionServiceDependencies): SessionS
     if (!client?.backchannelLogoutUri || !sid) return undefined;
     try {
       await client.backchannelLogout(accountId, sid);
+      deps.metrics?.backchannelLogout('success');
       return true;
     } catch (err) {
+      deps.metrics?.backchannelLogout('error');
       deps.logger.warn({ client_id: clientId, err: { message: (err as Error).message } }, 'back-channel logout failed');
       return false;
     }
