@@ -12,13 +12,11 @@
 // when sendConsoleToLog gives it one. The CLI, whose stdout carries only
 // its JSON results, sends the same lines to stderr in its own diagnostic
 // form instead (sendConsoleToStderr). Tests keep their console.
-import { format } from 'node:util';
+import { format, stripVTControlCharacters } from 'node:util';
 import type { Logger } from './logger.ts';
 
 type Level = 'debug' | 'info' | 'warn' | 'error';
 
-/** oidc-provider colours its lines when the stream is a terminal. */
-const ANSI_SGR = /\x1b\[[0-9;]*m/g;
 const OIDC_PROVIDER = /^oidc-provider (NOTICE|WARNING): /;
 
 /** Bounded: a library printing in a loop before the logger exists must not grow memory. */
@@ -29,7 +27,8 @@ type Sink = (level: Level, source: 'oidc-provider' | 'console', text: string) =>
 let sink: Sink | undefined;
 
 function write(level: Level, args: unknown[]): void {
-  const text = format(...args).replace(ANSI_SGR, '');
+  // oidc-provider colours its lines when the stream is a terminal.
+  const text = stripVTControlCharacters(format(...args));
   if (!sink) {
     if (held.length < MAX_HELD) held.push([level, text]);
     return;
