@@ -33,7 +33,7 @@ interface Dependencies extends AccountSessionDependencies {
 /** What `?profile=` may say on the account page: each has a string `profile.outcome.<key>`, and those from `ERROR_OUTCOMES` show as errors. */
 export const PROFILE_OUTCOMES = [
   'name_saved', 'password_changed', 'email_link_sent',
-  'invalid_name', 'wrong_password', 'throttled', 'weak_password', 'invalid_email', 'same_email', 'mail_off',
+  'invalid_name', 'wrong_password', 'throttled', 'too_many_email_changes', 'weak_password', 'invalid_email', 'same_email', 'mail_off',
 ] as const;
 const ERROR_OUTCOMES = new Set<string>(PROFILE_OUTCOMES.slice(3));
 

@@ -53,7 +53,7 @@ export type PasswordRefusal = { refused: 'throttled'; seconds: number } | { refu
 
 export type NameChange = { done: true } | { refused: 'invalid_name' };
 export type PasswordChange = { done: true; ended: EndedSessions } | PasswordRefusal | { refused: 'weak_password' };
-export type EmailChangeRequest = { done: true } | PasswordRefusal | { refused: 'mail_off' | 'invalid_email' | 'same_email' };
+export type EmailChangeRequest = { done: true } | PasswordRefusal | { refused: 'mail_off' | 'invalid_email' | 'same_email' | 'too_many_email_changes' };
 export type EmailChangeConfirmation = { done: true; email: string } | { refused: 'invalid_link' | 'email_taken' | 'other_account' };
 
 export interface Profile {
@@ -136,8 +136,7 @@ export function createProfile(deps: {
       if (email === who.account.email) return { refused: 'same_email' };
       const refusal = await checkPassword(who, password);
       if (refusal) return refusal;
-      const wait = await sendThrottle(who.account.id);
-      if (wait > 0) return { refused: 'throttled', seconds: wait };
+      if (await sendThrottle(who.account.id) > 0) return { refused: 'too_many_email_changes' };
       // Issued whether or not the address is taken: the same work and the same
       // supersession of an earlier link either way (see the top of this file).
       const token = await deps.links.issue('change_email', who.account.id, { ttlSeconds: CHANGE_EMAIL_LINK_MINUTES * 60, data: { email } });

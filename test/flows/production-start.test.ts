@@ -240,7 +240,10 @@ describe('signals through npm start', () => {
       await new Promise((r) => setTimeout(r, 1_000));
 
       process.kill(server.child.pid!, 'SIGTERM');
-      while (!server.output().includes('"msg":"shutting down"')) await new Promise((r) => setTimeout(r, 20));
+      for (const deadline = Date.now() + 10_000; !server.output().includes('"msg":"shutting down"');) {
+        if (Date.now() > deadline) assert.fail(`SIGTERM was not acted on within 10 s:\n${server.output()}`);
+        await new Promise((r) => setTimeout(r, 20));
+      }
       // No new connection is accepted while the request drains.
       await assert.rejects(fetch(`${issuer}/healthz`));
       assert.ok(alive(node), 'node waits for the request in flight');
