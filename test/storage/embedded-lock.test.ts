@@ -38,12 +38,14 @@ test('a live owner keeps others out; a stale lock (dead pid, or a reused pid) is
 });
 
 test('a killed owner not yet reaped (a zombie) holds nothing: its lock is stale', { skip: process.platform !== 'linux' && 'needs /proc' }, async () => {
-  // `true` exits at once; its parent execs `sleep`, which never reaps it: a zombie for 5 s.
-  const parent = spawn('sh', ['-c', 'true & echo $!; exec sleep 5'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  // The child exits 0.3 s later, once its parent has exec'd `sleep`, which never
+  // reaps it: a zombie until `sleep` ends. (A child that exited before the exec
+  // could be reaped by the shell.)
+  const parent = spawn('sh', ['-c', 'sleep 0.3 & echo $!; exec sleep 8'], { stdio: ['ignore', 'pipe', 'ignore'] });
   try {
     const pid = Number((await new Promise<Buffer>((resolve) => parent.stdout!.once('data', resolve))).toString().trim());
     let state = '';
-    for (let i = 0; i < 50 && state !== 'Z'; i += 1) {
+    for (let i = 0; i < 150 && state !== 'Z'; i += 1) {
       state = (await readFile(`/proc/${pid}/stat`, 'utf8')).split(') ')[1]!.split(' ')[0]!;
       if (state !== 'Z') await new Promise((r) => setTimeout(r, 20));
     }
