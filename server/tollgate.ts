@@ -50,6 +50,8 @@ import { createPasswordReset, type PasswordReset } from './services/password-res
 import { createEmailVerification, type EmailVerification } from './services/email-verification.ts';
 import { createAccountDeletion, type AccountDeletion } from './services/account-deletion.ts';
 import { createProfile } from './services/profile.ts';
+import { createProviderService, type ProviderService } from './federation/providers.ts';
+import { createSecretBox } from './federation/secret-box.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -82,6 +84,8 @@ export interface Tollgate {
   readonly emailVerification: EmailVerification;
   /** Deleting an account: the account page, the admin API and the CLI. */
   readonly accountDeletion: AccountDeletion;
+  /** Upstream identity providers, their client secrets encrypted under a key in KEYS_DIR (server/federation/). */
+  readonly providers: ProviderService;
   close(): Promise<void>;
 }
 
@@ -94,6 +98,8 @@ export interface TollgateOptions {
   reportNonconformingClients?: boolean;
   /** The mail queue's retry schedule and bounds, and extra SMTP options (tests). */
   mailer?: Partial<MailerOptions>;
+  /** Decrypt every upstream provider's secret at start, so a missing or wrong key file stops it (the server does; the CLI does not, so that it can still set secrets again). */
+  checkUpstreamSecrets?: boolean;
 }
 
 /**
@@ -148,6 +154,10 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const initialKeys = await loadOrCreateSigningKeys(config.keysDir);
     if (generatingKeys) logger.info({ kids: initialKeys.publicJwks.keys.map((k) => k.kid) }, 'signing keys ready');
     const cookieSecrets = await resolveCookieSecrets(config);
+    const providers = createProviderService({
+      repository: repositories.upstreamProviders, secrets: createSecretBox(config.keysDir), issuer: config.issuer, production: config.env === 'production',
+    });
+    if (options.checkUpstreamSecrets !== false) await providers.verifySecrets();
     const accounts = createAccountService(repositories.accounts, { linkTokens: repositories.accountTokens });
 
     let keys = initialKeys;
@@ -223,7 +233,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset, emailVerification, accountDeletion,
+      passwordReset, emailVerification, accountDeletion, providers,
     });
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
@@ -254,7 +264,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset, emailVerification, accountDeletion,
+      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers,
       get keys() {
         return keys;
       },

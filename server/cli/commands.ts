@@ -17,6 +17,7 @@ import type { SessionService } from '../services/sessions.ts';
 import type { PasswordReset } from '../services/password-reset.ts';
 import type { EmailVerification } from '../services/email-verification.ts';
 import type { AccountDeletion } from '../services/account-deletion.ts';
+import type { NewProviderInput, ProviderService } from '../federation/providers.ts';
 
 /** Bad arguments found before anything is opened: exit 2, with the command's usage. */
 export class UsageError extends Error {}
@@ -39,6 +40,8 @@ export interface ServerServices extends StoreServices {
   /** The server's mailer behind it: a link sent through a running server is delivered (and retried) by that server. */
   readonly emailVerification: EmailVerification;
   readonly accountDeletion: AccountDeletion;
+  /** Upstream identity providers (server/federation/). */
+  readonly providers: ProviderService;
 }
 
 export interface OptionSpec {
@@ -88,6 +91,26 @@ function recordByCli(audit: Audit, type: AuditType, event: { accountId?: string;
 
 const emailOption = { email: { flags: '--email <address>', description: "the user's e-mail address (their sign-in name)" } } as const;
 const clientIdOption = { id: { flags: '--id <client-id>', description: 'the client id' } } as const;
+const providerIdOption = { id: { flags: '--id <provider-id>', description: 'the provider id' } } as const;
+
+const upstreamSecretOptions = {
+  clientSecretStdin: { flags: '--client-secret-stdin', description: "read the upstream's client secret from standard input (recommended: it stays out of shell history and the process list)" },
+  clientSecret: { flags: '--client-secret <secret>', description: "the upstream's client secret on the command line (visible in shell history and to other local users)" },
+} as const;
+
+/** The upstream's client secret: `--client-secret-stdin` or `--client-secret`, exactly one. */
+async function upstreamSecretFrom(values: Record<string, unknown>, io: CommandIo): Promise<string> {
+  if (values.clientSecret !== undefined && values.clientSecretStdin) throw new UsageError('give either --client-secret or --client-secret-stdin, not both');
+  if (values.clientSecretStdin) return io.readStdin();
+  if (typeof values.clientSecret === 'string') return values.clientSecret;
+  throw new UsageError('missing --client-secret-stdin (or --client-secret)');
+}
+
+async function providerIdInput(raw: unknown): Promise<{ id: string }> {
+  const { z } = await import('zod');
+  const { PROVIDER_ID } = await import('../federation/providers.ts');
+  return z.strictObject({ id: z.string().regex(PROVIDER_ID, 'must be 1 to 40 lower-case letters, digits or dashes') }).parse(raw);
+}
 
 async function emailInput(raw: unknown): Promise<{ email: string }> {
   const { z } = await import('zod');
@@ -177,7 +200,8 @@ function accountPatchCommand(summary: string, patch: AccountPatch): Command {
 export const GROUPS: Record<string, string> = {
   users: 'people: create, list, disable, delete, set passwords, end sessions',
   clients: 'OAuth clients: register, list, rotate secrets, delete',
-  keys: 'signing keys: list, rotate',
+  keys: 'signing keys: list, rotate; the key of upstream providers\' secrets: rotate-secrets',
+  providers: 'upstream identity providers people sign in with: add, list, remove, set a secret',
 };
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -516,6 +540,99 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     },
   }),
 
+  'providers add': command({
+    summary: 'add an upstream identity provider; prints the redirect URI to register at the upstream (never the secret)',
+    options: {
+      ...providerIdOption,
+      type: { flags: '--type <type>', description: 'oidc (any OpenID Connect issuer), or a preset: google, kakao (OpenID Connect), github, naver (OAuth 2.0)' },
+      issuer: { flags: '--issuer <url>', description: "the OpenID Connect issuer (required for oidc; google and kakao have their preset's)" },
+      clientId: { flags: '--client-id <id>', description: 'the client id Tollgate has at the upstream' },
+      ...upstreamSecretOptions,
+      name: { flags: '--name <name>', description: "the sign-in button's label (default: the preset's name, or the id)" },
+      scope: { flags: '--scope <scopes>', description: "space-separated scopes to ask for (default: the preset's)" },
+      autoCreate: { flags: '--no-auto-create', description: 'never create an account for an unknown identity (only link existing ones)' },
+      authorizationEndpoint: { flags: '--authorization-endpoint <url>', description: "overrides the preset's or the discovered one" },
+      tokenEndpoint: { flags: '--token-endpoint <url>', description: "overrides the preset's or the discovered one" },
+      userinfoEndpoint: { flags: '--userinfo-endpoint <url>', description: "overrides the preset's or the discovered one (GitHub: the user API; /emails beside it)" },
+      jwksUri: { flags: '--jwks-uri <url>', description: 'overrides the discovered one' },
+    },
+    async collect(v, io) {
+      need(v, 'id', 'type', 'clientId');
+      return {
+        id: v.id, type: v.type, issuer: v.issuer, clientId: v.clientId, clientSecret: await upstreamSecretFrom(v, io), name: v.name, scope: v.scope,
+        autoCreate: v.autoCreate !== false, authorizationEndpoint: v.authorizationEndpoint, tokenEndpoint: v.tokenEndpoint,
+        userinfoEndpoint: v.userinfoEndpoint, jwksUri: v.jwksUri,
+      };
+    },
+    check: async (raw) => (await import('../federation/providers.ts')).newProviderInput.parse(raw) as NewProviderInput,
+    needs: 'server',
+    async run({ providers, audit }, input) {
+      const created = await providers.add(input);
+      await recordByCli(audit, 'admin.provider.created', { details: { provider_id: created.id, after: created } });
+      return { ...created, next_step: `register ${created.redirect_uri} as the redirect URI of client "${created.client_id}" at the upstream` };
+    },
+  }),
+
+  'providers list': command({
+    summary: 'list upstream identity providers (never their secrets), with the redirect URI of each',
+    ...noOptions,
+    needs: 'server',
+    run: ({ providers }) => providers.list(),
+  }),
+
+  'providers remove': command({
+    summary: 'remove an upstream identity provider; refused while identities are linked to it, unless --unlink-identities',
+    options: {
+      ...providerIdOption,
+      unlinkIdentities: { flags: '--unlink-identities', description: 'remove it even so, unlinking them (people who signed in only through it then need a password reset)' },
+    },
+    async collect(v) {
+      need(v, 'id');
+      return { id: v.id, unlinkIdentities: Boolean(v.unlinkIdentities) };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      const { PROVIDER_ID } = await import('../federation/providers.ts');
+      return z.strictObject({ id: z.string().regex(PROVIDER_ID, 'must be 1 to 40 lower-case letters, digits or dashes'), unlinkIdentities: z.boolean() }).parse(raw);
+    },
+    needs: 'server',
+    async run({ providers, audit }, { id, unlinkIdentities }) {
+      const { removed, unlinked } = await providers.remove(id, { unlinkIdentities });
+      await recordByCli(audit, 'admin.provider.deleted', { details: { provider_id: removed.id, before: removed, unlinked_identities: unlinked } });
+      return { removed: removed.id, unlinked_identities: unlinked };
+    },
+  }),
+
+  'providers set-secret': command({
+    summary: "store a new client secret for a provider (after rotating it at the upstream), read from standard input (or --client-secret)",
+    options: { ...providerIdOption, ...upstreamSecretOptions },
+    async collect(v, io) {
+      need(v, 'id');
+      return { id: v.id, clientSecret: v.clientSecret === undefined && !v.clientSecretStdin ? await io.readStdin() : await upstreamSecretFrom(v, io) };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      const { PROVIDER_ID, providerPatch } = await import('../federation/providers.ts');
+      return z.strictObject({
+        id: z.string().regex(PROVIDER_ID, 'must be 1 to 40 lower-case letters, digits or dashes'),
+        clientSecret: providerPatch.shape.clientSecret.unwrap(),
+      }).parse(raw);
+    },
+    needs: 'server',
+    async run({ providers, audit }, { id, clientSecret }) {
+      const { before, after } = await providers.update(id, { clientSecret });
+      await recordByCli(audit, 'admin.provider.updated', { details: { provider_id: id, before, after, client_secret_changed: true } });
+      return { provider: id, client_secret_changed: true };
+    },
+  }),
+
+  'providers re-encrypt': command({
+    summary: 'encrypt every stored upstream secret with the newest key (after `keys rotate-secrets`)',
+    ...noOptions,
+    needs: 'server',
+    run: ({ providers }) => providers.reencrypt(),
+  }),
+
   'keys list': command({
     summary: 'the signing keys (kid, alg, use; signing: signs new tokens)',
     ...noOptions,
@@ -531,6 +648,16 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       ...(await (await import('../keys/key-store.ts')).rotateSigningKeys(config.keysDir)),
       // Running instances poll the key file (keys/key-reload.ts).
       note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying',
+    }),
+  }),
+
+  'keys rotate-secrets': command({
+    summary: "add a new key in front for upstream providers' client secrets; older keys stay, so stored secrets still decrypt",
+    ...noOptions,
+    needs: 'keys',
+    run: async (config) => ({
+      ...(await (await import('../keys/upstream-secret-keys.ts')).rotateSecretKeys(config.keysDir)),
+      note: 'new secrets are encrypted with the new key at once; run `tollgate providers re-encrypt` to rewrite the stored ones under it (docs/federation.md)',
     }),
   }),
 };

@@ -145,7 +145,7 @@ async function runDirectly(config: Config, command: Command, input: unknown): Pr
       return { result: await command.run(store, input).catch(async (err: unknown) => { await store.close(); throw err; }), close: () => store.close() };
     }
     if (command.needs === 'server') {
-      const tollgate = await (await import('../tollgate.ts')).createTollgate(config, logger, { janitor: false, watchKeys: false, reportNonconformingClients: false });
+      const tollgate = await (await import('../tollgate.ts')).createTollgate(config, logger, { janitor: false, watchKeys: false, reportNonconformingClients: false, checkUpstreamSecrets: false });
       return { result: await command.run(tollgate, input).catch(async (err: unknown) => { await tollgate.close(); throw err; }), close: () => tollgate.close() };
     }
     throw new Error(`"${command.needs}" commands run without the database`);

@@ -9,6 +9,8 @@ import { createRevokedTokenRepository, type RevokedTokenRepository } from './rev
 import { createSessionDeviceRepository, type SessionDeviceRepository } from './session-device-repository.ts';
 import { createAuditRepository, type AuditRepository } from './audit-repository.ts';
 import { createAccountTokenRepository, type AccountTokenRepository } from './account-token-repository.ts';
+import { createUpstreamProviderRepository, type UpstreamProviderRepository } from './upstream-provider-repository.ts';
+import { createLinkedIdentityRepository, type LinkedIdentityRepository } from './linked-identity-repository.ts';
 import { pingRedis, type Redis } from './redis.ts';
 import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
@@ -25,6 +27,10 @@ export interface Repositories {
   readonly audit: AuditRepository;
   /** Digests of the tokens in e-mailed links (services/account-links.ts). */
   readonly accountTokens: AccountTokenRepository;
+  /** Upstream identity providers, their secrets encrypted (server/federation/). */
+  readonly upstreamProviders: UpstreamProviderRepository;
+  /** Accounts' identities at upstream providers. */
+  readonly linkedIdentities: LinkedIdentityRepository;
   /** Readiness: resolves when the database (and Redis, when configured) answers. */
   ping(): Promise<void>;
   /** Readiness, one check per dependency (`database`, and `redis` when configured), for /readyz to name what is down. */
@@ -48,6 +54,8 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     sessionDevices: createSessionDeviceRepository(db),
     audit: createAuditRepository(db),
     accountTokens: createAccountTokenRepository(db),
+    upstreamProviders: createUpstreamProviderRepository(db),
+    linkedIdentities: createLinkedIdentityRepository(db),
     readiness,
     async ping() {
       await Promise.all(Object.values(readiness).map((check) => check()));
@@ -58,5 +66,6 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
 export type { Database } from './database.ts';
 export { openDatabase } from './database.ts';
 export { applyMigrations } from './migrations.ts';
+export { ProviderInUseError } from './upstream-provider-repository.ts';
 export { openRedis, redisTargetOf, type Redis, type RedisTarget } from './redis.ts';
 export { localInvalidation, redisInvalidation, type CacheInvalidation } from './invalidation.ts';

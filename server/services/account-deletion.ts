@@ -4,6 +4,7 @@
 //
 // What happens to each place that holds the account's id or address:
 //   account             the row goes; account_token rows go with it (ON DELETE CASCADE)
+//   linked_identity     the account's identities at upstream providers go with it (ON DELETE CASCADE)
 //   oidc_model          sessions, grants, codes and tokens end first (sessions.endEverything:
 //                       back-channel logout to every client that asked for it, refresh
 //                       tokens revoked), then the rest of the account's rows go

@@ -17,6 +17,7 @@ export const AUDIT_TYPES = [
   'password.reset',
   'email.verification_sent', 'email.verified',
   'profile.updated', 'password.changed', 'email.changed', 'user.deleted',
+  'admin.provider.created', 'admin.provider.updated', 'admin.provider.deleted',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

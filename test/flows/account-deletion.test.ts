@@ -51,6 +51,9 @@ describe('deleting accounts and setting passwords as an operator', () => {
     assert.equal(created.status, 201, created.text);
     const id = created.body.id as string;
     const session = await webSignIn('mallory@example.test');
+    // An identity at an upstream provider, with the address it stated (issue 15): it must go too.
+    await t.tollgate.providers.add({ id: 'corp', type: 'oidc', issuer: 'https://idp.example.test', clientId: 'c', clientSecret: 's', autoCreate: true, enabled: true });
+    await t.tollgate.repositories.linkedIdentities.link({ providerId: 'corp', upstreamSub: 'mallory-upstream', accountId: id, email: 'mallory@example.test', emailVerified: true });
     // A reset asked for: counted under the address, and a link token issued (both must go).
     const browser = new UserAgent();
     const form = await browser.navigate(`${t.issuer}/account/forgot-password`);
@@ -64,6 +67,7 @@ describe('deleting accounts and setting passwords as an operator', () => {
     assert.deepEqual(await tablesHolding(t, id), ['audit_event']);
     assert.deepEqual(await tablesHolding(t, 'mallory@example.test'), []);
     assert.deepEqual(await tablesHolding(t, 'Mallory Example'), []);
+    assert.deepEqual(await tablesHolding(t, 'mallory-upstream'), []);
 
     const [deleted] = (await t.tollgate.audit.page({ accountId: id, type: 'user.deleted', limit: 1 })).events;
     assert.equal(deleted?.actor, 'ops');

@@ -21,6 +21,8 @@ import type { PasswordReset } from '../../services/password-reset.ts';
 import type { EmailVerification } from '../../services/email-verification.ts';
 import type { AccountDeletion } from '../../services/account-deletion.ts';
 import { auditRoutes } from './audit.ts';
+import { providerRoutes } from './providers.ts';
+import type { ProviderService } from '../../federation/providers.ts';
 import { clientRoutes } from './clients.ts';
 import { openApiDocument } from './openapi.ts';
 import type { AdminContext, AdminRoute, AdminState } from './route.ts';
@@ -43,6 +45,8 @@ export interface AdminApiDependencies {
   /** Sends verification links (POST /users/{id}/verification-email). */
   emailVerification: EmailVerification;
   accountDeletion: AccountDeletion;
+  /** Upstream identity providers (server/federation/). */
+  providers: ProviderService;
 }
 
 export interface AdminApi {
@@ -58,6 +62,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
     ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
     ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification, accountDeletion: deps.accountDeletion }),
     ...auditRoutes({ audit: deps.audit }),
+    ...providerRoutes({ providers: deps.providers, audit: deps.audit }),
   ];
   const document = openApiDocument({ issuer: deps.issuer, routes });
   const documentBody = JSON.stringify(document);
