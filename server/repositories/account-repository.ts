@@ -11,7 +11,8 @@ export interface StoredAccount {
   email: string;
   emailVerified: boolean;
   name: string | null;
-  passwordHash: string;
+  /** Null for an account made by a social sign-in until its owner sets a password. */
+  passwordHash: string | null;
   roles: string[];
   organisation: string | null;
   disabled: boolean;
@@ -23,9 +24,11 @@ export interface NewAccount {
   id: string;
   email: string;
   name: string | null;
-  passwordHash: string;
+  passwordHash: string | null;
   roles: string[];
   organisation: string | null;
+  /** A social sign-in may create an account whose address the upstream vouched for. */
+  emailVerified?: boolean;
 }
 
 export interface AccountRepository {
@@ -57,7 +60,7 @@ export type AccountChange = Partial<Pick<StoredAccount, 'name' | 'roles' | 'orga
 
 /** An account row as PostgreSQL returns it (also as `to_jsonb(account)`, where dates are strings). */
 export interface AccountRow {
-  id: string; email: string; email_verified: boolean; name: string | null; password_hash: string;
+  id: string; email: string; email_verified: boolean; name: string | null; password_hash: string | null;
   roles: string[] | null; organisation: string | null; disabled: boolean; created_at: Date | string; updated_at: Date | string;
 }
 
@@ -84,9 +87,9 @@ export function createAccountRepository(db: Pick<Database, 'query'>): AccountRep
     async create(account) {
       try {
         const [row] = await db.query<AccountRow>(
-          `INSERT INTO account (id, email, name, password_hash, roles, organisation, updated_at)
-           VALUES ($1, $2, $3, $4, $5::text[], $6, now()) RETURNING ${COLUMNS}`,
-          [account.id, account.email, account.name, account.passwordHash, account.roles, account.organisation],
+          `INSERT INTO account (id, email, name, password_hash, roles, organisation, email_verified, updated_at)
+           VALUES ($1, $2, $3, $4, $5::text[], $6, $7, now()) RETURNING ${COLUMNS}`,
+          [account.id, account.email, account.name, account.passwordHash, account.roles, account.organisation, account.emailVerified ?? false],
         );
         return accountFromRow(row!);
       } catch (err) {

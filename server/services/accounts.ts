@@ -49,16 +49,30 @@ export interface AccountView {
   roles: string[];
   organisation: string | null;
   disabled: boolean;
+  /** False for an account made by a social sign-in whose owner has set no password. */
+  has_password: boolean;
   created_at: string;
 }
 
 export function toAccountView(a: StoredAccount): AccountView {
-  return { id: a.id, email: a.email, email_verified: a.emailVerified, name: a.name, roles: a.roles, organisation: a.organisation, disabled: a.disabled, created_at: a.createdAt.toISOString() };
+  return {
+    id: a.id, email: a.email, email_verified: a.emailVerified, name: a.name, roles: a.roles, organisation: a.organisation, disabled: a.disabled,
+    has_password: a.passwordHash !== null, created_at: a.createdAt.toISOString(),
+  };
 }
+
+/** An account made by a first social sign-in (issue 15): no password; the address verified only if the upstream vouched for it. */
+export const newFederatedAccountInput = z.strictObject({
+  email: z.string().trim().toLowerCase().pipe(z.email({ error: 'must be an e-mail address' })),
+  name: z.string().trim().max(200).transform((n) => n.replace(/\p{Cc}/gu, '') || undefined).optional(),
+  emailVerified: z.boolean(),
+});
 
 export interface AccountService {
   /** Throws ZodError for bad input, ConflictError for a taken e-mail. */
   create(input: NewAccountInput): Promise<AccountView>;
+  /** An account without a password (a first social sign-in). Throws ZodError, or ConflictError for a taken e-mail. */
+  createWithoutPassword(input: z.input<typeof newFederatedAccountInput>): Promise<AccountView>;
   list(filter?: AccountFilter): Promise<AccountView[]>;
   /** Throws NotFoundError. */
   get(id: string): Promise<AccountView>;
@@ -110,6 +124,14 @@ export function createAccountService(accounts: AccountRepository, options: Accou
       return toAccountView(stored);
     },
 
+    async createWithoutPassword(input) {
+      const data = newFederatedAccountInput.parse(input);
+      const stored = await accounts.create({
+        id: randomUUID(), email: data.email, name: data.name ?? null, passwordHash: null, roles: [], organisation: null, emailVerified: data.emailVerified,
+      });
+      return toAccountView(stored);
+    },
+
     async list(filter) {
       return (await accounts.list(filter)).map(toAccountView);
     },
@@ -149,10 +171,11 @@ export function createAccountService(accounts: AccountRepository, options: Accou
       const account = await accounts.findByEmail(email.trim().toLowerCase());
       // Longer than any password we set: refused before any argon2id work, known e-mail or not.
       if (password.length > PASSWORD_MAX_LENGTH) return { ok: false, accountId: account?.id };
-      if (!account) {
+      if (!account?.passwordHash) {
+        // No account, or one that signs in only through an upstream provider: the same work, the same refusal.
         decoyHash ??= hashPassword(`decoy-${randomUUID()}`);
         await verifyPassword(await decoyHash, password);
-        return { ok: false, accountId: undefined };
+        return { ok: false, accountId: account?.id };
       }
       const ok = await verifyPassword(account.passwordHash, password);
       return ok && !account.disabled ? { ok: true, account } : { ok: false, accountId: account.id };

@@ -41,7 +41,7 @@ export const COMPONENTS: Record<string, object> = {
   },
   Account: {
     type: 'object',
-    required: ['id', 'email', 'email_verified', 'name', 'roles', 'organisation', 'disabled', 'created_at'],
+    required: ['id', 'email', 'email_verified', 'name', 'roles', 'organisation', 'disabled', 'has_password', 'created_at'],
     properties: {
       id: { type: 'string', format: 'uuid' },
       email: { type: 'string', format: 'email' },
@@ -50,6 +50,7 @@ export const COMPONENTS: Record<string, object> = {
       roles: strings,
       organisation: nullable(string),
       disabled: { type: 'boolean' },
+      has_password: { type: 'boolean', description: 'False for an account made by a social sign-in whose owner has set no password.' },
       created_at: time,
     },
   },
