@@ -36,9 +36,11 @@ import { readableBody } from './middleware/koa-readable-body.ts';
 import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
+import type { FederationDependencies } from './routes/interaction/federated.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
 import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
+import { accountIdentityRoutes } from './routes/account-identities.ts';
 import { passwordResetRoutes } from './routes/password-reset.ts';
 import type { PasswordReset } from './services/password-reset.ts';
 import { EMAIL_VERIFICATION_PATH, emailVerificationRoutes } from './routes/email-verification.ts';
@@ -90,6 +92,8 @@ export interface AppDependencies {
   /** The account page's profile forms and account deletion (routes/account-profile.ts). */
   profile: Profile;
   accountDeletion: AccountDeletion;
+  /** Social login: providers, the upstream round trip, linked identities (routes/interaction/federated.ts). */
+  federation: FederationDependencies;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -128,7 +132,7 @@ export function createApp(deps: AppDependencies): Koa {
 
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
-    emailVerification: deps.emailVerification, requireVerifiedEmail: config.requireVerifiedEmail,
+    emailVerification: deps.emailVerification, requireVerifiedEmail: config.requireVerifiedEmail, federation: deps.federation,
   });
   app.use(mount(`${prefix}/interaction`, compose([formBody(), interaction.routes(), interaction.allowedMethods()])));
 
@@ -141,8 +145,11 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(mount(`${prefix}/account`, compose([formBody(), accountProfileRoutes({ provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, profile: deps.profile, deletion: deps.accountDeletion }).routes()])));
   const account = accountRoutes({
     provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit, profile: deps.profile,
-    emailVerificationAvailable: deps.emailVerification.available,
+    emailVerificationAvailable: deps.emailVerification.available, federation: deps.federation,
   });
+  app.use(mount(`${prefix}/account`, compose([formBody(), accountIdentityRoutes({
+    provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, federation: deps.federation,
+  }).routes()])));
   app.use(mount(`${prefix}/account`, compose([formBody(), account.routes(), account.allowedMethods()])));
 
   app.use(koaAuthorizationPost(`${prefix}/auth`, formBody()));

@@ -52,6 +52,9 @@ import { createAccountDeletion, type AccountDeletion } from './services/account-
 import { createProfile } from './services/profile.ts';
 import { createProviderService, type ProviderService } from './federation/providers.ts';
 import { createSecretBox } from './federation/secret-box.ts';
+import { createIdentities } from './federation/identities.ts';
+import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
+import { recordSignInMethod } from './oidc/sign-in-method.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -154,8 +157,10 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const initialKeys = await loadOrCreateSigningKeys(config.keysDir);
     if (generatingKeys) logger.info({ kids: initialKeys.publicJwks.keys.map((k) => k.kid) }, 'signing keys ready');
     const cookieSecrets = await resolveCookieSecrets(config);
+    // One key file seals upstream secrets at rest and the social sign-in's round-trip cookies.
+    const secretBox = createSecretBox(config.keysDir);
     const providers = createProviderService({
-      repository: repositories.upstreamProviders, secrets: createSecretBox(config.keysDir), issuer: config.issuer, production: config.env === 'production',
+      repository: repositories.upstreamProviders, secrets: secretBox, issuer: config.issuer, production: config.env === 'production',
     });
     if (options.checkUpstreamSecrets !== false) await providers.verifySecrets();
     const accounts = createAccountService(repositories.accounts, { linkTokens: repositories.accountTokens });
@@ -179,7 +184,9 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const verifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.api.verify(token, options) };
     const anyVerifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.any.verify(token, options) };
     const pages = createPages(views, config.issuer);
-    const findAccount = createFindAccount(accounts, { requireVerifiedEmail: config.requireVerifiedEmail });
+    const findAccount = createFindAccount(accounts, {
+      requireVerifiedEmail: config.requireVerifiedEmail, idpOf: (sessionUid) => repositories.sessionDevices.idpOf(sessionUid),
+    });
     const provider = createProvider({
       config,
       keys,
@@ -193,6 +200,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger, metrics });
     // Provider middleware goes in before the app mounts the provider: koa-mount composes it once.
     provider.use(answerStorageFaults(pages.provider));
+    provider.use(recordSignInMethod(repositories.sessionDevices));
     provider.use(settleCodeRedemptions({ oidcModels: repositories.oidcModels, logger }));
     provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
     provider.use(koaClientAuthThrottle(provider, createClientAuthThrottle(repositories.loginThrottle), logger, metrics));
@@ -235,6 +243,11 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
       passwordReset, emailVerification, accountDeletion, providers,
     });
+    const identities = createIdentities({ identities: repositories.linkedIdentities, accounts, removeAccount: (id) => repositories.accounts.delete(id), audit });
+    const federation = {
+      providers, identities, sealer: secretBox, logger,
+      upstream: createUpstreamSignIn({ allowPrivateNetworkFetch: config.allowPrivateNetworkFetch }),
+    };
     const app = createApp({
       config, logger, provider, cookieSecrets, views, accounts, documents, pages, findAccount, verifier, sessions, dpopReplayCache,
       devices: repositories.sessionDevices,
@@ -246,6 +259,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       csrf: createCsrf(cookieSecrets),
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
       passwordReset,
+      federation,
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), metrics });
 

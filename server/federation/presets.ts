@@ -21,6 +21,8 @@ export interface Preset extends Endpoints {
   readonly protocol: 'oidc' | 'oauth2';
   /** The display name when none is given. */
   readonly name?: string;
+  /** The name Korean pages use while the display name is the preset's own. */
+  readonly koreanName?: string;
   readonly issuer?: string;
   /** Asked for when the provider gives no --scope. */
   readonly scope: string;
@@ -29,14 +31,14 @@ export interface Preset extends Endpoints {
 export const PRESETS: Readonly<Record<ProviderType, Preset>> = {
   oidc: { protocol: 'oidc', scope: 'openid email profile' },
   // https://developers.google.com/identity/openid-connect/openid-connect (discovery at the issuer).
-  google: { protocol: 'oidc', name: 'Google', issuer: 'https://accounts.google.com', scope: 'openid email profile' },
+  google: { protocol: 'oidc', name: 'Google', koreanName: '구글', issuer: 'https://accounts.google.com', scope: 'openid email profile' },
   // https://developers.kakao.com/docs/latest/en/kakaologin/utilize#oidc: OpenID Connect when enabled in the app's
   // settings; the e-mail is a consent item of its own (account_email), the name another (profile_nickname).
-  kakao: { protocol: 'oidc', name: 'Kakao', issuer: 'https://kauth.kakao.com', scope: 'openid account_email profile_nickname' },
+  kakao: { protocol: 'oidc', name: 'Kakao', koreanName: '카카오', issuer: 'https://kauth.kakao.com', scope: 'openid account_email profile_nickname' },
   // https://docs.github.com/en/apps/oauth-apps/building-oauth-apps/authorizing-oauth-apps: no ID token; the person is
   // GET /user, the verified primary address GET /user/emails (user:email), beside it.
   github: {
-    protocol: 'oauth2', name: 'GitHub', scope: 'read:user user:email',
+    protocol: 'oauth2', name: 'GitHub', koreanName: '깃허브', scope: 'read:user user:email',
     authorizationEndpoint: 'https://github.com/login/oauth/authorize',
     tokenEndpoint: 'https://github.com/login/oauth/access_token',
     userinfoEndpoint: 'https://api.github.com/user',
@@ -44,7 +46,7 @@ export const PRESETS: Readonly<Record<ProviderType, Preset>> = {
   // https://developers.naver.com/docs/login/api/api.md: no ID token; the person is GET /v1/nid/me. Naver takes no
   // scope parameter (the fields shared are chosen in the application's settings): the default asks for none.
   naver: {
-    protocol: 'oauth2', name: 'Naver', scope: '',
+    protocol: 'oauth2', name: 'Naver', koreanName: '네이버', scope: '',
     authorizationEndpoint: 'https://nid.naver.com/oauth2.0/authorize',
     tokenEndpoint: 'https://nid.naver.com/oauth2.0/token',
     userinfoEndpoint: 'https://openapi.naver.com/v1/nid/me',
@@ -68,4 +70,26 @@ export function federatedCallbackPath(providerId: string): string {
 /** The redirect URI to register at the upstream for this provider. */
 export function federatedRedirectUri(issuer: string, providerId: string): string {
   return `${issuer}${federatedCallbackPath(providerId)}`;
+}
+
+/**
+ * The provider's name on a page in `locale`: an operator's own display name
+ * as they wrote it; a preset's in the page's language ("Continue with Kakao",
+ * "카카오로 계속하기").
+ */
+export function providerLabel(provider: { type: string; name: string }, locale: string): string {
+  const preset = PRESETS[provider.type as ProviderType] as Preset | undefined;
+  return locale === 'ko' && preset?.koreanName && provider.name === preset.name ? preset.koreanName : provider.name;
+}
+
+/**
+ * Korean's "with X" particle: 로 after a vowel or ㄹ, 으로 after any other
+ * final consonant; (으)로 when the name does not end in Hangul.
+ */
+export function koreanWithParticle(name: string): string {
+  const last = name.trim().at(-1) ?? '';
+  const code = last.charCodeAt(0) - 0xac00;
+  if (code < 0 || code > 11171) return `${name}(으)로`;
+  const final = code % 28;
+  return `${name}${final === 0 || final === 8 ? '로' : '으로'}`;
 }

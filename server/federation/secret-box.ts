@@ -21,6 +21,16 @@ export interface SecretBox {
   keyIdOf(ciphertext: string): string | undefined;
   /** The key that encrypts now (undefined when there is no key file yet). */
   currentKeyId(): Promise<string | undefined>;
+  /**
+   * A value for the browser to carry and give back (the social sign-in's
+   * round-trip checks and pending identity): JSON as a JWE under the same
+   * key, bound to `purpose`, expiring after `ttlSeconds`. Encrypted, not only
+   * signed: the PKCE verifier and nonce must stay unreadable to anyone who
+   * sees the cookie.
+   */
+  seal(purpose: string, value: object, ttlSeconds: number): Promise<string>;
+  /** The sealed value; undefined when it is not one of ours for `purpose`, tampered with, or expired. */
+  open<T>(purpose: string, sealed: string): Promise<T | undefined>;
 }
 
 const encoder = new TextEncoder();
@@ -72,6 +82,27 @@ export function createSecretBox(keysDir: string): SecretBox {
     keyIdOf,
     async currentKeyId() {
       return (await readSecretKeys(keysDir))?.[0]?.kid;
+    },
+    async seal(purpose, value, ttlSeconds) {
+      if (!known.length) known = await loadOrCreateSecretKeys(keysDir);
+      const key = known[0]!;
+      const body = JSON.stringify({ v: value, exp: Math.floor(Date.now() / 1000) + ttlSeconds });
+      return new CompactEncrypt(encoder.encode(body))
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid, pur: purpose })
+        .encrypt(bytes(key));
+    },
+    async open<T>(purpose: string, sealed: string): Promise<T | undefined> {
+      const kid = keyIdOf(sealed);
+      const key = kid === undefined ? undefined : await keyFor(kid);
+      if (!key) return undefined;
+      try {
+        const { plaintext, protectedHeader } = await compactDecrypt(sealed, bytes(key), { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+        if (protectedHeader.pur !== purpose) return undefined;
+        const body = JSON.parse(decoder.decode(plaintext)) as { v: T; exp: number };
+        return typeof body.exp === 'number' && body.exp > Date.now() / 1000 ? body.v : undefined;
+      } catch {
+        return undefined;
+      }
     },
   };
 }

@@ -107,7 +107,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       },
     },
     claims: {
-      openid: ['sub'],
+      // `idp`: the upstream provider of a social sign-in (oidc/sign-in-method.ts).
+      openid: ['sub', 'idp'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
     },

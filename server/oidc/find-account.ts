@@ -5,6 +5,7 @@ import type { Account, FindAccount } from 'oidc-provider';
 import { activeAccount, type AccountService } from '../services/accounts.ts';
 import type { StoredAccount } from '../repositories/account-repository.ts';
 import { keepForRequest, takeFromRequest } from './request-scope.ts';
+import { FEDERATED_AMR } from './sign-in-method.ts';
 
 const accountKey = (id: string) => `Account:${id}`;
 
@@ -28,15 +29,22 @@ export interface FindAccountPolicy {
    * sign-in (prompt=none), code exchange and userinfo.
    */
   requireVerifiedEmail?: boolean;
+  /** The upstream provider a session signed in with (oidc/sign-in-method.ts), for the `idp` claim. */
+  idpOf?: (sessionUid: string) => Promise<string | undefined>;
 }
 
 export function createFindAccount(accounts: AccountService, policy: FindAccountPolicy = {}): FindAccount {
-  return async (_ctx, sub) => {
+  return async (_ctx, sub, token) => {
     // A disabled or deleted account can no longer redeem codes or refresh tokens.
     const kept = takeFromRequest<StoredAccount>(accountKey(sub));
     const account = kept ? activeAccount(kept.value) : await accounts.findActive(sub);
     if (!account) return undefined;
     if (policy.requireVerifiedEmail && !account.emailVerified) return undefined;
+    // A code or refresh token from a social sign-in carries amr "fed" and its session's uid: then, and only then, look up `idp`.
+    const from = token as { amr?: unknown; sessionUid?: unknown } | undefined;
+    const idp = policy.idpOf && Array.isArray(from?.amr) && from.amr.includes(FEDERATED_AMR) && typeof from.sessionUid === 'string'
+      ? await policy.idpOf(from.sessionUid)
+      : undefined;
     const found: TollgateAccount = {
       accountId: account.id,
       roles: account.roles,
@@ -47,6 +55,7 @@ export function createFindAccount(accounts: AccountService, policy: FindAccountP
           email: account.email,
           email_verified: account.emailVerified,
           ...(account.name ? { name: account.name } : {}),
+          ...(idp ? { idp } : {}),
           updated_at: Math.floor(account.updatedAt.getTime() / 1000),
         };
       },

@@ -16,6 +16,14 @@ export interface SessionDeviceRepository {
   /** Records a use of the session: created on first sight, last seen every time. */
   touch(sessionUid: string, accountId: string, userAgent: string | undefined, ip: string | undefined): Promise<void>;
   listByAccount(accountId: string): Promise<SessionDevice[]>;
+  /**
+   * A sign-in completed in this session: the upstream provider it used
+   * (social login), or null for any other way in. Written before the
+   * authorization response leaves, so the code's exchange finds it.
+   */
+  recordSignIn(sessionUid: string, accountId: string, idp: string | null): Promise<void>;
+  /** The upstream provider the session signed in with, if it did (the ID token's `idp`). */
+  idpOf(sessionUid: string): Promise<string | undefined>;
   /** Removes every record of the account (its deletion); returns how many went. */
   deleteByAccount(accountId: string): Promise<number>;
   /** Deletes up to `limit` records whose session no longer exists; returns how many went. */
@@ -44,6 +52,19 @@ export function createSessionDeviceRepository(db: Pick<Database, 'query' | 'exec
          ON CONFLICT (session_uid) DO UPDATE SET last_seen_at = now(), ip = EXCLUDED.ip, user_agent = EXCLUDED.user_agent`,
         [sessionUid, accountId, clean(userAgent, 512), clean(ip, 64)],
       );
+    },
+    async recordSignIn(sessionUid, accountId, idp) {
+      if (!storable(sessionUid) || !storable(accountId)) return;
+      await db.execute(
+        `INSERT INTO session_device (session_uid, account_id, idp) VALUES ($1, $2, $3)
+         ON CONFLICT (session_uid) DO UPDATE SET idp = EXCLUDED.idp`,
+        [sessionUid, accountId, idp],
+      );
+    },
+    async idpOf(sessionUid) {
+      if (!storable(sessionUid)) return undefined;
+      const [row] = await db.query<{ idp: string | null }>('SELECT idp FROM session_device WHERE session_uid = $1', [sessionUid]);
+      return row?.idp ?? undefined;
     },
     async listByAccount(accountId) {
       if (!storable(accountId)) return [];

@@ -17,6 +17,8 @@ import type { Audit, AuditType } from '../services/audit.ts';
 import { EMAIL_VERIFICATION_PATH } from './email-verification.ts';
 import type { Profile } from '../services/profile.ts';
 import { profileSection } from './account-profile.ts';
+import { identitiesSection } from './account-identities.ts';
+import type { FederationDependencies } from './interaction/federated.ts';
 
 interface Dependencies {
   provider: Provider;
@@ -32,6 +34,8 @@ interface Dependencies {
   emailVerificationAvailable: boolean;
   /** The profile forms' state (routes/account-profile.ts). */
   profile: Profile;
+  /** Linked identities and the providers to link (routes/account-identities.ts). */
+  federation: FederationDependencies;
 }
 
 export function accountRoutes(deps: Dependencies): Router {
@@ -74,6 +78,7 @@ export function accountRoutes(deps: Dependencies): Router {
       })),
       grants: oneRowPerClient(grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
       profile: profileSection(ctx, who, deps.profile, deps.pages, locale),
+      identities: await identitiesSection(ctx, who, deps, locale, when),
     });
   });
 

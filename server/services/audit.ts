@@ -18,6 +18,7 @@ export const AUDIT_TYPES = [
   'email.verification_sent', 'email.verified',
   'profile.updated', 'password.changed', 'email.changed', 'user.deleted',
   'admin.provider.created', 'admin.provider.updated', 'admin.provider.deleted',
+  'identity.linked', 'identity.unlinked', 'identity.link_refused',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

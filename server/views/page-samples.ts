@@ -13,7 +13,11 @@ const csrf = 'sample-csrf-token';
 const base = '/interaction/sample-uid';
 
 export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
-  login: { action: `${base}/login`, signupAction: `${base}/signup`, forgotHref: '/account/forgot-password?ui_locales=en&interaction=sample-uid', clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error' },
+  login: { action: `${base}/login`, signupAction: `${base}/signup`, forgotHref: '/account/forgot-password?ui_locales=en&interaction=sample-uid', clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error', providers: [{ id: 'kakao', label: 'Continue with Kakao', action: `${base}/federated/kakao` }] },
+  'federated-link': {
+    provider: 'Kakao', email: 'ada@example.test', action: `${base}/federated/link`, hasPassword: true,
+    others: [{ label: 'Continue with Google', action: `${base}/federated/google` }], cancelHref: base, csrf, error: 'Sample error',
+  },
   signup: { action: `${base}/signup`, loginHref: base, clientName: 'Sample App', csrf, name: 'Ada', login: 'ada@example.test', error: 'Sample error' },
   consent: { action: `${base}/confirm`, abortAction: `${base}/abort`, clientName: 'Sample App', email: 'ada@example.test', csrf, scopes: ['openid', 'email', 'unknown-scope'] },
   account: {
@@ -28,6 +32,11 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
     ],
     grants: [{ id: 'grant-1', clientName: 'Sample App', scopes: ['openid', 'email'], grantedAt: '1 Jan 2026, 10:00 UTC' }],
     profile: { name: 'Ada', emailChange: true, message: 'Sample message', error: 'Sample error' },
+    identities: {
+      linked: [{ provider: 'kakao', label: 'Kakao', email: 'ada@example.test', linkedAt: '1 Jan 2026, 10:00 UTC', lastUsed: '2 Jan 2026, 10:00 UTC', unlinkAction: '/account/identities/kakao/unlink', canUnlink: true }],
+      available: [{ provider: 'google', label: 'Google', action: '/account/identities/google/link' }],
+      message: 'Sample message', error: 'Sample error',
+    },
   },
   error: { error: 'invalid_request', message: 'Sample message' },
   // `form`: oidc-provider's own (escaped by it), rendered raw.

@@ -6,6 +6,7 @@ import Router from '@koa/router';
 import { interactionSteps, type InteractionDependencies, type InteractionState } from './steps.ts';
 import { loginForm, loginSteps, signupForm } from './login.ts';
 import { consentSteps } from './consent.ts';
+import { federatedSteps, finishFederated } from './federated.ts';
 
 export type { InteractionDependencies } from './steps.ts';
 
@@ -15,13 +16,20 @@ export function interactionRoutes(deps: InteractionDependencies): Router<Interac
     showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, requireVerifiedEmail, signIn,
   } = loginSteps(deps);
   const { loadSignedInAccount, showConsent, grantConsent, denyRequest } = consentSteps(deps);
+  const { startSignIn, takeCallback, continueSignIn, linkWithPassword } = federatedSteps(deps);
+  const signInFederated: typeof signIn = (ctx) => finishFederated(ctx, deps);
 
   const router = new Router<InteractionState>();
+  // The upstream's redirect: no uid in its path (one redirect URI per provider), so before '/:uid'.
+  router.get('/federated/:provider/callback', takeCallback);
   router.get('/:uid', loadInteraction, onPrompt('login', showLogin), loadSignedInAccount, showConsent);
   router.post('/:uid/login', loadInteraction, requireCsrf, requirePrompt('login'), parseForm(loginForm, invalidLogin), throttleLogin, checkPassword, requireVerifiedEmail, signIn);
   router.get('/:uid/signup', requireSignup, loadInteraction, showSignup);
   router.post('/:uid/signup', requireSignup, loadInteraction, requireCsrf, requirePrompt('login'), throttleSignup, parseForm(signupForm, invalidSignup), createAccount, requireVerifiedEmail, signIn);
   router.post('/:uid/confirm', loadInteraction, requireCsrf, requirePrompt('consent'), loadSignedInAccount, grantConsent);
   router.post('/:uid/abort', loadInteraction, requireCsrf, denyRequest);
+  router.post('/:uid/federated/link', loadInteraction, requireCsrf, requirePrompt('login'), linkWithPassword, requireVerifiedEmail, signInFederated);
+  router.post('/:uid/federated/:provider', loadInteraction, requireCsrf, requirePrompt('login'), startSignIn);
+  router.get('/:uid/federated/continue', loadInteraction, requirePrompt('login'), continueSignIn, requireVerifiedEmail, signInFederated);
   return router;
 }

@@ -15,6 +15,7 @@ import { z, ZodError } from 'zod';
 import { ConflictError } from '../../errors.ts';
 import type { AccountView } from '../../services/accounts.ts';
 import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
+import { federatedSteps } from './federated.ts';
 
 export const loginForm = z.object({
   login: z.string().max(320),
@@ -32,15 +33,17 @@ type SignupForm = z.infer<typeof signupForm>;
 interface PageOptions { login?: string; name?: string; error?: string; status?: number }
 
 export function loginSteps(deps: InteractionDependencies) {
+  const federated = federatedSteps(deps);
   const t = (ctx: InteractionContext) => deps.pages.translator(ctx.state.locale);
   const throttled = (ctx: InteractionContext, wait: number) => {
     ctx.set('Retry-After', String(wait));
     return t(ctx)('login.throttled', { minutes: Math.ceil(wait / 60) });
   };
 
-  /** The login page, with an optional error message and status. */
-  function renderLogin(ctx: InteractionContext, options: PageOptions = {}): void {
+  /** The login page, with an optional error message and status, and a button per enabled upstream provider. */
+  async function renderLogin(ctx: InteractionContext, options: PageOptions = {}): Promise<void> {
     const { interaction, base } = ctx.state;
+    const providers = await federated.buttons(ctx);
     const hint = interaction.params.login_hint;
     deps.pages.render(ctx, 'login', ctx.state.locale, {
       action: `${base}/login`,
@@ -51,6 +54,7 @@ export function loginSteps(deps: InteractionDependencies) {
       csrf: ctx.state.csrf,
       login: options.login ?? (typeof hint === 'string' ? hint : ''),
       error: options.error,
+      providers,
     }, options.status);
   }
 
@@ -67,13 +71,13 @@ export function loginSteps(deps: InteractionDependencies) {
     }, options.status);
   }
 
-  function showLogin(ctx: InteractionContext): void {
-    renderLogin(ctx);
+  function showLogin(ctx: InteractionContext): Promise<void> {
+    return renderLogin(ctx);
   }
 
   /** A body that is not the login form. */
-  function invalidLogin(ctx: InteractionContext): void {
-    renderLogin(ctx, { error: t(ctx)('login.failed'), status: 400 });
+  function invalidLogin(ctx: InteractionContext): Promise<void> {
+    return renderLogin(ctx, { error: t(ctx)('login.failed'), status: 400 });
   }
 
   async function throttleLogin(ctx: InteractionContext, next: Next): Promise<void> {

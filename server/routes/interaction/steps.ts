@@ -21,6 +21,7 @@ import type { EmailVerification } from '../../services/email-verification.ts';
 import type { LoginThrottle } from '../../services/login-throttle.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import type { Pages } from '../../views/pages.ts';
+import type { FederationDependencies } from './federated.ts';
 
 export interface InteractionDependencies {
   provider: Provider;
@@ -38,6 +39,8 @@ export interface InteractionDependencies {
   emailVerification: EmailVerification;
   /** REQUIRE_VERIFIED_EMAIL: a sign-in completes only with a verified address. */
   requireVerifiedEmail: boolean;
+  /** Social login: the providers, the round trip, identities (federated.ts). */
+  federation: FederationDependencies;
 }
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -52,8 +55,10 @@ export interface InteractionState {
   csrf: string;
   /** parseForm: the body as its schema parsed it. */
   form: unknown;
-  /** The account now signed in (checkPassword, createAccount), for signIn. */
+  /** The account now signed in (checkPassword, createAccount, a social sign-in), for signIn. */
   accountId: string;
+  /** A social sign-in (federated.ts): the provider, and the `amr` to hand oidc-provider. */
+  signedInWith?: { provider: string; amr: string[] };
   /** The account of the interaction's session (loadSignedInAccount), for consent. */
   account: StoredAccount;
 }

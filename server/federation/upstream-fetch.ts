@@ -1,0 +1,66 @@
+// Every HTTP request Tollgate makes to an upstream provider (discovery, JWKS,
+// token, userinfo, GitHub's and Naver's user APIs) goes through `upstreamFetch`:
+// - a 5 s budget per request (issue 15: an unreachable or slow upstream is a
+//   page at Tollgate, not a hanging sign-in);
+// - oidc-provider's own SSRF guard (lib/helpers/fetch_request.js), unless
+//   ALLOW_PRIVATE_NETWORK_FETCH: an operator's typo or a hostile discovery
+//   document cannot make Tollgate call its own network;
+// - no redirects followed (openid-client asks for `redirect: 'manual'`);
+// - the OAuth 2.0 presets' quirks made standard: GitHub and Naver answer a
+//   failed token request with HTTP 200 and an `error` member, and Naver sends
+//   `expires_in` as a string. RFC 6749 §5.2 says 400 and §5.1 a number;
+//   openid-client (rightly) holds to that, so their answers are rewritten to
+//   it here, where the quirk is named, rather than loosened in the checks.
+import { applySSRFProtection } from 'oidc-provider/lib/helpers/fetch_request.js';
+import type { CustomFetch } from 'openid-client';
+
+export const UPSTREAM_TIMEOUT_MS = 5_000;
+
+interface Dispatcher { on(event: 'connect', listener: (origin: unknown, targets: unknown[]) => void): unknown }
+
+/** An undici Agent with the SSRF guard, made as oidc-provider makes its own (Node's fetch is undici's). */
+function guardedDispatcher(): Dispatcher | undefined {
+  const global = globalThis as Record<symbol, { constructor: new () => Dispatcher } | undefined>;
+  const Agent = (global[Symbol.for('undici.globalDispatcher.2')] ?? global[Symbol.for('undici.globalDispatcher.1')])?.constructor;
+  return Agent ? applySSRFProtection(new Agent()) : undefined;
+}
+
+export interface UpstreamFetchOptions {
+  allowPrivateNetworkFetch: boolean;
+  timeoutMs?: number;
+}
+
+export function createUpstreamFetch(options: UpstreamFetchOptions): CustomFetch {
+  // Node's own fetch has a global dispatcher once it has made one request; make one if it has not.
+  let dispatcher: Dispatcher | undefined | null = options.allowPrivateNetworkFetch ? null : undefined;
+  const timeoutMs = options.timeoutMs ?? UPSTREAM_TIMEOUT_MS;
+  return async (url, init) => {
+    if (dispatcher === undefined) dispatcher = guardedDispatcher() ?? null;
+    const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(init.signal ? [init.signal] : [])]);
+    const response = await fetch(url, { ...init, signal, ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
+    // The only POSTs openid-client makes here are to token endpoints.
+    return init.method === 'POST' ? normaliseTokenResponse(response) : response;
+  };
+}
+
+/** GitHub's and Naver's token answers in RFC 6749's shape: errors with 400, `expires_in` a number. */
+async function normaliseTokenResponse(response: Response): Promise<Response> {
+  if (response.status !== 200 || !(response.headers.get('content-type') ?? '').includes('json')) return response;
+  const text = await response.text();
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return new Response(text, { status: response.status, headers: { 'content-type': response.headers.get('content-type')! } });
+  }
+  if (body && typeof body === 'object' && !Array.isArray(body)) {
+    const fields = body as Record<string, unknown>;
+    if (typeof fields.error === 'string' && fields.access_token === undefined) {
+      return Response.json(fields, { status: 400 });
+    }
+    if (typeof fields.expires_in === 'string' && /^\d+$/.test(fields.expires_in)) {
+      return Response.json({ ...fields, expires_in: Number(fields.expires_in) }, { status: 200 });
+    }
+  }
+  return new Response(text, { status: response.status, headers: { 'content-type': response.headers.get('content-type')! } });
+}

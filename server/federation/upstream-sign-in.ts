@@ -1,0 +1,237 @@
+// The round trip to an upstream provider (issue 15, point 2), through
+// openid-client (panva's relying-party library, the same author as
+// oidc-provider): discovery, the authorization URL, the code exchange and the
+// ID token's validation (signature from the upstream's JWKS, `iss`, `aud`,
+// `nonce`, `exp`, `iat`) are the library's, none of it hand-written here.
+//   begin     the authorization URL, with what the callback must check:
+//             authorization code + PKCE (S256) + state, and a nonce where the
+//             upstream speaks OpenID Connect
+//   complete  the callback's URL → the person as the upstream states them
+//             (`sub`, e-mail and whether it vouches for it, name, `amr`)
+// An ID token from the token endpoint has its signature checked too
+// (`enableNonRepudiationChecks`): openid-client otherwise relies on TLS for it
+// (OpenID Connect Core §3.1.3.7), which would let a token signed by a key that
+// is not in the upstream's JWKS through.
+// GitHub and Naver speak OAuth 2.0 without ID tokens: the person is their
+// user API's answer, and for GitHub the verified primary address from its
+// e-mails API (the profile's `email` is only the public one, and unverified).
+import * as oidc from 'openid-client';
+import { TollgateError } from '../errors.ts';
+import type { ResolvedProvider } from './providers.ts';
+import { createUpstreamFetch, UPSTREAM_TIMEOUT_MS } from './upstream-fetch.ts';
+
+/** What the callback must check, kept by the browser (sealed) between begin and complete. */
+export interface RoundTripChecks {
+  state: string;
+  codeVerifier: string;
+  /** OpenID Connect upstreams only. */
+  nonce?: string;
+}
+
+/** The person as the upstream states them. */
+export interface UpstreamIdentity {
+  sub: string;
+  /** Lower-cased; null when the upstream shares none. */
+  email: string | null;
+  /** Only what the upstream itself says: `email_verified: true`, GitHub's `verified`. */
+  emailVerified: boolean;
+  name: string | null;
+  /** RFC 8176 values the upstream's ID token states, if any. */
+  amr: string[];
+}
+
+/** Why a round trip failed; each has its own page (views/locales: federation.failed.<reason>). */
+export type UpstreamFailure =
+  | 'denied' // the person (or the upstream) said no: error=access_denied
+  | 'upstream_error' // any other error the upstream sent back to the callback
+  | 'state_mismatch' // the callback is not the answer to our request
+  | 'unreachable' // network error or no answer within the timeout
+  | 'invalid_response' // an ID token that fails validation, a token or user API answer that is not what the protocol says
+  | 'no_subject'; // the user API named no one
+
+export class UpstreamSignInError extends TollgateError {
+  constructor(readonly reason: UpstreamFailure, message: string) {
+    super('upstream_sign_in_failed', message, 502, false);
+  }
+}
+
+/** RFC 8176 §2's registered values: what may be passed on from an upstream's `amr`. */
+const RFC8176_AMR = new Set(['face', 'fpt', 'geo', 'hwk', 'iris', 'kba', 'mca', 'mfa', 'otp', 'pin', 'pwd', 'rba', 'retina', 'sc', 'sms', 'swk', 'tel', 'user', 'vbm', 'wia']);
+
+export interface UpstreamSignIn {
+  begin(provider: ResolvedProvider): Promise<{ url: URL; checks: RoundTripChecks }>;
+  complete(provider: ResolvedProvider, callbackUrl: URL, checks: RoundTripChecks): Promise<UpstreamIdentity>;
+}
+
+export interface UpstreamSignInOptions {
+  allowPrivateNetworkFetch: boolean;
+  timeoutMs?: number;
+  /** How long a discovery document is reused before it is fetched again. */
+  discoveryTtlMs?: number;
+}
+
+export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSignIn {
+  const fetch = createUpstreamFetch(options);
+  const timeoutSeconds = Math.max(1, Math.ceil((options.timeoutMs ?? UPSTREAM_TIMEOUT_MS) / 1000));
+  const discoveryTtlMs = options.discoveryTtlMs ?? 10 * 60_000;
+  /** Discovery documents by issuer: a sign-in should not cost one more request each time. */
+  const discovered = new Map<string, { at: number; metadata: oidc.ServerMetadata }>();
+
+  /** Plain http is allowed for loopback outside production only (federation/upstream-urls.ts checked it when the provider was added). */
+  const insecure = (provider: ResolvedProvider) => [provider.issuer, provider.authorizationEndpoint, provider.tokenEndpoint, provider.userinfoEndpoint, provider.jwksUri]
+    .some((url) => url?.startsWith('http:'));
+
+  const clientAuthentication = (provider: ResolvedProvider, metadata: oidc.ServerMetadata) => {
+    // client_secret_post where the upstream lists it (Kakao asks for it; GitHub and Naver take only it), else Basic (RFC 6749 §2.3.1's MUST).
+    const methods = metadata.token_endpoint_auth_methods_supported;
+    return provider.protocol === 'oauth2' || methods?.includes('client_secret_post')
+      ? oidc.ClientSecretPost(provider.clientSecret)
+      : oidc.ClientSecretBasic(provider.clientSecret);
+  };
+
+  async function serverMetadata(provider: ResolvedProvider): Promise<oidc.ServerMetadata> {
+    const overrides = {
+      ...(provider.authorizationEndpoint ? { authorization_endpoint: provider.authorizationEndpoint } : {}),
+      ...(provider.tokenEndpoint ? { token_endpoint: provider.tokenEndpoint } : {}),
+      ...(provider.userinfoEndpoint ? { userinfo_endpoint: provider.userinfoEndpoint } : {}),
+      ...(provider.jwksUri ? { jwks_uri: provider.jwksUri } : {}),
+    };
+    if (provider.protocol === 'oauth2') {
+      // No discovery and no ID token: the issuer only names the server (RFC 9207's `iss`, which these do not send).
+      return { issuer: new URL(provider.authorizationEndpoint!).origin, ...overrides };
+    }
+    const issuer = provider.issuer!;
+    const cached = discovered.get(issuer);
+    if (cached && Date.now() - cached.at < discoveryTtlMs) return { ...cached.metadata, ...overrides };
+    const execute = insecure(provider) ? [oidc.allowInsecureRequests] : [];
+    const config = await oidc.discovery(new URL(issuer), provider.clientId, undefined, undefined, { execute, timeout: timeoutSeconds, [oidc.customFetch]: fetch });
+    // serverMetadata() adds a helper method; keep the document only.
+    const { supportsPKCE: _helper, ...metadata } = config.serverMetadata();
+    discovered.set(issuer, { at: Date.now(), metadata });
+    return { ...metadata, ...overrides };
+  }
+
+  async function configuration(provider: ResolvedProvider): Promise<oidc.Configuration> {
+    let metadata: oidc.ServerMetadata;
+    try {
+      metadata = await serverMetadata(provider);
+    } catch (err) {
+      throw failure(err);
+    }
+    const config = new oidc.Configuration(metadata, provider.clientId, undefined, clientAuthentication(provider, metadata));
+    config[oidc.customFetch] = fetch;
+    config.timeout = timeoutSeconds;
+    if (insecure(provider)) oidc.allowInsecureRequests(config);
+    if (provider.protocol === 'oidc') oidc.enableNonRepudiationChecks(config);
+    return config;
+  }
+
+  return {
+    async begin(provider) {
+      const config = await configuration(provider);
+      const checks: RoundTripChecks = {
+        state: oidc.randomState(),
+        codeVerifier: oidc.randomPKCECodeVerifier(),
+        ...(provider.protocol === 'oidc' ? { nonce: oidc.randomNonce() } : {}),
+      };
+      const url = oidc.buildAuthorizationUrl(config, {
+        redirect_uri: provider.redirectUri,
+        ...(provider.scope ? { scope: provider.scope } : {}),
+        state: checks.state,
+        ...(checks.nonce ? { nonce: checks.nonce } : {}),
+        code_challenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier),
+        code_challenge_method: 'S256',
+      });
+      return { url, checks };
+    },
+
+    async complete(provider, callbackUrl, checks) {
+      const config = await configuration(provider);
+      try {
+        const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
+          pkceCodeVerifier: checks.codeVerifier,
+          expectedState: checks.state,
+          ...(provider.protocol === 'oidc' ? { expectedNonce: checks.nonce, idTokenExpected: true } : {}),
+        });
+        return provider.protocol === 'oidc'
+          ? await openIdIdentity(config, tokens)
+          : await oauth2Identity(config, provider, tokens.access_token);
+      } catch (err) {
+        throw failure(err);
+      }
+    },
+  };
+}
+
+/** The person from a validated ID token, with userinfo's e-mail when the ID token has none (Google, Kakao put it in the ID token). */
+async function openIdIdentity(config: oidc.Configuration, tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): Promise<UpstreamIdentity> {
+  const claims = tokens.claims()!;
+  let stated: Record<string, unknown> = claims;
+  if (typeof claims.email !== 'string' && config.serverMetadata().userinfo_endpoint) {
+    // The library checks userinfo's `sub` against the ID token's (OpenID Connect Core §5.3.2).
+    stated = { ...(await oidc.fetchUserInfo(config, tokens.access_token, claims.sub)), sub: claims.sub };
+  }
+  return {
+    sub: claims.sub,
+    email: typeof stated.email === 'string' ? stated.email.trim().toLowerCase() : null,
+    emailVerified: stated.email_verified === true,
+    name: typeof stated.name === 'string' ? stated.name : typeof stated.nickname === 'string' ? stated.nickname : null,
+    amr: Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string' && RFC8176_AMR.has(v)) : [],
+  };
+}
+
+/** GitHub (/user, /user/emails) and Naver (/v1/nid/me): their documented answers. */
+async function oauth2Identity(config: oidc.Configuration, provider: ResolvedProvider, accessToken: string): Promise<UpstreamIdentity> {
+  const get = async (url: string): Promise<unknown> => {
+    const response = await oidc.fetchProtectedResource(config, accessToken, new URL(url), 'GET', undefined, new Headers({ accept: 'application/json' }));
+    if (!response.ok) throw new UpstreamSignInError('invalid_response', `${provider.id}: its user API answered ${response.status}`);
+    return response.json();
+  };
+  if (provider.type === 'github') {
+    // https://docs.github.com/en/rest/users/users#get-the-authenticated-user: `id` is a number, the stable identifier (`login` can change).
+    const user = await get(provider.userinfoEndpoint!) as { id?: unknown; name?: unknown; login?: unknown };
+    if (typeof user.id !== 'number' && typeof user.id !== 'string') throw new UpstreamSignInError('no_subject', `${provider.id}: its user API named no user id`);
+    // https://docs.github.com/en/rest/users/emails: the primary address, vouched for only when `verified`.
+    const emails = provider.emailsEndpoint ? await get(provider.emailsEndpoint) : [];
+    const primary = Array.isArray(emails) ? emails.find((e: { primary?: unknown }) => e?.primary === true) as { email?: unknown; verified?: unknown } | undefined : undefined;
+    return {
+      sub: String(user.id),
+      email: typeof primary?.email === 'string' ? primary.email.trim().toLowerCase() : null,
+      emailVerified: primary?.verified === true,
+      name: typeof user.name === 'string' ? user.name : typeof user.login === 'string' ? user.login : null,
+      amr: [],
+    };
+  }
+  // Naver: https://developers.naver.com/docs/login/profile/profile.md. It states no verification of the address.
+  const answer = await get(provider.userinfoEndpoint!) as { resultcode?: unknown; response?: { id?: unknown; email?: unknown; name?: unknown; nickname?: unknown } };
+  const person = answer.response;
+  if (answer.resultcode !== '00' || typeof person?.id !== 'string' || !person.id) throw new UpstreamSignInError('no_subject', `${provider.id}: its user API named no member id`);
+  return {
+    sub: person.id,
+    email: typeof person.email === 'string' ? person.email.trim().toLowerCase() : null,
+    emailVerified: false,
+    name: typeof person.name === 'string' ? person.name : typeof person.nickname === 'string' ? person.nickname : null,
+    amr: [],
+  };
+}
+
+/** openid-client's and fetch's errors as the reason a person is shown. Never the upstream's text verbatim on the page. */
+function failure(err: unknown): UpstreamSignInError {
+  if (err instanceof UpstreamSignInError) return err;
+  const e = err as { name?: string; code?: string; error?: string; message?: string; cause?: unknown };
+  if (err instanceof oidc.AuthorizationResponseError) {
+    return new UpstreamSignInError(e.error === 'access_denied' ? 'denied' : 'upstream_error', `the upstream answered the authorization with ${e.error}`);
+  }
+  if (e.code === 'OAUTH_INVALID_RESPONSE' && /state/i.test(e.message ?? '')) return new UpstreamSignInError('state_mismatch', e.message ?? 'state mismatch');
+  if (e.name === 'TimeoutError' || e.name === 'AbortError' || (e.name === 'TypeError' && e.message === 'fetch failed') || e.code === 'OAUTH_TIMEOUT') {
+    return new UpstreamSignInError('unreachable', `the upstream did not answer: ${causeOf(err)}`);
+  }
+  if (err instanceof oidc.ResponseBodyError) return new UpstreamSignInError('invalid_response', `the upstream refused the code exchange: ${e.error}`);
+  return new UpstreamSignInError('invalid_response', `${e.code ?? e.name ?? 'error'}: ${e.message ?? String(err)}`);
+}
+
+function causeOf(err: unknown): string {
+  const parts: string[] = [];
+  for (let e = err as { message?: string; cause?: unknown } | undefined, i = 0; e && i < 4; e = e.cause as typeof e, i += 1) if (e.message) parts.push(e.message);
+  return parts.join(': ');
+}
