@@ -107,8 +107,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
       },
     },
     claims: {
-      // `idp`: the upstream provider of a social sign-in (oidc/sign-in-method.ts).
-      openid: ['sub', 'idp'],
+      // With `openid`, every ID token says how the person signed in: `amr`
+      // (RFC 8176 "pwd"; "fed" through an upstream provider), which the
+      // library otherwise releases only when a client asks for it with the
+      // claims parameter; and `idp`, the upstream provider of a social
+      // sign-in (oidc/sign-in-method.ts).
+      openid: ['sub', 'amr', 'idp'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
     },
