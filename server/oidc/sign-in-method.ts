@@ -23,6 +23,9 @@ export function recordSignInMethod(devices: Pick<SessionDeviceRepository, 'recor
     const session = oidc.session;
     if (!session?.uid || !session.accountId) return;
     const provider = oidc.result.federation?.provider;
-    await devices.recordSignIn(session.uid, session.accountId, typeof provider === 'string' ? provider : null);
+    const idp = typeof provider === 'string' ? provider : null;
+    // A session made by this very sign-in has no record to correct: a password sign-in then writes nothing.
+    if (idp === null && (session as { new?: boolean }).new) return;
+    await devices.recordSignIn(session.uid, session.accountId, idp);
   };
 }

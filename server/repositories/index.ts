@@ -54,7 +54,7 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     sessionDevices: createSessionDeviceRepository(db),
     audit: createAuditRepository(db),
     accountTokens: createAccountTokenRepository(db),
-    upstreamProviders: createUpstreamProviderRepository(db),
+    upstreamProviders: createUpstreamProviderRepository(db, options.invalidation),
     linkedIdentities: createLinkedIdentityRepository(db),
     readiness,
     async ping() {

@@ -6,6 +6,7 @@
 // caller asks to unlink them, which then happens in the same statement.
 import { ConflictError } from '../errors.ts';
 import type { Database } from './database.ts';
+import { localInvalidation, type CacheInvalidation } from './invalidation.ts';
 import { storable } from './text.ts';
 import { isUniqueViolation } from './unique-violation.ts';
 
@@ -79,7 +80,22 @@ const CHANGE_COLUMNS: Record<keyof UpstreamProviderChange, string> = {
   name: 'name', scope: 'scope', enabled: 'enabled', autoCreate: 'auto_create', clientSecretEncrypted: 'client_secret_encrypted', clientId: 'client_id',
 };
 
-export function createUpstreamProviderRepository(db: Pick<Database, 'query' | 'execute'>): UpstreamProviderRepository {
+/**
+ * How long the list of providers is reused: every login page shows it (its
+ * buttons), and it changes only when an operator changes a provider, which
+ * every instance hears of at once (invalidation.ts); the time bounds a
+ * missed message.
+ */
+const LIST_CACHE_TTL_MS = 30_000;
+
+export function createUpstreamProviderRepository(db: Pick<Database, 'query' | 'execute'>, invalidation: CacheInvalidation = localInvalidation()): UpstreamProviderRepository {
+  let listed: { records: UpstreamProviderRecord[]; until: number } | undefined;
+  invalidation.subscribe('provider', () => { listed = undefined; });
+  const changed = async <T>(id: string, result: T): Promise<T> => {
+    listed = undefined;
+    await invalidation.publish('provider', id);
+    return result;
+  };
   const find = async (id: string) => {
     if (!storable(id)) return undefined;
     const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM upstream_provider WHERE id = $1`, [id]);
@@ -95,7 +111,7 @@ export function createUpstreamProviderRepository(db: Pick<Database, 'query' | 'e
           [p.id, p.type, p.name, p.issuer, p.clientId, p.clientSecretEncrypted, p.scope, p.authorizationEndpoint, p.tokenEndpoint,
             p.userinfoEndpoint, p.jwksUri, p.autoCreate, p.enabled],
         );
-        return toRecord(row!);
+        return await changed(p.id, toRecord(row!));
       } catch (err) {
         if (isUniqueViolation(err)) throw new ConflictError(`a provider with id "${p.id}" already exists`);
         throw err;
@@ -103,7 +119,10 @@ export function createUpstreamProviderRepository(db: Pick<Database, 'query' | 'e
     },
     find,
     async list() {
-      return (await db.query<Row>(`SELECT ${COLUMNS} FROM upstream_provider ORDER BY id`)).map(toRecord);
+      if (listed && listed.until > Date.now()) return [...listed.records];
+      const records = (await db.query<Row>(`SELECT ${COLUMNS} FROM upstream_provider ORDER BY id`)).map(toRecord);
+      listed = { records, until: Date.now() + LIST_CACHE_TTL_MS };
+      return [...records];
     },
     async update(id, change) {
       if (!storable(id)) return undefined;
@@ -114,7 +133,7 @@ export function createUpstreamProviderRepository(db: Pick<Database, 'query' | 'e
         `UPDATE upstream_provider SET ${sets.join(', ')}, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
         [id, ...entries.map(([, value]) => value)],
       );
-      return row && toRecord(row);
+      return changed(id, row && toRecord(row));
     },
     async remove(id, { unlinkIdentities }) {
       if (!storable(id)) return undefined;
@@ -130,7 +149,7 @@ export function createUpstreamProviderRepository(db: Pick<Database, 'query' | 'e
              DELETE FROM upstream_provider WHERE id = $1 RETURNING ${COLUMNS}, (SELECT count(*)::int FROM unlinked) AS unlinked`
           : `DELETE FROM upstream_provider WHERE id = $1 RETURNING ${COLUMNS}, 0 AS unlinked`, [id]);
         const [row] = rows;
-        return row && { removed: toRecord(row), unlinked: row.unlinked };
+        return changed(id, row && { removed: toRecord(row), unlinked: row.unlinked });
       } catch (err) {
         if (!REFERENCED_ROW_VIOLATIONS.has(String((err as { code?: unknown }).code))) throw err;
         const [{ n } = { n: 0 }] = await db.query<{ n: number }>('SELECT count(*)::int AS n FROM linked_identity WHERE provider_id = $1', [id]);
