@@ -20,7 +20,7 @@ import { decodeJwt } from 'jose';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { startUpstreamOp, type UpstreamOp } from '../support/upstream-op.ts';
 import { authorizationRequest, relyingParty, REDIRECT, type RP } from '../support/sign-in.ts';
-import { UserAgent } from '../support/user-agent.ts';
+import { hostScopedFetch, UserAgent } from '../support/user-agent.ts';
 import { adminCalls } from '../support/admin.ts';
 import { THROTTLE_POLICY } from '../../server/services/login-throttle.ts';
 
@@ -35,31 +35,7 @@ const LIN = { sub: 'corp-lin', email: 'lin@corp.example', email_verified: true, 
 const SCOPE = 'openid email profile offline_access';
 const CALLBACK_PATH = '/interaction/federated/corp/callback';
 
-/**
- * fetch with a cookie jar per host:port, for UserAgent: Tollgate and the
- * upstream are both oidc-provider, with the same cookie names
- * (`_interaction`, `_session`), which the agent's single jar would mix up.
- */
-function hostScopedFetch(): typeof fetch {
-  const jars = new Map<string, Map<string, string>>();
-  return (async (input: string | URL | Request, init: RequestInit = {}) => {
-    const host = new URL(String(input)).host;
-    const jar = jars.get(host) ?? new Map<string, string>();
-    jars.set(host, jar);
-    const headers = { ...(init.headers as Record<string, string> | undefined), cookie: [...jar].map(([k, v]) => `${k}=${v}`).join('; ') };
-    const res = await fetch(input, { ...init, headers });
-    for (const line of res.headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq).trim();
-      const value = pair!.slice(eq + 1).trim();
-      if (/expires=Thu, 01 Jan 1970/i.test(line) || value === '') jar.delete(name);
-      else jar.set(name, value);
-    }
-    return res;
-  }) as typeof fetch;
-}
-
+/** A browser of its own: cookies per host, as Tollgate and the upstream (both oidc-provider) use the same names. */
 const browser = (userAgent: string) => new UserAgent({ 'user-agent': userAgent }, hostScopedFetch());
 
 describe('social login: tokens, sessions, forced logout, throttle, secrets, admin API', () => {
