@@ -175,7 +175,8 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
       assert.ok(s.signed_in_at && s.last_seen_at, listed.text);
       assert.deepEqual(s.client_ids, ['photo-prints']);
     }
-    // The same shape as a password session's (Bob's, from the test before).
+    // The same shape as a password session's.
+    await passwordTokens(browser('BobBrowser/1.0'), 'bob@example.test', BOB_PASSWORD);
     const bobs = await ops('GET', `/users/${await idOf('bob@example.test')}/sessions`);
     assert.deepEqual(keys(listed.body.sessions[0]), keys(bobs.body.sessions[0]));
 
