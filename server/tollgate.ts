@@ -239,11 +239,11 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       issuer: config.issuer, accounts, accountRepository: repositories.accounts, sessions, links: accountLinks, mailer, audit,
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics), counters: repositories.loginThrottle,
     });
+    const identities = createIdentities({ identities: repositories.linkedIdentities, accounts, removeAccount: (id) => repositories.accounts.delete(id), audit });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset, emailVerification, accountDeletion, providers,
+      passwordReset, emailVerification, accountDeletion, providers, identities,
     });
-    const identities = createIdentities({ identities: repositories.linkedIdentities, accounts, removeAccount: (id) => repositories.accounts.delete(id), audit });
     const federation = {
       providers, identities, sealer: secretBox, logger,
       upstream: createUpstreamSignIn({ allowPrivateNetworkFetch: config.allowPrivateNetworkFetch }),

@@ -1,7 +1,8 @@
 // The audit trail end to end, read back only through the admin API: every
 // kind of security event (sign-in, consent, logout, refresh token theft, the
 // account page, forced logout, each admin change) is one row with its type,
-// account, client, address and browser; admin changes carry their actor and
+// account, client, address and browser; social login's links, refused
+// links and unlinks; admin changes carry their actor and
 // before/after and are pino lines too; no password, secret, token or code is
 // ever written to the trail or the logs; filters, time bounds and pages are
 // exact; and the API offers no way to change or delete an event.
@@ -9,7 +10,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { authorizationRequest, REDIRECT, relyingParty, signIn } from '../support/sign-in.ts';
-import { UserAgent } from '../support/user-agent.ts';
+import { hostScopedFetch, UserAgent } from '../support/user-agent.ts';
+import { startUpstreamOp } from '../support/upstream-op.ts';
 import { adminCalls, basicAuth } from '../support/admin.ts';
 import { startSmtp, type TestSmtp } from '../support/smtp.ts';
 import { AUDIT_TYPES } from '../../server/services/audit.ts';
@@ -34,6 +36,7 @@ const SPOOFED = { 'x-forwarded-for': '203.0.113.66' };
 const WRONG_CLIENT_SECRET = 'wrong-shop-secret-Hn4Rt8Wq2Zx6Pv9Lk3Jd7';
 const BOGUS_REFRESH_TOKEN = 'bogus-refresh-token-Qm5Ns1Xe8Ur4Ty7Oi2';
 const REFUSED_PASSWORD = 'Refused-user-password-6c0d';
+const UPSTREAM_SECRET = 'upstream-client-secret-for-audit-4Rk8Tz1Q';
 
 interface Event {
   id: string; at: string; type: string; account_id?: string; client_id?: string; actor?: string; ip?: string; user_agent?: string;
@@ -114,7 +117,8 @@ describe('audit trail through the admin API', () => {
 
   before(async () => {
     smtp = await startSmtp();
-    t = await startTestTollgate({ smtp });
+    // Loopback: the social login test's upstream provider (the SSRF guard refuses it otherwise).
+    t = await startTestTollgate({ smtp, env: { ALLOW_PRIVATE_NETWORK_FETCH: 'true' } });
     const calls = adminCalls(t);
     api = calls.api;
     const opsSecret = keep('ops secret', (await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'admin' })).client_secret);
@@ -407,6 +411,56 @@ describe('audit trail through the admin API', () => {
     assert.ok(theirs.length >= 3, `the person's own events are kept: ${theirs.map((e) => e.type).join(', ')}`);
     for (const e of theirs) assert.deepEqual([e.type, e.ip ?? null, e.user_agent ?? null], [e.type, null, null]);
     assert.ok(after.some((e) => e.actor === 'ops' && e.user_agent === OPS_UA));
+  });
+
+  test('social login: the provider\'s admin changes, a refused link, the link after the password, a federated sign-in, an operator\'s unlink', async () => {
+    const op = await startUpstreamOp({
+      clients: [{ clientId: 'tollgate', clientSecret: UPSTREAM_SECRET, redirectUris: [`${t.issuer}/interaction/federated/corp/callback`] }],
+      users: [{ sub: 'corp-ada', email: 'ada@example.test', email_verified: true, name: 'Ada' }],
+    });
+    try {
+      const added = await ops('POST', '/providers', { id: 'corp', type: 'oidc', issuer: op.issuer, client_id: 'tollgate', client_secret: keep('upstream secret', UPSTREAM_SECRET), name: 'Corp' });
+      assert.equal(added.status, 201, JSON.stringify(added.body));
+      assert.equal((await ops('PATCH', '/providers/corp', { name: 'Corp Directory' })).status, 200);
+
+      // An upstream identity with Ada's e-mail: refused on its own, linked after her password.
+      const rp = await relyingParty(t, 'shop', SHOP_SECRET);
+      const signInThroughCorp = async (password?: string) => {
+        // A browser of its own each time; cookies per host (the upstream is an oidc-provider too, with the same cookie names).
+        const browser = new UserAgent({ 'user-agent': BROWSER_UA, ...SPOOFED }, hostScopedFetch());
+        const login = await browser.navigate((await authorizationRequest(rp, { scope: 'openid basic' })).url.href, {}, REDIRECT);
+        let page = await browser.submit(login, '/federated/corp', {}, REDIRECT);
+        if (password) page = await browser.submit(page, '/federated/link', { password }, REDIRECT);
+        if (page.status === 200 && page.body.includes('/confirm')) page = await browser.submit(page, '/confirm', {}, REDIRECT);
+        assert.ok(page.url.startsWith(REDIRECT), `${page.status} ${page.url} ${page.body.slice(0, 300)}`);
+      };
+      await signInThroughCorp(PASSWORD);
+      const refused = await newest('identity.link_refused', (e) => e.account_id === adaId);
+      assertSeen(refused, { accountId: adaId, clientId: 'shop', userAgent: BROWSER_UA, actor: null });
+      assert.deepEqual(refused.details, { provider: 'corp', reason: 'email_belongs_to_an_account' });
+      const linked = await newest('identity.linked', (e) => e.account_id === adaId);
+      assertSeen(linked, { accountId: adaId, clientId: 'shop', userAgent: BROWSER_UA, actor: null });
+      assert.deepEqual([linked.details.provider, linked.details.via], ['corp', 'sign_in']);
+      // Another browser, the upstream alone: login.success says how.
+      await signInThroughCorp();
+      const success = await newest('login.success', (e) => e.account_id === adaId && e.details.method === 'federated');
+      assertSeen(success, { accountId: adaId, clientId: 'shop', userAgent: BROWSER_UA, actor: null });
+      assert.deepEqual(success.details, { method: 'federated', provider: 'corp' });
+
+      // An operator unlinks it (Ada has a password), then removes the provider.
+      assert.equal((await ops('DELETE', `/users/${adaId}/identities/corp`)).status, 204);
+      const unlinked = await newest('identity.unlinked', (e) => e.account_id === adaId);
+      assertSeen(unlinked, { accountId: adaId, userAgent: OPS_UA, actor: 'ops' });
+      assert.deepEqual(unlinked.details, { provider: 'corp' });
+      assert.equal((await ops('DELETE', '/providers/corp')).status, 204);
+      for (const type of ['admin.provider.created', 'admin.provider.updated', 'admin.provider.deleted']) {
+        const event = await newest(type);
+        assertSeen(event, { accountId: null, userAgent: OPS_UA, actor: 'ops' });
+        assert.equal(event.details.provider_id, 'corp', type);
+      }
+    } finally {
+      await op.close();
+    }
   });
 
   test('every audit type has at least one row', async () => {

@@ -69,6 +69,41 @@ export class UserAgent {
   }
 }
 
+/**
+ * A `send` for UserAgent that keeps cookies per host:port, as a browser
+ * would: for flows through a second server (an upstream identity provider),
+ * which may use the same cookie names (two oidc-providers: `_interaction`,
+ * `_session`) that one shared jar would mix up.
+ */
+export function hostScopedFetch(): typeof fetch {
+  const jars = new Map<string, UserAgentJar>();
+  return (async (input: string | URL | Request, init: RequestInit = {}) => {
+    const host = new URL(input instanceof Request ? input.url : input).host;
+    const jar = jars.get(host) ?? new UserAgentJar();
+    jars.set(host, jar);
+    const res = await fetch(input, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), cookie: jar.header() } });
+    jar.store(res.headers);
+    return res;
+  }) as typeof fetch;
+}
+
+class UserAgentJar {
+  private readonly cookies = new Map<string, string>();
+  header(): string {
+    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  }
+  store(headers: Headers) {
+    for (const line of headers.getSetCookie()) {
+      const [pair] = line.split(';');
+      const eq = pair!.indexOf('=');
+      const name = pair!.slice(0, eq).trim();
+      const value = pair!.slice(eq + 1).trim();
+      if (/expires=Thu, 01 Jan 1970/i.test(line) || value === '') this.cookies.delete(name);
+      else this.cookies.set(name, value);
+    }
+  }
+}
+
 function decodeEntities(s: string): string {
   return s.replace(/&#x2F;/g, '/').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }

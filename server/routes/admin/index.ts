@@ -23,6 +23,7 @@ import type { AccountDeletion } from '../../services/account-deletion.ts';
 import { auditRoutes } from './audit.ts';
 import { providerRoutes } from './providers.ts';
 import type { ProviderService } from '../../federation/providers.ts';
+import type { Identities } from '../../federation/identities.ts';
 import { clientRoutes } from './clients.ts';
 import { openApiDocument } from './openapi.ts';
 import type { AdminContext, AdminRoute, AdminState } from './route.ts';
@@ -47,6 +48,8 @@ export interface AdminApiDependencies {
   accountDeletion: AccountDeletion;
   /** Upstream identity providers (server/federation/). */
   providers: ProviderService;
+  /** People's linked identities at those providers (GET/DELETE /users/{id}/identities). */
+  identities: Pick<Identities, 'list' | 'unlink'>;
 }
 
 export interface AdminApi {
@@ -60,7 +63,7 @@ export interface AdminApi {
 export function adminApi(deps: AdminApiDependencies): AdminApi {
   const routes = [
     ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
-    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification, accountDeletion: deps.accountDeletion }),
+    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification, accountDeletion: deps.accountDeletion, identities: deps.identities }),
     ...auditRoutes({ audit: deps.audit }),
     ...providerRoutes({ providers: deps.providers, audit: deps.audit }),
   ];

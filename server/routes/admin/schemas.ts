@@ -54,6 +54,19 @@ export const COMPONENTS: Record<string, object> = {
       created_at: time,
     },
   },
+  LinkedIdentity: {
+    type: 'object',
+    description: 'An identity at an upstream provider the person signs in with.',
+    required: ['provider', 'upstream_sub', 'email', 'email_verified', 'linked_at', 'last_used_at'],
+    properties: {
+      provider: { type: 'string', description: 'The provider id (/admin/v1/providers).' },
+      upstream_sub: { type: 'string', description: "The person's id at the upstream." },
+      email: { ...nullable(string), description: 'The e-mail the upstream stated at the last sign-in.' },
+      email_verified: { type: 'boolean', description: 'Whether the upstream vouched for that e-mail.' },
+      linked_at: time,
+      last_used_at: nullable(time),
+    },
+  },
   Change: {
     type: 'object',
     description: 'The resource before and after the change.',

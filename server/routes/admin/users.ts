@@ -1,6 +1,8 @@
 // /admin/v1/users: people, their roles and organisation, their password, and
 // what they are signed in with (sessions and grants), which an administrator
-// can end one by one or all at once (forced logout).
+// can end one by one or all at once (forced logout), and the identities at
+// upstream providers they sign in with (issue 15), which an administrator can
+// unlink, except the last way in.
 import { z } from 'zod';
 import { ConflictError, MailUnavailableError, NotFoundError, ValidationError } from '../../errors.ts';
 import { LOCALES } from '../../i18n.ts';
@@ -10,6 +12,7 @@ import { accountPatch, newAccountInput, passwordReset, type AccountService, type
 import type { SessionService } from '../../services/sessions.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
 import type { AccountDeletion } from '../../services/account-deletion.ts';
+import type { Identities } from '../../federation/identities.ts';
 import { callerOf, recordChange, requireOperator } from './caller.ts';
 import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
@@ -24,7 +27,7 @@ const userQuery = z.strictObject({
 /** POST /users/{id}/verification-email: the message's language (the person's own is not known here). */
 const verificationEmailInput = z.strictObject({ locale: z.enum(LOCALES).default('en') });
 
-export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset; emailVerification: EmailVerification; accountDeletion: AccountDeletion }): AdminRoute[] {
+export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset; emailVerification: EmailVerification; accountDeletion: AccountDeletion; identities: Pick<Identities, 'list' | 'unlink'> }): AdminRoute[] {
   /** The account, when the caller may manage it: an organisation's administrator sees only its own users (others are 404, not 403: their existence is not theirs to know). */
   const manageable = async (ctx: AdminContext): Promise<AccountView> => {
     const account = await deps.accounts.get(ctx.params.id!);
@@ -196,6 +199,38 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
         const account = await manageable(ctx);
         if (!(await deps.sessions.revokeGrant(account.id, ctx.params.grantId!))) throw new NotFoundError(`no grant "${ctx.params.grantId}" of this user`);
         await recordChange(deps.audit, ctx, 'admin.grant.revoked', { accountId: account.id, details: { grant_id: ctx.params.grantId } });
+        ctx.status = 204;
+      },
+    }),
+    route({
+      method: 'get', path: '/users/:id/identities', tag: 'users', summary: "A user's identities at upstream providers (social login), oldest link first",
+      responses: { 200: { description: 'Linked identities', schema: listOf('LinkedIdentity') } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        ctx.body = {
+          items: (await deps.identities.list(account.id)).map((i) => ({
+            provider: i.providerId, upstream_sub: i.upstreamSub, email: i.email, email_verified: i.emailVerified,
+            linked_at: i.linkedAt, last_used_at: i.lastUsedAt,
+          })),
+        };
+      },
+    }),
+    route({
+      method: 'delete', path: '/users/:id/identities/:provider', tag: 'users',
+      summary: 'Unlink the identity at this provider: the person can no longer sign in with it (sessions already open stay; end them with /logout)',
+      responses: {
+        204: { description: 'Unlinked' },
+        404: { description: 'No such user, or no identity of theirs at this provider', schema: 'Error' },
+        409: { description: 'It is their only way to sign in (no password, no other identity): error last_sign_in_method; set a password first', schema: 'Error' },
+      },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        const caller = callerOf(ctx);
+        // Audited by the service as identity.unlinked, with the operator as actor.
+        const unlinked = await deps.identities.unlink(account.id, ctx.params.provider!, {
+          actor: caller.actor, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined,
+        });
+        if (!unlinked) throw new NotFoundError(`no identity at "${ctx.params.provider}" is linked to this user`);
         ctx.status = 204;
       },
     }),
