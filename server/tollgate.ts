@@ -185,7 +185,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const anyVerifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.any.verify(token, options) };
     const pages = createPages(views, config.issuer);
     const findAccount = createFindAccount(accounts, {
-      requireVerifiedEmail: config.requireVerifiedEmail, idpOf: (sessionUid) => repositories.sessionDevices.idpOf(sessionUid),
+      requireVerifiedEmail: config.requireVerifiedEmail, idpOf: (sessionUid, authTime) => repositories.sessionDevices.idpOf(sessionUid, authTime),
     });
     const provider = createProvider({
       config,

@@ -30,7 +30,7 @@ export interface FindAccountPolicy {
    */
   requireVerifiedEmail?: boolean;
   /** The upstream provider a session signed in with (oidc/sign-in-method.ts), for the `idp` claim. */
-  idpOf?: (sessionUid: string) => Promise<string | undefined>;
+  idpOf?: (sessionUid: string, authTime: number) => Promise<string | undefined>;
 }
 
 export function createFindAccount(accounts: AccountService, policy: FindAccountPolicy = {}): FindAccount {
@@ -41,9 +41,9 @@ export function createFindAccount(accounts: AccountService, policy: FindAccountP
     if (!account) return undefined;
     if (policy.requireVerifiedEmail && !account.emailVerified) return undefined;
     // A code or refresh token from a social sign-in carries amr "fed" and its session's uid: then, and only then, look up `idp`.
-    const from = token as { amr?: unknown; sessionUid?: unknown } | undefined;
-    const idp = policy.idpOf && Array.isArray(from?.amr) && from.amr.includes(FEDERATED_AMR) && typeof from.sessionUid === 'string'
-      ? await policy.idpOf(from.sessionUid)
+    const from = token as { amr?: unknown; sessionUid?: unknown; authTime?: unknown } | undefined;
+    const idp = policy.idpOf && Array.isArray(from?.amr) && from.amr.includes(FEDERATED_AMR) && typeof from.sessionUid === 'string' && typeof from.authTime === 'number'
+      ? await policy.idpOf(from.sessionUid, from.authTime)
       : undefined;
     const found: TollgateAccount = {
       accountId: account.id,

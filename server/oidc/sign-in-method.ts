@@ -6,8 +6,11 @@
 // (`federation.provider`, routes/interaction/federated.ts), which the library
 // stores with the interaction but does not read; this provider middleware
 // writes it beside the session's device record once the login is resumed,
-// before the response (and the code in it) leaves. findAccount reads it back
-// only for tokens whose `amr` says `fed`: password sign-ins pay nothing.
+// before the response (and the code in it) leaves, with the login's time.
+// findAccount reads it back only for tokens whose `amr` says `fed` (password
+// sign-ins pay nothing), and only for the login of the token's `auth_time`:
+// a refresh token from an earlier sign-in of the same session (before a
+// prompt=login with another provider) gets no `idp` rather than a wrong one.
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { Next } from 'koa';
 import type { SessionDeviceRepository } from '../repositories/session-device-repository.ts';
@@ -26,6 +29,6 @@ export function recordSignInMethod(devices: Pick<SessionDeviceRepository, 'recor
     const idp = typeof provider === 'string' ? provider : null;
     // A session made by this very sign-in has no record to correct: a password sign-in then writes nothing.
     if (idp === null && (session as { new?: boolean }).new) return;
-    await devices.recordSignIn(session.uid, session.accountId, idp);
+    await devices.recordSignIn(session.uid, session.accountId, idp, session.loginTs ?? 0);
   };
 }

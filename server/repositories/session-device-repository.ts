@@ -21,9 +21,9 @@ export interface SessionDeviceRepository {
    * (social login), or null for any other way in. Written before the
    * authorization response leaves, so the code's exchange finds it.
    */
-  recordSignIn(sessionUid: string, accountId: string, idp: string | null): Promise<void>;
-  /** The upstream provider the session signed in with, if it did (the ID token's `idp`). */
-  idpOf(sessionUid: string): Promise<string | undefined>;
+  recordSignIn(sessionUid: string, accountId: string, idp: string | null, authTime: number): Promise<void>;
+  /** The upstream provider of the session's sign-in at `authTime`, if it was a social one (the ID token's `idp`). */
+  idpOf(sessionUid: string, authTime: number): Promise<string | undefined>;
   /** Removes every record of the account (its deletion); returns how many went. */
   deleteByAccount(accountId: string): Promise<number>;
   /** Deletes up to `limit` records whose session no longer exists; returns how many went. */
@@ -53,17 +53,17 @@ export function createSessionDeviceRepository(db: Pick<Database, 'query' | 'exec
         [sessionUid, accountId, clean(userAgent, 512), clean(ip, 64)],
       );
     },
-    async recordSignIn(sessionUid, accountId, idp) {
+    async recordSignIn(sessionUid, accountId, idp, authTime) {
       if (!storable(sessionUid) || !storable(accountId)) return;
       await db.execute(
-        `INSERT INTO session_device (session_uid, account_id, idp) VALUES ($1, $2, $3)
-         ON CONFLICT (session_uid) DO UPDATE SET idp = EXCLUDED.idp`,
-        [sessionUid, accountId, idp],
+        `INSERT INTO session_device (session_uid, account_id, idp, idp_auth_time) VALUES ($1, $2, $3, $4)
+         ON CONFLICT (session_uid) DO UPDATE SET idp = EXCLUDED.idp, idp_auth_time = EXCLUDED.idp_auth_time`,
+        [sessionUid, accountId, idp, authTime],
       );
     },
-    async idpOf(sessionUid) {
+    async idpOf(sessionUid, authTime) {
       if (!storable(sessionUid)) return undefined;
-      const [row] = await db.query<{ idp: string | null }>('SELECT idp FROM session_device WHERE session_uid = $1', [sessionUid]);
+      const [row] = await db.query<{ idp: string | null }>('SELECT idp FROM session_device WHERE session_uid = $1 AND idp_auth_time = $2', [sessionUid, authTime]);
       return row?.idp ?? undefined;
     },
     async listByAccount(accountId) {

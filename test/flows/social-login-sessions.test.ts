@@ -52,7 +52,11 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
   before(async () => {
     t = await startTestTollgate({ env: { ALLOW_PRIVATE_NETWORK_FETCH: 'true' } });
     op = await startUpstreamOp({
-      clients: [{ clientId: 'tollgate', clientSecret: UPSTREAM_SECRET, redirectUris: [`${t.issuer}${CALLBACK_PATH}`] }],
+      clients: [
+        { clientId: 'tollgate', clientSecret: UPSTREAM_SECRET, redirectUris: [`${t.issuer}${CALLBACK_PATH}`] },
+        // A second provider at the same upstream (the stale-refresh test).
+        { clientId: 'tollgate-eu', clientSecret: UPSTREAM_SECRET, redirectUris: [`${t.issuer}/interaction/federated/corp-eu/callback`] },
+      ],
       users: [ADA, LIN],
     });
     const calls = adminCalls(t);
@@ -101,6 +105,17 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
     const login = await agent.navigate(request.url.href, {}, REDIRECT);
     assert.ok(login.body.includes('name="password"'), 'the login form');
     const page = await consentIfAsked(agent, await agent.submit(login, '/login', { login: email, password }, REDIRECT));
+    assert.ok(page.url.startsWith(REDIRECT), `expected the client's callback, got ${page.status} ${page.url} ${page.body.slice(0, 300)}`);
+    return oidc.authorizationCodeGrant(rp, new URL(page.url), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+  }
+
+  /** Through `provider`'s button to the "link your account" page, then the account's password: linked and signed in. */
+  async function linkedTokens(agent: UserAgent, provider: string, password: string, params: Record<string, string> = {}) {
+    const request = await authorizationRequest(rp, { scope: SCOPE, prompt: 'consent', ...params });
+    const login = await agent.navigate(request.url.href, {}, REDIRECT);
+    const linkPage = await agent.submit(login, `/federated/${provider}`, {}, REDIRECT);
+    assert.ok(linkPage.body.includes('/federated/link'), `the link page, got ${linkPage.status} ${linkPage.url} ${linkPage.body.slice(0, 300)}`);
+    const page = await consentIfAsked(agent, await agent.submit(linkPage, '/federated/link', { password }, REDIRECT));
     assert.ok(page.url.startsWith(REDIRECT), `expected the client's callback, got ${page.status} ${page.url} ${page.body.slice(0, 300)}`);
     return oidc.authorizationCodeGrant(rp, new URL(page.url), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
   }
@@ -155,6 +170,31 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
     assert.equal(againId.idp, undefined, 'no idp after a password sign-in');
     const againRefreshed = (await oidc.refreshTokenGrant(rp, again.refresh_token!)).claims()!;
     assert.deepEqual([againRefreshed.amr, againRefreshed.idp], [['pwd'], undefined]);
+  });
+
+  test('a refresh token from an earlier sign-in of the session never gets a later sign-in\'s idp', async () => {
+    const added = await ops('POST', '/providers', { id: 'corp-eu', type: 'oidc', issuer: op.issuer, client_id: 'tollgate-eu', client_secret: UPSTREAM_SECRET, name: 'Corp EU' });
+    assert.equal(added.status, 201, added.text);
+    providerAnswers.push(added.text);
+    await t.tollgate.accounts.create({ email: 'kim@example.test', password: 'kim password 13579' });
+    const kim = { sub: 'corp-kim', email: 'kim@example.test', email_verified: true, name: 'Kim' };
+    await op.setUsers([...op.users, kim]);
+    await op.setBehaviour({ signInAs: kim.sub });
+    const agent = browser('KimBrowser/1.0');
+    // Kim links corp with her password, then corp-eu the same way, in one browser session (prompt=login).
+    const first = await linkedTokens(agent, 'corp', 'kim password 13579');
+    assert.deepEqual([first.claims()!.amr, first.claims()!.idp], [['pwd', 'fed'], 'corp']);
+    // Sign-ins are stamped to the second (auth_time): let the next be a later one.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    const second = await linkedTokens(agent, 'corp-eu', 'kim password 13579', { prompt: 'login consent' });
+    assert.deepEqual([second.claims()!.amr, second.claims()!.idp], [['pwd', 'fed'], 'corp-eu']);
+    assert.equal(second.claims()!.sid, first.claims()!.sid, 'one session');
+    // The first sign-in's refresh token: its own amr, and no idp rather than corp-eu's.
+    const stale = (await oidc.refreshTokenGrant(rp, first.refresh_token!)).claims()!;
+    assert.deepEqual(stale.amr, ['pwd', 'fed']);
+    assert.equal(stale.idp, undefined);
+    const current = (await oidc.refreshTokenGrant(rp, second.refresh_token!)).claims()!;
+    assert.equal(current.idp, 'corp-eu');
   });
 
   test('sessions of a social sign-in are listed like a password one\'s, and forced logout ends them and their refresh tokens', async () => {
