@@ -171,7 +171,6 @@ describe('social login with GitHub and Naver (OAuth 2.0, no ID token), in Chromi
     const again = await signInWith('github');
     assert.equal(again.sub, account.id);
     assert.equal((await accountsWith('octo@example.test')).length, 1);
-    assert.ok(!t.logs.some((line) => line.includes(GITHUB_SECRET)), 'the client secret is never logged');
   });
 
   test('GitHub: an unverified primary address makes an account with email_verified false', async () => {
@@ -217,6 +216,8 @@ describe('social login with GitHub and Naver (OAuth 2.0, no ID token), in Chromi
       assert.equal(page.title, 'Sign-in failed');
       assert.match(page.text, /The answer from GitHub did not pass our checks/);
       assert.doesNotMatch(page.text, /bad_verification_code/, "never the upstream's text");
+      // The operator's log names GitHub's refusal (its 200 answer read as the error it is, RFC 6749 §5.2).
+      assert.ok(t.logs.some((line) => line.includes('social sign-in failed') && line.includes('refused the code exchange: bad_verification_code')), 'the log says why');
       assert.equal(upstreams.github.received.at(-1)!.endpoint, 'token', 'no user API call after a refused exchange');
     } finally {
       upstreams.github.setBehaviour({});
@@ -256,6 +257,7 @@ describe('social login with GitHub and Naver (OAuth 2.0, no ID token), in Chromi
       assert.equal(page.status, 502);
       assert.equal(page.title, 'Sign-in failed');
       assert.equal(upstreams.naver.received.at(-1)!.endpoint, 'token', 'no user API call after a refused exchange');
+      assert.ok(t.logs.some((line) => line.includes('social sign-in failed') && line.includes('refused the code exchange: invalid_request')), 'the log says why');
     } finally {
       upstreams.naver.setBehaviour({});
     }
@@ -301,5 +303,13 @@ describe('social login with GitHub and Naver (OAuth 2.0, no ID token), in Chromi
     assert.deepEqual(await buttons('ko-KR'), expected);
     assert.deepEqual(await buttons('en-US', { ui_locales: 'ko' }), expected);
     assert.deepEqual(await buttons('en-US'), { github: 'Continue with GitHub', 'github-profile': 'Continue with 사내 깃허브', naver: 'Continue with Naver', kakao: 'Continue with Kakao', acme: 'Continue with Acme SSO' });
+  });
+
+  test('the log holds no upstream client secret and no upstream access token', () => {
+    assert.ok(t.logs.length > 0);
+    for (const line of t.logs) {
+      assert.ok(!line.includes(GITHUB_SECRET) && !line.includes(NAVER_SECRET), 'a client secret in the log');
+      assert.doesNotMatch(line, /gho_[A-Za-z0-9_-]{10}/, 'a GitHub access token in the log');
+    }
   });
 });
