@@ -87,8 +87,8 @@ export function providerLabel(provider: { type: string; name: string }, locale: 
  * final consonant; (으)로 when the name does not end in Hangul.
  */
 export function koreanWithParticle(name: string): string {
-  const last = name.trim().at(-1) ?? '';
-  const code = last.charCodeAt(0) - 0xac00;
+  // An empty name has no last character: NaN, which no comparison below would catch.
+  const code = (name.trim().at(-1)?.charCodeAt(0) ?? -1) - 0xac00;
   if (code < 0 || code > 11171) return `${name}(으)로`;
   const final = code % 28;
   return `${name}${final === 0 || final === 8 ? '로' : '으로'}`;

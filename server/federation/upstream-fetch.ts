@@ -6,11 +6,13 @@
 //   ALLOW_PRIVATE_NETWORK_FETCH: an operator's typo or a hostile discovery
 //   document cannot make Tollgate call its own network;
 // - no redirects followed (openid-client asks for `redirect: 'manual'`);
-// - the OAuth 2.0 presets' quirks made standard: GitHub and Naver answer a
-//   failed token request with HTTP 200 and an `error` member, and Naver sends
-//   `expires_in` as a string. RFC 6749 §5.2 says 400 and §5.1 a number;
-//   openid-client (rightly) holds to that, so their answers are rewritten to
-//   it here, where the quirk is named, rather than loosened in the checks.
+// - the OAuth 2.0 presets' quirk made standard: GitHub and Naver answer a
+//   failed token request with HTTP 200 and an `error` member, where RFC 6749
+//   §5.2 says 400. openid-client (rightly) reads a 200 as a success, and would
+//   report only a missing access_token; rewritten to 400 here, where the quirk
+//   is named, the refusal (bad_verification_code, invalid_request...) is what
+//   the log says. (Naver's string `expires_in` needs nothing: openid-client's
+//   oauth4webapi reads a numeric string as the number.)
 import { applySSRFProtection } from 'oidc-provider/lib/helpers/fetch_request.js';
 import type { CustomFetch } from 'openid-client';
 
@@ -43,7 +45,7 @@ export function createUpstreamFetch(options: UpstreamFetchOptions): CustomFetch 
   };
 }
 
-/** GitHub's and Naver's token answers in RFC 6749's shape: errors with 400, `expires_in` a number. */
+/** GitHub's and Naver's token errors in RFC 6749's shape: status 400. */
 async function normaliseTokenResponse(response: Response): Promise<Response> {
   if (response.status !== 200 || !(response.headers.get('content-type') ?? '').includes('json')) return response;
   const text = await response.text();
@@ -57,9 +59,6 @@ async function normaliseTokenResponse(response: Response): Promise<Response> {
     const fields = body as Record<string, unknown>;
     if (typeof fields.error === 'string' && fields.access_token === undefined) {
       return Response.json(fields, { status: 400 });
-    }
-    if (typeof fields.expires_in === 'string' && /^\d+$/.test(fields.expires_in)) {
-      return Response.json({ ...fields, expires_in: Number(fields.expires_in) }, { status: 200 });
     }
   }
   return new Response(text, { status: response.status, headers: { 'content-type': response.headers.get('content-type')! } });

@@ -152,7 +152,7 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
           pkceCodeVerifier: checks.codeVerifier,
           expectedState: checks.state,
           ...(provider.protocol === 'oidc' ? { expectedNonce: checks.nonce, idTokenExpected: true } : {}),
-        });
+        }, tokenRequestExtras(provider, checks));
         return provider.protocol === 'oidc'
           ? await openIdIdentity(config, tokens)
           : await oauth2Identity(config, provider, tokens.access_token);
@@ -161,6 +161,16 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
       }
     },
   };
+}
+
+/**
+ * Parameters a preset's token endpoint wants beyond RFC 6749 §4.1.3: Naver's
+ * token request carries the authorization request's `state`
+ * (https://developers.naver.com/docs/login/api/api.md, "접근 토큰 발급 요청":
+ * state is required) and is refused without it.
+ */
+function tokenRequestExtras(provider: ResolvedProvider, checks: RoundTripChecks): Record<string, string> | undefined {
+  return provider.type === 'naver' ? { state: checks.state } : undefined;
 }
 
 /** The person from a validated ID token, with userinfo's e-mail when the ID token has none (Google, Kakao put it in the ID token). */
@@ -182,8 +192,9 @@ async function openIdIdentity(config: oidc.Configuration, tokens: oidc.TokenEndp
 
 /** GitHub (/user, /user/emails) and Naver (/v1/nid/me): their documented answers. */
 async function oauth2Identity(config: oidc.Configuration, provider: ResolvedProvider, accessToken: string): Promise<UpstreamIdentity> {
-  const get = async (url: string): Promise<unknown> => {
+  const get = async (url: string, options: { notFound?: unknown } = {}): Promise<unknown> => {
     const response = await oidc.fetchProtectedResource(config, accessToken, new URL(url), 'GET', undefined, new Headers({ accept: 'application/json' }));
+    if (response.status === 404 && 'notFound' in options) return options.notFound;
     if (!response.ok) throw new UpstreamSignInError('invalid_response', `${provider.id}: its user API answered ${response.status}`);
     return response.json();
   };
@@ -192,7 +203,9 @@ async function oauth2Identity(config: oidc.Configuration, provider: ResolvedProv
     const user = await get(provider.userinfoEndpoint!) as { id?: unknown; name?: unknown; login?: unknown };
     if (typeof user.id !== 'number' && typeof user.id !== 'string') throw new UpstreamSignInError('no_subject', `${provider.id}: its user API named no user id`);
     // https://docs.github.com/en/rest/users/emails: the primary address, vouched for only when `verified`.
-    const emails = provider.emailsEndpoint ? await get(provider.emailsEndpoint) : [];
+    // A token without the user:email scope (an operator's --scope without it) is answered 404 there, as
+    // GitHub answers where a token may not look: no address shared, which the person is told, not a failure.
+    const emails = provider.emailsEndpoint ? await get(provider.emailsEndpoint, { notFound: [] }) : [];
     const primary = Array.isArray(emails) ? emails.find((e: { primary?: unknown }) => e?.primary === true) as { email?: unknown; verified?: unknown } | undefined : undefined;
     return {
       sub: String(user.id),

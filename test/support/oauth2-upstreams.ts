@@ -49,7 +49,10 @@
 // Sign-in has no page: the authorization endpoint signs in
 // `behaviour.signInAs` (else the first user) and consents at once, so a
 // browser only follows a redirect. Behaviours per provider, replaced whole by
-// `setBehaviour`: authorization 'deny' | 'wrong-state', tokenDelayMs.
+// `setBehaviour`: authorization 'deny' | 'wrong-state', tokenDelayMs, token
+// 'expired-code' (the code is refused at the token endpoint as one past its
+// lifetime: GitHub's bad_verification_code, Naver's invalid_request, both
+// with status 200).
 // Every request is recorded in `received` (client_secret left out) for the
 // tests to assert what the relying party sent.
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
@@ -95,6 +98,8 @@ export interface OAuth2UpstreamBehaviour {
   authorization?: 'grant' | 'deny' | 'wrong-state';
   /** Delay before the token endpoint answers, in ms. */
   tokenDelayMs?: number;
+  /** 'grant' by default; 'expired-code': the token endpoint treats every code as expired. */
+  token?: 'grant' | 'expired-code';
 }
 
 /** One request as the fixture received it. */
@@ -289,7 +294,8 @@ function createGitHub(start: OAuth2UpstreamsStart['github'], base: string) {
     if (issued?.redirectUri !== undefined && params.redirect_uri !== undefined && params.redirect_uri !== issued.redirectUri) {
       return answer({ error: 'redirect_uri_mismatch', error_description: 'The redirect_uri MUST match the registered callback URL for this application.', error_uri: `${GITHUB_TROUBLESHOOTING}#redirect-uri-mismatch` });
     }
-    if (!issued || issued.expiresAt < Date.now() || !pkceMatches(issued.codeChallenge, params.code_verifier)) {
+    const expired = issued !== undefined && (issued.expiresAt < Date.now() || fixture.behaviour.token === 'expired-code');
+    if (!issued || expired || !pkceMatches(issued.codeChallenge, params.code_verifier)) {
       return answer({ error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.', error_uri: `${GITHUB_TROUBLESHOOTING}#bad-verification-code` });
     }
     const accessToken = token('gho_');
@@ -383,7 +389,8 @@ function createNaver(start: OAuth2UpstreamsStart['naver'], base: string) {
     }
     const issued = params.code === undefined ? undefined : codes.get(params.code);
     if (params.code !== undefined) codes.delete(params.code);
-    if (!issued || issued.expiresAt < Date.now() || (issued.state !== undefined && params.state !== issued.state)) {
+    const expired = issued !== undefined && (issued.expiresAt < Date.now() || fixture.behaviour.token === 'expired-code');
+    if (!issued || expired || (issued.state !== undefined && params.state !== issued.state)) {
       return json(res, 200, { error: 'invalid_request', error_description: 'no valid data in session' });
     }
     const accessToken = token('AAAA');
