@@ -239,7 +239,8 @@ function failure(err: unknown): UpstreamSignInError {
   if (e.name === 'TimeoutError' || e.name === 'AbortError' || (e.name === 'TypeError' && e.message === 'fetch failed') || e.code === 'OAUTH_TIMEOUT') {
     return new UpstreamSignInError('unreachable', `the upstream did not answer: ${causeOf(err)}`);
   }
-  if (err instanceof oidc.ResponseBodyError) return new UpstreamSignInError('invalid_response', `the upstream refused the code exchange: ${e.error}`);
+  // The upstream refused the code exchange (an expired code, a wrong client secret): its error, not a failed check of ours.
+  if (err instanceof oidc.ResponseBodyError) return new UpstreamSignInError('upstream_error', `the upstream refused the code exchange: ${e.error}`);
   return new UpstreamSignInError('invalid_response', `${e.code ?? e.name ?? 'error'}: ${e.message ?? String(err)}`);
 }
 

@@ -214,7 +214,7 @@ describe('social login with GitHub and Naver (OAuth 2.0, no ID token), in Chromi
       assert.equal(token.status, 200, 'GitHub answers its token errors with 200');
       assert.equal(page.status, 502);
       assert.equal(page.title, 'Sign-in failed');
-      assert.match(page.text, /The answer from GitHub did not pass our checks/);
+      assert.match(page.text, /GitHub could not complete the sign-in/);
       assert.doesNotMatch(page.text, /bad_verification_code/, "never the upstream's text");
       // The operator's log names GitHub's refusal (its 200 answer read as the error it is, RFC 6749 §5.2).
       assert.ok(t.logs.some((line) => line.includes('social sign-in failed') && line.includes('refused the code exchange: bad_verification_code')), 'the log says why');
