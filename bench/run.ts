@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import * as oidc from 'openid-client';
 import { freePort } from '../test/support/ports.ts';
-import { UserAgent } from '../test/support/user-agent.ts';
+import { hostScopedFetch, UserAgent } from '../test/support/user-agent.ts';
+import { startUpstreamOp, type UpstreamOp } from '../test/support/upstream-op.ts';
 import { ARGON2_PARAMETERS, hashPassword, verifyPassword } from '../server/services/passwords.ts';
 import { decodeJwt } from 'jose';
 import { createAccessTokenVerifier } from '../server/resource-server/index.ts';
@@ -25,7 +26,7 @@ const USAGE = `usage: npm run bench -- [options]
   --connections N          concurrent connections of the load generator (default 32)
   --database-url URL       PostgreSQL instead of the embedded database
   --redis-url URL          with Redis
-  --only NAMES             comma-separated: client_credentials, jwks, discovery, refresh, refresh_openid, verify, login
+  --only NAMES             comma-separated: client_credentials, jwks, discovery, refresh, refresh_openid, verify, login, federated_login
   --metrics                with METRICS_PORT set (Prometheus metrics on), to measure their cost
   BENCH_NODE_ARGS="..."    flags for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR)
 `;
@@ -51,7 +52,7 @@ if (args.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
-const SCENARIOS = ['client_credentials', 'jwks', 'discovery', 'refresh', 'refresh_openid', 'verify', 'login'];
+const SCENARIOS = ['client_credentials', 'jwks', 'discovery', 'refresh', 'refresh_openid', 'verify', 'login', 'federated_login'];
 const unknown = (args.only ?? '').split(',').filter((name) => name && !SCENARIOS.includes(name));
 if (unknown.length) {
   process.stderr.write(`bench: no scenario named ${unknown.join(', ')}\n${USAGE}`);
@@ -198,15 +199,24 @@ function cpuSeconds(pid: number | undefined): number | undefined {
 }
 
 let loginCpuMs: number | undefined;
+let federatedCpuMs: number | undefined;
 
-async function logins(base: string, clientId: string, secret: string, redirect: string, email: string, password: string, serverPid: number | undefined): Promise<Row> {
+/** How the person signs in on Tollgate's login page: the password form, or an upstream provider's button. */
+type SignInOnPage = (agent: UserAgent, page: { url: string; body: string }, redirect: string) => Promise<{ url: string }>;
+
+const withPassword = (email: string, password: string): SignInOnPage => (agent, page, redirect) => agent.submit(page, '/login', { login: email, password }, redirect);
+/** The provider's button; the upstream (test/support/upstream-op.ts) signs in at once, so this is the round trip's own cost. */
+const withProvider = (id: string): SignInOnPage => (agent, page, redirect) => agent.submit(page, `/federated/${id}`, {}, redirect);
+
+async function logins(label: string, base: string, clientId: string, secret: string, redirect: string, signIn: SignInOnPage, serverPid: number | undefined): Promise<Row & { cpuMs?: number }> {
   const config = await oidc.discovery(new URL(base), clientId, secret, undefined, { execute: [oidc.allowInsecureRequests] });
   const once = async () => {
     const verifier = oidc.randomPKCECodeVerifier();
     const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: 'openid email basic', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
-    const agent = new UserAgent();
+    // Cookies per host: Tollgate and the upstream are both oidc-provider, with the same cookie names.
+    const agent = new UserAgent({}, hostScopedFetch());
     const page = await agent.navigate(url.href, {}, redirect);
-    const back = await agent.submit(page, '/login', { login: email, password }, redirect);
+    const back = await signIn(agent, page, redirect);
     await oidc.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
   };
   for (let i = 0; i < 3; i += 1) await once();
@@ -219,11 +229,11 @@ async function logins(base: string, clientId: string, secret: string, redirect: 
     times.push(performance.now() - started);
   }
   const cpuAfter = cpuSeconds(serverPid);
-  if (cpuBefore !== undefined && cpuAfter !== undefined) loginCpuMs = Math.round(((cpuAfter - cpuBefore) * 1000) / rounds * 10) / 10;
+  const cpuMs = cpuBefore !== undefined && cpuAfter !== undefined ? Math.round(((cpuAfter - cpuBefore) * 1000) / rounds * 10) / 10 : undefined;
   times.sort((a, b) => a - b);
   const pick = (q: number) => Math.round(times[Math.min(times.length - 1, Math.floor(q * times.length))]! * 10) / 10;
   const mean = times.reduce((a, b) => a + b, 0) / times.length;
-  return { scenario: `full login, sequential (${rounds} sign-ins)`, rps: Math.round(1000 / mean), p50: pick(0.5), p99: pick(0.99), non2xx: 0, errors: 0 };
+  return { scenario: `${label}, sequential (${rounds} sign-ins)`, rps: Math.round(1000 / mean), p50: pick(0.5), p99: pick(0.99), non2xx: 0, errors: 0, cpuMs };
 }
 
 /**
@@ -350,6 +360,17 @@ async function main() {
   const { client_secret: webSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-web`, '--first-party', '--redirect-uri', loginRedirect, '--scope', 'openid email offline_access basic'])) as { client_secret: string };
   const loginPassword = 'bench password 0123456789';
   await cli(env, ['users', 'add', '--email', `${clientId}@bench.example`, '--password', loginPassword]);
+  // federated_login: a real OpenID provider in a process of its own on loopback, registered as an operator would.
+  let upstream: UpstreamOp | undefined;
+  if (!args.only || args.only.split(',').includes('federated_login')) {
+    const upstreamSecret = `bench-upstream-secret-${Date.now()}`;
+    upstream = await startUpstreamOp({
+      clients: [{ clientId: 'tollgate', clientSecret: upstreamSecret, redirectUris: [`${base}/interaction/federated/corp/callback`] }],
+      users: [{ sub: 'bench-person', email: 'bench-person@upstream.example', email_verified: true, name: 'Bench Person' }],
+    });
+    await cli(env, ['providers', 'add', '--id', 'corp', '--type', 'oidc', '--issuer', upstream.issuer, '--client-id', 'tollgate', '--client-secret', upstreamSecret]);
+    env.ALLOW_PRIVATE_NETWORK_FETCH = 'true';
+  }
 
   const server = await startServer(env);
   const bare = await startBare();
@@ -402,8 +423,18 @@ async function main() {
       });
       rows.push(await verifications(base, ((await res.json()) as { access_token: string }).access_token));
     }
-    if (want('login')) rows.push(await logins(base, `${clientId}-web`, webSecret, loginRedirect, `${clientId}@bench.example`, loginPassword, server.child.pid));
+    if (want('login')) {
+      const row = await logins('full login with a password', base, `${clientId}-web`, webSecret, loginRedirect, withPassword(`${clientId}@bench.example`, loginPassword), server.child.pid);
+      loginCpuMs = row.cpuMs;
+      rows.push(row);
+    }
+    if (upstream) {
+      const row = await logins('full login through an upstream OpenID provider (local, its own process)', base, `${clientId}-web`, webSecret, loginRedirect, withProvider('corp'), server.child.pid);
+      federatedCpuMs = row.cpuMs;
+      rows.push(row);
+    }
   } finally {
+    await upstream?.close();
     for (const child of [server.child, bare.child]) {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('close', r));
@@ -421,6 +452,7 @@ async function main() {
     process.stdout.write(`| ${r.scenario} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.non2xx} | ${r.errors} | ${r.cpuUs ?? ''} ${ref}\n`);
   }
   if (loginCpuMs !== undefined) process.stdout.write(`\nserver CPU per full sign-in (all threads, argon2id included): ${loginCpuMs} ms\n`);
+  if (federatedCpuMs !== undefined) process.stdout.write(`server CPU per sign-in through the upstream (Tollgate's only; the upstream runs in its own process): ${federatedCpuMs} ms\n`);
   if (rows.some((r) => r.non2xx || r.errors || r.reference?.non2xx || r.reference?.errors)) process.exitCode = 1;
 }
 

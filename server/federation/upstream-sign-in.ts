@@ -15,6 +15,7 @@
 // GitHub and Naver speak OAuth 2.0 without ID tokens: the person is their
 // user API's answer, and for GitHub the verified primary address from its
 // e-mails API (the profile's `email` is only the public one, and unverified).
+import { createHash } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { TollgateError } from '../errors.ts';
 import type { ResolvedProvider } from './providers.ts';
@@ -111,7 +112,25 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
     return { ...metadata, ...overrides };
   }
 
+  /**
+   * One openid-client Configuration per provider while the provider is
+   * unchanged and its discovery fresh: the library keeps the upstream's JWKS
+   * on it, so a sign-in does not fetch the keys again (a key it has not seen,
+   * after a rotation upstream, makes the library fetch them anew).
+   */
+  const configurations = new Map<string, { fingerprint: string; at: number; config: oidc.Configuration }>();
+
   async function configuration(provider: ResolvedProvider): Promise<oidc.Configuration> {
+    // The secret is part of what must match, and stays in this process's memory only as it already does.
+    const fingerprint = createHash('sha256').update(JSON.stringify(provider)).digest('base64url');
+    const cached = configurations.get(provider.id);
+    if (cached && cached.fingerprint === fingerprint && Date.now() - cached.at < discoveryTtlMs) return cached.config;
+    const config = await newConfiguration(provider);
+    configurations.set(provider.id, { fingerprint, at: Date.now(), config });
+    return config;
+  }
+
+  async function newConfiguration(provider: ResolvedProvider): Promise<oidc.Configuration> {
     let metadata: oidc.ServerMetadata;
     try {
       metadata = await serverMetadata(provider);
