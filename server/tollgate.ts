@@ -225,8 +225,9 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const dpopReplayCache = redis ? createRedisReplayCache(redis) : createMemoryReplayCache();
     const mailer = createMailer({ config, logger, metrics, translate: views.translator, options: options.mailer });
     const accountLinks = createAccountLinks(repositories.accountTokens);
+    const identities = createIdentities({ identities: repositories.linkedIdentities, accounts, removeAccount: (id) => repositories.accounts.delete(id), audit });
     const passwordReset = createPasswordReset({
-      issuer: config.issuer, accounts, links: accountLinks, mailer, sessions, audit, throttleStore: repositories.loginThrottle, logger,
+      issuer: config.issuer, accounts, links: accountLinks, mailer, sessions, audit, throttleStore: repositories.loginThrottle, logger, identities,
     });
     const emailVerification = createEmailVerification({
       mailer, links: accountLinks, accounts: repositories.accounts, counters: repositories.loginThrottle, issuer: config.issuer,
@@ -239,7 +240,6 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       issuer: config.issuer, accounts, accountRepository: repositories.accounts, sessions, links: accountLinks, mailer, audit,
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics), counters: repositories.loginThrottle,
     });
-    const identities = createIdentities({ identities: repositories.linkedIdentities, accounts, removeAccount: (id) => repositories.accounts.delete(id), audit });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
       passwordReset, emailVerification, accountDeletion, providers, identities,

@@ -6,6 +6,7 @@
 // your address, or an upstream that does not verify addresses, would own
 // your account). The person must first prove the account is theirs (its
 // password, or an upstream already linked to it); only then `link` runs.
+import { ZodError } from 'zod';
 import { ConflictError, TollgateError } from '../errors.ts';
 import type { LinkedIdentity, LinkedIdentityRepository } from '../repositories/linked-identity-repository.ts';
 import type { AccountService } from '../services/accounts.ts';
@@ -17,7 +18,7 @@ export type SignInOutcome =
   | { kind: 'signed_in'; accountId: string; created: boolean }
   /** An account has this e-mail: the person signs in to it first, then the identity is linked. */
   | { kind: 'link_required'; accountId: string; email: string }
-  | { kind: 'refused'; reason: 'no_email' | 'no_auto_create' | 'account_disabled' };
+  | { kind: 'refused'; reason: 'no_email' | 'unusable_email' | 'no_auto_create' | 'account_disabled' };
 
 /** Unlinking would leave the account with no way to sign in (no password, no other identity). */
 export class LastSignInMethodError extends TollgateError {
@@ -46,6 +47,12 @@ export interface Identities {
   /** LastSignInMethodError when it would leave no way to sign in; false when there was no such link. */
   unlink(accountId: string, providerId: string, seen: Seen & { actor?: string }): Promise<boolean>;
   list(accountId: string): Promise<LinkedIdentity[]>;
+  /**
+   * Removes every identity of an account whose address nobody had proven when
+   * they were linked, once its owner proves it (a password reset): whoever
+   * linked them may not have been the owner (pre-account takeover). Audited.
+   */
+  unlinkAllUnproven(accountId: string, seen: Seen): Promise<number>;
 }
 
 export function createIdentities(deps: {
@@ -98,9 +105,15 @@ export function createIdentities(deps: {
       if (!provider.autoCreate) return { kind: 'refused', reason: 'no_auto_create' };
       let created: string;
       try {
-        created = (await accounts.createWithoutPassword({ email: identity.email, name: identity.name ?? undefined, emailVerified: identity.emailVerified })).id;
+        // Names as long as the upstream allows (GitHub: 255) are cut to ours, not refused.
+        const name = identity.name?.trim().slice(0, 200) || undefined;
+        created = (await accounts.createWithoutPassword({ email: identity.email, name, emailVerified: identity.emailVerified })).id;
       } catch (err) {
+        if (err instanceof ZodError) return { kind: 'refused', reason: 'unusable_email' };
         if (!(err instanceof ConflictError)) throw err;
+        // The same identity's first sign-in finished a moment ago in another tab: that account is this person's.
+        const linked = await identities.find(provider.id, identity.sub);
+        if (linked) return { kind: 'signed_in', accountId: linked.accountId, created: false };
         // Another request created an account with this e-mail a moment ago: the same rule as above.
         const holder = await accounts.idForEmail(identity.email);
         if (!holder) throw err;
@@ -134,5 +147,14 @@ export function createIdentities(deps: {
       return true;
     },
     list: (accountId) => identities.listByAccount(accountId),
+    async unlinkAllUnproven(accountId, seen) {
+      let removed = 0;
+      for (const identity of await identities.listByAccount(accountId)) {
+        if (!(await identities.unlink(accountId, identity.providerId))) continue;
+        removed += 1;
+        await audit.record('identity.unlinked', { accountId, ...seen, details: { provider: identity.providerId, reason: 'linked_before_the_address_was_proven' } });
+      }
+      return removed;
+    },
   };
 }

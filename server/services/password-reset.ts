@@ -15,6 +15,7 @@
 // known ones: a 429 says nothing about which addresses have accounts.
 import { z } from 'zod';
 import { NotFoundError, ConflictError, MailUnavailableError } from '../errors.ts';
+import type { Identities } from '../federation/identities.ts';
 import type { Locale } from '../i18n.ts';
 import type { Logger } from '../logger.ts';
 import type { Mailer } from '../mail/mailer.ts';
@@ -85,9 +86,11 @@ export interface PasswordReset {
 }
 
 export interface PasswordResetDependencies {
+  /** A reset proves the address: identities linked before anyone had proven it go (federation/identities.ts). */
+  identities?: Pick<Identities, 'unlinkAllUnproven'>;
   /** ISSUER: every link is built from it, never from a request's Host. */
   issuer: string;
-  accounts: Pick<AccountService, 'idForEmail' | 'findActive' | 'setPassword' | 'get'>;
+  accounts: Pick<AccountService, 'idForEmail' | 'findActive' | 'setPassword' | 'get' | 'update'>;
   links: AccountLinks;
   mailer: Pick<Mailer, 'enabled' | 'send'>;
   sessions: Pick<SessionService, 'endEverything'>;
@@ -188,7 +191,15 @@ export function createPasswordReset(deps: PasswordResetDependencies): PasswordRe
       // setPassword also revoked the account's other links (an older reset, a pending e-mail change),
       // sent while the old password may have been known.
       const ended = await deps.sessions.endEverything(accountId);
-      await deps.audit.record('password.reset', { accountId, ip: seen.ip, userAgent: seen.userAgent, details: { ...ended } });
+      // The link reached the address: it is proven now. An address nobody had proven may have been
+      // claimed by someone else first (a sign-up, or an upstream that does not verify addresses),
+      // who may have linked their own upstream account to it: those links go with the sessions.
+      let unlinked = 0;
+      if (!live.account.emailVerified) {
+        await deps.accounts.update(accountId, { email_verified: true });
+        unlinked = await deps.identities?.unlinkAllUnproven(accountId, seen) ?? 0;
+      }
+      await deps.audit.record('password.reset', { accountId, ip: seen.ip, userAgent: seen.userAgent, details: { ...ended, ...(unlinked ? { unlinked_identities: unlinked } : {}), ...(!live.account.emailVerified ? { email_verified: true } : {}) } });
       const interaction = live.data?.interaction;
       return { ok: true, accountId, ended, ...(typeof interaction === 'string' && INTERACTION_UID.test(interaction) ? { interaction } : {}) };
     },
