@@ -22,6 +22,9 @@ interface Dispatcher { on(event: 'connect', listener: (origin: unknown, targets:
 
 /** An undici Agent with the SSRF guard, made as oidc-provider makes its own (Node's fetch is undici's). */
 function guardedDispatcher(): Dispatcher | undefined {
+  // Node loads its undici (and sets the global dispatcher read below) on first use of a fetch global; before
+  // any fetch in the process there is none, and the guard would be left off for good. oidc-provider's getAgent() does the same.
+  void Response;
   const global = globalThis as Record<symbol, { constructor: new () => Dispatcher } | undefined>;
   const Agent = (global[Symbol.for('undici.globalDispatcher.2')] ?? global[Symbol.for('undici.globalDispatcher.1')])?.constructor;
   return Agent ? applySSRFProtection(new Agent()) : undefined;

@@ -254,7 +254,8 @@ function failure(err: unknown): UpstreamSignInError {
   if (err instanceof oidc.AuthorizationResponseError) {
     return new UpstreamSignInError(e.error === 'access_denied' ? 'denied' : 'upstream_error', `the upstream answered the authorization with ${e.error}`);
   }
-  if (e.code === 'OAUTH_INVALID_RESPONSE' && /state/i.test(e.message ?? '')) return new UpstreamSignInError('state_mismatch', e.message ?? 'state mismatch');
+  // openid-client wraps oauth4webapi's error ('unexpected "state" response parameter value') as "invalid response encountered": the reason is in the cause.
+  if (e.code === 'OAUTH_INVALID_RESPONSE' && /"state"/.test(causeOf(err))) return new UpstreamSignInError('state_mismatch', causeOf(err));
   if (e.name === 'TimeoutError' || e.name === 'AbortError' || (e.name === 'TypeError' && e.message === 'fetch failed') || e.code === 'OAUTH_TIMEOUT') {
     return new UpstreamSignInError('unreachable', `the upstream did not answer: ${causeOf(err)}`);
   }

@@ -141,11 +141,19 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
     const trip = sealed ? await deps.sealer.open<RoundTrip>(SEAL.roundTrip, sealed) : undefined;
     const locale = trip?.locale ?? deps.pages.localeOf(ctx);
     // No round trip of this browser to this provider: an old tab, a replayed URL, or someone else's callback (login CSRF).
-    if (!trip || trip.provider !== providerId) return deps.pages.error(ctx, 'login_expired', 400, locale);
+    if (!trip || trip.provider !== providerId) {
+      // Said to the operator: many of these from one address look like someone handing out their own callback URLs.
+      deps.logger.warn({ provider: providerId.slice(0, 64), ip: ctx.ip, roundTrip: trip ? 'another_provider' : sealed ? 'unreadable' : 'none' }, 'social sign-in callback without its round trip');
+      return deps.pages.error(ctx, 'login_expired', 400, locale);
+    }
     clear(ctx, ROUND_TRIP_COOKIE, callbackCookiePath); // single use
     const back = trip.intent.kind === 'sign_in' ? interactionPath(trip.intent.uid) : `${deps.prefix}/account`;
     const provider = await usable(providerId);
-    if (!provider) return failurePage(ctx, 'unavailable', locale, back, 404);
+    if (!provider) {
+      // Removed or disabled while the person was at the upstream: the code is not exchanged.
+      deps.logger.warn({ provider: providerId }, 'social sign-in callback for a provider not offered');
+      return failurePage(ctx, 'unavailable', locale, back, 404);
+    }
     const label = providerLabel(provider, locale);
     const wait = await deps.throttle.attempt(`federated:${ctx.ip}`, ctx.ip);
     if (wait > 0) {
