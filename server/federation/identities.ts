@@ -136,12 +136,16 @@ export function createIdentities(deps: {
     link: (accountId, providerId, identity, seen) => linkTo(accountId, providerId, identity, seen),
     refused,
     async unlink(accountId, providerId, seen) {
-      const account = await accounts.findActive(accountId);
-      const linked = await identities.listByAccount(accountId);
-      if (!linked.some((i) => i.providerId === providerId)) return false;
-      const others = linked.filter((i) => i.providerId !== providerId).length;
-      if (!account?.passwordHash && others === 0) throw new LastSignInMethodError();
-      if (!(await identities.unlink(accountId, providerId))) return false;
+      // Removed first, then checked, and put back if it left no way in: of two unlinks at once (two tabs, the
+      // person and an operator) of an account's last two identities, at least one sees the other's result and
+      // is undone, whatever the interleaving; a check before the delete would let both through.
+      const removed = await identities.take(accountId, providerId);
+      if (!removed) return false;
+      const [account, remaining] = await Promise.all([accounts.get(accountId).catch(() => undefined), identities.listByAccount(accountId)]);
+      if (!account?.has_password && remaining.length === 0) {
+        await identities.restore(removed);
+        throw new LastSignInMethodError();
+      }
       const { actor, ...event } = seen;
       await audit.record('identity.unlinked', { accountId, ...event, ...(actor ? { actor } : {}), details: { provider: providerId } });
       return true;

@@ -40,7 +40,11 @@ export function createUpstreamFetch(options: UpstreamFetchOptions): CustomFetch 
   let dispatcher: Dispatcher | undefined | null = options.allowPrivateNetworkFetch ? null : undefined;
   const timeoutMs = options.timeoutMs ?? UPSTREAM_TIMEOUT_MS;
   return async (url, init) => {
-    if (dispatcher === undefined) dispatcher = guardedDispatcher() ?? null;
+    if (dispatcher === undefined) {
+      // Fail closed: without its guard, no request to an upstream leaves (the sign-in shows "unavailable").
+      dispatcher = guardedDispatcher();
+      if (!dispatcher) throw new TypeError('fetch failed', { cause: new Error('no SSRF-guarded dispatcher could be made for upstream requests') });
+    }
     const signal = AbortSignal.any([AbortSignal.timeout(timeoutMs), ...(init.signal ? [init.signal] : [])]);
     const response = await fetch(url, { ...init, signal, ...(dispatcher ? { dispatcher } : {}) } as RequestInit);
     // The only POSTs openid-client makes here are to token endpoints.

@@ -7,7 +7,12 @@
 //             authorization code + PKCE (S256) + state, and a nonce where the
 //             upstream speaks OpenID Connect
 //   complete  the callback's URL → the person as the upstream states them
-//             (`sub`, e-mail and whether it vouches for it, name, `amr`)
+//             (`sub`, e-mail and whether it vouches for it, name, when
+//             they authenticated there)
+// A client's demand for a fresh sign-in (prompt=login, max_age) is passed on
+// to an OpenID Connect upstream (prompt=login, max_age, and `auth_time`
+// checked against it): otherwise the upstream's own session would answer
+// silently and Tollgate would stamp a new auth_time on an old sign-in.
 // An ID token from the token endpoint has its signature checked too
 // (`enableNonRepudiationChecks`): openid-client otherwise relies on TLS for it
 // (OpenID Connect Core §3.1.3.7), which would let a token signed by a key that
@@ -27,6 +32,15 @@ export interface RoundTripChecks {
   codeVerifier: string;
   /** OpenID Connect upstreams only. */
   nonce?: string;
+  /** The client's max_age, passed on: the ID token's auth_time must be within it. */
+  maxAge?: number;
+}
+
+/** What the client asked of the sign-in, passed on to the upstream where it speaks OpenID Connect. */
+export interface ReauthenticationRequest {
+  /** prompt=login, or a max_age the session did not meet: the person must authenticate at the upstream again. */
+  reauthenticate?: boolean;
+  maxAge?: number;
 }
 
 /** The person as the upstream states them. */
@@ -37,8 +51,8 @@ export interface UpstreamIdentity {
   /** Only what the upstream itself says: `email_verified: true`, GitHub's `verified`. */
   emailVerified: boolean;
   name: string | null;
-  /** RFC 8176 values the upstream's ID token states, if any. */
-  amr: string[];
+  /** When the person authenticated at the upstream (its ID token's `auth_time`, seconds), if it says. */
+  authTime?: number;
 }
 
 /** Why a round trip failed; each has its own page (views/locales: federation.failed.<reason>). */
@@ -56,11 +70,8 @@ export class UpstreamSignInError extends TollgateError {
   }
 }
 
-/** RFC 8176 §2's registered values: what may be passed on from an upstream's `amr`. */
-const RFC8176_AMR = new Set(['face', 'fpt', 'geo', 'hwk', 'iris', 'kba', 'mca', 'mfa', 'otp', 'pin', 'pwd', 'rba', 'retina', 'sc', 'sms', 'swk', 'tel', 'user', 'vbm', 'wia']);
-
 export interface UpstreamSignIn {
-  begin(provider: ResolvedProvider): Promise<{ url: URL; checks: RoundTripChecks }>;
+  begin(provider: ResolvedProvider, request?: ReauthenticationRequest): Promise<{ url: URL; checks: RoundTripChecks }>;
   complete(provider: ResolvedProvider, callbackUrl: URL, checks: RoundTripChecks): Promise<UpstreamIdentity>;
 }
 
@@ -146,12 +157,14 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
   }
 
   return {
-    async begin(provider) {
+    async begin(provider, request = {}) {
       const config = await configuration(provider);
+      const openId = provider.protocol === 'oidc';
       const checks: RoundTripChecks = {
         state: oidc.randomState(),
         codeVerifier: oidc.randomPKCECodeVerifier(),
-        ...(provider.protocol === 'oidc' ? { nonce: oidc.randomNonce() } : {}),
+        ...(openId ? { nonce: oidc.randomNonce() } : {}),
+        ...(openId && request.maxAge !== undefined ? { maxAge: request.maxAge } : {}),
       };
       const url = oidc.buildAuthorizationUrl(config, {
         redirect_uri: provider.redirectUri,
@@ -160,6 +173,9 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
         ...(checks.nonce ? { nonce: checks.nonce } : {}),
         code_challenge: await oidc.calculatePKCECodeChallenge(checks.codeVerifier),
         code_challenge_method: 'S256',
+        // OpenID Connect Core §3.1.2.1. GitHub and Naver have no such parameter.
+        ...(openId && request.reauthenticate ? { prompt: 'login' } : {}),
+        ...(checks.maxAge !== undefined ? { max_age: String(checks.maxAge) } : {}),
       });
       return { url, checks };
     },
@@ -170,7 +186,7 @@ export function createUpstreamSignIn(options: UpstreamSignInOptions): UpstreamSi
         const tokens = await oidc.authorizationCodeGrant(config, callbackUrl, {
           pkceCodeVerifier: checks.codeVerifier,
           expectedState: checks.state,
-          ...(provider.protocol === 'oidc' ? { expectedNonce: checks.nonce, idTokenExpected: true } : {}),
+          ...(provider.protocol === 'oidc' ? { expectedNonce: checks.nonce, idTokenExpected: true, ...(checks.maxAge !== undefined ? { maxAge: checks.maxAge } : {}) } : {}),
         }, tokenRequestExtras(provider, checks));
         return provider.protocol === 'oidc'
           ? await openIdIdentity(config, tokens)
@@ -205,7 +221,7 @@ async function openIdIdentity(config: oidc.Configuration, tokens: oidc.TokenEndp
     email: typeof stated.email === 'string' ? stated.email.trim().toLowerCase() : null,
     emailVerified: stated.email_verified === true,
     name: typeof stated.name === 'string' ? stated.name : typeof stated.nickname === 'string' ? stated.nickname : null,
-    amr: Array.isArray(claims.amr) ? claims.amr.filter((v): v is string => typeof v === 'string' && RFC8176_AMR.has(v)) : [],
+    ...(typeof claims.auth_time === 'number' ? { authTime: claims.auth_time } : {}),
   };
 }
 
@@ -231,7 +247,6 @@ async function oauth2Identity(config: oidc.Configuration, provider: ResolvedProv
       email: typeof primary?.email === 'string' ? primary.email.trim().toLowerCase() : null,
       emailVerified: primary?.verified === true,
       name: typeof user.name === 'string' ? user.name : typeof user.login === 'string' ? user.login : null,
-      amr: [],
     };
   }
   // Naver: https://developers.naver.com/docs/login/profile/profile.md. It states no verification of the address.
@@ -243,7 +258,6 @@ async function oauth2Identity(config: oidc.Configuration, provider: ResolvedProv
     email: typeof person.email === 'string' ? person.email.trim().toLowerCase() : null,
     emailVerified: false,
     name: typeof person.name === 'string' ? person.name : typeof person.nickname === 'string' ? person.nickname : null,
-    amr: [],
   };
 }
 

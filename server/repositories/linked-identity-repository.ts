@@ -32,6 +32,10 @@ export interface LinkedIdentityRepository {
   recordUse(providerId: string, upstreamSub: string, stated: { email: string | null; emailVerified: boolean }): Promise<LinkedIdentity | undefined>;
   /** Removes the account's identity at this provider; whether there was one. */
   unlink(accountId: string, providerId: string): Promise<boolean>;
+  /** Removes it and returns what was removed (for `restore`), or undefined when there was none. */
+  take(accountId: string, providerId: string): Promise<LinkedIdentity | undefined>;
+  /** Puts back an identity `take` removed, as it was (an unlink undone: it would have left no way in). */
+  restore(identity: LinkedIdentity): Promise<void>;
   countByProvider(providerId: string): Promise<number>;
 }
 
@@ -86,6 +90,18 @@ export function createLinkedIdentityRepository(db: Pick<Database, 'query' | 'exe
     async unlink(accountId, providerId) {
       if (!isUuid(accountId) || !storable(providerId)) return false;
       return (await db.execute('DELETE FROM linked_identity WHERE account_id = $1 AND provider_id = $2', [accountId, providerId])) > 0;
+    },
+    async take(accountId, providerId) {
+      if (!isUuid(accountId) || !storable(providerId)) return undefined;
+      const [row] = await db.query<Row>(`DELETE FROM linked_identity WHERE account_id = $1 AND provider_id = $2 RETURNING ${COLUMNS}`, [accountId, providerId]);
+      return row && toIdentity(row);
+    },
+    async restore(identity) {
+      await db.execute(
+        `INSERT INTO linked_identity (provider_id, upstream_sub, account_id, email, email_verified, linked_at, last_used_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
+        [identity.providerId, identity.upstreamSub, identity.accountId, identity.email, identity.emailVerified, identity.linkedAt, identity.lastUsedAt],
+      );
     },
     async countByProvider(providerId) {
       if (!storable(providerId)) return 0;

@@ -16,9 +16,9 @@ import { accountSession, type AccountSessionDependencies, type SignedIn } from '
 import { startRoundTrip, type FederationDependencies } from './interaction/federated.ts';
 
 /** What `?identities=` may say: each has a string `identities.outcome.<key>`. */
-const OUTCOMES = ['unlinked', 'last_method', 'unavailable', 'upstream_unreachable'] as const;
+const OUTCOMES = ['unlinked', 'last_method', 'unavailable', 'upstream_unreachable', 'verify_first'] as const;
 type Outcome = (typeof OUTCOMES)[number];
-const ERRORS: ReadonlySet<string> = new Set<Outcome>(['last_method', 'unavailable', 'upstream_unreachable']);
+const ERRORS: ReadonlySet<string> = new Set<Outcome>(['last_method', 'unavailable', 'upstream_unreachable', 'verify_first']);
 
 interface Dependencies extends AccountSessionDependencies {
   federation: FederationDependencies;
@@ -65,6 +65,9 @@ export function accountIdentityRoutes(deps: Dependencies): Router {
   router.post('/identities/:provider/link', async (ctx) => {
     const who = await authorised(ctx);
     if (!who) return;
+    // Until someone has proven the address, the account may not be its owner's (a sign-up with another's
+    // address): it links nothing that would outlive the owner's password reset (pre-account takeover).
+    if (!who.account.emailVerified) return backWith(ctx, 'verify_first');
     const provider = await deps.federation.providers.resolve(ctx.params.provider!).catch(() => undefined);
     if (!provider?.enabled) return backWith(ctx, 'unavailable');
     try {

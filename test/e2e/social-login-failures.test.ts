@@ -327,6 +327,29 @@ describe('social login failures in Chromium: a page at Tollgate, no code, nothin
     assert.equal((refused[0]?.details as { reason?: string } | undefined)?.reason, 'email_belongs_to_an_account');
   });
 
+  test('4c. the link page tells an upstream that did not vouch for the address no more than a sign-up form would: no list of the account\'s providers, always a password form', async () => {
+    await t.tollgate.providers.add({ id: 'elsewhere', type: 'oidc', issuer: 'http://127.0.0.1:9', clientId: 'x', clientSecret: 'elsewhere-secret-0123456789', autoCreate: true, enabled: true });
+    const owner = await t.tollgate.accounts.createWithoutPassword({ email: 'quiet@example.test', emailVerified: true });
+    await t.tollgate.repositories.linkedIdentities.link({ providerId: 'elsewhere', upstreamSub: 'quiet-elsewhere', accountId: owner.id, email: 'quiet@example.test', emailVerified: true });
+    try {
+      for (const vouched of [false, true]) {
+        const claimant = user(`corp-quiet-${vouched}`, 'quiet@example.test', vouched);
+        await op.setUsers([NEWCOMER, claimant]);
+        await op.setBehaviour({ signInAs: claimant.sub });
+        await withBrowser(async ({ page }) => {
+          const outcome = await tryProvider(page, 'corp');
+          assert.equal(outcome.title, EN['federation.link.title']);
+          const offered = await page.locator('form[action$="/federated/elsewhere"]').count();
+          const passwordForm = await page.locator('form[data-form="link"]').count();
+          if (vouched) assert.deepEqual([offered, passwordForm], [1, 0], 'the owner (vouched for) is offered the provider linked to the account, and no password form it has none of');
+          else assert.deepEqual([offered, passwordForm], [0, 1], 'anyone else learns nothing of how the account signs in');
+        });
+      }
+    } finally {
+      await t.tollgate.providers.update('elsewhere', { enabled: false });
+    }
+  });
+
   for (const how of ['removed', 'disabled'] as const) {
     test(`5. the provider ${how} while the person is at the upstream: 404 "no longer offered", nothing created`, async () => {
       const subject = user(`fleeting-${how}`, `${how}@fleeting.example`);
@@ -366,6 +389,8 @@ describe('social login failures in Chromium: a page at Tollgate, no code, nothin
     await op.setBehaviour({ signInAs: shared.sub });
     const first = await t.tollgate.accounts.create({ email: 'first@example.test', password: 'first password 1234' });
     const second = await t.tollgate.accounts.create({ email: 'second@example.test', password: 'second password 1234' });
+    // Linking from the account page needs a proven address (pre-account takeover): both have one.
+    for (const account of [first, second]) await t.tollgate.accounts.update(account.id, { email_verified: true });
     // The first account links it.
     await withBrowser(async ({ page }) => {
       await page.goto(`${t.issuer}/account`);

@@ -1,7 +1,7 @@
 // server/federation/upstream-fetch.ts against a tiny local HTTP server: the
 // token answers of GitHub and Naver made RFC 6749's (an `error` with HTTP 200
-// becomes a 400; `expires_in: "3600"` becomes 3600), everything else passed
-// through as it came; the time budget; and the SSRF guard, which must hold
+// becomes a 400), everything else passed through as it came (Naver's
+// `expires_in: "3600"` too: openid-client reads it); the time budget; and the SSRF guard, which must hold
 // even when an upstream request is the first fetch of the process.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -49,10 +49,10 @@ describe('upstream fetch: token answers in RFC 6749\'s shape, a time budget, the
     assert.deepEqual(await response.json(), { error: 'bad_verification_code', error_description: 'The code passed is incorrect or expired.' });
   });
 
-  test('`expires_in` as a string of digits (Naver): a number, the rest as sent', async () => {
+  test('a successful answer with `expires_in` as a string (Naver) passes through as it came', async () => {
     const response = await post('/naver-token');
     assert.equal(response.status, 200);
-    assert.deepEqual(await response.json(), { access_token: 'at', token_type: 'bearer', expires_in: 3600, refresh_token: 'rt' });
+    assert.deepEqual(await response.json(), { access_token: 'at', token_type: 'bearer', expires_in: '3600', refresh_token: 'rt' });
   });
 
   test('standard answers, and ones it cannot read, pass through as they came', async () => {

@@ -24,7 +24,7 @@ import type { ProviderService, ResolvedProvider } from '../../federation/provide
 import { federatedCallbackPath, koreanWithParticle, providerLabel } from '../../federation/presets.ts';
 import type { SecretBox } from '../../federation/secret-box.ts';
 import { UpstreamSecretKeyError } from '../../keys/upstream-secret-keys.ts';
-import type { RoundTripChecks, UpstreamIdentity, UpstreamSignIn } from '../../federation/upstream-sign-in.ts';
+import type { ReauthenticationRequest, RoundTripChecks, UpstreamIdentity, UpstreamSignIn } from '../../federation/upstream-sign-in.ts';
 import { UpstreamSignInError } from '../../federation/upstream-sign-in.ts';
 import type { Locale } from '../../i18n.ts';
 import type { Logger } from '../../logger.ts';
@@ -68,8 +68,9 @@ export async function startRoundTrip(
   deps: Pick<FederationDependencies, 'upstream' | 'sealer'> & { prefix: string },
   provider: ResolvedProvider,
   trip: Omit<RoundTrip, 'checks' | 'provider'>,
+  request: ReauthenticationRequest = {},
 ): Promise<void> {
-  const { url, checks } = await deps.upstream.begin(provider);
+  const { url, checks } = await deps.upstream.begin(provider, request);
   const sealed = await deps.sealer.seal(SEAL.roundTrip, { ...trip, provider: provider.id, checks } satisfies RoundTrip, ROUND_TRIP_SECONDS);
   ctx.cookies.set(ROUND_TRIP_COOKIE, sealed, { httpOnly: true, sameSite: 'lax', path: `${deps.prefix}/interaction/federated/`, maxAge: ROUND_TRIP_SECONDS * 1000, signed: false, overwrite: true });
   ctx.status = 303;
@@ -96,7 +97,8 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
     }
   }
 
-  const beginRoundTrip = (ctx: Context, provider: ResolvedProvider, trip: Omit<RoundTrip, 'checks' | 'provider'>) => startRoundTrip(ctx, deps, provider, trip);
+  const beginRoundTrip = (ctx: Context, provider: ResolvedProvider, trip: Omit<RoundTrip, 'checks' | 'provider'>, request?: ReauthenticationRequest) =>
+    startRoundTrip(ctx, deps, provider, trip, request);
 
   /** A failure as a page at Tollgate, with the way back; the detail goes to the log only. */
   function failurePage(ctx: Context, reason: string, locale: Locale, back: string, status: number, vars: Record<string, string> = {}): void {
@@ -123,7 +125,13 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
     const provider = await usable(ctx.params.provider!);
     if (!provider) return failurePage(ctx, 'unavailable', locale, interactionPath(interaction.uid), 404);
     try {
-      await beginRoundTrip(ctx, provider, { intent: { kind: 'sign_in', uid: interaction.uid }, locale });
+      // The client asked for a fresh sign-in (prompt=login) or one within max_age: so must the upstream.
+      const reasons = interaction.prompt.reasons;
+      const maxAge = Number(interaction.params.max_age);
+      await beginRoundTrip(ctx, provider, { intent: { kind: 'sign_in', uid: interaction.uid }, locale }, {
+        reauthenticate: reasons.includes('login_prompt') || reasons.includes('max_age'),
+        ...(Number.isInteger(maxAge) && maxAge >= 0 ? { maxAge } : {}),
+      });
     } catch (err) {
       if (!(err instanceof UpstreamSignInError)) throw err;
       deps.logger.warn({ provider: provider.id, reason: err.reason, err: { message: err.message } }, 'social sign-in could not start');
@@ -247,21 +255,31 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
       if (account && !account.emailVerified) await deps.emailVerification.send(account, locale);
     }
     ctx.state.accountId = outcome.accountId;
-    ctx.state.signedInWith = { provider: provider.id, amr: ['fed', ...vouched.identity.amr.filter((v) => v !== 'fed')] };
+    // amr: "fed" only. What the upstream says of its own sign-in (its amr: "mfa", "hwk") is not ours to repeat.
+    // auth_time: when the person authenticated at the upstream, when it says (never later than now).
+    const authTime = vouched.identity.authTime;
+    ctx.state.signedInWith = {
+      provider: provider.id, amr: ['fed'],
+      ...(authTime !== undefined && authTime <= Math.floor(Date.now() / 1000) ? { authTime } : {}),
+    };
     await next();
   }
 
   /** "An account with this e-mail exists: sign in to it to link": its password, or a provider already linked to it. */
   async function renderLinkPage(ctx: InteractionContext, pending: PendingLink, label: string, options: { error?: string; status?: number } = {}): Promise<void> {
     const { base, locale } = ctx.state;
-    const linked = new Set((await deps.identities.list(pending.accountId)).map((i) => i.providerId));
-    const account = await deps.accounts.findActive(pending.accountId);
+    // What the page may tell depends on who is asking: an upstream that vouched for the address speaks for its
+    // owner; one that did not (Naver, an unverified address elsewhere) may be anyone typing someone's address,
+    // who learns no more than the sign-up form would tell: the account exists. Not how it signs in.
+    const vouched = pending.identity.emailVerified;
+    const linked = vouched ? new Set((await deps.identities.list(pending.accountId)).map((i) => i.providerId)) : new Set<string>();
+    const account = vouched ? await deps.accounts.findActive(pending.accountId) : undefined;
     const others = (await deps.providers.list()).filter((p) => p.enabled && linked.has(p.id) && p.id !== pending.provider);
     deps.pages.render(ctx, 'federated-link', locale, {
       provider: label,
       email: pending.identity.email,
       action: `${base}/federated/link`,
-      hasPassword: Boolean(account?.passwordHash),
+      hasPassword: vouched ? Boolean(account?.passwordHash) : true,
       others: others.map((p) => ({ label: continueWith(p, locale), action: `${base}/federated/${p.id}` })),
       cancelHref: base,
       csrf: ctx.state.csrf,
@@ -315,7 +333,11 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
 export async function finishFederated(ctx: InteractionContext, deps: InteractionDependencies): Promise<void> {
   const { accountId, signedInWith } = ctx.state;
   await deps.sessions.beforeSignIn(accountId);
-  await finish(ctx, deps.provider, { login: { accountId, amr: signedInWith!.amr, remember: true }, federation: { provider: signedInWith!.provider } }, false);
+  const ts = signedInWith!.authTime;
+  await finish(ctx, deps.provider, {
+    login: { accountId, amr: signedInWith!.amr, remember: true, ...(ts !== undefined ? { ts } : {}) },
+    federation: { provider: signedInWith!.provider },
+  }, false);
 }
 
 export { federatedCallbackPath };

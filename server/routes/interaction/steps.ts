@@ -58,7 +58,7 @@ export interface InteractionState {
   /** The account now signed in (checkPassword, createAccount, a social sign-in), for signIn. */
   accountId: string;
   /** A social sign-in (federated.ts): the provider, and the `amr` to hand oidc-provider. */
-  signedInWith?: { provider: string; amr: string[] };
+  signedInWith?: { provider: string; amr: string[]; authTime?: number };
   /** The account of the interaction's session (loadSignedInAccount), for consent. */
   account: StoredAccount;
 }
