@@ -3,9 +3,10 @@
 // default, ~20x cheaper to sign here and 3x shorter). Generated on first start
 // into KEYS_DIR, readable by this user only; reused on every start after.
 // `tollgate keys rotate` (rotateSigningKeys) puts a new pair in front of them.
-import { createPublicKey, randomBytes, type JsonWebKey } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createPublicKey, type JsonWebKey } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeAtomically } from './write-atomically.ts';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 
 export const SIGNING_KEYS_FILE = 'signing-keys.json';
@@ -93,21 +94,6 @@ async function readKeyFile(file: string): Promise<{ keys: JWK[] } | undefined> {
   return parsed;
 }
 
-/** Temp file beside the target, then rename: a starting instance reads the old file or the new one, never half of one. */
-async function writeAtomically(file: string, content: string): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-    await handle.close();
-    await rename(temp, file);
-  } catch (err) {
-    await handle.close().catch(() => {});
-    await rm(temp, { force: true });
-    throw err;
-  }
-}
 
 async function generate(alg: 'RS256' | 'ES256'): Promise<JWK> {
   const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });

@@ -9,8 +9,9 @@
 // Separate from the signing keys on purpose: those rotate on a schedule and
 // drop their older generation, which would make a stored secret unreadable.
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { writeAtomically } from './write-atomically.ts';
 import { TollgateError } from '../errors.ts';
 
 export const UPSTREAM_SECRET_KEYS_FILE = 'upstream-secret-keys.json';
@@ -109,18 +110,3 @@ function newKey(): SecretKey {
 
 const serialise = (keys: SecretKey[]) => `${JSON.stringify({ keys }, null, 2)}\n`;
 
-/** Temp file beside the target, then rename: a reader sees the old file or the new one, never half of one. */
-async function writeAtomically(file: string, content: string): Promise<void> {
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(6).toString('hex')}.tmp`);
-  const handle = await open(temp, 'wx', 0o600);
-  try {
-    await handle.writeFile(content);
-    await handle.sync();
-    await handle.close();
-    await rename(temp, file);
-  } catch (err) {
-    await handle.close().catch(() => {});
-    await rm(temp, { force: true });
-    throw err;
-  }
-}

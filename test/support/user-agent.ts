@@ -2,7 +2,7 @@
 // pages without a browser: follows redirects by hand (so a test can stop at
 // the client's redirect URI) and submits the forms the pages render.
 export class UserAgent {
-  private readonly cookies = new Map<string, string>();
+  private readonly jar = new CookieJar();
 
   /**
    * `headers` go with every request, as a browser's Accept-Language does.
@@ -50,22 +50,15 @@ export class UserAgent {
   }
 
   cookieEntries(): Array<[string, string]> {
-    return [...this.cookies];
+    return this.jar.entries();
   }
 
   private cookieHeader(): string {
-    return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+    return this.jar.header();
   }
 
   private store(headers: Headers) {
-    for (const line of headers.getSetCookie()) {
-      const [pair] = line.split(';');
-      const eq = pair!.indexOf('=');
-      const name = pair!.slice(0, eq).trim();
-      const value = pair!.slice(eq + 1).trim();
-      if (/expires=Thu, 01 Jan 1970/i.test(line) || value === '') this.cookies.delete(name);
-      else this.cookies.set(name, value);
-    }
+    this.jar.store(headers);
   }
 }
 
@@ -76,10 +69,10 @@ export class UserAgent {
  * `_session`) that one shared jar would mix up.
  */
 export function hostScopedFetch(): typeof fetch {
-  const jars = new Map<string, UserAgentJar>();
+  const jars = new Map<string, CookieJar>();
   return (async (input: string | URL | Request, init: RequestInit = {}) => {
     const host = new URL(input instanceof Request ? input.url : input).host;
-    const jar = jars.get(host) ?? new UserAgentJar();
+    const jar = jars.get(host) ?? new CookieJar();
     jars.set(host, jar);
     const res = await fetch(input, { ...init, headers: { ...(init.headers as Record<string, string> | undefined), cookie: jar.header() } });
     jar.store(res.headers);
@@ -87,8 +80,12 @@ export function hostScopedFetch(): typeof fetch {
   }) as typeof fetch;
 }
 
-class UserAgentJar {
+/** Cookies by name, as Set-Cookie gave them (no domain or path: one site's). */
+class CookieJar {
   private readonly cookies = new Map<string, string>();
+  entries(): Array<[string, string]> {
+    return [...this.cookies];
+  }
   header(): string {
     return [...this.cookies].map(([k, v]) => `${k}=${v}`).join('; ');
   }
