@@ -192,7 +192,9 @@ describe('admin API: clients and users', () => {
     assert.equal(created.status, 201, created.text);
     assert.equal(created.body.email, 'grace@example.test');
     assert.equal(created.headers.get('location'), `/admin/v1/users/${created.body.id}`);
-    assert.ok(!/argon2|password/i.test(created.text), created.text);
+    // No hash and no password: `has_password` (a flag) is the only word of it.
+    assert.ok(!/argon2|"password"|password_hash/i.test(created.text), created.text);
+    assert.equal(created.body.has_password, true);
     assert.equal((await api('POST', '/users', { token: admin, json: { email: 'grace@example.test', password: PASSWORD } })).status, 409);
     const short = await api('POST', '/users', { token: admin, json: { email: 'x@example.test', password: 'short' } });
     assert.equal(short.status, 400);
