@@ -1,7 +1,7 @@
 // TOTP (RFC 6238) as authenticator apps speak it: HMAC-SHA-1, 6 digits,
 // 30-second steps from the Unix epoch (RFC 6238 §4; the parameters Google
 // Authenticator, and so every app, assumes), secrets of 20 random bytes (the
-// SHA-1 block output length RFC 4226 §4 R6 recommends), shown in base32
+// SHA-1 output length, the secret length RFC 4226 §4 R6 recommends), in base32
 // (RFC 4648 §6) without padding.
 //
 // The HOTP/TOTP arithmetic is otplib's (@otplib/totp over node:crypto's HMAC

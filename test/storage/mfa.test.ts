@@ -197,11 +197,34 @@ for (const [name, open, skip] of backends) {
       assert.equal(results.filter((r) => r === 'no_enrolment').length, 9);
     });
 
+    test('the repository confirms only the pending secret whose code was checked, and only in time (the races the service cannot see)', async () => {
+      const who = await account();
+      const totp = repositories.totpFactors;
+      assert.equal(await totp.startPending(who.id, 'ciphertext-a'), true);
+      // A second enrolment starts between the check of A's code and its confirmation.
+      assert.equal(await totp.startPending(who.id, 'ciphertext-b'), true);
+      assert.equal(await totp.confirm(who.id, 'ciphertext-a', 100, 900), false);
+      assert.equal((await totp.find(who.id))?.pendingSecretEncrypted, 'ciphertext-b');
+      await opened.db.execute("UPDATE totp_factor SET pending_since = now() - interval '901 seconds' WHERE account_id = $1", [who.id]);
+      assert.equal(await totp.confirm(who.id, 'ciphertext-b', 100, 900), false, 'expired');
+      assert.equal(await totp.startPending(who.id, 'ciphertext-c'), true);
+      assert.equal(await totp.confirm(who.id, 'ciphertext-c', 100, 900), true);
+      assert.equal(await totp.confirm(who.id, 'ciphertext-c', 101, 900), false, 'confirmed once');
+      const factor = await totp.find(who.id);
+      assert.deepEqual([factor?.secretEncrypted, factor?.pendingSecretEncrypted, factor?.lastStep], ['ciphertext-c', null, 100]);
+      assert.equal(await totp.accept(who.id, 'ciphertext-c', 100), false, 'the confirming step is used');
+      assert.equal(await totp.accept(who.id, 'ciphertext-other', 101), false, 'a code checked against a secret replaced meanwhile');
+      assert.equal(await totp.accept(who.id, 'ciphertext-c', 101), true);
+      assert.equal(await totp.startPending(randomUUID(), 'ciphertext-d'), false, 'no such account');
+    });
+
     test('an enrolment not confirmed in time expires', async () => {
       const who = await account();
       const { secret } = await mfa.startTotpEnrolment(who);
       // No code path writes the past: aged in place.
       await opened.db.execute("UPDATE totp_factor SET pending_since = now() - interval '16 minutes' WHERE account_id = $1", [who.id]);
+      const wrong = String((Number(codeAt(secret, clock)) + 1) % 1_000_000).padStart(6, '0');
+      assert.equal(await mfa.confirmTotp(who.id, wrong), 'no_enrolment', 'whatever the code');
       assert.equal(await mfa.confirmTotp(who.id, codeAt(secret, clock)), 'no_enrolment');
       assert.equal((await mfa.factorsOf(who.id)).totp, null);
       assert.equal(await mfa.confirmTotp(randomUUID(), codeAt(secret, clock)), 'no_enrolment', 'nor is there one for an account that never started');
