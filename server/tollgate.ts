@@ -55,6 +55,7 @@ import { createSecretBox } from './federation/secret-box.ts';
 import { createIdentities } from './federation/identities.ts';
 import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
+import { createMfaService, type MfaService } from './mfa/mfa.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -89,6 +90,8 @@ export interface Tollgate {
   readonly accountDeletion: AccountDeletion;
   /** Upstream identity providers, their client secrets encrypted under a key in KEYS_DIR (server/federation/). */
   readonly providers: ProviderService;
+  /** Second factors: TOTP and recovery codes (server/mfa/mfa.ts, docs/mfa.md). */
+  readonly mfa: MfaService;
   close(): Promise<void>;
 }
 
@@ -240,6 +243,9 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       issuer: config.issuer, accounts, accountRepository: repositories.accounts, sessions, links: accountLinks, mailer, audit,
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics), counters: repositories.loginThrottle,
     });
+    const mfa = createMfaService({
+      totpFactors: repositories.totpFactors, recoveryCodes: repositories.recoveryCodes, secrets: secretBox, audit, issuerName: new URL(config.issuer).host,
+    });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
       passwordReset, emailVerification, accountDeletion, providers, identities,
@@ -278,7 +284,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers,
+      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, mfa,
       get keys() {
         return keys;
       },

@@ -6,6 +6,12 @@
 // by GCM, so a secret copied onto another provider's row does not decrypt.
 // Nonces and tags are jose's, not hand-written.
 //
+// Secrets of our own (an account's TOTP key, issue 16) use the same key file
+// through encryptBound/decryptBound: their header carries a purpose (`pur`)
+// and a subject (`sub`, the account id) instead of `pid`, so a ciphertext
+// copied onto another account's row, or a provider's secret, does not decrypt
+// as one of them, and neither decrypts as the other.
+//
 // The key file (keys/upstream-secret-keys.ts) is read again on every
 // encryption and whenever a ciphertext names a key not yet seen: a key added
 // by `tollgate keys rotate-secrets` on another host is used without a restart.
@@ -17,6 +23,14 @@ export interface SecretBox {
   encrypt(providerId: string, secret: string): Promise<string>;
   /** The secret; UpstreamSecretKeyError when its key is missing or the ciphertext does not verify. */
   decrypt(providerId: string, ciphertext: string): Promise<string>;
+  /**
+   * A secret of ours (not a provider's) as a JWE under the current key, bound
+   * to `purpose` (what it is, e.g. `mfa.totp`) and `subject` (whose, e.g. an
+   * account id). Creates the key file on first use.
+   */
+  encryptBound(purpose: string, subject: string, secret: string): Promise<string>;
+  /** The secret encryptBound sealed for this purpose and subject; UpstreamSecretKeyError when its key is missing, it does not verify, or it is bound to another purpose or subject. */
+  decryptBound(purpose: string, subject: string, ciphertext: string): Promise<string>;
   /** The key id a ciphertext names (undefined when it is not a JWE). */
   keyIdOf(ciphertext: string): string | undefined;
   /** The key that encrypts now (undefined when there is no key file yet). */
@@ -77,6 +91,29 @@ export function createSecretBox(keysDir: string): SecretBox {
         return decoder.decode(plaintext);
       } catch {
         throw new UpstreamSecretKeyError(`the secret of provider "${providerId}" does not decrypt with key "${kid}" of ${secretKeysFile(keysDir)}: the file is not the one it was encrypted with (restore it from your backup, or set the provider's secret again)`);
+      }
+    },
+    async encryptBound(purpose, subject, secret) {
+      known = await loadOrCreateSecretKeys(keysDir);
+      const key = known[0]!;
+      return new CompactEncrypt(encoder.encode(secret))
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid, pur: purpose, sub: subject })
+        .encrypt(bytes(key));
+    },
+    async decryptBound(purpose, subject, ciphertext) {
+      // Messages name the purpose and key id only: the subject may be personal, the secret never leaves.
+      const kid = keyIdOf(ciphertext);
+      if (!kid) throw new UpstreamSecretKeyError(`a stored ${purpose} secret is not an encrypted secret`);
+      const key = await keyFor(kid);
+      if (!key) {
+        throw new UpstreamSecretKeyError(`a stored ${purpose} secret is encrypted with key "${kid}", which ${secretKeysFile(keysDir)} does not hold: restore that file from your backup`);
+      }
+      try {
+        const { plaintext, protectedHeader } = await compactDecrypt(ciphertext, bytes(key), { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+        if (protectedHeader.pur !== purpose || protectedHeader.sub !== subject) throw new Error('bound to another purpose or subject');
+        return decoder.decode(plaintext);
+      } catch {
+        throw new UpstreamSecretKeyError(`a stored ${purpose} secret does not decrypt with key "${kid}" of ${secretKeysFile(keysDir)} for its row: the file is not the one it was encrypted with, or the value was copied from another row`);
       }
     },
     keyIdOf,

@@ -11,6 +11,8 @@ import { createAuditRepository, type AuditRepository } from './audit-repository.
 import { createAccountTokenRepository, type AccountTokenRepository } from './account-token-repository.ts';
 import { createUpstreamProviderRepository, type UpstreamProviderRepository } from './upstream-provider-repository.ts';
 import { createLinkedIdentityRepository, type LinkedIdentityRepository } from './linked-identity-repository.ts';
+import { createTotpFactorRepository, type TotpFactorRepository } from './totp-factor-repository.ts';
+import { createRecoveryCodeRepository, type RecoveryCodeRepository } from './recovery-code-repository.ts';
 import { pingRedis, type Redis } from './redis.ts';
 import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
@@ -31,6 +33,10 @@ export interface Repositories {
   readonly upstreamProviders: UpstreamProviderRepository;
   /** Accounts' identities at upstream providers. */
   readonly linkedIdentities: LinkedIdentityRepository;
+  /** Accounts' TOTP authenticators, secrets encrypted (server/mfa/). */
+  readonly totpFactors: TotpFactorRepository;
+  /** Digests of accounts' unused recovery codes (server/mfa/). */
+  readonly recoveryCodes: RecoveryCodeRepository;
   /** Readiness: resolves when the database (and Redis, when configured) answers. */
   ping(): Promise<void>;
   /** Readiness, one check per dependency (`database`, and `redis` when configured), for /readyz to name what is down. */
@@ -56,6 +62,8 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     accountTokens: createAccountTokenRepository(db),
     upstreamProviders: createUpstreamProviderRepository(db, options.invalidation),
     linkedIdentities: createLinkedIdentityRepository(db),
+    totpFactors: createTotpFactorRepository(db),
+    recoveryCodes: createRecoveryCodeRepository(db),
     readiness,
     async ping() {
       await Promise.all(Object.values(readiness).map((check) => check()));

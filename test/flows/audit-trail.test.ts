@@ -463,6 +463,34 @@ describe('audit trail through the admin API', () => {
     }
   });
 
+  test('second factors (the service; its pages come later): enrolment, recovery codes and their use, removal, the operator\'s reset, never a secret or code', async () => {
+    const { id } = await t.tollgate.accounts.create({ email: 'mfa-audit@example.test', password: PASSWORD });
+    const seen = { ip: LOOPBACK, userAgent: ACCOUNT_UA };
+    const enrolment = await t.tollgate.mfa.startTotpEnrolment({ id, email: 'mfa-audit@example.test' });
+    keep('TOTP secret', enrolment.secret);
+    keep('TOTP secret as typed', enrolment.groupedSecret);
+    const OTPAuth = await import('otpauth');
+    const code = keep('TOTP code', new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolment.secret) }).generate());
+    assert.equal(await t.tollgate.mfa.confirmTotp(id, code, seen), 'ok');
+    const codes = await t.tollgate.mfa.regenerateRecoveryCodes(id, seen);
+    codes.forEach((c, i) => keep(`recovery code ${i}`, c));
+    assert.deepEqual(await t.tollgate.mfa.useRecoveryCode(id, codes[0], seen), { ok: true, remaining: 9 });
+    assert.equal(await t.tollgate.mfa.removeTotp(id, seen), true);
+    await t.tollgate.mfa.resetFactors(id, { actor: 'ops', ip: LOOPBACK, userAgent: OPS_UA });
+
+    const enabled = await newest('mfa.totp_enabled', (e) => e.account_id === id);
+    assertSeen(enabled, { accountId: id, userAgent: ACCOUNT_UA, actor: null });
+    assert.deepEqual(enabled.details, { replaced: false });
+    assert.deepEqual((await newest('mfa.recovery_codes_generated', (e) => e.account_id === id)).details, { count: 10 });
+    const used = await newest('mfa.recovery_code_used', (e) => e.account_id === id);
+    assertSeen(used, { accountId: id, userAgent: ACCOUNT_UA });
+    assert.deepEqual(used.details, { remaining: 9 });
+    assertSeen(await newest('mfa.totp_removed', (e) => e.account_id === id), { accountId: id, userAgent: ACCOUNT_UA });
+    const reset = await newest('mfa.factors_reset', (e) => e.account_id === id);
+    assertSeen(reset, { accountId: id, userAgent: OPS_UA, actor: 'ops' });
+    assert.deepEqual(reset.details, { totp: false, recovery_codes: true });
+  });
+
   test('every audit type has at least one row', async () => {
     const seen = new Set((await all()).map((e) => e.type));
     assert.deepEqual(AUDIT_TYPES.filter((type) => !seen.has(type)), []);
