@@ -55,6 +55,7 @@ import { createSecretBox } from './federation/secret-box.ts';
 import { createIdentities } from './federation/identities.ts';
 import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
+import { createPasskeys, type Passkeys } from './mfa/passkeys.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -89,6 +90,8 @@ export interface Tollgate {
   readonly accountDeletion: AccountDeletion;
   /** Upstream identity providers, their client secrets encrypted under a key in KEYS_DIR (server/federation/). */
   readonly providers: ProviderService;
+  /** Passkeys (WebAuthn): registration and authentication, second factor or password-less (server/mfa/passkeys.ts). */
+  readonly passkeys: Passkeys;
   close(): Promise<void>;
 }
 
@@ -240,6 +243,11 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       issuer: config.issuer, accounts, accountRepository: repositories.accounts, sessions, links: accountLinks, mailer, audit,
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics), counters: repositories.loginThrottle,
     });
+    // The origin is ISSUER's, never the request's Host; RP_NAME defaults to the brand people see on the pages.
+    const passkeys = createPasskeys({
+      repository: repositories.webauthnCredentials, issuer: config.issuer, rpId: config.webauthn.rpId,
+      rpName: config.webauthn.rpName ?? views.translator('en')('brand'), audit,
+    });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
       passwordReset, emailVerification, accountDeletion, providers, identities,
@@ -278,7 +286,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers,
+      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, passkeys,
       get keys() {
         return keys;
       },

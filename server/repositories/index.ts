@@ -11,6 +11,7 @@ import { createAuditRepository, type AuditRepository } from './audit-repository.
 import { createAccountTokenRepository, type AccountTokenRepository } from './account-token-repository.ts';
 import { createUpstreamProviderRepository, type UpstreamProviderRepository } from './upstream-provider-repository.ts';
 import { createLinkedIdentityRepository, type LinkedIdentityRepository } from './linked-identity-repository.ts';
+import { createWebauthnCredentialRepository, type WebauthnCredentialRepository } from './webauthn-credential-repository.ts';
 import { pingRedis, type Redis } from './redis.ts';
 import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
@@ -31,6 +32,8 @@ export interface Repositories {
   readonly upstreamProviders: UpstreamProviderRepository;
   /** Accounts' identities at upstream providers. */
   readonly linkedIdentities: LinkedIdentityRepository;
+  /** Accounts' passkeys and the WebAuthn challenges handed out (server/mfa/passkeys.ts). */
+  readonly webauthnCredentials: WebauthnCredentialRepository;
   /** Readiness: resolves when the database (and Redis, when configured) answers. */
   ping(): Promise<void>;
   /** Readiness, one check per dependency (`database`, and `redis` when configured), for /readyz to name what is down. */
@@ -56,6 +59,7 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     accountTokens: createAccountTokenRepository(db),
     upstreamProviders: createUpstreamProviderRepository(db, options.invalidation),
     linkedIdentities: createLinkedIdentityRepository(db),
+    webauthnCredentials: createWebauthnCredentialRepository(db),
     readiness,
     async ping() {
       await Promise.all(Object.values(readiness).map((check) => check()));

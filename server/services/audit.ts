@@ -19,6 +19,7 @@ export const AUDIT_TYPES = [
   'profile.updated', 'password.changed', 'email.changed', 'user.deleted',
   'admin.provider.created', 'admin.provider.updated', 'admin.provider.deleted',
   'identity.linked', 'identity.unlinked', 'identity.link_refused',
+  'passkey.registered', 'passkey.removed', 'passkey.counter_regression',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 
