@@ -259,6 +259,19 @@ export const CONFIG_OPTIONS = {
     meaning: 'A sign-in completes only once the account\'s e-mail address is verified.',
     why: 'Accounts made by operators often have no verified address yet; turn on once mail is set up.',
   },
+  RP_ID: {
+    // A host name: lower case, labels of letters, digits and hyphens (no port, scheme or path).
+    schema: z.string().trim().toLowerCase().regex(/^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/, 'must be a host name (no scheme, port or path)').optional(),
+    shown: "*(the `ISSUER`'s host)*",
+    meaning: "The WebAuthn relying party ID passkeys are bound to (WebAuthn §5.1.4.1): the `ISSUER`'s host or a registrable suffix of it (`example.com` for `https://login.example.com`). Refused otherwise. See [docs/passkeys.md](docs/passkeys.md).",
+    why: 'A passkey works only on its RP ID and the hosts under it, and cannot be moved to another: the issuer\'s own host keeps them to Tollgate; a parent domain lets other sites of yours use them too, so choose it before the first passkey is made.',
+  },
+  RP_NAME: {
+    schema: z.string().trim().min(1, 'must not be empty').max(64, 'must be at most 64 characters').optional(),
+    shown: '*(the brand)*',
+    meaning: 'The name an authenticator shows for passkeys made here (WebAuthn `rp.name`).',
+    why: "The brand people see on the pages (the theme's `brand` string).",
+  },
 } as const satisfies Record<string, ConfigOption>;
 
 type Options = typeof CONFIG_OPTIONS;
@@ -302,6 +315,8 @@ export interface Config {
   readonly mail?: { readonly kind: 'smtp'; readonly url: string; readonly from: string } | { readonly kind: 'log'; readonly from: string };
   /** REQUIRE_VERIFIED_EMAIL: sign-in waits for a verified address. */
   readonly requireVerifiedEmail: boolean;
+  /** Passkeys (server/mfa/passkeys.ts): the RP ID (RP_ID, default the issuer's host) and RP_NAME (undefined: the brand). */
+  readonly webauthn: { readonly rpId: string; readonly rpName?: string };
 }
 
 /**
@@ -343,6 +358,9 @@ export function loadConfig(source: Record<string, string | undefined> = process.
   if (v.SMTP_URL && !v.MAIL_FROM && !problems.has('MAIL_FROM')) problem('MAIL_FROM', 'required with SMTP_URL (the From address of every message)');
   if (v.SMTP_URL && v.MAIL_LOG) problem('MAIL_LOG', 'set either SMTP_URL (send) or MAIL_LOG (write to the log), not both');
   if (v.MAIL_LOG && v.NODE_ENV === 'production') problem('MAIL_LOG', 'refused when NODE_ENV=production (the log would hold usable links)');
+  if (issuer !== undefined && v.RP_ID && !isRpIdFor(v.RP_ID, new URL(issuer).hostname)) {
+    problem('RP_ID', "must be the ISSUER's host or a registrable suffix of it (WebAuthn §5.1.4.1: browsers refuse any other)");
+  }
   if (problems.size > 0 || issuer === undefined) throw new ConfigError([...problems.values()]);
   const e = env.parse(present);
 
@@ -380,6 +398,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
       : undefined,
     mail: mailOf(e, issuer),
     requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
+    webauthn: Object.freeze({ rpId: e.RP_ID ?? new URL(issuer).hostname, ...(e.RP_NAME ? { rpName: e.RP_NAME } : {}) }),
   });
 }
 
@@ -403,6 +422,20 @@ function isDirectory(dir: string): boolean {
   } catch {
     return false;
   }
+}
+
+/**
+ * Whether `rpId` may be the RP ID of pages on `host` (WebAuthn §5.1.4.1,
+ * HTML's "is a registrable domain suffix of or is equal to"): the host
+ * itself, or a parent domain of it with at least two labels (never a bare
+ * top-level domain; an IP address only as itself). Public suffixes such as
+ * `co.uk` need the Public Suffix List to tell apart: browsers refuse them.
+ */
+export function isRpIdFor(rpId: string, host: string): boolean {
+  const h = host.toLowerCase().replace(/^\[|\]$/g, '');
+  if (rpId === h) return true;
+  const ip = /^[\d.]+$/.test(h) || h.includes(':');
+  return !ip && rpId.includes('.') && h.endsWith(`.${rpId}`);
 }
 
 /** The canonical issuer, or undefined when it has a query or fragment. */

@@ -32,7 +32,7 @@ export interface MetricSources {
 
 export type SignInResult = 'success' | 'failure';
 export type ThrottledKind = 'login' | 'client_authentication';
-export type JanitorKind = 'oidc_models' | 'login_counters' | 'revoked_tokens' | 'session_devices' | 'audit_events' | 'account_tokens';
+export type JanitorKind = 'oidc_models' | 'login_counters' | 'revoked_tokens' | 'session_devices' | 'audit_events' | 'account_tokens' | 'webauthn_challenges';
 
 export interface Metrics {
   readonly registry: Registry;

@@ -56,6 +56,7 @@ import { createIdentities } from './federation/identities.ts';
 import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
 import { createMfaService, type MfaService } from './mfa/mfa.ts';
+import { createPasskeys, type Passkeys } from './mfa/passkeys.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -92,6 +93,8 @@ export interface Tollgate {
   readonly providers: ProviderService;
   /** Second factors: TOTP and recovery codes (server/mfa/mfa.ts, docs/mfa.md). */
   readonly mfa: MfaService;
+  /** Passkeys (WebAuthn): registration and authentication, second factor or password-less (server/mfa/passkeys.ts). */
+  readonly passkeys: Passkeys;
   close(): Promise<void>;
 }
 
@@ -246,6 +249,11 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const mfa = createMfaService({
       totpFactors: repositories.totpFactors, recoveryCodes: repositories.recoveryCodes, secrets: secretBox, audit, issuerName: new URL(config.issuer).host,
     });
+    // The origin is ISSUER's, never the request's Host; RP_NAME defaults to the brand people see on the pages.
+    const passkeys = createPasskeys({
+      repository: repositories.webauthnCredentials, issuer: config.issuer, rpId: config.webauthn.rpId,
+      rpName: config.webauthn.rpName ?? views.translator('en')('brand'), audit,
+    });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
       passwordReset, emailVerification, accountDeletion, providers, identities,
@@ -284,7 +292,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, mfa,
+      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, mfa, passkeys,
       get keys() {
         return keys;
       },

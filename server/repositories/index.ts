@@ -13,6 +13,7 @@ import { createUpstreamProviderRepository, type UpstreamProviderRepository } fro
 import { createLinkedIdentityRepository, type LinkedIdentityRepository } from './linked-identity-repository.ts';
 import { createTotpFactorRepository, type TotpFactorRepository } from './totp-factor-repository.ts';
 import { createRecoveryCodeRepository, type RecoveryCodeRepository } from './recovery-code-repository.ts';
+import { createWebauthnCredentialRepository, type WebauthnCredentialRepository } from './webauthn-credential-repository.ts';
 import { pingRedis, type Redis } from './redis.ts';
 import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
@@ -37,6 +38,8 @@ export interface Repositories {
   readonly totpFactors: TotpFactorRepository;
   /** Digests of accounts' unused recovery codes (server/mfa/). */
   readonly recoveryCodes: RecoveryCodeRepository;
+  /** Accounts' passkeys and the WebAuthn challenges handed out (server/mfa/passkeys.ts). */
+  readonly webauthnCredentials: WebauthnCredentialRepository;
   /** Readiness: resolves when the database (and Redis, when configured) answers. */
   ping(): Promise<void>;
   /** Readiness, one check per dependency (`database`, and `redis` when configured), for /readyz to name what is down. */
@@ -64,6 +67,7 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     linkedIdentities: createLinkedIdentityRepository(db),
     totpFactors: createTotpFactorRepository(db),
     recoveryCodes: createRecoveryCodeRepository(db),
+    webauthnCredentials: createWebauthnCredentialRepository(db),
     readiness,
     async ping() {
       await Promise.all(Object.values(readiness).map((check) => check()));

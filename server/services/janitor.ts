@@ -36,7 +36,7 @@ export interface Janitor {
   stop(): Promise<void>;
 }
 
-export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices' | 'audit' | 'accountTokens'>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS, metrics?: Metrics): Janitor {
+export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'loginThrottle' | 'revokedTokens' | 'sessionDevices' | 'audit' | 'accountTokens'> & Partial<Pick<Repositories, 'webauthnCredentials'>>, logger: Logger, options: JanitorOptions = JANITOR_DEFAULTS, metrics?: Metrics): Janitor {
   let running: Promise<number> | undefined;
 
   /** Runs one kind of bounded DELETE until a batch comes back short (or the pass's cap). */
@@ -68,6 +68,8 @@ export function startJanitor(repositories: Pick<Repositories, 'oidcModels' | 'lo
     removed += await drain('audit_events', (limit) => repositories.audit.purgeOlderThan(options.auditRetentionDays, limit));
     // A day after use or expiry, so a link clicked twice still finds its row and the page can say "already used".
     removed += await drain('account_tokens', (limit) => repositories.accountTokens.purgeSpent(ACCOUNT_TOKEN_GRACE_SECONDS, limit));
+    const passkeys = repositories.webauthnCredentials;
+    if (passkeys) removed += await drain('webauthn_challenges', (limit) => passkeys.purgeExpiredChallenges(limit));
     if (removed) logger.info({ removed }, 'janitor removed expired rows');
     return removed;
   };

@@ -38,6 +38,13 @@ const ASSET_TYPES: Readonly<Record<string, string>> = {
   '.ico': 'image/x-icon',
 };
 
+/**
+ * Tollgate's own scripts (views/assets/*.js, e.g. webauthn.js for passkeys):
+ * served from the built-in assets only, never from a theme, for the reason
+ * above.
+ */
+const BUILT_IN_SCRIPT_TYPE = 'text/javascript; charset=utf-8';
+
 /** The logo slot takes the first of these the theme provides. */
 const LOGO_FILES = ['logo.svg', 'logo.png', 'logo.webp', 'logo.jpg'] as const;
 export const THEME_STYLESHEET = 'theme.css';
@@ -125,7 +132,8 @@ function filesBelow(dir: string): string[] {
 }
 
 function assetFrom(dir: string, file: string, fromTheme: boolean): Asset {
-  const contentType = ASSET_TYPES[path.extname(file).toLowerCase()];
+  const extension = path.extname(file).toLowerCase();
+  const contentType = ASSET_TYPES[extension] ?? (!fromTheme && extension === '.js' ? BUILT_IN_SCRIPT_TYPE : undefined);
   if (!contentType) refuse(dir, file, `not a served asset type (${Object.keys(ASSET_TYPES).join(' ')})`);
   const body = readFileSync(path.join(dir, file));
   const hash = createHash('sha256').update(body).digest('base64url');

@@ -52,3 +52,13 @@ test('production requires an https issuer and explicit cookie secrets', () => {
   const ok = loadConfig({ NODE_ENV: 'production', ISSUER: 'https://id.example.com', COOKIE_SECRETS: `${secrets},${'y'.repeat(40)}` });
   assert.deepEqual(ok.cookieSecrets, [secrets, 'y'.repeat(40)]);
 });
+
+test('RP_ID: the issuer\'s host by default; a registrable suffix of it is taken; anything else is refused', () => {
+  assert.deepEqual(loadConfig({ ISSUER: 'https://login.example.com' }).webauthn, { rpId: 'login.example.com' });
+  assert.deepEqual(loadConfig({ ISSUER: 'https://login.example.com', RP_ID: 'Example.COM', RP_NAME: 'Example' }).webauthn, { rpId: 'example.com', rpName: 'Example' });
+  for (const rpId of ['com', 'evil.com', 'xample.com', 'other.login.example.com', 'https://example.com', 'example.com:443']) {
+    assert.throws(() => loadConfig({ ISSUER: 'https://login.example.com', RP_ID: rpId }), (err: ConfigError) => err.problems.length === 1 && err.problems[0]!.startsWith('RP_ID: '), rpId);
+  }
+  assert.throws(() => loadConfig({ ISSUER: 'http://127.0.0.1:3000', RP_ID: '0.0.1' }), ConfigError);
+  assert.equal(loadConfig({ ISSUER: 'http://localhost:3000', RP_ID: 'localhost' }).webauthn.rpId, 'localhost');
+});
