@@ -15,7 +15,7 @@
 // The key file (keys/upstream-secret-keys.ts) is read again on every
 // encryption and whenever a ciphertext names a key not yet seen: a key added
 // by `tollgate keys rotate-secrets` on another host is used without a restart.
-import { compactDecrypt, CompactEncrypt, decodeProtectedHeader } from 'jose';
+import { compactDecrypt, CompactEncrypt, decodeProtectedHeader, EncryptJWT, jwtDecrypt } from 'jose';
 import { loadOrCreateSecretKeys, readSecretKeys, secretKeysFile, UpstreamSecretKeyError, type SecretKey } from '../keys/upstream-secret-keys.ts';
 
 export interface SecretBox {
@@ -120,12 +120,15 @@ export function createSecretBox(keysDir: string): SecretBox {
     async currentKeyId() {
       return (await readSecretKeys(keysDir))?.[0]?.kid;
     },
+    // A JWT (RFC 7519) encrypted as above: jose checks its `exp` and the purpose (as `aud`) on the way back.
     async seal(purpose, value, ttlSeconds) {
       if (!known.length) known = await loadOrCreateSecretKeys(keysDir);
       const key = known[0]!;
-      const body = JSON.stringify({ v: value, exp: Math.floor(Date.now() / 1000) + ttlSeconds });
-      return new CompactEncrypt(encoder.encode(body))
-        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid, pur: purpose })
+      return new EncryptJWT({ v: value })
+        .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: key.kid })
+        .setAudience(purpose)
+        .setIssuedAt()
+        .setExpirationTime(`${ttlSeconds}s`)
         .encrypt(bytes(key));
     },
     async open<T>(purpose: string, sealed: string): Promise<T | undefined> {
@@ -133,12 +136,10 @@ export function createSecretBox(keysDir: string): SecretBox {
       const key = kid === undefined ? undefined : await keyFor(kid);
       if (!key) return undefined;
       try {
-        const { plaintext, protectedHeader } = await compactDecrypt(sealed, bytes(key), { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
-        if (protectedHeader.pur !== purpose) return undefined;
-        const body = JSON.parse(decoder.decode(plaintext)) as { v: T; exp: number };
-        return typeof body.exp === 'number' && body.exp > Date.now() / 1000 ? body.v : undefined;
+        const { payload } = await jwtDecrypt(sealed, bytes(key), { audience: purpose, keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] });
+        return payload.v as T;
       } catch {
-        return undefined;
+        return undefined; // not ours, tampered with, for another purpose, or expired
       }
     },
   };

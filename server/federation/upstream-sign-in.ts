@@ -211,6 +211,7 @@ function tokenRequestExtras(provider: ResolvedProvider, checks: RoundTripChecks)
 /** The person from a validated ID token, with userinfo's e-mail when the ID token has none (Google, Kakao put it in the ID token). */
 async function openIdIdentity(config: oidc.Configuration, tokens: oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers): Promise<UpstreamIdentity> {
   const claims = tokens.claims()!;
+  checkSubject(claims.sub);
   let stated: Record<string, unknown> = claims;
   if (typeof claims.email !== 'string' && config.serverMetadata().userinfo_endpoint) {
     // The library checks userinfo's `sub` against the ID token's (OpenID Connect Core §5.3.2).
@@ -237,6 +238,7 @@ async function oauth2Identity(config: oidc.Configuration, provider: ResolvedProv
     // https://docs.github.com/en/rest/users/users#get-the-authenticated-user: `id` is a number, the stable identifier (`login` can change).
     const user = await get(provider.userinfoEndpoint!) as { id?: unknown; name?: unknown; login?: unknown };
     if (typeof user.id !== 'number' && typeof user.id !== 'string') throw new UpstreamSignInError('no_subject', `${provider.id}: its user API named no user id`);
+    checkSubject(String(user.id));
     // https://docs.github.com/en/rest/users/emails: the primary address, vouched for only when `verified`.
     // A token without the user:email scope (an operator's --scope without it) is answered 404 there, as
     // GitHub answers where a token may not look: no address shared, which the person is told, not a failure.
@@ -253,12 +255,22 @@ async function oauth2Identity(config: oidc.Configuration, provider: ResolvedProv
   const answer = await get(provider.userinfoEndpoint!) as { resultcode?: unknown; response?: { id?: unknown; email?: unknown; name?: unknown; nickname?: unknown } };
   const person = answer.response;
   if (answer.resultcode !== '00' || typeof person?.id !== 'string' || !person.id) throw new UpstreamSignInError('no_subject', `${provider.id}: its user API named no member id`);
+  checkSubject(person.id);
   return {
     sub: person.id,
     email: typeof person.email === 'string' ? person.email.trim().toLowerCase() : null,
     emailVerified: false,
     name: typeof person.name === 'string' ? person.name : typeof person.nickname === 'string' ? person.nickname : null,
   };
+}
+
+/**
+ * An identifier we can store and compare: OpenID Connect Core §2 caps `sub`
+ * at 255 ASCII characters; anything else (a NUL, which PostgreSQL refuses,
+ * a megabyte) is the upstream's error, answered with its page, not a 500.
+ */
+function checkSubject(sub: string): void {
+  if (!sub || sub.length > 255 || !/^[\x20-\x7e]+$/.test(sub)) throw new UpstreamSignInError('no_subject', 'the upstream named a subject that is not 1 to 255 printable ASCII characters');
 }
 
 /** openid-client's and fetch's errors as the reason a person is shown. Never the upstream's text verbatim on the page. */

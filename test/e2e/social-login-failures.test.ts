@@ -406,6 +406,7 @@ describe('social login failures in Chromium: a page at Tollgate, no code, nothin
       const outcome = await pageAfter(page, () => page.click('form[data-link="corp"] button'));
       assertNotice(outcome, 'identity_taken', 409, { provider: 'Corp' });
       assert.equal(outcome.back, '/account', 'back to the account page it came from');
+      assert.equal(await page.textContent('main a'), EN['profile.toAccount'], 'and says so');
       await Promise.all([page.waitForURL(`${t.issuer}/account`), page.click('main a')]);
       assert.equal(await page.locator('[data-identity="corp"]').count(), 0, 'the second account has no such identity');
       assert.deepEqual(toApp, []);

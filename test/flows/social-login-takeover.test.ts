@@ -6,7 +6,7 @@
 //   identity goes with it: they are back to "sign in to link";
 // - an account nobody has proven links nothing from the account page;
 // - prompt=login and max_age reach the upstream;
-// - a name longer than ours is cut, an e-mail we cannot store is a page;
+// - a name longer than ours is cut; an e-mail or a subject we cannot store is a page;
 // - two unlinks at once never leave an account with no way in.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -84,7 +84,7 @@ describe('social login: pre-account takeover, re-authentication, odd profiles, c
     assert.match(again.body, /already exists/);
   });
 
-  test('prompt=login and max_age are passed on to the upstream, and its auth_time becomes the sign-in\'s', async () => {
+  test('prompt=login and max_age are passed on to the upstream, and the sign-in is a fresh one', async () => {
     await op.setUsers([...op.users, { sub: 'fresh', email: 'fresh@corp.example', email_verified: true, name: 'Fresh' }]);
     await op.setBehaviour({ signInAs: 'fresh' });
     const agent = browser();
@@ -118,6 +118,14 @@ describe('social login: pre-account takeover, re-authentication, odd profiles, c
     assert.equal(odd.status, 403, odd.body.slice(0, 300));
     assert.match(odd.body, /cannot be used for an account here/);
     assert.equal(await t.tollgate.repositories.linkedIdentities.find('corp', 'odd-mail'), undefined);
+
+    // A subject no database can hold (PostgreSQL refuses NUL in text): the upstream's error, a page.
+    await op.setUsers([...op.users, { sub: 'nul\u0000sub', email: 'nul@corp.example', email_verified: true, name: 'Nul' }]);
+    await op.setBehaviour({ signInAs: 'nul\u0000sub' });
+    const nul = await throughCorp(browser());
+    assert.equal(nul.status, 502, nul.body.slice(0, 300));
+    assert.match(nul.body, /did not say who you are/);
+    assert.deepEqual(await t.tollgate.accounts.list({ email: 'nul@corp.example' }), []);
   });
 
   test('two unlinks at once of an account\'s last two identities leave it one', async () => {

@@ -102,7 +102,9 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
 
   /** A failure as a page at Tollgate, with the way back; the detail goes to the log only. */
   function failurePage(ctx: Context, reason: string, locale: Locale, back: string, status: number, vars: Record<string, string> = {}): void {
-    deps.pages.notice(ctx, `federation_${reason}`, { locale, status, vars, link: { href: back, label: 'federation.back' } });
+    // A link started on the account page goes back there, and says so; a sign-in goes back to its login page.
+    const label = back === `${deps.prefix}/account` ? 'profile.toAccount' : 'federation.back';
+    deps.pages.notice(ctx, `federation_${reason}`, { locale, status, vars, link: { href: back, label } });
   }
 
   /** "Continue with Kakao" / "카카오로 계속하기". */
