@@ -37,6 +37,7 @@ import type { PrecomputedDocuments } from './precomputed-documents.ts';
 import { healthRoutes, type ReadinessChecks } from './routes/health.ts';
 import { interactionRoutes } from './routes/interaction/index.ts';
 import type { FederationDependencies } from './routes/interaction/federated.ts';
+import type { SecondFactorDependencies } from './routes/interaction/second-factor.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
 import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
@@ -94,6 +95,8 @@ export interface AppDependencies {
   accountDeletion: AccountDeletion;
   /** Social login: providers, the upstream round trip, linked identities (routes/interaction/federated.ts). */
   federation: FederationDependencies;
+  /** Second factors and passkeys in the sign-in (routes/interaction/second-factor.ts). */
+  secondFactor: SecondFactorDependencies;
 }
 
 export function createApp(deps: AppDependencies): Koa {
@@ -133,6 +136,7 @@ export function createApp(deps: AppDependencies): Koa {
   const interaction = interactionRoutes({
     provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
     emailVerification: deps.emailVerification, requireVerifiedEmail: config.requireVerifiedEmail, federation: deps.federation,
+    secondFactor: deps.secondFactor,
   });
   app.use(mount(`${prefix}/interaction`, compose([formBody(), interaction.routes(), interaction.allowedMethods()])));
 

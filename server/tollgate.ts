@@ -57,6 +57,7 @@ import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
 import { createMfaService, type MfaService } from './mfa/mfa.ts';
 import { createPasskeys, type Passkeys } from './mfa/passkeys.ts';
+import type { MfaPolicy } from './mfa/policy.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -193,6 +194,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const findAccount = createFindAccount(accounts, {
       requireVerifiedEmail: config.requireVerifiedEmail, idpOf: (sessionUid, authTime) => repositories.sessionDevices.idpOf(sessionUid, authTime),
     });
+    const mfaPolicy: MfaPolicy = (config as { mfa?: { policy?: MfaPolicy } }).mfa?.policy ?? 'optional';
     const provider = createProvider({
       config,
       keys,
@@ -201,6 +203,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       findAccount,
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels }),
       pages: pages.provider,
+      mfaPolicy,
     });
     const audit = createAudit(repositories.audit, logger, metrics);
     listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger, metrics });
@@ -274,6 +277,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
       passwordReset,
       federation,
+      secondFactor: { mfa, passkeys, policy: mfaPolicy },
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), metrics });
 

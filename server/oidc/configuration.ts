@@ -8,6 +8,9 @@ import type { SigningKeys } from '../keys/key-store.ts';
 import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
 import { DPOP_ALGORITHMS } from '../resource-server/index.ts';
+import { ACR_VALUES } from '../mfa/sign-in-levels.ts';
+import type { MfaPolicy } from '../mfa/policy.ts';
+import { secondFactorCheck } from './second-factor-check.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
@@ -19,6 +22,8 @@ export interface ProviderDependencies {
   loadExistingGrant: NonNullable<Configuration['loadExistingGrant']>;
   /** Our pages for what the library would otherwise render itself. */
   pages: ProviderPages;
+  /** MFA_POLICY: who must sign in with a second factor (oidc/second-factor-check.ts). */
+  mfaPolicy: MfaPolicy;
 }
 
 export interface ProviderPages {
@@ -87,6 +92,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
     scopes: ['openid', 'offline_access', ...API_SCOPES],
+    // OpenID Connect Discovery §3 acr_values_supported: one factor, or two (mfa/sign-in-levels.ts).
+    acrValues: [...ACR_VALUES],
     loadExistingGrant: deps.loadExistingGrant,
     // `first_party: true` marks our own applications: they skip the consent page (oidc/load-existing-grant.ts).
     // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (REUSE_GRACE_METADATA).
@@ -112,7 +119,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // library otherwise releases only when a client asks for it with the
       // claims parameter; and `idp`, the upstream provider of a social
       // sign-in (oidc/sign-in-method.ts).
-      openid: ['sub', 'amr', 'idp'],
+      // `acr`: the level, urn:tollgate:sfa or urn:tollgate:mfa (mfa/sign-in-levels.ts).
+      openid: ['sub', 'acr', 'amr', 'idp'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
     },
@@ -152,6 +160,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => mayIntrospect(client as unknown as PolicyClient, token) },
       revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => mayRevoke(client as unknown as PolicyClient, token) },
       userinfo: { enabled: true },
+      // OpenID Connect Core §5.5: the claims parameter, for an essential `acr` (step-up, issue 16) among others.
+      claimsParameter: { enabled: true },
       // OpenID Connect Back-Channel Logout 1.0: clients with a backchannel_logout_uri hear of every ended session.
       backchannelLogout: { enabled: true },
       rpInitiatedLogout: {
@@ -204,9 +214,12 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // access removed, forced logout), introspection and userinfo see it.
       if (!('accountId' in token) || !token.accountId) return undefined;
       const org = organisationOf(ctx.oidc.account);
-      return { roles: [...rolesOf(ctx.oidc.account)], ...(org ? { org } : {}), ...('grantId' in token && token.grantId ? { gid: token.grantId } : {}) };
+      return {
+        roles: [...rolesOf(ctx.oidc.account)], ...(org ? { org } : {}), ...('grantId' in token && token.grantId ? { gid: token.grantId } : {}),
+        ...signInLevelOf(ctx),
+      };
     },
-    interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid), policy: interactionPolicyOf() },
+    interactions: { url: (_ctx, interaction) => interactionPath(config, interaction.uid), policy: interactionPolicyOf(deps.mfaPolicy) },
     // oidc-provider hands its SSRF-guarding dispatcher in `options.dispatcher`
     // (lib/helpers/fetch_request.js); leaving it out lets private receivers through.
     ...(config.allowPrivateNetworkFetch ? {
@@ -288,11 +301,28 @@ export function apiScopesFor(ctx: KoaContextWithOIDC): string[] {
  * checks then fail on the missing grant (a 500), or prompt=none would answer
  * for an account that may no longer sign in.
  */
-function interactionPolicyOf(): interactionPolicy.Prompt[] {
+function interactionPolicyOf(mfaPolicy: MfaPolicy): interactionPolicy.Prompt[] {
   const policy = interactionPolicy.base();
   const login = policy.get('login')!;
   login.checks.add(new interactionPolicy.Check('account_unavailable', 'End-User authentication is required', 'login_required', (ctx) => (
     ctx.oidc.session?.accountId && !ctx.oidc.account ? interactionPolicy.Check.REQUEST_PROMPT : interactionPolicy.Check.NO_NEED_TO_PROMPT
   )), 0);
+  // Last: a session that signed in with one factor where two are asked for (MFA_POLICY, require_mfa, acr_values) is a step-up.
+  login.checks.add(secondFactorCheck(mfaPolicy));
   return policy;
+}
+
+/**
+ * The `acr` and `amr` of the sign-in behind an access token (RFC 9068 §2.2.1),
+ * so that an API can ask for a second factor (the toolkit's requireAcr). The
+ * library keeps them on codes and refresh tokens, not on access tokens: they
+ * are read from the code or refresh token being exchanged.
+ */
+function signInLevelOf(ctx: KoaContextWithOIDC): { acr?: string; amr?: string[] } {
+  const source = (ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken) as { acr?: unknown; amr?: unknown } | undefined;
+  if (!source) return {};
+  return {
+    ...(typeof source.acr === 'string' ? { acr: source.acr } : {}),
+    ...(Array.isArray(source.amr) ? { amr: source.amr as string[] } : {}),
+  };
 }

@@ -13,10 +13,18 @@ const csrf = 'sample-csrf-token';
 const base = '/interaction/sample-uid';
 
 export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
-  login: { action: `${base}/login`, signupAction: `${base}/signup`, forgotHref: '/account/forgot-password?ui_locales=en&interaction=sample-uid', clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error', providers: [{ id: 'kakao', label: 'Continue with Kakao', action: `${base}/federated/kakao` }] },
+  login: { action: `${base}/login`, signupAction: `${base}/signup`, forgotHref: '/account/forgot-password?ui_locales=en&interaction=sample-uid', clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error', providers: [{ id: 'kakao', label: 'Continue with Kakao', action: `${base}/federated/kakao` }], passkeyAction: `${base}/passkey`, passkeyOptions: '{"challenge":"c2FtcGxl"}', scripts: ['webauthn.js'] },
   'federated-link': {
     provider: 'Kakao', email: 'ada@example.test', action: `${base}/federated/link`, hasPassword: true,
     others: [{ label: 'Continue with Google', action: `${base}/federated/google` }], cancelHref: base, csrf, error: 'Sample error',
+  },
+  'mfa-challenge': {
+    action: `${base}/second-factor`, abortAction: `${base}/abort`, csrf, clientName: 'Sample App', totp: true, recovery: true,
+    passkeyOptions: '{"challenge":"c2FtcGxl","allowCredentials":[]}', stepUp: false, error: 'Sample error', scripts: ['webauthn.js'],
+  },
+  'mfa-enrol': {
+    clientName: 'Sample App', totpHref: `${base}/enrol/totp`, passkeyAction: `${base}/enrol/passkey`, passkeyOptions: '{"challenge":"c2FtcGxl"}',
+    abortAction: `${base}/abort`, csrf, scripts: ['webauthn.js'],
   },
   signup: { action: `${base}/signup`, loginHref: base, clientName: 'Sample App', csrf, name: 'Ada', login: 'ada@example.test', error: 'Sample error' },
   consent: { action: `${base}/confirm`, abortAction: `${base}/abort`, clientName: 'Sample App', email: 'ada@example.test', csrf, scopes: ['openid', 'email', 'unknown-scope'] },

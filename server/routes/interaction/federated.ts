@@ -16,6 +16,7 @@
 // vouched for to /interaction/<uid>/federated/continue in a second sealed
 // cookie scoped to that interaction, where the interaction's own cookie
 // proves it is still the same browser.
+import { signInLevel } from '../../mfa/sign-in-levels.ts';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
 import type { Identities, SignInOutcome } from '../../federation/identities.ts';
@@ -337,7 +338,7 @@ export async function finishFederated(ctx: InteractionContext, deps: Interaction
   await deps.sessions.beforeSignIn(accountId);
   const ts = signedInWith!.authTime;
   await finish(ctx, deps.provider, {
-    login: { accountId, amr: signedInWith!.amr, remember: true, ...(ts !== undefined ? { ts } : {}) },
+    login: { accountId, ...signInLevel(signedInWith!.amr), remember: true, ...(ts !== undefined ? { ts } : {}) },
     federation: { provider: signedInWith!.provider },
   }, false);
 }

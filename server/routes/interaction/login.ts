@@ -16,6 +16,8 @@ import { ConflictError } from '../../errors.ts';
 import type { AccountView } from '../../services/accounts.ts';
 import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
 import { federatedSteps } from './federated.ts';
+import { isStepUp, secondFactorSteps } from './second-factor.ts';
+import { signInLevel } from '../../mfa/sign-in-levels.ts';
 
 export const loginForm = z.object({
   login: z.string().max(320),
@@ -34,6 +36,7 @@ interface PageOptions { login?: string; name?: string; error?: string; status?: 
 
 export function loginSteps(deps: InteractionDependencies) {
   const federated = federatedSteps(deps);
+  const secondFactor = secondFactorSteps(deps);
   const t = (ctx: InteractionContext) => deps.pages.translator(ctx.state.locale);
   const throttled = (ctx: InteractionContext, wait: number) => {
     ctx.set('Retry-After', String(wait));
@@ -43,7 +46,7 @@ export function loginSteps(deps: InteractionDependencies) {
   /** The login page, with an optional error message and status, and a button per enabled upstream provider. */
   async function renderLogin(ctx: InteractionContext, options: PageOptions = {}): Promise<void> {
     const { interaction, base } = ctx.state;
-    const providers = await federated.buttons(ctx);
+    const [providers, passkeyOptions] = await Promise.all([federated.buttons(ctx), secondFactor.passwordlessOptions()]);
     const hint = interaction.params.login_hint;
     deps.pages.render(ctx, 'login', ctx.state.locale, {
       action: `${base}/login`,
@@ -55,6 +58,10 @@ export function loginSteps(deps: InteractionDependencies) {
       login: options.login ?? (typeof hint === 'string' ? hint : ''),
       error: options.error,
       providers,
+      // "Sign in with a passkey": the webauthn.js form (a discoverable credential, second-factor.ts).
+      passkeyAction: `${base}/passkey`,
+      passkeyOptions,
+      scripts: ['webauthn.js'],
     }, options.status);
   }
 
@@ -71,7 +78,13 @@ export function loginSteps(deps: InteractionDependencies) {
     }, options.status);
   }
 
+  /** The login page; a step-up (a session asked for the MFA level) goes straight to the second factor. */
   function showLogin(ctx: InteractionContext): Promise<void> {
+    if (isStepUp(ctx)) {
+      ctx.status = 303;
+      ctx.redirect(`${ctx.state.base}/second-factor`);
+      return Promise.resolve();
+    }
     return renderLogin(ctx);
   }
 
@@ -98,7 +111,9 @@ export function loginSteps(deps: InteractionDependencies) {
       return renderLogin(ctx, { login: form.login, error: t(ctx)('login.failed'), status: 401 });
     }
     await deps.audit.record('login.success', { ...seen, accountId: result.account.id });
-    await deps.throttle.succeeded(email, ctx.ip);
+    // The throttle starts afresh only once the whole sign-in succeeds (signIn, or after the second factor):
+    // a right password followed by wrong codes must keep counting.
+    ctx.state.throttledAs = email;
     ctx.state.accountId = result.account.id;
     await next();
   }
@@ -166,8 +181,9 @@ export function loginSteps(deps: InteractionDependencies) {
 
   async function signIn(ctx: InteractionContext): Promise<void> {
     await deps.sessions.beforeSignIn(ctx.state.accountId);
-    // amr: RFC 8176 "pwd". `remember` keeps the session across browser restarts.
-    await finish(ctx, deps.provider, { login: { accountId: ctx.state.accountId, amr: ['pwd'], remember: true } }, false);
+    if (ctx.state.throttledAs) await deps.throttle.succeeded(ctx.state.throttledAs, ctx.ip);
+    // amr: RFC 8176 "pwd", one factor (mfa/sign-in-levels.ts). `remember` keeps the session across browser restarts.
+    await finish(ctx, deps.provider, { login: { accountId: ctx.state.accountId, ...signInLevel(['pwd']), remember: true } }, false);
   }
 
   return { showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, requireVerifiedEmail, signIn };

@@ -22,6 +22,7 @@ import type { LoginThrottle } from '../../services/login-throttle.ts';
 import type { SessionService } from '../../services/sessions.ts';
 import type { Pages } from '../../views/pages.ts';
 import type { FederationDependencies } from './federated.ts';
+import type { SecondFactorDependencies } from './second-factor.ts';
 
 export interface InteractionDependencies {
   provider: Provider;
@@ -41,6 +42,8 @@ export interface InteractionDependencies {
   requireVerifiedEmail: boolean;
   /** Social login: the providers, the round trip, identities (federated.ts). */
   federation: FederationDependencies;
+  /** Second factors, passkeys and MFA_POLICY (second-factor.ts). */
+  secondFactor: SecondFactorDependencies;
 }
 
 export type Interaction = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -57,10 +60,20 @@ export interface InteractionState {
   form: unknown;
   /** The account now signed in (checkPassword, createAccount, a social sign-in), for signIn. */
   accountId: string;
+  /** checkPassword: the e-mail whose throttle count starts afresh once the sign-in completes. */
+  throttledAs?: string;
   /** A social sign-in (federated.ts): the provider, and the `amr` to hand oidc-provider. */
   signedInWith?: { provider: string; amr: string[]; authTime?: number };
   /** The account of the interaction's session (loadSignedInAccount), for consent. */
   account: StoredAccount;
+  /** loadPending (second-factor.ts): what the first factor proved, and the account's e-mail (the throttle's key). */
+  pending?: { uid: string; accountId: string; methods: string[]; provider?: string; ts?: number; enrolled?: string[]; stepUp?: boolean; email: string };
+  /** checkSecondFactor / signInWithPasskey: the `amr` values the second factor adds. */
+  secondMethods?: string[];
+  /** A recovery code was used: how many remain. */
+  recoveryCodesLeft?: number;
+  /** A factor set up during this sign-in: its `amr` values. */
+  enrolledMethods?: string[];
 }
 
 export type InteractionContext = RouterContext<InteractionState>;
