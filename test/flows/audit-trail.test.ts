@@ -2,7 +2,8 @@
 // kind of security event (sign-in, consent, logout, refresh token theft, the
 // account page, forced logout, each admin change) is one row with its type,
 // account, client, address and browser; social login's links, refused
-// links and unlinks; admin changes carry their actor and
+// links and unlinks; second factors and passkeys (driven through their
+// services, a passkey by a software authenticator); admin changes carry their actor and
 // before/after and are pino lines too; no password, secret, token or code is
 // ever written to the trail or the logs; filters, time bounds and pages are
 // exact; and the API offers no way to change or delete an event.
@@ -14,6 +15,7 @@ import { hostScopedFetch, UserAgent } from '../support/user-agent.ts';
 import { startUpstreamOp } from '../support/upstream-op.ts';
 import { adminCalls, basicAuth } from '../support/admin.ts';
 import { startSmtp, type TestSmtp } from '../support/smtp.ts';
+import { SoftwareAuthenticator } from '../support/software-authenticator.ts';
 import { AUDIT_TYPES } from '../../server/services/audit.ts';
 import { digestClientSecret } from '../../server/services/client-secrets.ts';
 import { ACCOUNT_CLIENT_ID } from '../../server/services/reserved-clients.ts';
@@ -489,6 +491,57 @@ describe('audit trail through the admin API', () => {
     const reset = await newest('mfa.factors_reset', (e) => e.account_id === id);
     assertSeen(reset, { accountId: id, userAgent: OPS_UA, actor: 'ops' });
     assert.deepEqual(reset.details, { totp: false, recovery_codes: true });
+  });
+
+  test('passkeys (the service; its pages come later): registration, a counter regression, removal of one and of all, never a key or a response', async () => {
+    const passkeys = t.tollgate.passkeys;
+    const account = { email: 'passkey-audit@example.test', name: 'Pia' };
+    const { id } = await t.tollgate.accounts.create({ email: account.email, password: PASSWORD });
+    const authenticator = new SoftwareAuthenticator({ origin: t.issuer });
+    /** Everything the authenticator sent: none of it belongs in the trail or the logs. */
+    const keepResponse = (label: string, response: { response: object }) => {
+      for (const [field, value] of Object.entries(response.response)) {
+        if (typeof value === 'string' && value.length > 16) keep(`passkey ${label} ${field}`, value);
+      }
+    };
+    const register = async (name: string) => {
+      const response = await authenticator.create(await passkeys.registrationOptions({ id, ...account }));
+      keepResponse(`${name} registration`, response);
+      const summary = await passkeys.register(id, response, name);
+      keep(`passkey ${name} public key`, authenticator.publicKeyOf(summary.id));
+      return summary.id;
+    };
+    const phone = await register('Phone');
+    // A second authenticator: the first one holds a credential the server excludes.
+    const laptopAuthenticator = new SoftwareAuthenticator({ origin: t.issuer, backupEligible: true });
+    const laptopResponse = await laptopAuthenticator.create(await passkeys.registrationOptions({ id, ...account }));
+    keepResponse('laptop registration', laptopResponse);
+    const laptop = (await passkeys.register(id, laptopResponse, 'Laptop')).id;
+    keep('passkey laptop public key', laptopAuthenticator.publicKeyOf(laptop));
+
+    const assertion = async (overrides = {}) => {
+      const response = await authenticator.get(await passkeys.authenticationOptions({ accountId: id }), { credentialId: phone, ...overrides });
+      keepResponse(`assertion ${response.response.signature.slice(0, 8)}`, response);
+      return response;
+    };
+    await passkeys.authenticate(await assertion(), { accountId: id });
+    // A clone that lags behind the original: its counter does not grow.
+    authenticator.setCounter(phone, 0);
+    await assert.rejects(passkeys.authenticate(await assertion(), { accountId: id }), { reason: 'counter' });
+    assert.equal(await passkeys.remove(id, phone), true);
+    assert.equal(await passkeys.removeAll(id), 1);
+
+    const registered = (await list(`?type=passkey.registered&account_id=${id}&limit=10`)).items;
+    assert.deepEqual(registered.map((e) => e.details).reverse(), [
+      { credential_id: phone, device_type: 'singleDevice' }, { credential_id: laptop, device_type: 'multiDevice' },
+    ]);
+    const regression = await newest('passkey.counter_regression', (e) => e.account_id === id);
+    assert.deepEqual(regression.details, { credential_id: phone });
+    const removed = (await list(`?type=passkey.removed&account_id=${id}&limit=10`)).items;
+    assert.deepEqual(removed.map((e) => e.details).reverse(), [{ credential_id: phone }, { all: true, count: 1 }]);
+    for (const e of [...registered, regression, ...removed]) assert.equal(e.account_id, id, `${e.type} #${e.id}`);
+    // Only the ones asked for: no event for the successful use, no second regression.
+    assert.equal((await list(`?type=passkey.counter_regression&account_id=${id}&limit=10`)).items.length, 1);
   });
 
   test('every audit type has at least one row', async () => {
