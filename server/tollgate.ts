@@ -267,7 +267,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       devices: repositories.sessionDevices,
       audit,
       admin,
-      emailVerification, profile, accountDeletion,
+      emailVerification, profile, accountDeletion, mfa, passkeys,
       readiness: repositories.readiness,
       metrics,
       csrf: createCsrf(cookieSecrets),
