@@ -128,6 +128,8 @@ describe('the account page\'s second factors: bad input', () => {
       assert.equal((await post(`/mfa/passkeys/${id}/remove`, { csrf })).status, 404, id.slice(0, 20));
     }
     assert.deepEqual(await passkeyNames(bobId), ['Bob key']);
+    // The same form for the account's own passkey is found (so the 404s above are the ownership check).
+    assert.equal((await post('/mfa/passkeys/YWRhLWtleQ/rename', { csrf, name: 'Ada key' })).status, 200);
     // Removing the authenticator app that was never set up: nothing to remove.
     assert.equal((await post('/mfa/totp/remove', { csrf })).status, 404);
   });
