@@ -7,6 +7,7 @@
 //   → /account/{forgot,reset}-password  forgotten password (routes/password-reset.ts)
 //   → /account/verify-email      form body → the verification link's pages (routes/email-verification.ts)
 //   → /account                   form body → profile forms, account deletion (routes/account-profile.ts)
+//   → /account                   form body → second factors and passkeys (routes/account-mfa.ts)
 //   → /account                   form body → the account page (routes/account.ts)
 //   → POST /auth                 an authorization request by POST → 303 to the same by GET
 //   → /me                        form body (POST) → userinfo for our API's tokens (routes/userinfo.ts)
@@ -46,6 +47,7 @@ import { passwordResetRoutes } from './routes/password-reset.ts';
 import type { PasswordReset } from './services/password-reset.ts';
 import { EMAIL_VERIFICATION_PATH, emailVerificationRoutes } from './routes/email-verification.ts';
 import { accountProfileRoutes } from './routes/account-profile.ts';
+import { accountMfaRoutes } from './routes/account-mfa.ts';
 import type { AdminApi } from './routes/admin/index.ts';
 import { ADMIN_API_PATH } from './routes/admin/openapi.ts';
 import { basePath } from './oidc/configuration.ts';
@@ -95,7 +97,7 @@ export interface AppDependencies {
   accountDeletion: AccountDeletion;
   /** Social login: providers, the upstream round trip, linked identities (routes/interaction/federated.ts). */
   federation: FederationDependencies;
-  /** Second factors and passkeys in the sign-in (routes/interaction/second-factor.ts). */
+  /** Second factors and passkeys: the sign-in's step (routes/interaction/second-factor.ts), the account page's section (routes/account-mfa.ts). */
   secondFactor: SecondFactorDependencies;
 }
 
@@ -149,8 +151,11 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(mount(`${prefix}/account`, compose([formBody(), accountProfileRoutes({ provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, profile: deps.profile, deletion: deps.accountDeletion }).routes()])));
   const account = accountRoutes({
     provider, accounts: deps.accounts, sessions: deps.sessions, devices: deps.devices, csrf: deps.csrf, pages, prefix, issuer: config.issuer, audit: deps.audit, profile: deps.profile,
-    emailVerificationAvailable: deps.emailVerification.available, federation: deps.federation,
+    emailVerificationAvailable: deps.emailVerification.available, federation: deps.federation, mfa: deps.secondFactor.mfa, passkeys: deps.secondFactor.passkeys,
   });
+  app.use(mount(`${prefix}/account`, compose([formBody(), accountMfaRoutes({
+    provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, mfa: deps.secondFactor.mfa, passkeys: deps.secondFactor.passkeys, audit: deps.audit,
+  }).routes()])));
   app.use(mount(`${prefix}/account`, compose([formBody(), accountIdentityRoutes({
     provider, accounts: deps.accounts, csrf: deps.csrf, pages, prefix, issuer: config.issuer, federation: deps.federation,
   }).routes()])));

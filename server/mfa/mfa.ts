@@ -76,6 +76,13 @@ export interface MfaService {
    */
   startTotpEnrolment(account: { readonly id: string; readonly email: string }): Promise<TotpEnrolment>;
   /**
+   * The enrolment started and not yet confirmed, shown again (the same secret
+   * and QR code): for the page that answers a wrong code, since the person
+   * has scanned this secret already. Undefined when none is pending or it is
+   * older than the pending lifetime (`confirmTotp` would say `no_enrolment`).
+   */
+  pendingTotpEnrolment(account: { readonly id: string; readonly email: string }): Promise<TotpEnrolment | undefined>;
+  /**
    * Confirms the pending enrolment with a code from the app. On `ok` the code's
    * step counts as used (it cannot also pass `verifyTotp`). Audited as
    * `mfa.totp_enabled` (with `replaced` when it took the place of one).
@@ -135,6 +142,12 @@ export function createMfaService(options: MfaOptions): MfaService {
   const pendingTtl = options.pendingTtlSeconds ?? PENDING_TTL_SECONDS;
   const nowSeconds = () => (options.now ?? Date.now)() / 1000;
   const decrypt = (accountId: string, ciphertext: string) => secrets.decryptBound(TOTP_SECRET_PURPOSE, accountId, ciphertext);
+  const enrolmentOf = async (account: { readonly email: string }, secret: string): Promise<TotpEnrolment> => {
+    const uri = totpUri(secret, issuerName, account.email);
+    return { secret, groupedSecret: groupedSecret(secret), uri, svg: await qrCodeSvg(uri) };
+  };
+  /** Wall-clock time, as the database stamped pendingSince (`now` is the clock codes are checked against). */
+  const pendingLive = (since: Date | null): since is Date => since !== null && since.getTime() > Date.now() - pendingTtl * 1000;
   const record = (type: Parameters<Audit['record']>[0], accountId: string, context: MfaAuditContext | undefined, details?: Record<string, unknown>) =>
     audit?.record(type, { accountId, ...context, ...(details ? { details } : {}) });
 
@@ -143,15 +156,19 @@ export function createMfaService(options: MfaOptions): MfaService {
       const secret = newTotpSecret();
       const stored = await totpFactors.startPending(account.id, await secrets.encryptBound(TOTP_SECRET_PURPOSE, account.id, secret));
       if (!stored) throw new NotFoundError('no such account');
-      const uri = totpUri(secret, issuerName, account.email);
-      return { secret, groupedSecret: groupedSecret(secret), uri, svg: await qrCodeSvg(uri) };
+      return enrolmentOf(account, secret);
+    },
+
+    async pendingTotpEnrolment(account) {
+      const factor = await totpFactors.find(account.id);
+      if (!factor?.pendingSecretEncrypted || !pendingLive(factor.pendingSince)) return undefined;
+      return enrolmentOf(account, await decrypt(account.id, factor.pendingSecretEncrypted));
     },
 
     async confirmTotp(accountId, code, context) {
       const factor = await totpFactors.find(accountId);
       const pending = factor?.pendingSecretEncrypted;
-      // Wall-clock time, as the database stamped pendingSince (`now` is the clock codes are checked against).
-      if (!pending || !factor.pendingSince || factor.pendingSince.getTime() <= Date.now() - pendingTtl * 1000) return 'no_enrolment';
+      if (!pending || !pendingLive(factor.pendingSince)) return 'no_enrolment';
       const typed = normaliseTotpCode(code);
       if (typed === undefined) return 'invalid';
       const step = matchingTimeStep(await decrypt(accountId, pending), typed, nowSeconds());

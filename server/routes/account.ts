@@ -19,6 +19,9 @@ import type { Profile } from '../services/profile.ts';
 import { profileSection } from './account-profile.ts';
 import { identitiesSection } from './account-identities.ts';
 import type { FederationDependencies } from './interaction/federated.ts';
+import { mfaSection } from './account-mfa.ts';
+import type { MfaService } from '../mfa/mfa.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
 
 interface Dependencies {
   provider: Provider;
@@ -36,6 +39,9 @@ interface Dependencies {
   profile: Profile;
   /** Linked identities and the providers to link (routes/account-identities.ts). */
   federation: FederationDependencies;
+  /** Second factors and passkeys (routes/account-mfa.ts). */
+  mfa: MfaService;
+  passkeys: Passkeys;
 }
 
 export function accountRoutes(deps: Dependencies): Router {
@@ -79,6 +85,7 @@ export function accountRoutes(deps: Dependencies): Router {
       grants: oneRowPerClient(grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
       profile: profileSection(ctx, who, deps.profile, deps.pages, locale),
       identities: await identitiesSection(ctx, who, deps, locale, when),
+      mfa: await mfaSection(ctx, who, deps, locale, when),
     });
   });
 

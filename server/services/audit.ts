@@ -21,7 +21,7 @@ export const AUDIT_TYPES = [
   'identity.linked', 'identity.unlinked', 'identity.link_refused',
   'mfa.totp_enabled', 'mfa.totp_removed', 'mfa.recovery_codes_generated', 'mfa.recovery_code_used', 'mfa.factors_reset',
   'mfa.challenge_passed', 'mfa.challenge_failed',
-  'passkey.registered', 'passkey.removed', 'passkey.counter_regression',
+  'passkey.registered', 'passkey.removed', 'passkey.counter_regression', 'passkey.renamed',
 ] as const;
 export type AuditType = (typeof AUDIT_TYPES)[number];
 

@@ -45,6 +45,16 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
       available: [{ provider: 'google', label: 'Google', action: '/account/identities/google/link' }],
       message: 'Sample message', error: 'Sample error',
     },
+    mfa: {
+      totp: { since: '1 Jan 2026, 10:00 UTC', lastUsed: '2 Jan 2026, 10:00 UTC' },
+      setupHref: '/account/mfa/totp', removeTotpAction: '/account/mfa/totp/remove',
+      recoveryCodes: { remaining: 9, of: 10 }, canGenerateCodes: true, generateCodesAction: '/account/mfa/recovery-codes',
+      passkeys: [{
+        id: 'c2FtcGxl', index: 0, name: 'Work laptop', createdAt: '1 Jan 2026, 10:00 UTC', lastUsed: '2 Jan 2026, 10:00 UTC', synced: true,
+        renameAction: '/account/mfa/passkeys/c2FtcGxl/rename', removeAction: '/account/mfa/passkeys/c2FtcGxl/remove',
+      }],
+      passkeyNameMax: 64, addPasskeyHref: '/account/mfa/passkeys/new', message: 'Sample message',
+    },
   },
   error: { error: 'invalid_request', message: 'Sample message' },
   // `form`: oidc-provider's own (escaped by it), rendered raw.
@@ -54,5 +64,11 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
   'forgot-password': { action: '/account/forgot-password', csrf, locale: 'en', email: 'ada@example.test', interaction: 'sample-uid', backHref: base, error: 'Sample error' },
   'reset-password': { action: '/account/reset-password', csrf, locale: 'en', token: 'sample-token', error: 'Sample error' },
   'verify-email': { action: '/account/verify-email', token: 'sample-link-token', csrf, email: 'ada@example.test' },
+  'mfa-totp-setup': {
+    action: '/account/mfa/totp', csrf, groupedSecret: 'ABCD EFGH IJKL MNOP QRST UVWX YZ23 4567', error: 'Sample error', cancelHref: '/account',
+    svg: '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 29 29"><path stroke="#000000" d="M4 4.5h7"/></svg>',
+  },
+  'mfa-recovery-codes': { codes: ['ABCD-EFGH-JKMN-PQRS', 'TVWX-YZ23-4567-89AB'], continueHref: '/account', continueAction: `${base}/continue`, csrf },
+  'mfa-passkey-add': { action: '/account/mfa/passkeys', csrf, options: '{"challenge":"c2FtcGxl","rp":{"name":"Tollgate"}}', error: 'Sample error', cancelHref: '/account' },
   'account-confirm': { title: 'Sample title', message: 'Sample message', action: '/account/delete', hidden: { csrf }, password: 'Password', button: 'Sample button', danger: true, error: 'Sample error', cancel: { href: '/account', label: 'Back' } },
 };

@@ -19,7 +19,7 @@ import { BUILT_IN_CATALOGUES, LOCALES, withOverrides, type Catalogue, type Catal
 import { projectPath } from '../paths.ts';
 
 /** The templates Tollgate renders by name; a theme may replace any of them. */
-export const PAGE_TEMPLATES = ['layout', 'login', 'signup', 'consent', 'account', 'error', 'logout', 'logout-done', 'notice', 'forgot-password', 'reset-password', 'verify-email', 'account-confirm', 'federated-link', 'mfa-challenge', 'mfa-enrol'] as const;
+export const PAGE_TEMPLATES = ['layout', 'login', 'signup', 'consent', 'account', 'error', 'logout', 'logout-done', 'notice', 'forgot-password', 'reset-password', 'verify-email', 'account-confirm', 'federated-link', 'mfa-challenge', 'mfa-enrol', 'mfa-totp-setup', 'mfa-recovery-codes', 'mfa-passkey-add'] as const;
 
 /**
  * Served types. No script or HTML: under `script-src 'self'` a script served

@@ -573,6 +573,28 @@ describe('audit trail through the admin API', () => {
     assert.equal((await list(`?type=passkey.counter_regression&account_id=${id}&limit=10`)).items.length, 1);
   });
 
+  test('a passkey renamed and removed on the account page: passkey.renamed (never the name), passkey.removed', async () => {
+    const { id } = await t.tollgate.accounts.create({ email: 'passkey-rename@example.test', password: PASSWORD });
+    const account = new UserAgent({ 'user-agent': ACCOUNT_UA, ...SPOOFED });
+    const callback = `${t.issuer}/account?`;
+    const login = await account.navigate(`${t.issuer}/account`, {}, callback);
+    const signedIn = (await account.submit(login, '/login', { login: 'passkey-rename@example.test', password: PASSWORD }, callback)).url;
+    // A stored credential, added once signed in (with it, the password alone would lead to the second step): the rename never checks its key.
+    await t.tollgate.repositories.webauthnCredentials.insert({
+      id: 'YXVkaXQta2V5', accountId: id, publicKey: 'cHVibGljLWtleQ', counter: 0, transports: [], name: 'Desk key', deviceType: 'singleDevice', backedUp: false,
+      aaguid: '00000000-0000-0000-0000-000000000000',
+    });
+    let page = await account.navigate(signedIn);
+    keep('passkey name', 'Travelling key');
+    page = await account.submit(page, '/mfa/passkeys/YXVkaXQta2V5/rename', { name: 'Travelling key' });
+    assert.equal(page.status, 200);
+    const renamed = await newest('passkey.renamed', (e) => e.account_id === id);
+    assertSeen(renamed, { accountId: id, clientId: null, userAgent: ACCOUNT_UA, actor: null });
+    assert.deepEqual(renamed.details, { credential_id: 'YXVkaXQta2V5', by: 'account page' });
+    assert.equal((await account.submit(page, '/mfa/passkeys/YXVkaXQta2V5/remove', {})).status, 200);
+    assert.deepEqual((await newest('passkey.removed', (e) => e.account_id === id)).details, { credential_id: 'YXVkaXQta2V5' });
+  });
+
   test('every audit type has at least one row', async () => {
     const seen = new Set((await all()).map((e) => e.type));
     assert.deepEqual(AUDIT_TYPES.filter((type) => !seen.has(type)), []);

@@ -287,11 +287,13 @@ export function secondFactorSteps(deps: InteractionDependencies) {
     });
   }
 
-  async function renderTotpSetup(ctx: InteractionContext, options: { error?: string; status?: number } = {}): Promise<void> {
+  /** The set-up page: a new secret, or (after a wrong code) the same one, so that the app already holding it still works. */
+  async function renderTotpSetup(ctx: InteractionContext, options: { error?: string; status?: number; again?: boolean } = {}): Promise<void> {
     const { base, csrf, pending } = ctx.state;
-    const enrolment = await mfa.startTotpEnrolment({ id: pending!.accountId, email: pending!.email });
+    const account = { id: pending!.accountId, email: pending!.email };
+    const enrolment = (options.again ? await mfa.pendingTotpEnrolment(account) : undefined) ?? await mfa.startTotpEnrolment(account);
     deps.pages.render(ctx, 'mfa-totp-setup', ctx.state.locale, {
-      action: `${base}/enrol/totp`, csrf, svg: enrolment.svg, groupedSecret: enrolment.groupedSecret, cancelHref: `${base}/enrol`, error: options.error,
+      action: `${base}/enrol/totp`, csrf, svg: enrolment.svg, groupedSecret: enrolment.groupedSecret, cancelHref: `${base}/enrol`, cancelLabel: 'mfa.enrol.otherWay', error: options.error,
     }, options.status);
   }
 
@@ -304,8 +306,7 @@ export function secondFactorSteps(deps: InteractionDependencies) {
     const parsed = totpForm.safeParse(ctx.request.body);
     const pending = ctx.state.pending!;
     const confirmed = parsed.success ? await mfa.confirmTotp(pending.accountId, parsed.data.code, seen(ctx)) : 'invalid';
-    // A wrong code starts over with a new secret: the page shows the secret again, and a secret shown twice is no weaker than once.
-    if (confirmed !== 'ok') return renderTotpSetup(ctx, { error: t(ctx)(confirmed === 'no_enrolment' ? 'mfa.setup.expired' : 'mfa.setup.wrongCode'), status: 400 });
+    if (confirmed !== 'ok') return renderTotpSetup(ctx, { error: t(ctx)(confirmed === 'no_enrolment' ? 'mfa.setup.expired' : 'mfa.setup.wrongCode'), status: 400, again: true });
     ctx.state.enrolledMethods = ['otp'];
     await next();
   }
