@@ -256,7 +256,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset, emailVerification, accountDeletion, providers, identities,
+      passwordReset, emailVerification, accountDeletion, providers, identities, mfa, passkeys,
     });
     const federation = {
       providers, identities, sealer: secretBox, logger,

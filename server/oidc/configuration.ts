@@ -41,6 +41,9 @@ export const REUSE_GRACE_METADATA = 'refresh_token_reuse_grace_seconds';
 /** Client metadata: this client's access token lifetime in seconds (default ACCESS_TOKEN_TTL). */
 export const ACCESS_TOKEN_TTL_METADATA = 'access_token_lifetime';
 
+/** Client metadata: `true` demands a second factor for every sign-in at this client, whatever MFA_POLICY says (mfa/policy.ts). */
+export const REQUIRE_MFA_METADATA = 'require_mfa';
+
 /** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
 export const API_SCOPES = ['basic', 'admin'] as const;
 
@@ -92,11 +95,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (REUSE_GRACE_METADATA).
     extraClientMetadata: {
       // `introspection_audiences` registers a resource server (oidc/token-policies.ts).
-      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA],
+      // `require_mfa: true` demands a second factor for this client's sign-ins (REQUIRE_MFA_METADATA).
+      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA],
       validator: (_ctx, key, value, metadata) => {
         if (key === INTROSPECTION_AUDIENCES_METADATA) validateIntrospectionAudiences(value, metadata);
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+        if (key === REQUIRE_MFA_METADATA && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata(`${REQUIRE_MFA_METADATA} must be a boolean`);
         }
         if (key === ACCESS_TOKEN_TTL_METADATA && value !== undefined && !(Number.isInteger(value) && (value as number) >= 60 && (value as number) <= 86_400)) {
           throw new errors.InvalidClientMetadata(`${ACCESS_TOKEN_TTL_METADATA} must be a whole number of seconds from 60 to 86400`);
