@@ -142,7 +142,7 @@ describe('admin API: second factors', () => {
     assert.deepEqual(event?.details, { totp: true, recovery_codes: true, passkeys: 1, by: 'admin api' });
     const [logout] = (await t.tollgate.audit.page({ type: 'user.forced_logout', accountId: id, limit: 5 })).events;
     assert.equal(logout?.actor, 'ops');
-    assert.equal(logout?.details.reason, 'mfa reset');
+    assert.equal(logout?.details?.reason, 'mfa reset');
     const [removed] = (await t.tollgate.audit.page({ type: 'passkey.removed', accountId: id, limit: 5 })).events;
     assert.equal(removed?.actor, 'ops');
 
