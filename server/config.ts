@@ -13,6 +13,9 @@ import { z } from 'zod';
 import { ConfigError } from './errors.ts';
 
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+/** MFA_POLICY: who must sign in with a second factor (server/mfa/policy.ts). */
+export const MFA_POLICIES = ['optional', 'admins', 'everyone'] as const;
+export type MfaPolicy = (typeof MFA_POLICIES)[number];
 
 const integer = (min: number, max: number) =>
   z.coerce.number({ error: 'must be a number' }).int('must be a whole number').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
@@ -272,6 +275,11 @@ export const CONFIG_OPTIONS = {
     meaning: 'The name an authenticator shows for passkeys made here (WebAuthn `rp.name`).',
     why: "The brand people see on the pages (the theme's `brand` string).",
   },
+  MFA_POLICY: {
+    schema: z.enum(MFA_POLICIES, { error: `must be one of ${MFA_POLICIES.join(', ')}` }).default('optional'),
+    meaning: 'Who must sign in with a second factor: `optional` (whoever enrolled one), `admins` (accounts with the `admin` role), `everyone`. A client may demand one for its own sign-ins (`--require-mfa`). Someone who must and has none enrols during the sign-in. See [docs/mfa.md](docs/mfa.md).',
+    why: 'Accounts made before second factors existed keep signing in; turn it up once people have had the chance to enrol.',
+  },
 } as const satisfies Record<string, ConfigOption>;
 
 type Options = typeof CONFIG_OPTIONS;
@@ -317,6 +325,8 @@ export interface Config {
   readonly requireVerifiedEmail: boolean;
   /** Passkeys (server/mfa/passkeys.ts): the RP ID (RP_ID, default the issuer's host) and RP_NAME (undefined: the brand). */
   readonly webauthn: { readonly rpId: string; readonly rpName?: string };
+  /** MFA_POLICY: who must use a second factor (server/mfa/policy.ts decides it for one sign-in). */
+  readonly mfa: { readonly policy: MfaPolicy };
 }
 
 /**
@@ -399,6 +409,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     mail: mailOf(e, issuer),
     requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
     webauthn: Object.freeze({ rpId: e.RP_ID ?? new URL(issuer).hostname, ...(e.RP_NAME ? { rpName: e.RP_NAME } : {}) }),
+    mfa: Object.freeze({ policy: e.MFA_POLICY }),
   });
 }
 

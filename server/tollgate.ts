@@ -57,7 +57,6 @@ import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
 import { createMfaService, type MfaService } from './mfa/mfa.ts';
 import { createPasskeys, type Passkeys } from './mfa/passkeys.ts';
-import type { MfaPolicy } from './mfa/policy.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -194,7 +193,6 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const findAccount = createFindAccount(accounts, {
       requireVerifiedEmail: config.requireVerifiedEmail, idpOf: (sessionUid, authTime) => repositories.sessionDevices.idpOf(sessionUid, authTime),
     });
-    const mfaPolicy: MfaPolicy = (config as { mfa?: { policy?: MfaPolicy } }).mfa?.policy ?? 'optional';
     const provider = createProvider({
       config,
       keys,
@@ -203,7 +201,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       findAccount,
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels }),
       pages: pages.provider,
-      mfaPolicy,
+      mfaPolicy: config.mfa.policy,
     });
     const audit = createAudit(repositories.audit, logger, metrics);
     listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger, metrics });
@@ -259,7 +257,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset, emailVerification, accountDeletion, providers, identities,
+      passwordReset, emailVerification, accountDeletion, providers, identities, mfa, passkeys,
     });
     const federation = {
       providers, identities, sealer: secretBox, logger,
@@ -277,7 +275,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
       passwordReset,
       federation,
-      secondFactor: { mfa, passkeys, policy: mfaPolicy },
+      secondFactor: { mfa, passkeys, policy: config.mfa.policy },
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), metrics });
 

@@ -18,6 +18,8 @@ import type { PasswordReset } from '../services/password-reset.ts';
 import type { EmailVerification } from '../services/email-verification.ts';
 import type { AccountDeletion } from '../services/account-deletion.ts';
 import type { NewProviderInput, ProviderService } from '../federation/providers.ts';
+import type { MfaService } from '../mfa/mfa.ts';
+import type { Passkeys } from '../mfa/passkeys.ts';
 
 /** Bad arguments found before anything is opened: exit 2, with the command's usage. */
 export class UsageError extends Error {}
@@ -42,6 +44,9 @@ export interface ServerServices extends StoreServices {
   readonly accountDeletion: AccountDeletion;
   /** Upstream identity providers (server/federation/). */
   readonly providers: ProviderService;
+  /** Second factors and passkeys (`users reset-mfa`). */
+  readonly mfa: MfaService;
+  readonly passkeys: Passkeys;
 }
 
 export interface OptionSpec {
@@ -199,7 +204,7 @@ function accountPatchCommand(summary: string, patch: AccountPatch): Command {
 /** The groups of commands, for `tollgate --help`. */
 export const GROUPS: Record<string, string> = {
   users: 'people: create, list, disable, delete, set passwords, end sessions',
-  clients: 'OAuth clients: register, list, rotate secrets, delete',
+  clients: 'OAuth clients: register, list, change, rotate secrets, delete',
   keys: 'signing keys: list, rotate; the key of upstream providers\' secrets: rotate-secrets',
   providers: 'upstream identity providers people sign in with: add, list, remove, set a secret',
 };
@@ -436,6 +441,33 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     },
   }),
 
+  'users reset-mfa': command({
+    summary: "reset a user's second factors (a lost authenticator): TOTP, recovery codes and passkeys go, every session and grant ends",
+    options: {
+      email: { flags: '--email <address>', description: "the user's e-mail address (or --id)" },
+      id: { flags: '--id <account-id>', description: "the user's account id (or --email)" },
+    },
+    async collect(v) {
+      if ((v.email === undefined) === (v.id === undefined)) throw new UsageError('give either --email or --id');
+      return v.email === undefined ? { id: v.id } : { email: v.email };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      return z.union([
+        z.strictObject({ email: z.string().trim().toLowerCase().min(1, 'is required').max(320) }),
+        z.strictObject({ id: z.string().trim().min(1, 'is required').max(200) }),
+      ]).parse(raw);
+    },
+    // Not the store: sessions may live in Redis, and clients hear of the logout by back-channel.
+    needs: 'server',
+    async run(services, input) {
+      const account = 'email' in input ? await accountByEmail(services.accounts, input.email) : await services.accounts.get(input.id);
+      const { resetAllFactors } = await import('../mfa/operator.ts');
+      const reset = await resetAllFactors(services, account.id, { actor: 'cli', by: 'cli' });
+      return { account: account.id, email: account.email, factors_reset: true, ...reset };
+    },
+  }),
+
   'clients add': command({
     summary: 'register a client; a confidential one gets a generated secret, shown once',
     options: {
@@ -449,6 +481,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       grantTypes: { flags: '--grant-types <list>', description: 'comma-separated: authorization_code,refresh_token,client_credentials' },
       scope: { flags: '--scope <scopes>', description: 'space-separated scopes it may ask for, e.g. "openid profile email offline_access basic"' },
       firstParty: { flags: '--first-party', description: 'our own application: its users are not asked for consent' },
+      requireMfa: { flags: '--require-mfa', description: 'every sign-in at this client needs a second factor, whatever MFA_POLICY says' },
       backchannelLogoutUri: { flags: '--backchannel-logout-uri <uri>', description: 'receives back-channel logout tokens' },
       refreshGrace: { flags: '--refresh-grace <seconds>', description: 'how long a rotated refresh token may be reused' },
       accessTokenTtl: { flags: '--access-token-ttl <seconds>', description: 'access token lifetime for this client' },
@@ -468,6 +501,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         grantTypes: typeof v.grantTypes === 'string' ? v.grantTypes.split(',').map((s) => s.trim()).filter(Boolean) : undefined,
         scope: v.scope,
         firstParty: Boolean(v.firstParty),
+        requireMfa: Boolean(v.requireMfa),
         backchannelLogoutUri: v.backchannelLogoutUri,
         refreshTokenReuseGrace: number(v.refreshGrace),
         accessTokenTtl: number(v.accessTokenTtl),
@@ -504,6 +538,33 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     check: clientIdInput,
     needs: 'store',
     run: ({ clients }, { id }) => clients.get(id),
+  }),
+
+  'clients update': command({
+    summary: "change a client's second-factor policy (as PATCH /admin/v1/clients/{id})",
+    options: {
+      ...clientIdOption,
+      requireMfa: { flags: '--require-mfa', description: 'every sign-in at this client needs a second factor, whatever MFA_POLICY says' },
+      // Commander gives --require-mfa and --no-require-mfa one value: true, false, or undefined when neither is given.
+      noRequireMfa: { flags: '--no-require-mfa', description: 'sign-ins at this client follow MFA_POLICY alone' },
+    },
+    async collect(v) {
+      need(v, 'id');
+      if (v.requireMfa === undefined) throw new UsageError('nothing to change: give --require-mfa or --no-require-mfa');
+      return { id: v.id, patch: { require_mfa: v.requireMfa } };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      const { clientPatch } = await import('../services/clients.ts');
+      return z.strictObject({ id: z.string().min(1, 'is required').max(200), patch: clientPatch }).parse(raw);
+    },
+    // Not the store: with Redis, every instance's client cache must hear of the change (repositories/invalidation.ts).
+    needs: 'server',
+    async run({ clients, audit }, { id, patch }) {
+      const { before, after } = await clients.update(id, patch);
+      await recordByCli(audit, 'admin.client.updated', { clientId: after.client_id, details: { before, after } });
+      return after;
+    },
   }),
 
   'clients rotate-secret': command({

@@ -117,9 +117,11 @@ export interface MfaService {
   /**
    * The operator's reset: removes the TOTP factor (and any pending
    * enrolment) and the recovery codes. Ending the person's sessions is the
-   * caller's part. Audited as `mfa.factors_reset` with what was removed.
+   * caller's part. Audited as `mfa.factors_reset` with what was removed;
+   * `alsoRemoved` adds what the caller removed with them (the passkeys,
+   * mfa/operator.ts) to that one event.
    */
-  resetFactors(accountId: string, context?: MfaAuditContext): Promise<{ totp: boolean; recoveryCodes: boolean }>;
+  resetFactors(accountId: string, context?: MfaAuditContext, alsoRemoved?: Record<string, unknown>): Promise<{ totp: boolean; recoveryCodes: boolean }>;
 }
 
 export interface MfaOptions {
@@ -222,9 +224,9 @@ export function createMfaService(options: MfaOptions): MfaService {
       };
     },
 
-    async resetFactors(accountId, context) {
+    async resetFactors(accountId, context, alsoRemoved) {
       const [totp, codes] = await Promise.all([totpFactors.remove(accountId), recoveryCodes.remove(accountId)]);
-      await record('mfa.factors_reset', accountId, context, { totp, recovery_codes: codes });
+      await record('mfa.factors_reset', accountId, context, { totp, recovery_codes: codes, ...alsoRemoved });
       return { totp, recoveryCodes: codes };
     },
   };

@@ -115,8 +115,8 @@ export interface Passkeys {
   rename(accountId: string, id: string, name: string): Promise<PasskeySummary | undefined>;
   /** Whether the account had it; it signs in no more. */
   remove(accountId: string, id: string): Promise<boolean>;
-  /** Removes every passkey of the account (the operator's reset of factors); how many. */
-  removeAll(accountId: string): Promise<number>;
+  /** Removes every passkey of the account (the operator's reset of factors); how many. `context.actor`: the operator, for the audit trail. */
+  removeAll(accountId: string, context?: { actor?: string; ip?: string; userAgent?: string }): Promise<number>;
 }
 
 export interface PasskeyOptions {
@@ -340,9 +340,9 @@ export function createPasskeys(options: PasskeyOptions): Passkeys {
       if (removed) await audit?.record('passkey.removed', { accountId, details: { credential_id: id } });
       return removed;
     },
-    async removeAll(accountId) {
+    async removeAll(accountId, context) {
       const n = await repository.removeAll(accountId);
-      if (n) await audit?.record('passkey.removed', { accountId, details: { all: true, count: n } });
+      if (n) await audit?.record('passkey.removed', { accountId, ...context, details: { all: true, count: n } });
       return n;
     },
   };

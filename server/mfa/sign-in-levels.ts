@@ -5,10 +5,10 @@
 // one: the key held, and the PIN or biometric that unlocked it).
 import type { PasskeyAuthentication } from './passkeys.ts';
 
-/** A second factor (or a user-verified passkey) was used. */
-export const ACR_MFA = 'urn:tollgate:mfa';
-/** One factor: a password, or a social sign-in. */
-export const ACR_SFA = 'urn:tollgate:sfa';
+// The two values are the resource-server toolkit's (its requireAcr compares them), so that both sides name them once.
+import { ACR_MFA, ACR_SFA } from '../resource-server/acr.ts';
+
+export { ACR_MFA, ACR_SFA };
 /** Weakest first, as discovery lists them. */
 export const ACR_VALUES = [ACR_SFA, ACR_MFA] as const;
 

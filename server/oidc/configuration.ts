@@ -9,7 +9,7 @@ import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
 import { DPOP_ALGORITHMS } from '../resource-server/index.ts';
 import { ACR_VALUES } from '../mfa/sign-in-levels.ts';
-import type { MfaPolicy } from '../mfa/policy.ts';
+import type { MfaPolicy } from '../config.ts';
 import { secondFactorCheck } from './second-factor-check.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
@@ -45,6 +45,9 @@ export const REUSE_GRACE_METADATA = 'refresh_token_reuse_grace_seconds';
 
 /** Client metadata: this client's access token lifetime in seconds (default ACCESS_TOKEN_TTL). */
 export const ACCESS_TOKEN_TTL_METADATA = 'access_token_lifetime';
+
+/** Client metadata: `true` demands a second factor for every sign-in at this client, whatever MFA_POLICY says (mfa/policy.ts). */
+export const REQUIRE_MFA_METADATA = 'require_mfa';
 
 /** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
 export const API_SCOPES = ['basic', 'admin'] as const;
@@ -99,11 +102,15 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // `refresh_token_reuse_grace_seconds` lets a client retry its previous refresh token briefly (REUSE_GRACE_METADATA).
     extraClientMetadata: {
       // `introspection_audiences` registers a resource server (oidc/token-policies.ts).
-      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA],
+      // `require_mfa: true` demands a second factor for this client's sign-ins (REQUIRE_MFA_METADATA).
+      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA],
       validator: (_ctx, key, value, metadata) => {
         if (key === INTROSPECTION_AUDIENCES_METADATA) validateIntrospectionAudiences(value, metadata);
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
+        }
+        if (key === REQUIRE_MFA_METADATA && value !== undefined && typeof value !== 'boolean') {
+          throw new errors.InvalidClientMetadata(`${REQUIRE_MFA_METADATA} must be a boolean`);
         }
         if (key === ACCESS_TOKEN_TTL_METADATA && value !== undefined && !(Number.isInteger(value) && (value as number) >= 60 && (value as number) <= 86_400)) {
           throw new errors.InvalidClientMetadata(`${ACCESS_TOKEN_TTL_METADATA} must be a whole number of seconds from 60 to 86400`);
@@ -313,16 +320,18 @@ function interactionPolicyOf(mfaPolicy: MfaPolicy): interactionPolicy.Prompt[] {
 }
 
 /**
- * The `acr` and `amr` of the sign-in behind an access token (RFC 9068 §2.2.1),
+ * The `acr`, `amr` and `auth_time` of the sign-in behind an access token (RFC 9068 §2.2.1),
  * so that an API can ask for a second factor (the toolkit's requireAcr). The
  * library keeps them on codes and refresh tokens, not on access tokens: they
  * are read from the code or refresh token being exchanged.
  */
-function signInLevelOf(ctx: KoaContextWithOIDC): { acr?: string; amr?: string[] } {
-  const source = (ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken) as { acr?: unknown; amr?: unknown } | undefined;
+function signInLevelOf(ctx: KoaContextWithOIDC): { acr?: string; amr?: string[]; auth_time?: number } {
+  const source = (ctx.oidc.entities.AuthorizationCode ?? ctx.oidc.entities.RefreshToken) as { acr?: unknown; amr?: unknown; authTime?: unknown } | undefined;
   if (!source) return {};
   return {
     ...(typeof source.acr === 'string' ? { acr: source.acr } : {}),
     ...(Array.isArray(source.amr) ? { amr: source.amr as string[] } : {}),
+    // RFC 9470 §3: with auth_time an API can ask for a recent sign-in (requireAcr({ maxAge })).
+    ...(typeof source.authTime === 'number' ? { auth_time: source.authTime } : {}),
   };
 }

@@ -12,11 +12,10 @@
 // client that asks for the MFA level gets it, or no sign-in.
 import { interactionPolicy, type KoaContextWithOIDC } from 'oidc-provider';
 import { ACR_MFA } from '../mfa/sign-in-levels.ts';
-import { mfaRequiredFor, type MfaPolicy } from '../mfa/policy.ts';
+import type { MfaPolicy } from '../config.ts';
+import { mfaRequiredFor } from '../mfa/policy.ts';
+import { REQUIRE_MFA_METADATA } from './configuration.ts';
 import { rolesOf } from './find-account.ts';
-
-/** Client metadata: this client's sign-ins need a second factor. */
-export const REQUIRE_MFA_METADATA = 'require_mfa';
 
 export function secondFactorCheck(policy: MfaPolicy): interactionPolicy.Check {
   const { Check } = interactionPolicy;

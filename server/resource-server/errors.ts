@@ -3,7 +3,7 @@
 // OAuth-style JSON body. Nothing here imports Tollgate: this folder ships as
 // `tollgate/resource-server` and runs in any Node API.
 
-export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof';
+export type BearerErrorCode = 'invalid_request' | 'invalid_token' | 'insufficient_scope' | 'invalid_dpop_proof' | 'insufficient_user_authentication';
 
 /** The authentication scheme a challenge names: RFC 6750's Bearer, or RFC 9449's DPoP. */
 export type TokenScheme = 'Bearer' | 'DPoP';
@@ -26,6 +26,19 @@ export class BearerError extends Error {
     this.scheme = code === 'invalid_dpop_proof' ? 'DPoP' : scheme;
     // RFC 9449 §7.1: a bad proof is answered like a bad token, 401.
     this.status = code === 'insufficient_scope' ? 403 : code === 'invalid_request' ? 400 : 401;
+  }
+}
+
+/**
+ * The token is good, but the sign-in behind it is not strong or recent
+ * enough (RFC 9470 §3): 401 `insufficient_user_authentication`, with the
+ * `acr_values` (in order of preference) and/or `max_age` (seconds) the client
+ * should ask the authorization server for in a new authorization request.
+ */
+export class InsufficientUserAuthenticationError extends BearerError {
+  constructor(description: string, readonly acrValues?: readonly string[], readonly maxAge?: number, scheme: TokenScheme = 'Bearer') {
+    super('insufficient_user_authentication', description, undefined, scheme);
+    this.name = 'InsufficientUserAuthenticationError';
   }
 }
 
@@ -136,6 +149,11 @@ function challengeParameters(realm: string, err?: BearerError): string[] {
   if (err && !(err instanceof MissingTokenError)) {
     parts.push(`error=${quote(err.code)}`, `error_description=${quote(err.message)}`);
     if (err.scope) parts.push(`scope=${quote(err.scope)}`);
+    // RFC 9470 §3: how to satisfy the resource server in the next authorization request.
+    if (err instanceof InsufficientUserAuthenticationError) {
+      if (err.acrValues?.length) parts.push(`acr_values=${quote(err.acrValues.join(' '))}`);
+      if (err.maxAge !== undefined) parts.push(`max_age=${quote(String(err.maxAge))}`);
+    }
   }
   return parts;
 }

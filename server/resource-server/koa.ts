@@ -7,10 +7,13 @@
 // cannot be fetched. Tokens bound to a key (DPoP, RFC 9449) are accepted
 // with the DPoP scheme and a valid proof only (authenticate.ts).
 import type { Context, Middleware } from 'koa';
-import { BearerError, MissingTokenError, VerifierUnavailableError, challengesFor, presentedToken, type TokenScheme } from './errors.ts';
+import {
+  BearerError, InsufficientUserAuthenticationError, MissingTokenError, VerifierUnavailableError, challengesFor, presentedToken, type TokenScheme,
+} from './errors.ts';
 import { createAccessTokenVerifier, scopesOf, type AccessTokenClaims, type AccessTokenVerifier, type VerifierOptions } from './verifier.ts';
 import { createRequestAuthenticator } from './authenticate.ts';
 import type { DpopOptions } from './dpop.ts';
+import { ACR_MFA } from './acr.ts';
 
 /** What the guard leaves in `ctx.state.auth` for the routes after it. */
 export interface Auth {
@@ -100,6 +103,49 @@ export function requireRole(...roles: string[]): Middleware<AuthState> {
   return (ctx, next) => {
     const held = authOf(ctx).claims.roles ?? [];
     if (!roles.some((r) => held.includes(r))) throw new BearerError('insufficient_scope', `this requires the role ${roles.join(' or ')}`);
+    return next();
+  };
+}
+
+/** What requireAcr demands: acceptable `acr` values (in order of preference), and/or a sign-in at most `maxAge` seconds old. */
+export interface AcrRequirement {
+  acrValues?: readonly string[];
+  maxAge?: number;
+}
+
+/**
+ * Requires a strong enough, or recent enough, sign-in behind the token
+ * (RFC 9470, OAuth 2.0 Step Up Authentication Challenge Protocol):
+ *   requireAcr(ACR_MFA)                                 the token's `acr` is one of these
+ *   requireAcr({ acrValues: [ACR_MFA], maxAge: 300 })   … and `auth_time` at most 300 s ago
+ * Otherwise 401 `insufficient_user_authentication` (§3) whose challenge names
+ * the `acr_values` and `max_age` to ask for: the client sends the person
+ * back to the authorization server with them (a step-up) and retries with
+ * the new token. Tokens without a person (client_credentials) have no `acr`
+ * and are refused too. Use after requireAccessToken.
+ */
+export function requireAcr(...acceptable: [AcrRequirement] | string[]): Middleware<AuthState> {
+  const requirement: AcrRequirement = typeof acceptable[0] === 'object' ? acceptable[0] : { acrValues: acceptable as string[] };
+  const acrValues = requirement.acrValues ? [...requirement.acrValues] : undefined;
+  const { maxAge } = requirement;
+  if (acrValues !== undefined && (!acrValues.length || acrValues.some((v) => typeof v !== 'string' || !v))) {
+    throw new TypeError('requireAcr: acceptable acr values must be non-empty strings, at least one');
+  }
+  if (maxAge !== undefined && !(Number.isInteger(maxAge) && maxAge >= 0)) throw new TypeError('requireAcr: maxAge must be a whole number of seconds');
+  if (acrValues === undefined && maxAge === undefined) throw new TypeError('requireAcr: give acceptable acr values, a maxAge, or both');
+
+  return (ctx, next) => {
+    const { claims, scheme } = authOf(ctx);
+    // The challenge repeats the whole requirement, so that one new authorization request meets all of it.
+    const refuse = (description: string) => new InsufficientUserAuthenticationError(description, acrValues, maxAge, scheme);
+    if (acrValues && (claims.acr === undefined || !acrValues.includes(claims.acr))) {
+      throw refuse(acrValues.length === 1 && acrValues[0] === ACR_MFA
+        ? 'this requires a sign-in with a second factor'
+        : `this requires a sign-in of class ${acrValues.join(' or ')}`);
+    }
+    if (maxAge !== undefined && (claims.auth_time === undefined || Date.now() / 1000 - claims.auth_time > maxAge)) {
+      throw refuse(`this requires a sign-in within the last ${maxAge} seconds`);
+    }
     return next();
   };
 }

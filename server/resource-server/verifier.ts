@@ -33,6 +33,15 @@ export interface AccessTokenClaims extends JWTPayload {
   org?: string;
   /** The grant (token family) a user's token was issued from. */
   gid?: string;
+  /**
+   * How strongly the person signed in (RFC 9068 §2.2.1, OpenID Connect Core
+   * §2): ACR_MFA or ACR_SFA (acr.ts). Absent from client_credentials tokens.
+   */
+  acr?: string;
+  /** How the person signed in (RFC 8176 §2): `pwd`, `otp`, `hwk`, `swk`, `user`, `mfa`, … */
+  amr?: string[];
+  /** When the person last signed in actively, seconds since the epoch (RFC 9068 §2.2.1). */
+  auth_time?: number;
   /** The key the token is bound to (RFC 9449 §6.1: `jkt`, the thumbprint of the client's DPoP key). */
   cnf?: { jkt?: string; [member: string]: unknown };
 }
@@ -160,8 +169,9 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
 function claimOfWrongType(claims: AccessTokenClaims): string | undefined {
   const isString = (v: unknown) => typeof v === 'string';
   for (const name of ['sub', 'client_id', 'jti'] as const) if (!isString(claims[name])) return name;
-  for (const name of ['scope', 'org', 'gid'] as const) if (claims[name] !== undefined && !isString(claims[name])) return name;
-  if (claims.roles !== undefined && !(Array.isArray(claims.roles) && claims.roles.every(isString))) return 'roles';
+  for (const name of ['scope', 'org', 'gid', 'acr'] as const) if (claims[name] !== undefined && !isString(claims[name])) return name;
+  for (const name of ['roles', 'amr'] as const) if (claims[name] !== undefined && !(Array.isArray(claims[name]) && claims[name].every(isString))) return name;
+  if (claims.auth_time !== undefined && !Number.isFinite(claims.auth_time)) return 'auth_time';
   if (claims.cnf !== undefined && (typeof claims.cnf !== 'object' || claims.cnf === null || Array.isArray(claims.cnf)
     || (claims.cnf.jkt !== undefined && !isString(claims.cnf.jkt)))) return 'cnf';
   return undefined;

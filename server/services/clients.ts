@@ -41,6 +41,8 @@ export const newClientInput = z.object({
   refreshTokenReuseGrace: z.number().int().min(0).max(300).default(0),
   /** Our own application: its users are not asked for consent. */
   firstParty: z.boolean().default(false),
+  /** A second factor is required for every sign-in at this client (mfa/policy.ts), whatever MFA_POLICY says. */
+  requireMfa: z.boolean().default(false),
   /** A resource server: the audiences whose access tokens it may introspect (oidc/token-policies.ts). */
   introspectionAudiences: z.array(uri).max(20).optional(),
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] })
@@ -61,6 +63,7 @@ export const clientPatch = z.strictObject({
   grant_types: z.array(z.enum(GRANT_TYPES, { error: `must be among ${GRANT_TYPES.join(', ')}` })).min(1),
   scope: z.string().trim().min(1).max(1000),
   first_party: z.boolean(),
+  require_mfa: z.boolean(),
   backchannel_logout_uri: uri.nullable(),
   access_token_lifetime: z.number().int().min(60).max(86_400).nullable(),
   refresh_token_reuse_grace_seconds: z.number().int().min(0).max(300),
@@ -72,7 +75,8 @@ export type ClientPatch = z.input<typeof clientPatch>;
 export type ClientView = ClientMetadata & { client_id: string; created_at: string };
 
 export function toClientView(c: StoredClient): ClientView {
-  return { client_id: c.id, ...c.metadata, created_at: c.createdAt.toISOString() };
+  // require_mfa is stored only when true (as first_party), but always shown: an operator checking a client's policy should not have to know that absent means false.
+  return { client_id: c.id, ...c.metadata, require_mfa: c.metadata.require_mfa === true, created_at: c.createdAt.toISOString() };
 }
 
 /**
@@ -160,6 +164,7 @@ export function createClientService(
         token_endpoint_auth_method: data.public ? 'none' : 'client_secret_basic',
         scope: data.scope ?? (usesRedirects ? 'openid profile email offline_access basic' : 'basic'),
         ...(data.firstParty ? { first_party: true } : {}),
+        ...(data.requireMfa ? { require_mfa: true } : {}),
         ...(data.accessTokenTtl ? { access_token_lifetime: data.accessTokenTtl } : {}),
         ...(data.refreshTokenReuseGrace ? { refresh_token_reuse_grace_seconds: data.refreshTokenReuseGrace } : {}),
         ...(data.introspectionAudiences?.length ? { introspection_audiences: data.introspectionAudiences } : {}),
@@ -193,6 +198,7 @@ export function createClientService(
       if (!stored.secretDigest && (metadata.grant_types as string[] | undefined)?.includes('client_credentials')) {
         throw new ValidationError('grant_types: a public client cannot use client_credentials', { grant_types: 'a public client cannot use client_credentials' });
       }
+      if (patch.require_mfa === false) delete metadata.require_mfa;
       if (patch.grant_types) metadata.response_types = patch.grant_types.includes('authorization_code') ? ['code'] : [];
       if (patch.backchannel_logout_uri !== undefined) {
         if (patch.backchannel_logout_uri === null) delete metadata.backchannel_logout_session_required;

@@ -21,6 +21,7 @@ const clientRegistration = z.strictObject({
   token_endpoint_auth_method: z.enum(['client_secret_basic', 'none']).optional()
     .describe('none: a public client (a browser or native app, with PKCE); otherwise a secret is generated'),
   first_party: z.boolean().optional().describe('our own application: its users are not asked for consent'),
+  require_mfa: z.boolean().optional().describe("a second factor for every sign-in at this client, whatever MFA_POLICY says"),
   backchannel_logout_uri: z.string().optional(),
   access_token_lifetime: z.number().optional(),
   refresh_token_reuse_grace_seconds: z.number().optional(),
@@ -31,7 +32,7 @@ const clientRegistration = z.strictObject({
 /** The service's field names, back to the RFC 7591 names the caller sent. */
 const API_NAME: Record<string, string> = {
   id: 'client_id', name: 'client_name', applicationType: 'application_type', redirectUris: 'redirect_uris', postLogoutRedirectUris: 'post_logout_redirect_uris',
-  grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', backchannelLogoutUri: 'backchannel_logout_uri',
+  grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', requireMfa: 'require_mfa', backchannelLogoutUri: 'backchannel_logout_uri',
   accessTokenTtl: 'access_token_lifetime', refreshTokenReuseGrace: 'refresh_token_reuse_grace_seconds',
   introspectionAudiences: 'introspection_audiences',
 };
@@ -67,6 +68,7 @@ export function clientRoutes(deps: { clients: ClientService; audit: Audit }): Ad
             scope: body.scope,
             public: body.token_endpoint_auth_method === 'none',
             firstParty: body.first_party ?? false,
+            requireMfa: body.require_mfa ?? false,
             backchannelLogoutUri: body.backchannel_logout_uri,
             accessTokenTtl: body.access_token_lifetime,
             refreshTokenReuseGrace: body.refresh_token_reuse_grace_seconds,

@@ -24,6 +24,8 @@ import { auditRoutes } from './audit.ts';
 import { providerRoutes } from './providers.ts';
 import type { ProviderService } from '../../federation/providers.ts';
 import type { Identities } from '../../federation/identities.ts';
+import type { MfaService } from '../../mfa/mfa.ts';
+import type { Passkeys } from '../../mfa/passkeys.ts';
 import { clientRoutes } from './clients.ts';
 import { openApiDocument } from './openapi.ts';
 import type { AdminContext, AdminRoute, AdminState } from './route.ts';
@@ -50,6 +52,9 @@ export interface AdminApiDependencies {
   providers: ProviderService;
   /** People's linked identities at those providers (GET/DELETE /users/{id}/identities). */
   identities: Pick<Identities, 'list' | 'unlink'>;
+  /** Second factors and passkeys (GET/DELETE /users/{id}/mfa: the operator's view and reset). */
+  mfa: Pick<MfaService, 'factorsOf' | 'resetFactors'>;
+  passkeys: Pick<Passkeys, 'list' | 'removeAll'>;
 }
 
 export interface AdminApi {
@@ -63,7 +68,7 @@ export interface AdminApi {
 export function adminApi(deps: AdminApiDependencies): AdminApi {
   const routes = [
     ...clientRoutes({ clients: deps.clients, audit: deps.audit }),
-    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification, accountDeletion: deps.accountDeletion, identities: deps.identities }),
+    ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification, accountDeletion: deps.accountDeletion, identities: deps.identities, mfa: deps.mfa, passkeys: deps.passkeys }),
     ...auditRoutes({ audit: deps.audit }),
     ...providerRoutes({ providers: deps.providers, audit: deps.audit }),
   ];

@@ -12,7 +12,7 @@ export const COMPONENTS: Record<string, object> = {
   Client: {
     type: 'object',
     description: 'Registered client metadata (RFC 7591 names). Never its secret.',
-    required: ['client_id', 'grant_types', 'redirect_uris', 'token_endpoint_auth_method', 'created_at'],
+    required: ['client_id', 'grant_types', 'redirect_uris', 'token_endpoint_auth_method', 'require_mfa', 'created_at'],
     properties: {
       client_id: string,
       client_name: string,
@@ -24,6 +24,7 @@ export const COMPONENTS: Record<string, object> = {
       token_endpoint_auth_method: { enum: ['client_secret_basic', 'none'] },
       scope: string,
       first_party: { type: 'boolean' },
+      require_mfa: { type: 'boolean', description: 'Every sign-in at this client needs a second factor, whatever MFA_POLICY says.' },
       backchannel_logout_uri: string,
       access_token_lifetime: { type: 'integer' },
       refresh_token_reuse_grace_seconds: { type: 'integer' },
@@ -107,6 +108,43 @@ export const COMPONENTS: Record<string, object> = {
     properties: {
       sessions: { type: 'integer' }, grants: { type: 'integer' }, refresh_tokens: { type: 'integer' },
       backchannel_notified: { type: 'integer' }, backchannel_failed: { type: 'integer' },
+    },
+  },
+  MfaFactors: {
+    type: 'object',
+    description: "A person's second factors, without any secret or key material.",
+    required: ['totp', 'totp_confirmed_at', 'totp_last_used_at', 'recovery_codes_remaining', 'passkey_count', 'passkeys'],
+    properties: {
+      totp: { type: 'boolean', description: 'An authenticator app (TOTP) is enrolled and confirmed.' },
+      totp_confirmed_at: nullable(time),
+      totp_last_used_at: nullable(time),
+      recovery_codes_remaining: { type: 'integer', description: 'Unused recovery codes (0 when none were made).' },
+      passkey_count: { type: 'integer' },
+      passkeys: {
+        type: 'array',
+        items: {
+          type: 'object',
+          required: ['id', 'name', 'created_at', 'last_used_at', 'device_type', 'backed_up'],
+          properties: {
+            id: { type: 'string', description: 'The credential id (as in the audit trail).' },
+            name: string,
+            created_at: time,
+            last_used_at: nullable(time),
+            device_type: { enum: ['singleDevice', 'multiDevice'], description: 'multiDevice: a synced passkey.' },
+            backed_up: { type: 'boolean' },
+          },
+        },
+      },
+    },
+  },
+  MfaReset: {
+    type: 'object',
+    required: ['totp', 'recovery_codes', 'passkeys', 'ended'],
+    properties: {
+      totp: { type: 'boolean', description: 'A TOTP factor (or a pending enrolment) was removed.' },
+      recovery_codes: { type: 'boolean', description: 'Recovery codes were removed.' },
+      passkeys: { type: 'integer', description: 'Passkeys removed.' },
+      ended: { $ref: '#/components/schemas/LogoutResult' },
     },
   },
   AuditEvent: {

@@ -13,6 +13,9 @@ import type { SessionService } from '../../services/sessions.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
 import type { AccountDeletion } from '../../services/account-deletion.ts';
 import type { Identities } from '../../federation/identities.ts';
+import type { MfaService } from '../../mfa/mfa.ts';
+import type { Passkeys } from '../../mfa/passkeys.ts';
+import { factorOverview, resetAllFactors } from '../../mfa/operator.ts';
 import { callerOf, recordChange, requireOperator } from './caller.ts';
 import { queryText, route, type AdminContext, type AdminRoute } from './route.ts';
 import { listOf, ref } from './schemas.ts';
@@ -27,7 +30,7 @@ const userQuery = z.strictObject({
 /** POST /users/{id}/verification-email: the message's language (the person's own is not known here). */
 const verificationEmailInput = z.strictObject({ locale: z.enum(LOCALES).default('en') });
 
-export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset; emailVerification: EmailVerification; accountDeletion: AccountDeletion; identities: Pick<Identities, 'list' | 'unlink'> }): AdminRoute[] {
+export function userRoutes(deps: { accounts: AccountService; sessions: SessionService; audit: Audit; passwordReset: PasswordReset; emailVerification: EmailVerification; accountDeletion: AccountDeletion; identities: Pick<Identities, 'list' | 'unlink'>; mfa: Pick<MfaService, 'factorsOf' | 'resetFactors'>; passkeys: Pick<Passkeys, 'list' | 'removeAll'> }): AdminRoute[] {
   /** The account, when the caller may manage it: an organisation's administrator sees only its own users (others are 404, not 403: their existence is not theirs to know). */
   const manageable = async (ctx: AdminContext): Promise<AccountView> => {
     const account = await deps.accounts.get(ctx.params.id!);
@@ -232,6 +235,26 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
         });
         if (!unlinked) throw new NotFoundError(`no identity at "${ctx.params.provider}" is linked to this user`);
         ctx.status = 204;
+      },
+    }),
+    route({
+      method: 'get', path: '/users/:id/mfa', tag: 'users',
+      summary: "A user's second factors: TOTP or not, recovery codes left, passkeys (names and times; never a secret or key)",
+      responses: { 200: { description: 'Their factors', schema: ref('MfaFactors') } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        ctx.body = await factorOverview(deps, account.id);
+      },
+    }),
+    route({
+      method: 'delete', path: '/users/:id/mfa', tag: 'users',
+      summary: "Reset a user's second factors (they lost their authenticator): TOTP, recovery codes and every passkey go, and every session and grant ends (forced logout)",
+      responses: { 200: { description: 'What was removed and what ended', schema: ref('MfaReset') } },
+      async handle(ctx) {
+        const account = await manageable(ctx);
+        const { actor } = callerOf(ctx);
+        // Audited by resetAllFactors as mfa.factors_reset and user.forced_logout, with the operator as actor.
+        ctx.body = await resetAllFactors(deps, account.id, { actor, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, by: 'admin api' });
       },
     }),
     route({

@@ -27,7 +27,9 @@ import type { Next } from 'koa';
 import { z } from 'zod';
 import type { MfaService } from '../../mfa/mfa.ts';
 import { PasskeyRefusedError, type Passkeys } from '../../mfa/passkeys.ts';
-import { mfaRequiredFor, type MfaPolicy } from '../../mfa/policy.ts';
+import type { MfaPolicy } from '../../config.ts';
+import { mfaRequiredFor } from '../../mfa/policy.ts';
+import { REQUIRE_MFA_METADATA } from '../../oidc/configuration.ts';
 import { ACR_MFA, passkeyMethods, signInLevel } from '../../mfa/sign-in-levels.ts';
 import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
 
@@ -113,7 +115,7 @@ export function secondFactorSteps(deps: InteractionDependencies) {
     if (asked) return true;
     const client = await deps.provider.Client.find(String(interaction.params.client_id));
     const account = await deps.accounts.findActive(accountId);
-    return mfaRequiredFor(policy, account?.roles ?? [], (client as unknown as Record<string, unknown> | undefined)?.require_mfa === true);
+    return mfaRequiredFor(policy, account?.roles ?? [], (client as unknown as Record<string, unknown> | undefined)?.[REQUIRE_MFA_METADATA] === true);
   }
 
   /**
