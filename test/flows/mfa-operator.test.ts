@@ -65,8 +65,10 @@ describe('admin API: second factors', () => {
   });
 
   /** An account with a confirmed TOTP factor, ten recovery codes (one used) and a passkey; its secrets, to look for where they must not be. */
-  async function enrolled(email: string) {
+  /** `beforeFactors` runs once the account exists, before it has any factor (a sign-in with the password alone, say). */
+  async function enrolled(email: string, beforeFactors?: () => Promise<void>) {
     const account = await t.tollgate.accounts.create({ email, password: PASSWORD });
+    await beforeFactors?.();
     const enrolment = await t.tollgate.mfa.startTotpEnrolment({ id: account.id, email });
     const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolment.secret), algorithm: 'SHA1', digits: 6, period: 30 });
     assert.equal(await t.tollgate.mfa.confirmTotp(account.id, totp.generate()), 'ok');
@@ -102,8 +104,12 @@ describe('admin API: second factors', () => {
   });
 
   test('DELETE /users/{id}/mfa: every factor goes, the refresh token is refused, the session needs a new sign-in; audited with the operator as actor', async () => {
-    const { id, secrets, totp, codes } = await enrolled('hal@example.test');
-    const { tokens, agent, config } = await signIn(t, { clientId: 'web', secret: webSecret, email: 'hal@example.test', password: PASSWORD, scope: SCOPE });
+    // Signed in before the factors were added (with them, the password alone leads to the second step).
+    let signedIn: Awaited<ReturnType<typeof signIn>> | undefined;
+    const { id, secrets, totp, codes } = await enrolled('hal@example.test', async () => {
+      signedIn = await signIn(t, { clientId: 'web', secret: webSecret, email: 'hal@example.test', password: PASSWORD, scope: SCOPE });
+    });
+    const { tokens, agent, config } = signedIn!;
     /** Where a silent authorization request (prompt=none) in the person's browser lands: a code while their session lives. */
     const silently = async () => {
       const url = oidc.buildAuthorizationUrl(config, {
