@@ -286,6 +286,32 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
     assert.ok(document.components.schemas.LinkedIdentity);
   });
 
+  test('an account with a second factor: a social sign-in leads to the second step; the tokens say fed + otp, mfa, and keep idp', async () => {
+    await op.setBehaviour({ signInAs: ADA.sub });
+    const adaId = await idOf(ADA.email);
+    const enrolment = await t.tollgate.mfa.startTotpEnrolment({ id: adaId, email: ADA.email });
+    const { TOTP, Secret } = await import('otpauth');
+    const totp = new TOTP({ secret: Secret.fromBase32(enrolment.secret) });
+    assert.equal(await t.tollgate.mfa.confirmTotp(adaId, totp.generate()), 'ok');
+    try {
+      const agent = browser('AdaBrowser/1.0');
+      const request = await authorizationRequest(rp, { scope: SCOPE, prompt: 'consent' });
+      const login = await agent.navigate(request.url.href, {}, REDIRECT);
+      const second = await agent.submit(login, '/federated/corp', {}, REDIRECT);
+      assert.match(second.url, /\/second-factor$/, `${second.status} ${second.body.slice(0, 300)}`);
+      const page = await consentIfAsked(agent, await agent.submit(second, '/second-factor', { code: totp.generate({ timestamp: Date.now() + 30_000 }) }, REDIRECT));
+      assert.ok(page.url.startsWith(REDIRECT), `${page.status} ${page.body.slice(0, 300)}`);
+      const tokens = await oidc.authorizationCodeGrant(rp, new URL(page.url), { pkceCodeVerifier: request.verifier, expectedState: request.state, expectedNonce: request.nonce });
+      const id = tokens.claims()!;
+      assert.deepEqual(id.amr, ['fed', 'otp', 'mfa']);
+      assert.equal(id.acr, 'urn:tollgate:mfa');
+      assert.equal(id.idp, 'corp');
+      assert.equal((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).claims()!.idp, 'corp');
+    } finally {
+      await t.tollgate.mfa.removeTotp(adaId);
+    }
+  });
+
   test('the upstream\'s client secret is never in the logs, the admin API\'s answers or the audit trail, failures included', async () => {
     await op.setBehaviour({ signInAs: ADA.sub });
     // Failures: the upstream refuses, or its ID token is not for us, or our secret is wrong there.
