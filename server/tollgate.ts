@@ -275,7 +275,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       throttle: createLoginThrottle(repositories.loginThrottle, undefined, metrics),
       passwordReset,
       federation,
-      secondFactor: { mfa, passkeys, policy: config.mfa.policy },
+      secondFactor: { mfa, passkeys, policy: config.mfa.policy, idpOf: (sessionUid, authTime) => repositories.sessionDevices.idpOf(sessionUid, authTime) },
     });
     const handler = createHttpHandler({ app, documents, logger, https: config.issuer.startsWith('https:'), metrics });
 

@@ -289,6 +289,9 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
   test('an account with a second factor: a social sign-in leads to the second step; the tokens say fed + otp, mfa, and keep idp', async () => {
     await op.setBehaviour({ signInAs: ADA.sub });
     const adaId = await idOf(ADA.email);
+    // A session signed in through the upstream before the factor existed: one factor.
+    const earlier = browser('AdaEarlier/1.0');
+    assert.equal((await federatedTokens(earlier)).claims()!.acr, 'urn:tollgate:sfa');
     const enrolment = await t.tollgate.mfa.startTotpEnrolment({ id: adaId, email: ADA.email });
     const { TOTP, Secret } = await import('otpauth');
     const totp = new TOTP({ secret: Secret.fromBase32(enrolment.secret) });
@@ -307,6 +310,17 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
       assert.equal(id.acr, 'urn:tollgate:mfa');
       assert.equal(id.idp, 'corp');
       assert.equal((await oidc.refreshTokenGrant(rp, tokens.refresh_token!)).claims()!.idp, 'corp');
+      // The earlier session, asked for the MFA level: the second step only, and the ID token still names the provider.
+      const stepUp = await authorizationRequest(rp, { scope: 'openid email', acr_values: 'urn:tollgate:mfa' });
+      const asked = await earlier.navigate(stepUp.url.href, {}, REDIRECT);
+      assert.match(asked.url, /\/second-factor$/);
+      // A recovery code: the app's next code was spent above, and the one after is outside the ±1 step window.
+      const [recovery] = await t.tollgate.mfa.regenerateRecoveryCodes(adaId);
+      const done = await consentIfAsked(earlier, await earlier.submit(asked, '/second-factor', { code: recovery! }, REDIRECT));
+      assert.ok(done.url.startsWith(REDIRECT), `${done.status} ${done.body.slice(0, 300)}`);
+      const stepped = (await oidc.authorizationCodeGrant(rp, new URL(done.url), { pkceCodeVerifier: stepUp.verifier, expectedState: stepUp.state, expectedNonce: stepUp.nonce })).claims()!;
+      assert.deepEqual(stepped.amr, ['fed', 'otp', 'mfa']);
+      assert.equal(stepped.idp, 'corp');
     } finally {
       await t.tollgate.mfa.removeTotp(adaId);
     }

@@ -31,6 +31,7 @@ import type { MfaPolicy } from '../../config.ts';
 import { mfaRequiredFor } from '../../mfa/policy.ts';
 import { REQUIRE_MFA_METADATA } from '../../oidc/configuration.ts';
 import { ACR_MFA, passkeyMethods, signInLevel } from '../../mfa/sign-in-levels.ts';
+import { FEDERATED_AMR } from '../../oidc/sign-in-method.ts';
 import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
 
 export interface SecondFactorDependencies {
@@ -38,6 +39,8 @@ export interface SecondFactorDependencies {
   passkeys: Passkeys;
   /** MFA_POLICY. */
   policy: MfaPolicy;
+  /** The upstream provider a session signed in with (for a step-up of a social sign-in: the ID token keeps its `idp`). */
+  idpOf?: (sessionUid: string, authTime: number) => Promise<string | undefined>;
 }
 
 /** What the first factor proved, sealed into PENDING_COOKIE until the second one is proven. */
@@ -145,14 +148,29 @@ export function secondFactorSteps(deps: InteractionDependencies) {
     const sealed = ctx.cookies.get(PENDING_COOKIE);
     let pending = sealed ? await sealer.open<Pending>(PENDING_PURPOSE, sealed) : undefined;
     if (pending && pending.uid !== interaction.uid) pending = undefined;
-    if (!pending && isStepUp(ctx)) {
-      pending = { uid: interaction.uid, accountId: interaction.session!.accountId, methods: [...((interaction.session as { amr?: string[] }).amr ?? [])], stepUp: true };
-    }
+    if (!pending && isStepUp(ctx)) pending = await stepUpOf(ctx);
     // An account disabled or deleted since its first factor passed signs in no further.
     const account = pending ? await deps.accounts.findActive(pending.accountId) : undefined;
     if (!pending || !account) return deps.pages.error(ctx, 'login_expired', 400, ctx.state.locale);
     ctx.state.pending = { ...pending, email: account.email };
     await next();
+  }
+
+  /**
+   * A step-up's first factor is the interaction's session. A session of a
+   * social sign-in keeps its provider for the ID token's `idp`
+   * (oidc/sign-in-method.ts records it again with the new sign-in's time).
+   */
+  async function stepUpOf(ctx: InteractionContext): Promise<Pending> {
+    const { interaction } = ctx.state;
+    const session = interaction.session as { accountId: string; uid?: string; cookie?: string; amr?: string[] };
+    const methods = [...(session.amr ?? [])];
+    let provider: string | undefined;
+    if (methods.includes(FEDERATED_AMR) && session.uid && session.cookie) {
+      const stored = await deps.provider.Session.find(session.cookie);
+      if (stored?.loginTs !== undefined) provider = await deps.secondFactor.idpOf?.(session.uid, stored.loginTs);
+    }
+    return { uid: interaction.uid, accountId: session.accountId, methods, stepUp: true, ...(provider ? { provider } : {}) };
   }
 
   async function renderChallenge(ctx: InteractionContext, options: { error?: string; status?: number; remaining?: number } = {}): Promise<void> {
