@@ -194,7 +194,7 @@ export function secondFactorSteps(deps: InteractionDependencies) {
 
   async function showSecondFactor(ctx: InteractionContext): Promise<void> {
     const factors = await factorsOf(ctx.state.pending!.accountId);
-    // A factor removed meanwhile (by its owner elsewhere, or an operator's reset): enrol, or go on, as the first step would have.
+    // A factor removed meanwhile (by its owner elsewhere, or an operator's reset): set one up. Never on with one factor from here: a GET signs no one in.
     if (!factors.any) {
       ctx.status = 303;
       return ctx.redirect(`${ctx.state.base}/enrol`);
