@@ -168,7 +168,10 @@ describe('the second factor in the sign-in, in Chromium', { skip: requireChromiu
     await signInOnPage(page, 'ada@example.test', PASSWORD);
     assert.match(page.url(), /\/second-factor$/);
     await page.getByLabel('Code from your authenticator app').fill(recoveryCodes[3]!);
-    const recovered = await clientGets(page, again, () => page.getByRole('button', { name: 'Verify' }).click());
+    // A page says how many remain before going on.
+    assert.equal(await navigation(page, () => page.getByRole('button', { name: 'Verify' }).click()), 200);
+    assert.match(await page.locator('main').textContent() ?? '', /9 remain/);
+    const recovered = await clientGets(page, again, () => page.getByRole('link', { name: 'Continue' }).click());
     assert.deepEqual(recovered.amr, ['pwd', 'otp', 'mfa']);
     assert.equal(recovered.acr, MFA);
     // The account page (the same session) counts it.

@@ -133,7 +133,13 @@ describe('the second factor in the sign-in', () => {
 
   test('a recovery code works once, and the person is told how many remain', async () => {
     const { agent, request, page } = await passwordStep('ada@example.test');
-    const next = await secondStep(agent, page, { code: recoveryCodes[0]!.toLowerCase() });
+    const notice = await agent.submit(page, '/second-factor', { code: recoveryCodes[0]!.toLowerCase() }, REDIRECT);
+    assert.equal(notice.status, 200);
+    assert.match(notice.body, /Recovery code used/);
+    assert.match(notice.body, /9 remain/);
+    const onwards = notice.body.match(/<a href="([^"]+)"[^>]*>Continue<\/a>/)![1]!.replace(/&amp;/g, "&");
+    let next = await agent.navigate(new URL(onwards, notice.url).href, {}, REDIRECT);
+    if (next.status === 200 && next.body.includes('/confirm')) next = await agent.submit(next, '/confirm', {}, REDIRECT);
     assert.ok(next.url.startsWith(REDIRECT), `${next.status} ${next.body.slice(0, 300)}`);
     const tokens = await exchange(next.url, request);
     assert.equal(tokens.claims()!.acr, MFA);
@@ -190,6 +196,30 @@ describe('the second factor in the sign-in', () => {
     const direct = await agent.navigate(after.url.href, {}, REDIRECT);
     assert.ok(direct.url.startsWith(REDIRECT));
     void email;
+  });
+
+  test('max_age in an MFA session: the whole sign-in again (password, then the second factor), with a new auth_time', async () => {
+    const email = 'max@example.test';
+    await withTotp(email);
+    const { agent, request, page } = await passwordStep(email);
+    const first = await exchange((await secondStep(agent, page, { code: codeAt(secrets.get(email)!, 1) })).url, request);
+    assert.equal(first.claims()!.acr, MFA);
+    await new Promise((r) => setTimeout(r, 1100));
+    const before = Math.floor(Date.now() / 1000);
+    const again = await authorizationRequest(web, { scope: 'openid email', max_age: '0' });
+    const login = await agent.navigate(again.url.href, {}, REDIRECT);
+    assert.match(login.body, /name="password"/, 'max_age=0: the password again');
+    const second = await agent.submit(login, '/login', { login: email, password: PASSWORD }, REDIRECT);
+    assert.match(second.url, /\/second-factor$/, 'and the second factor');
+    // The app's next code was spent above (and the one after is outside the ±1 step window): a recovery code.
+    const [recovery] = await t.tollgate.mfa.regenerateRecoveryCodes((await t.tollgate.accounts.idForEmail(email))!);
+    const notice = await agent.submit(second, '/second-factor', { code: recovery! }, REDIRECT);
+    const onwards = notice.body.match(/<a href="([^"]+)"[^>]*>Continue<\/a>/)![1]!.replace(/&amp;/g, '&');
+    const callback = await agent.navigate(new URL(onwards, notice.url).href, {}, REDIRECT);
+    assert.ok(callback.url.startsWith(REDIRECT), `${callback.status} ${callback.body.slice(0, 300)}`);
+    const tokens = await oidc.authorizationCodeGrant(web, new URL(callback.url), { pkceCodeVerifier: again.verifier, expectedState: again.state, expectedNonce: again.nonce, maxAge: 0 });
+    assert.equal(tokens.claims()!.acr, MFA);
+    assert.ok(tokens.claims()!.auth_time! >= before, `a new auth_time: ${tokens.claims()!.auth_time}, asked at ${before}`);
   });
 
   test('an essential acr in the claims parameter is honoured the same way', async () => {

@@ -259,10 +259,10 @@ export function secondFactorSteps(deps: InteractionDependencies) {
     await deps.throttle.succeeded(pending.email, ctx.ip);
     clear(ctx);
     const left = ctx.state.recoveryCodesLeft;
-    if (left !== undefined && left <= 3) {
-      // Few recovery codes left: say so on a page of its own before going on, so it is not missed.
+    if (left !== undefined) {
+      // A recovery code was used: how many remain, on a page of its own before going on, so that it is not missed (the lost app needs replacing).
       const to = await deps.provider.interactionResult(ctx.req, ctx.res, loginResult(pending, amr, acr), { mergeWithLastSubmission: false });
-      return deps.pages.notice(ctx, 'mfa_recovery_codes_low', { locale: ctx.state.locale, vars: { remaining: left }, link: { href: to, label: 'mfa.continue' } });
+      return deps.pages.notice(ctx, left <= 3 ? 'mfa_recovery_codes_low' : 'mfa_recovery_code_used', { locale: ctx.state.locale, vars: { remaining: left }, link: { href: to, label: 'mfa.continue' } });
     }
     await finish(ctx, deps.provider, loginResult(pending, amr, acr), false);
   }
