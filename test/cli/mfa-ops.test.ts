@@ -60,12 +60,13 @@ describe('tollgate CLI: second factors', { skip: requirePostgres() }, () => {
   test('users reset-mfa: factors gone, refresh token refused, a confirmation without any secret; audited as the CLI', async () => {
     const email = 'ada@example.test';
     const account = await t.tollgate.accounts.create({ email, password: PASSWORD });
+    // Signed in before the factor exists (with it, the password alone leads to the second step).
+    const webSecret = (await t.tollgate.clients.register({ id: 'web', redirectUris: [REDIRECT], scope: SCOPE, firstParty: true })).client_secret!;
+    const { tokens } = await signIn(t, { clientId: 'web', secret: webSecret, email, password: PASSWORD, scope: SCOPE });
     const enrolment = await t.tollgate.mfa.startTotpEnrolment({ id: account.id, email });
     const totp = new OTPAuth.TOTP({ secret: OTPAuth.Secret.fromBase32(enrolment.secret), algorithm: 'SHA1', digits: 6, period: 30 });
     assert.equal(await t.tollgate.mfa.confirmTotp(account.id, totp.generate()), 'ok');
     const codes = await t.tollgate.mfa.regenerateRecoveryCodes(account.id);
-    const webSecret = (await t.tollgate.clients.register({ id: 'web', redirectUris: [REDIRECT], scope: SCOPE, firstParty: true })).client_secret!;
-    const { tokens } = await signIn(t, { clientId: 'web', secret: webSecret, email, password: PASSWORD, scope: SCOPE });
 
     const r = await runCli(['users', 'reset-mfa', '--email', 'ADA@example.test'], env);
     assert.equal(r.code, 0, r.stderr);
