@@ -20,6 +20,11 @@ export interface StoredAccount {
   updatedAt: Date;
 }
 
+/** An account as a sign-in reads it (AccountRepository.findForSignIn). */
+export interface SignInAccount extends StoredAccount {
+  hasSecondFactor: boolean;
+}
+
 export interface NewAccount {
   id: string;
   email: string;
@@ -36,6 +41,12 @@ export interface AccountRepository {
   create(account: NewAccount): Promise<StoredAccount>;
   findById(id: string): Promise<StoredAccount | undefined>;
   findByEmail(email: string): Promise<StoredAccount | undefined>;
+  /**
+   * The account a sign-in is about, with whether it has a second factor (a
+   * confirmed authenticator app or a passkey), in the same statement: the
+   * sign-in decides on the second step without another read.
+   */
+  findForSignIn(by: { email: string } | { id: string }): Promise<SignInAccount | undefined>;
   list(filter?: AccountFilter): Promise<StoredAccount[]>;
   /** Changes the given fields; undefined when there is no such account. */
   update(id: string, change: AccountChange): Promise<StoredAccount | undefined>;
@@ -99,6 +110,18 @@ export function createAccountRepository(db: Pick<Database, 'query'>): AccountRep
     },
     findById: async (id) => (isUuid(id) ? findOne('id', id) : undefined),
     findByEmail: async (email) => (storable(email) ? findOne('email', email) : undefined),
+    async findForSignIn(by) {
+      const [column, value] = 'email' in by ? ['email', by.email] : ['id', by.id];
+      if (column === 'email' ? !storable(value) : !isUuid(value)) return undefined;
+      const [row] = await db.query<AccountRow & { has_second_factor: boolean }>(
+        `SELECT ${COLUMNS},
+                EXISTS (SELECT 1 FROM totp_factor f WHERE f.account_id = account.id AND f.secret_encrypted IS NOT NULL)
+             OR EXISTS (SELECT 1 FROM webauthn_credential w WHERE w.account_id = account.id) AS has_second_factor
+           FROM account WHERE ${column} = $1`,
+        [value],
+      );
+      return row ? { ...accountFromRow(row), hasSecondFactor: row.has_second_factor } : undefined;
+    },
     async list(filter = {}) {
       // An empty filter value or a zero limit or offset means "none", as before.
       const rows = await db.query<AccountRow>(

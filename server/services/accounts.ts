@@ -2,7 +2,7 @@
 // behind the login form.
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
-import type { AccountFilter, AccountRepository, StoredAccount } from '../repositories/account-repository.ts';
+import type { AccountFilter, AccountRepository, SignInAccount, StoredAccount } from '../repositories/account-repository.ts';
 import type { AccountTokenRepository } from '../repositories/account-token-repository.ts';
 import { NotFoundError } from '../errors.ts';
 import { hashPassword, verifyPassword, PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './passwords.ts';
@@ -85,6 +85,8 @@ export interface AccountService {
    */
   setPassword(id: string, password: string): Promise<void>;
   findActive(id: string): Promise<StoredAccount | undefined>;
+  /** An account that may sign in, with whether it has a second factor (one statement). */
+  findActiveForSignIn(id: string): Promise<SignInAccount | undefined>;
   /** The id of the account with this e-mail, if any (for the audit trail). */
   idForEmail(email: string): Promise<string | undefined>;
   /**
@@ -96,7 +98,7 @@ export interface AccountService {
   authenticate(email: string, password: string): Promise<Authentication>;
 }
 
-export type Authentication = { ok: true; account: StoredAccount } | { ok: false; accountId: string | undefined };
+export type Authentication = { ok: true; account: SignInAccount } | { ok: false; accountId: string | undefined };
 
 /** The account if it may still sign in and redeem tokens (it exists and is not disabled). */
 export function activeAccount(account: StoredAccount | undefined): StoredAccount | undefined {
@@ -163,12 +165,17 @@ export function createAccountService(accounts: AccountRepository, options: Accou
       return activeAccount(await accounts.findById(id));
     },
 
+    async findActiveForSignIn(id) {
+      const account = await accounts.findForSignIn({ id });
+      return account && !account.disabled ? account : undefined;
+    },
+
     async idForEmail(email) {
       return (await accounts.findByEmail(email.trim().toLowerCase()))?.id;
     },
 
     async authenticate(email, password) {
-      const account = await accounts.findByEmail(email.trim().toLowerCase());
+      const account = await accounts.findForSignIn({ email: email.trim().toLowerCase() });
       // Longer than any password we set: refused before any argon2id work, known e-mail or not.
       if (password.length > PASSWORD_MAX_LENGTH) return { ok: false, accountId: account?.id };
       if (!account?.passwordHash) {

@@ -115,6 +115,7 @@ export function loginSteps(deps: InteractionDependencies) {
     // a right password followed by wrong codes must keep counting.
     ctx.state.throttledAs = email;
     ctx.state.accountId = result.account.id;
+    ctx.state.signingIn = result.account;
     await next();
   }
 

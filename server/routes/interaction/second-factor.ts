@@ -112,13 +112,12 @@ export function secondFactorSteps(deps: InteractionDependencies) {
   }
 
   /** MFA_POLICY, the client's require_mfa, or the client asked for the MFA level (acr_values, an essential acr). */
-  async function secondFactorRequired(ctx: InteractionContext, accountId: string): Promise<boolean> {
+  async function secondFactorRequired(ctx: InteractionContext, roles: readonly string[]): Promise<boolean> {
     const { interaction } = ctx.state;
     const asked = String(interaction.params.acr_values ?? '').split(' ').includes(ACR_MFA) || essentialAcrAsks(interaction.params.claims);
     if (asked) return true;
     const client = await deps.provider.Client.find(String(interaction.params.client_id));
-    const account = await deps.accounts.findActive(accountId);
-    return mfaRequiredFor(policy, account?.roles ?? [], (client as unknown as Record<string, unknown> | undefined)?.[REQUIRE_MFA_METADATA] === true);
+    return mfaRequiredFor(policy, roles, (client as unknown as Record<string, unknown> | undefined)?.[REQUIRE_MFA_METADATA] === true);
   }
 
   /**
@@ -129,8 +128,10 @@ export function secondFactorSteps(deps: InteractionDependencies) {
    */
   async function requireSecondFactor(ctx: InteractionContext, next: Next): Promise<void> {
     const { accountId, signedInWith, interaction, base } = ctx.state;
-    const factors = await factorsOf(accountId);
-    if (!factors.any && !await secondFactorRequired(ctx, accountId)) return next();
+    // The password step read the account with its factors (one statement); a sign-up or a social sign-in reads it here.
+    const account = ctx.state.signingIn?.id === accountId ? ctx.state.signingIn : await deps.accounts.findActiveForSignIn(accountId);
+    if (!account) return deps.pages.error(ctx, 'login_expired', 400, ctx.state.locale);
+    if (!account.hasSecondFactor && !await secondFactorRequired(ctx, account.roles)) return next();
     const pending: Pending = {
       uid: interaction.uid,
       accountId,
@@ -139,7 +140,7 @@ export function secondFactorSteps(deps: InteractionDependencies) {
     };
     await seal(ctx, pending);
     ctx.status = 303;
-    ctx.redirect(factors.any ? `${base}/second-factor` : `${base}/enrol`);
+    ctx.redirect(account.hasSecondFactor ? `${base}/second-factor` : `${base}/enrol`);
   }
 
   /** The first factor of this interaction, sealed by requireSecondFactor, or the session's for a step-up. */

@@ -13,7 +13,7 @@ import type { Next } from 'koa';
 import type Provider from 'oidc-provider';
 import type { z } from 'zod';
 import type { Locale } from '../../i18n.ts';
-import type { StoredAccount } from '../../repositories/account-repository.ts';
+import type { SignInAccount, StoredAccount } from '../../repositories/account-repository.ts';
 import type { AccountService } from '../../services/accounts.ts';
 import type { Audit } from '../../services/audit.ts';
 import type { Csrf } from '../../services/csrf.ts';
@@ -60,6 +60,8 @@ export interface InteractionState {
   form: unknown;
   /** The account now signed in (checkPassword, createAccount, a social sign-in), for signIn. */
   accountId: string;
+  /** checkPassword: the account as it read it (roles, whether it has a second factor), for the second-factor step. */
+  signingIn?: SignInAccount;
   /** checkPassword: the e-mail whose throttle count starts afresh once the sign-in completes. */
   throttledAs?: string;
   /** A social sign-in (federated.ts): the provider, and the `amr` to hand oidc-provider. */
