@@ -316,7 +316,10 @@ describe('social login: tokens, sessions, forced logout, throttle, secrets, admi
       assert.match(asked.url, /\/second-factor$/);
       // A recovery code: the app's next code was spent above, and the one after is outside the ±1 step window.
       const [recovery] = await t.tollgate.mfa.regenerateRecoveryCodes(adaId);
-      const done = await consentIfAsked(earlier, await earlier.submit(asked, '/second-factor', { code: recovery! }, REDIRECT));
+      const notice = await earlier.submit(asked, '/second-factor', { code: recovery! }, REDIRECT);
+      assert.match(notice.body, /Recovery code used/);
+      const onwards = notice.body.match(/<a href="([^"]+)"[^>]*>Continue<\/a>/)![1]!.replace(/&amp;/g, '&');
+      const done = await consentIfAsked(earlier, await earlier.navigate(new URL(onwards, notice.url).href, {}, REDIRECT));
       assert.ok(done.url.startsWith(REDIRECT), `${done.status} ${done.body.slice(0, 300)}`);
       const stepped = (await oidc.authorizationCodeGrant(rp, new URL(done.url), { pkceCodeVerifier: stepUp.verifier, expectedState: stepUp.state, expectedNonce: stepUp.nonce })).claims()!;
       assert.deepEqual(stepped.amr, ['fed', 'otp', 'mfa']);
