@@ -157,6 +157,8 @@ export function loginSteps(deps: InteractionDependencies) {
       throw err;
     }
     ctx.state.accountId = created.id;
+    // Just made: no second factor yet (the second-factor step need not read it again).
+    ctx.state.signingIn = { id: created.id, roles: created.roles, hasSecondFactor: false };
     // In the page's language; with mail off, nothing goes (the account page says verification is unavailable).
     const sent = await deps.emailVerification.send({ id: created.id, email: created.email, name: created.name, emailVerified: false }, ctx.state.locale);
     if (sent.sent) await deps.audit.record('email.verification_sent', { accountId: created.id, ip: ctx.ip, userAgent: ctx.get('user-agent') || undefined, details: { by: 'sign-up' } });

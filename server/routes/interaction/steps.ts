@@ -60,8 +60,8 @@ export interface InteractionState {
   form: unknown;
   /** The account now signed in (checkPassword, createAccount, a social sign-in), for signIn. */
   accountId: string;
-  /** checkPassword: the account as it read it (roles, whether it has a second factor), for the second-factor step. */
-  signingIn?: SignInAccount;
+  /** checkPassword, createAccount: the account as they have it (roles, whether it has a second factor), for the second-factor step. */
+  signingIn?: Pick<SignInAccount, 'id' | 'roles' | 'hasSecondFactor'>;
   /** checkPassword: the e-mail whose throttle count starts afresh once the sign-in completes. */
   throttledAs?: string;
   /** A social sign-in (federated.ts): the provider, and the `amr` to hand oidc-provider. */
