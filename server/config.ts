@@ -280,6 +280,16 @@ export const CONFIG_OPTIONS = {
     meaning: 'Who must sign in with a second factor: `optional` (whoever enrolled one), `admins` (accounts with the `admin` role), `everyone`. A client may demand one for its own sign-ins (`--require-mfa`). Someone who must and has none enrols during the sign-in. See [docs/mfa.md](docs/mfa.md).',
     why: 'Accounts made before second factors existed keep signing in; turn it up once people have had the chance to enrol.',
   },
+  REQUIRE_PAR: {
+    schema: boolean.default(false),
+    meaning: 'Every client must push its authorization request first (PAR, RFC 9126): a plain request to `/auth` is refused, and discovery says `require_pushed_authorization_requests: true`. A client may demand it for itself (`--require-par`). See [docs/par-dpop.md](docs/par-dpop.md).',
+    why: 'Clients written before PAR send their parameters in the browser\'s URL; turn on once they push them.',
+  },
+  DPOP_REQUIRE_NONCE: {
+    schema: boolean.default(false),
+    meaning: 'Every DPoP proof at the token endpoint, PAR and userinfo must carry a nonce Tollgate issued (`DPoP-Nonce`, RFC 9449 §8); a proof without one gets `use_dpop_nonce` and the nonce to retry with. Nonces are derived from the cookie secrets, so every instance accepts every other\'s. See [docs/par-dpop.md](docs/par-dpop.md).',
+    why: 'A nonce bounds a proof made in advance by whoever held the key for a moment; it costs clients one extra round trip, and not every client library retries.',
+  },
 } as const satisfies Record<string, ConfigOption>;
 
 type Options = typeof CONFIG_OPTIONS;
@@ -327,6 +337,10 @@ export interface Config {
   readonly webauthn: { readonly rpId: string; readonly rpName?: string };
   /** MFA_POLICY: who must use a second factor (server/mfa/policy.ts decides it for one sign-in). */
   readonly mfa: { readonly policy: MfaPolicy };
+  /** REQUIRE_PAR: every authorization request must be pushed first (RFC 9126 §5). */
+  readonly requirePar: boolean;
+  /** DPOP_REQUIRE_NONCE: DPoP proofs must carry a server-provided nonce (RFC 9449 §8). */
+  readonly dpopRequireNonce: boolean;
 }
 
 /**
@@ -410,6 +424,8 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     requireVerifiedEmail: e.REQUIRE_VERIFIED_EMAIL,
     webauthn: Object.freeze({ rpId: e.RP_ID ?? new URL(issuer).hostname, ...(e.RP_NAME ? { rpName: e.RP_NAME } : {}) }),
     mfa: Object.freeze({ policy: e.MFA_POLICY }),
+    requirePar: e.REQUIRE_PAR,
+    dpopRequireNonce: e.DPOP_REQUIRE_NONCE,
   });
 }
 

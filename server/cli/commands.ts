@@ -482,6 +482,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       scope: { flags: '--scope <scopes>', description: 'space-separated scopes it may ask for, e.g. "openid profile email offline_access basic"' },
       firstParty: { flags: '--first-party', description: 'our own application: its users are not asked for consent' },
       requireMfa: { flags: '--require-mfa', description: 'every sign-in at this client needs a second factor, whatever MFA_POLICY says' },
+      requirePar: { flags: '--require-par', description: 'its authorization requests must be pushed first (PAR, RFC 9126)' },
+      requireDpop: { flags: '--require-dpop', description: 'its token requests must carry a DPoP proof (RFC 9449 dpop_bound_access_tokens)' },
       backchannelLogoutUri: { flags: '--backchannel-logout-uri <uri>', description: 'receives back-channel logout tokens' },
       refreshGrace: { flags: '--refresh-grace <seconds>', description: 'how long a rotated refresh token may be reused' },
       accessTokenTtl: { flags: '--access-token-ttl <seconds>', description: 'access token lifetime for this client' },
@@ -502,6 +504,8 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         scope: v.scope,
         firstParty: Boolean(v.firstParty),
         requireMfa: Boolean(v.requireMfa),
+        requirePar: Boolean(v.requirePar),
+        requireDpop: Boolean(v.requireDpop),
         backchannelLogoutUri: v.backchannelLogoutUri,
         refreshTokenReuseGrace: number(v.refreshGrace),
         accessTokenTtl: number(v.accessTokenTtl),
@@ -541,17 +545,26 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   }),
 
   'clients update': command({
-    summary: "change a client's second-factor policy (as PATCH /admin/v1/clients/{id})",
+    summary: "change a client's second-factor, PAR and DPoP policies (as PATCH /admin/v1/clients/{id})",
     options: {
       ...clientIdOption,
       requireMfa: { flags: '--require-mfa', description: 'every sign-in at this client needs a second factor, whatever MFA_POLICY says' },
       // Commander gives --require-mfa and --no-require-mfa one value: true, false, or undefined when neither is given.
       noRequireMfa: { flags: '--no-require-mfa', description: 'sign-ins at this client follow MFA_POLICY alone' },
+      requirePar: { flags: '--require-par', description: 'its authorization requests must be pushed first (PAR, RFC 9126)' },
+      noRequirePar: { flags: '--no-require-par', description: 'plain authorization requests are accepted again (unless REQUIRE_PAR)' },
+      requireDpop: { flags: '--require-dpop', description: 'its token requests must carry a DPoP proof (RFC 9449)' },
+      noRequireDpop: { flags: '--no-require-dpop', description: 'its token requests may come without a DPoP proof' },
     },
     async collect(v) {
       need(v, 'id');
-      if (v.requireMfa === undefined) throw new UsageError('nothing to change: give --require-mfa or --no-require-mfa');
-      return { id: v.id, patch: { require_mfa: v.requireMfa } };
+      const patch = {
+        ...(v.requireMfa !== undefined ? { require_mfa: v.requireMfa } : {}),
+        ...(v.requirePar !== undefined ? { require_pushed_authorization_requests: v.requirePar } : {}),
+        ...(v.requireDpop !== undefined ? { dpop_bound_access_tokens: v.requireDpop } : {}),
+      };
+      if (!Object.keys(patch).length) throw new UsageError('nothing to change: give --require-mfa, --require-par, --require-dpop or their --no- forms');
+      return { id: v.id, patch };
     },
     async check(raw) {
       const { z } = await import('zod');

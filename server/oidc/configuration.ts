@@ -1,6 +1,7 @@
 // oidc-provider's configuration, and nothing else. Every option we set is a
 // decision; the comment beside it says which rule it follows. Options left
 // out keep the library's defaults (lib/helpers/defaults.js upstream).
+import { hkdfSync } from 'node:crypto';
 import Provider, { errors, interactionPolicy, type AsymmetricSigningAlgorithm, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { Config } from '../config.ts';
 import { clientSecretMatches } from '../services/client-secrets.ts';
@@ -176,6 +177,21 @@ export function createProvider(deps: ProviderDependencies): Provider {
         logoutSource: (ctx, form) => deps.pages.logout(ctx, form),
         postLogoutSuccessSource: (ctx) => deps.pages.logoutDone(ctx),
       },
+      // PAR (RFC 9126), on by default in the library; stated here because
+      // REQUIRE_PAR turns on §5's "require_pushed_authorization_requests" for
+      // every client (discovery then says so), and a client may set it for
+      // itself (§6 metadata, `clients add --require-par`). The library's
+      // request_uri lives 60 seconds (§2.2 "short-lived") and is consumed
+      // when the authorization response is sent (§4 one-time use).
+      pushedAuthorizationRequests: { enabled: true, requirePushedAuthorizationRequests: config.requirePar },
+      // DPoP (RFC 9449), on by default in the library. Nonces (§8) are
+      // stateless HMACs of the time (lib/helpers/challenge.js): with a secret
+      // shared by every instance (dpopNonceSecret), a nonce one instance
+      // gave is good at all of them. DPOP_REQUIRE_NONCE makes them mandatory;
+      // otherwise a nonce is offered (DPoP-Nonce) and checked when sent.
+      // A client registered with `dpop_bound_access_tokens: true` (§5.2,
+      // `clients add --require-dpop`) is refused tokens without a proof.
+      dPoP: { enabled: true, nonceSecret: dpopNonceSecret(deps.cookieSecrets), requireNonce: () => config.dpopRequireNonce },
       resourceIndicators: {
         enabled: true,
         // A client that names no resource gets a token for our API (RFC 8707 §2).
@@ -264,6 +280,17 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   // Its events are listened to in oidc/events.ts.
   return provider;
+}
+
+/**
+ * The DPoP nonce secret (32 bytes, as the library demands): derived by HKDF
+ * from the first cookie secret, which every instance shares (COOKIE_SECRETS,
+ * or the one in KEYS_DIR), never a per-process random one, which would make
+ * each instance refuse the others' nonces. Rotating the cookie secrets
+ * changes it: a client then hears `use_dpop_nonce` once and retries.
+ */
+export function dpopNonceSecret(cookieSecrets: readonly string[]): Buffer {
+  return Buffer.from(hkdfSync('sha256', cookieSecrets[0]!, Buffer.alloc(0), 'tollgate dpop nonce', 32));
 }
 
 /** The origin of an absolute URL (`null` for a custom-scheme one), or undefined when it does not parse. */

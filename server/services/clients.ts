@@ -43,6 +43,10 @@ export const newClientInput = z.object({
   firstParty: z.boolean().default(false),
   /** A second factor is required for every sign-in at this client (mfa/policy.ts), whatever MFA_POLICY says. */
   requireMfa: z.boolean().default(false),
+  /** RFC 9126 §6 `require_pushed_authorization_requests`: this client's authorization requests must be pushed first (PAR). */
+  requirePar: z.boolean().default(false),
+  /** RFC 9449 §5.2 `dpop_bound_access_tokens`: every token request of this client must carry a DPoP proof. */
+  requireDpop: z.boolean().default(false),
   /** A resource server: the audiences whose access tokens it may introspect (oidc/token-policies.ts). */
   introspectionAudiences: z.array(uri).max(20).optional(),
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] })
@@ -64,6 +68,8 @@ export const clientPatch = z.strictObject({
   scope: z.string().trim().min(1).max(1000),
   first_party: z.boolean(),
   require_mfa: z.boolean(),
+  require_pushed_authorization_requests: z.boolean(),
+  dpop_bound_access_tokens: z.boolean(),
   backchannel_logout_uri: uri.nullable(),
   access_token_lifetime: z.number().int().min(60).max(86_400).nullable(),
   refresh_token_reuse_grace_seconds: z.number().int().min(0).max(300),
@@ -76,7 +82,13 @@ export type ClientView = ClientMetadata & { client_id: string; created_at: strin
 
 export function toClientView(c: StoredClient): ClientView {
   // require_mfa is stored only when true (as first_party), but always shown: an operator checking a client's policy should not have to know that absent means false.
-  return { client_id: c.id, ...c.metadata, require_mfa: c.metadata.require_mfa === true, created_at: c.createdAt.toISOString() };
+  // So are the PAR and DPoP requirements (RFC 9126 §6, RFC 9449 §5.2), stored only when true.
+  return {
+    client_id: c.id, ...c.metadata, require_mfa: c.metadata.require_mfa === true,
+    require_pushed_authorization_requests: c.metadata.require_pushed_authorization_requests === true,
+    dpop_bound_access_tokens: c.metadata.dpop_bound_access_tokens === true,
+    created_at: c.createdAt.toISOString(),
+  };
 }
 
 /**
@@ -165,6 +177,8 @@ export function createClientService(
         scope: data.scope ?? (usesRedirects ? 'openid profile email offline_access basic' : 'basic'),
         ...(data.firstParty ? { first_party: true } : {}),
         ...(data.requireMfa ? { require_mfa: true } : {}),
+        ...(data.requirePar ? { require_pushed_authorization_requests: true } : {}),
+        ...(data.requireDpop ? { dpop_bound_access_tokens: true } : {}),
         ...(data.accessTokenTtl ? { access_token_lifetime: data.accessTokenTtl } : {}),
         ...(data.refreshTokenReuseGrace ? { refresh_token_reuse_grace_seconds: data.refreshTokenReuseGrace } : {}),
         ...(data.introspectionAudiences?.length ? { introspection_audiences: data.introspectionAudiences } : {}),
@@ -199,6 +213,8 @@ export function createClientService(
         throw new ValidationError('grant_types: a public client cannot use client_credentials', { grant_types: 'a public client cannot use client_credentials' });
       }
       if (patch.require_mfa === false) delete metadata.require_mfa;
+      if (patch.require_pushed_authorization_requests === false) delete metadata.require_pushed_authorization_requests;
+      if (patch.dpop_bound_access_tokens === false) delete metadata.dpop_bound_access_tokens;
       if (patch.grant_types) metadata.response_types = patch.grant_types.includes('authorization_code') ? ['code'] : [];
       if (patch.backchannel_logout_uri !== undefined) {
         if (patch.backchannel_logout_uri === null) delete metadata.backchannel_logout_session_required;

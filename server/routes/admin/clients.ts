@@ -22,6 +22,10 @@ const clientRegistration = z.strictObject({
     .describe('none: a public client (a browser or native app, with PKCE); otherwise a secret is generated'),
   first_party: z.boolean().optional().describe('our own application: its users are not asked for consent'),
   require_mfa: z.boolean().optional().describe("a second factor for every sign-in at this client, whatever MFA_POLICY says"),
+  require_pushed_authorization_requests: z.boolean().optional()
+    .describe('RFC 9126 §6: this client must push its authorization requests first (PAR)'),
+  dpop_bound_access_tokens: z.boolean().optional()
+    .describe('RFC 9449 §5.2: every token request of this client must carry a DPoP proof'),
   backchannel_logout_uri: z.string().optional(),
   access_token_lifetime: z.number().optional(),
   refresh_token_reuse_grace_seconds: z.number().optional(),
@@ -32,7 +36,8 @@ const clientRegistration = z.strictObject({
 /** The service's field names, back to the RFC 7591 names the caller sent. */
 const API_NAME: Record<string, string> = {
   id: 'client_id', name: 'client_name', applicationType: 'application_type', redirectUris: 'redirect_uris', postLogoutRedirectUris: 'post_logout_redirect_uris',
-  grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', requireMfa: 'require_mfa', backchannelLogoutUri: 'backchannel_logout_uri',
+  grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', requireMfa: 'require_mfa',
+  requirePar: 'require_pushed_authorization_requests', requireDpop: 'dpop_bound_access_tokens', backchannelLogoutUri: 'backchannel_logout_uri',
   accessTokenTtl: 'access_token_lifetime', refreshTokenReuseGrace: 'refresh_token_reuse_grace_seconds',
   introspectionAudiences: 'introspection_audiences',
 };
@@ -69,6 +74,8 @@ export function clientRoutes(deps: { clients: ClientService; audit: Audit }): Ad
             public: body.token_endpoint_auth_method === 'none',
             firstParty: body.first_party ?? false,
             requireMfa: body.require_mfa ?? false,
+            requirePar: body.require_pushed_authorization_requests ?? false,
+            requireDpop: body.dpop_bound_access_tokens ?? false,
             backchannelLogoutUri: body.backchannel_logout_uri,
             accessTokenTtl: body.access_token_lifetime,
             refreshTokenReuseGrace: body.refresh_token_reuse_grace_seconds,

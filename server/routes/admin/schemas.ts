@@ -12,7 +12,7 @@ export const COMPONENTS: Record<string, object> = {
   Client: {
     type: 'object',
     description: 'Registered client metadata (RFC 7591 names). Never its secret.',
-    required: ['client_id', 'grant_types', 'redirect_uris', 'token_endpoint_auth_method', 'require_mfa', 'created_at'],
+    required: ['client_id', 'grant_types', 'redirect_uris', 'token_endpoint_auth_method', 'require_mfa', 'require_pushed_authorization_requests', 'dpop_bound_access_tokens', 'created_at'],
     properties: {
       client_id: string,
       client_name: string,
@@ -25,6 +25,8 @@ export const COMPONENTS: Record<string, object> = {
       scope: string,
       first_party: { type: 'boolean' },
       require_mfa: { type: 'boolean', description: 'Every sign-in at this client needs a second factor, whatever MFA_POLICY says.' },
+      require_pushed_authorization_requests: { type: 'boolean', description: 'RFC 9126 §6: its authorization requests must be pushed first (PAR); REQUIRE_PAR makes it true for all.' },
+      dpop_bound_access_tokens: { type: 'boolean', description: 'RFC 9449 §5.2: its token requests must carry a DPoP proof.' },
       backchannel_logout_uri: string,
       access_token_lifetime: { type: 'integer' },
       refresh_token_reuse_grace_seconds: { type: 'integer' },
