@@ -35,6 +35,8 @@ export interface ProofClaims {
   accessToken?: string;
   iat?: number;
   jti?: string;
+  /** A server-provided nonce (RFC 9449 §8). */
+  nonce?: string;
   /** Overrides (typ, alg) or extras in the header. */
   header?: Record<string, unknown>;
   /** Put this JWK in the header instead of the signing key's public one. */
@@ -49,6 +51,7 @@ export async function proof(key: KeyPair, claims: ProofClaims, alg = 'ES256'): P
     htu: claims.htu,
     jti: claims.jti ?? randomUUID(),
     iat: claims.iat ?? Math.floor(Date.now() / 1000),
+    ...(claims.nonce ? { nonce: claims.nonce } : {}),
     ...(claims.accessToken ? { ath: createHash('sha256').update(claims.accessToken).digest('base64url') } : {}),
   }).setProtectedHeader({ alg, typ: 'dpop+jwt', jwk, ...claims.header }).sign(key.privateKey);
 }
