@@ -28,6 +28,8 @@ export interface AuthenticatedToken {
 export interface RequestAuthenticator {
   /** The proof algorithms accepted (for the `algs` of challenges); undefined when DPoP is not accepted. */
   readonly dpopAlgorithms: readonly string[] | undefined;
+  /** Only DPoP-bound tokens are accepted (RFC 9449 §7.1): challenges name the DPoP scheme alone. */
+  readonly dpopRequired: boolean;
   /**
    * The request's access token, verified with its binding; undefined when
    * the request presents none. `presented` overrides the Authorization
@@ -41,13 +43,16 @@ export interface RequestAuthenticator {
  * `dpop`: the proof checks' options (default: on, with the algorithms
  * Tollgate advertises and an in-memory replay cache), an already built
  * DpopVerifier, or false to accept no DPoP scheme (bound tokens are then
- * always refused).
+ * always refused). `requireBinding`: unbound (bearer) tokens are refused too,
+ * as an API that accepts sender-constrained tokens only (RFC 9449 §7.1).
  */
-export function createRequestAuthenticator(verifier: AccessTokenVerifier, dpop: DpopOptions | DpopVerifier | false = {}): RequestAuthenticator {
+export function createRequestAuthenticator(verifier: AccessTokenVerifier, dpop: DpopOptions | DpopVerifier | false = {}, requireBinding = false): RequestAuthenticator {
   const proofs = dpop === false ? undefined : 'verify' in dpop ? dpop : createDpopVerifier(dpop);
+  if (requireBinding && !proofs) throw new TypeError('dpop: a required binding needs the DPoP checks on (not false)');
 
   return {
     dpopAlgorithms: proofs?.algorithms,
+    dpopRequired: requireBinding,
     async authenticate(request, given) {
       const presented = given ?? presentedToken(request.authorization);
       // Without DPoP support, the DPoP scheme is one we do not know: no credentials (RFC 6750 §3.1).
@@ -56,6 +61,8 @@ export function createRequestAuthenticator(verifier: AccessTokenVerifier, dpop: 
       const claims = await verifier.verify(token, { allowSenderConstrained: true });
 
       if (claims.cnf === undefined) {
+        // RFC 9449 §7.1: this API takes sender-constrained tokens only; a stolen bearer token is worth nothing here.
+        if (requireBinding) throw new DpopError('invalid_token', 'this API accepts DPoP-bound access tokens only: ask for one with a DPoP proof at the token endpoint');
         if (scheme === 'DPoP') throw new DpopError('invalid_token', 'this access token is not bound to a key: send it with the Bearer scheme');
         return { claims, token, scheme };
       }

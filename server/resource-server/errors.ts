@@ -124,11 +124,13 @@ export function presentedToken(authorization: string | undefined): PresentedToke
 export function challengesFor(
   realm: string,
   err: BearerError | undefined,
-  options: { dpopAlgorithms?: readonly string[]; presentedScheme?: TokenScheme } = {},
+  options: { dpopAlgorithms?: readonly string[]; presentedScheme?: TokenScheme; dpopOnly?: boolean } = {},
 ): string[] {
   const { dpopAlgorithms, presentedScheme } = options;
   if (!dpopAlgorithms) return [bearerChallenge(realm, err)];
   const algs = `algs="${dpopAlgorithms.join(' ')}"`;
+  // An API that takes bound tokens only offers no Bearer scheme (RFC 9449 §7.1).
+  if (options.dpopOnly) return [`DPoP ${challengeParameters(realm, err).join(', ')}, ${algs}`];
   if (!err || err instanceof MissingTokenError) return [bearerChallenge(realm, err), `DPoP realm=${quote(realm)}, ${algs}`];
   // A token sent with the DPoP scheme is answered in that scheme, whatever went wrong (a missing scope too).
   if (err.scheme === 'Bearer' && presentedScheme !== 'DPoP') return [bearerChallenge(realm, err)];

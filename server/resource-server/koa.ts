@@ -44,23 +44,28 @@ export interface GuardOptions {
   /** The challenge's realm (RFC 6750 §3). Default: the API's audience, else "api". */
   realm?: string;
   /**
-   * DPoP-bound tokens (RFC 9449): accepted with a valid proof (default), or
-   * `false` to refuse them all. `origin` is this API's public origin
+   * DPoP-bound tokens (RFC 9449): accepted with a valid proof (default,
+   * `'allowed'`: bearer tokens too), `'required'` (RFC 9449 §7.1: only
+   * bound tokens, with a valid proof; a bearer token is refused with the
+   * DPoP challenge), or `false` to refuse them all. As an object: the proof
+   * checks' options, with `required: true` for the second. `origin` is this API's public origin
    * (`https://api.example`), against which a proof's `htu` is checked;
    * default: the scheme and host the request was made to as Koa sees them
    * (its Host header, or X-Forwarded-Host with `app.proxy`): set it when the
    * API is reached under one name. (Not `ctx.origin`: in Koa 3 that is the
    * request's `Origin` header, which a caller chooses.)
    */
-  dpop?: (DpopOptions & { origin?: string }) | false;
+  dpop?: 'required' | 'allowed' | (DpopOptions & { origin?: string; required?: boolean }) | false;
 }
 
 export function requireAccessToken(options: GuardOptions): Middleware<AuthState> {
   const verifier = 'verify' in options.verifier ? options.verifier : createAccessTokenVerifier(options.verifier);
   const realm = options.realm ?? ('audience' in options.verifier ? [options.verifier.audience].flat()[0]! : 'api');
   const isPublic = publicMatcher(options.public ?? []);
-  const authenticator = createRequestAuthenticator(verifier, options.dpop ?? {});
-  const origin = options.dpop ? options.dpop.origin?.replace(/\/$/, '') : undefined;
+  const dpop = options.dpop === 'required' ? { required: true } : options.dpop === 'allowed' ? {} : options.dpop ?? {};
+  const { required, origin: givenOrigin, ...proofOptions } = dpop === false ? { required: false, origin: undefined } : dpop;
+  const authenticator = createRequestAuthenticator(verifier, dpop === false ? false : proofOptions, required === true);
+  const origin = givenOrigin?.replace(/\/$/, '');
 
   return async (ctx, next) => {
     let presentedScheme: TokenScheme | undefined;
@@ -78,7 +83,7 @@ export function requireAccessToken(options: GuardOptions): Middleware<AuthState>
       await next();
     } catch (err) {
       if (!(err instanceof BearerError || err instanceof VerifierUnavailableError)) throw err;
-      respond(ctx, err, realm, { dpopAlgorithms: authenticator.dpopAlgorithms, presentedScheme });
+      respond(ctx, err, realm, { dpopAlgorithms: authenticator.dpopAlgorithms, presentedScheme, dpopOnly: authenticator.dpopRequired });
     }
   };
 }

@@ -281,6 +281,41 @@ describe('resource-server toolkit', () => {
       }
     });
 
+    test("dpop: 'required' accepts bound tokens only, and challenges in the DPoP scheme alone; 'allowed' takes both", async () => {
+      const serve = async (dpop: 'required' | 'allowed') => {
+        const app = new Koa<AuthState>();
+        app.use(requireAccessToken({ verifier: createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience }), realm: 'notes', dpop }));
+        app.use((ctx) => { ctx.body = { scheme: authOf(ctx).scheme }; });
+        const server = createServer(app.callback());
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        return { base: `http://127.0.0.1:${(server.address() as { port: number }).port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+      };
+      const plain = await clientCredentialsToken(t, secret);
+      const required = await serve('required');
+      const allowed = await serve('allowed');
+      try {
+        const algs = `algs="${DPOP_ALGORITHMS.join(' ')}"`;
+        // RFC 9449 §7.1: a bearer token at an API that takes bound tokens only.
+        const bearer = await fetch(`${required.base}/notes`, { headers: { authorization: `Bearer ${plain}` } });
+        assert.equal(bearer.status, 401);
+        assert.equal(((await bearer.json()) as { error: string }).error, 'invalid_token');
+        assert.match(bearer.headers.get('www-authenticate') ?? '', new RegExp(`^DPoP realm="notes", error="invalid_token", error_description="[^"]+", ${algs}$`));
+        const none = await fetch(`${required.base}/notes`);
+        assert.equal(none.headers.get('www-authenticate'), `DPoP realm="notes", ${algs}`);
+        const good = await fetch(`${required.base}/notes`, { headers: { authorization: `DPoP ${bound}`, dpop: await proof(key, { htm: 'GET', htu: `${required.base}/notes`, accessToken: bound }) } });
+        assert.deepEqual(await good.json(), { scheme: 'DPoP' });
+        const badProof = await fetch(`${required.base}/notes`, { headers: { authorization: `DPoP ${bound}`, dpop: 'garbage' } });
+        assert.match(badProof.headers.get('www-authenticate') ?? '', /^DPoP .*error="invalid_dpop_proof"/);
+
+        assert.deepEqual(await (await fetch(`${allowed.base}/notes`, { headers: { authorization: `Bearer ${plain}` } })).json(), { scheme: 'Bearer' });
+        const boundAllowed = await fetch(`${allowed.base}/notes`, { headers: { authorization: `DPoP ${bound}`, dpop: await proof(key, { htm: 'GET', htu: `${allowed.base}/notes`, accessToken: bound }) } });
+        assert.deepEqual(await boundAllowed.json(), { scheme: 'DPoP' });
+      } finally {
+        await required.close();
+        await allowed.close();
+      }
+    });
+
     test('verifyAccessToken alone refuses a bound token: its proof needs the request', async () => {
       // cooldownMs: a verifier of its own, not the shared one holding the keys from before the rotation test.
       await assert.rejects(verifyAccessToken(bound, { issuer: t.issuer, audience: t.config.apiAudience, cooldownMs: 0 }), (err: unknown) => err instanceof DpopError && err.code === 'invalid_token');
