@@ -563,7 +563,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         ...(v.requirePar !== undefined ? { require_pushed_authorization_requests: v.requirePar } : {}),
         ...(v.requireDpop !== undefined ? { dpop_bound_access_tokens: v.requireDpop } : {}),
       };
-      if (!Object.keys(patch).length) throw new UsageError('nothing to change: give --require-mfa, --require-par, --require-dpop or their --no- forms');
+      if (!Object.keys(patch).length) throw new UsageError('nothing to change: give --require-mfa or --no-require-mfa, --require-par or --no-require-par, --require-dpop or --no-require-dpop');
       return { id: v.id, patch };
     },
     async check(raw) {

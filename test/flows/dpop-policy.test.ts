@@ -105,8 +105,9 @@ describe('DPOP_REQUIRE_NONCE=true: server-provided nonces (RFC 9449 §8)', () =>
 
   before(async () => {
     // Two instances sharing their cookie secrets, as instances behind one balancer do.
-    [a, b] = await Promise.all([0, 1].map(() => startTestTollgate({ env: { DPOP_REQUIRE_NONCE: 'true', COOKIE_SECRETS: cookieSecrets } })));
-    for (const t of [a!, b!]) await t.tollgate.clients.register({ id: 'svc', secret: SECRET, grantTypes: ['client_credentials'], scope: 'basic' });
+    const start = () => startTestTollgate({ env: { DPOP_REQUIRE_NONCE: 'true', COOKIE_SECRETS: cookieSecrets } });
+    [a, b] = [await start(), await start()];
+    for (const t of [a, b]) await t.tollgate.clients.register({ id: 'svc', secret: SECRET, grantTypes: ['client_credentials'], scope: 'basic' });
   });
   after(async () => {
     for (const t of [a, b]) {
