@@ -287,7 +287,7 @@ export const CONFIG_OPTIONS = {
   },
   DPOP_REQUIRE_NONCE: {
     schema: boolean.default(false),
-    meaning: 'Every DPoP proof at the token endpoint, PAR and userinfo must carry a nonce Tollgate issued (`DPoP-Nonce`, RFC 9449 §8); a proof without one gets `use_dpop_nonce` and the nonce to retry with. Nonces are derived from the cookie secrets, so every instance accepts every other\'s. See [docs/par-dpop.md](docs/par-dpop.md).',
+    meaning: 'Every DPoP proof at the token and PAR endpoints must carry a nonce Tollgate issued (`DPoP-Nonce`, RFC 9449 §8); a proof without one gets `use_dpop_nonce` and the nonce to retry with. Nonces are derived from the cookie secrets, so every instance accepts every other\'s. See [docs/par-dpop.md](docs/par-dpop.md).',
     why: 'A nonce bounds a proof made in advance by whoever held the key for a moment; it costs clients one extra round trip, and not every client library retries.',
   },
 } as const satisfies Record<string, ConfigOption>;
