@@ -6,15 +6,29 @@
 // for `cacheMaxAgeMs`, and a token with an unknown `kid` (the issuer rotated
 // its keys) refetches them at most once per `cooldownMs`, however many such
 // tokens arrive, so forged kids cannot make us hammer the issuer.
+//
+// An API registered for encrypted access tokens (issue 17) receives them as
+// nested JWTs (RFC 7519 §5.2, §11.2: signed by the issuer, then encrypted to
+// the API's public key, so only the API reads the claims): given its private
+// keys (`decryptionKeys`), the verifier decrypts with an allow-list of
+// algorithms (RFC 8725 §3.1, §3.3: no RSA1_5), then verifies the inner token
+// as above; and it refuses a token that was not encrypted, since an API that
+// holds decryption keys has asked for every one of its tokens to be.
 import {
+  compactDecrypt,
   createLocalJWKSet,
+  decodeProtectedHeader,
+  importJWK,
   createRemoteJWKSet,
   customFetch,
   errors as joseErrors,
   jwtVerify,
+  type CryptoKey,
   type JSONWebKeySet,
+  type JWK,
   type JWTPayload,
   type JWTVerifyGetKey,
+  type KeyObject,
 } from 'jose';
 import { BearerError, DpopError, VerifierUnavailableError } from './errors.ts';
 
@@ -73,6 +87,18 @@ export interface VerifierOptions {
   revoked?: (claims: AccessTokenClaims) => Promise<string | undefined> | string | undefined;
   /** The fetch to use (instrumentation, a proxy). Default: global fetch. */
   fetch?: typeof fetch;
+  /**
+   * This API's private keys for encrypted access tokens (JWKs with `d`, or
+   * imported keys): the current one and, during a rotation, the previous.
+   * A token's `kid` picks the key; without one each key is tried.
+   */
+  decryptionKeys?: Array<JWK | CryptoKey | KeyObject>;
+  /** Refuse tokens that are not encrypted. Default: true when decryptionKeys are given. */
+  requireEncryption?: boolean;
+  /** Accepted JWE key management algorithms. Default: RSA-OAEP-256, ECDH-ES, ECDH-ES+A128KW, ECDH-ES+A256KW. */
+  keyManagementAlgorithms?: string[];
+  /** Accepted JWE content encryption algorithms. Default: A128GCM, A256GCM. */
+  contentEncryptionAlgorithms?: string[];
 }
 
 export interface VerifyOptions {
@@ -92,6 +118,13 @@ export interface AccessTokenVerifier {
 
 const DEFAULT_ALGORITHMS = ['ES256', 'RS256'];
 const FORBIDDEN_ALGORITHM = /^(none|HS\d+)$/i;
+const DEFAULT_KEY_MANAGEMENT = ['RSA-OAEP-256', 'ECDH-ES', 'ECDH-ES+A128KW', 'ECDH-ES+A256KW'];
+const DEFAULT_CONTENT_ENCRYPTION = ['A128GCM', 'A256GCM'];
+/** RFC 8725 §3.2: RSA1_5 (PKCS #1 v1.5) invites padding-oracle attacks; `dir` and symmetric key wrap would mean a shared secret. */
+const FORBIDDEN_KEY_MANAGEMENT = /^(RSA1_5|dir|A\d+KW|A\d+GCMKW|PBES2.*)$/i;
+/** Compact JWS: three base64url parts. Compact JWE: five, the second (encrypted key) empty for ECDH-ES. */
+const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
+const COMPACT_JWE = /^[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+$/;
 const MAX_CLOCK_TOLERANCE = 300;
 /** After a failed discovery, how long requests are answered 503 from memory before the issuer is asked again. */
 const DISCOVERY_RETRY_MS = 2_000;
@@ -107,6 +140,7 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
   }
   const timeoutMs = options.timeoutMs ?? 5_000;
   const fetchImpl = options.fetch ?? globalThis.fetch;
+  const decryption = decryptionOf(options);
 
   let keys: JWTVerifyGetKey | Promise<JWTVerifyGetKey> | undefined = options.jwks
     ? createLocalJWKSet(options.jwks)
@@ -135,13 +169,21 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
 
   return {
     async verify(token, verifyOptions) {
+      if (typeof token !== 'string') throw new BearerError('invalid_token', 'access token is malformed');
+      let signed = token;
+      if (COMPACT_JWE.test(token)) {
+        if (!decryption) throw new BearerError('invalid_token', 'access token is encrypted, and this API has no key to decrypt it');
+        signed = await decryption.decrypt(token);
+      } else if (decryption?.required && COMPACT_JWS.test(token)) {
+        throw new BearerError('invalid_token', 'access token is not encrypted, and this API accepts encrypted tokens only');
+      }
       // Three base64url parts and nothing else; anything else is not a JWS in compact form.
-      if (typeof token !== 'string' || !/^[\w-]+\.[\w-]+\.[\w-]+$/.test(token)) {
+      if (!COMPACT_JWS.test(signed)) {
         throw new BearerError('invalid_token', 'access token is malformed');
       }
       let claims: AccessTokenClaims;
       try {
-        const { payload } = await jwtVerify(token, await resolveKeys(), {
+        const { payload } = await jwtVerify(signed, await resolveKeys(), {
           issuer: options.issuer,
           audience: options.audience,
           typ: 'at+jwt',
@@ -164,6 +206,62 @@ export function createAccessTokenVerifier(options: VerifierOptions): AccessToken
       return claims;
     },
   };
+}
+
+interface Decryption {
+  readonly required: boolean;
+  /** The inner (signed) token; BearerError when it does not decrypt with our keys and allowed algorithms, or is not a nested JWT. */
+  decrypt(token: string): Promise<string>;
+}
+
+function decryptionOf(options: VerifierOptions): Decryption | undefined {
+  const given = options.decryptionKeys ?? [];
+  if (!given.length) {
+    if (options.requireEncryption) throw new TypeError('requireEncryption needs decryptionKeys');
+    return undefined;
+  }
+  const keyManagementAlgorithms = options.keyManagementAlgorithms ?? DEFAULT_KEY_MANAGEMENT;
+  const contentEncryptionAlgorithms = options.contentEncryptionAlgorithms ?? DEFAULT_CONTENT_ENCRYPTION;
+  if (!keyManagementAlgorithms.length || keyManagementAlgorithms.some((alg) => FORBIDDEN_KEY_MANAGEMENT.test(alg))) {
+    throw new TypeError('keyManagementAlgorithms must be a non-empty list of asymmetric JWE algorithms (no RSA1_5, dir, AES key wrap or PBES2)');
+  }
+  for (const key of given) {
+    if (isJwk(key) && typeof key.d !== 'string') throw new TypeError('decryptionKeys must be private keys (a JWK with "d")');
+  }
+  // JWKs are imported once, on first use, for the algorithm their kind implies.
+  let imported: Promise<Array<{ kid?: string; key: CryptoKey | KeyObject | Uint8Array }>> | undefined;
+  const keys = () => imported ??= Promise.all(given.map(async (key) => (isJwk(key)
+    ? { kid: key.kid, key: await importJWK(key, key.alg ?? (key.kty === 'RSA' ? 'RSA-OAEP-256' : 'ECDH-ES')) }
+    : { key })));
+  return {
+    required: options.requireEncryption ?? true,
+    async decrypt(token) {
+      let kid: unknown;
+      let cty: unknown;
+      try {
+        ({ kid, cty } = decodeProtectedHeader(token));
+      } catch {
+        throw new BearerError('invalid_token', 'access token is malformed');
+      }
+      // RFC 7519 §5.2: a nested JWT says so; anything else inside is not a token of ours.
+      if (typeof cty !== 'string' || cty.toUpperCase() !== 'JWT') throw new BearerError('invalid_token', 'access token is encrypted but holds no signed token (cty JWT)');
+      const all = await keys();
+      const candidates = typeof kid === 'string' && all.some((k) => k.kid === kid) ? all.filter((k) => k.kid === kid) : all.filter((k) => k.kid === undefined || kid === undefined);
+      for (const { key } of candidates) {
+        try {
+          const { plaintext } = await compactDecrypt(token, key, { keyManagementAlgorithms, contentEncryptionAlgorithms });
+          return new TextDecoder().decode(plaintext);
+        } catch (err) {
+          if (err instanceof joseErrors.JOSEAlgNotAllowed) throw new BearerError('invalid_token', 'access token encryption algorithm is not allowed');
+        }
+      }
+      throw new BearerError('invalid_token', 'access token could not be decrypted with this API\'s keys');
+    },
+  };
+}
+
+function isJwk(key: unknown): key is JWK {
+  return typeof key === 'object' && key !== null && typeof (key as JWK).kty === 'string';
 }
 
 function claimOfWrongType(claims: AccessTokenClaims): string | undefined {
@@ -237,7 +335,7 @@ const MAX_SHARED_VERIFIERS = 100;
  * its proof needs the request, so use requireAccessToken or
  * createRequestAuthenticator for those.
  */
-export function verifyAccessToken(token: string, options: Omit<VerifierOptions, 'revoked' | 'fetch' | 'jwks'>): Promise<AccessTokenClaims> {
+export function verifyAccessToken(token: string, options: Omit<VerifierOptions, 'revoked' | 'fetch' | 'jwks' | 'decryptionKeys' | 'requireEncryption' | 'keyManagementAlgorithms' | 'contentEncryptionAlgorithms'>): Promise<AccessTokenClaims> {
   const key = JSON.stringify([options.issuer, options.audience, options.algorithms, options.clockToleranceSeconds, options.jwksUri, options.cooldownMs, options.cacheMaxAgeMs, options.timeoutMs]);
   let verifier = shared.get(key);
   if (!verifier) {
