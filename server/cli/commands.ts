@@ -757,20 +757,20 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   }),
 
   'keys list': command({
-    summary: 'the signing keys (kid, alg, use; signing: signs new tokens)',
+    summary: 'the signing and encryption keys (kid, alg, use, created; current: signs new tokens, or is the one to encrypt to)',
     ...noOptions,
     needs: 'keys',
     run: async (config) => (await import('../keys/key-store.ts')).listSigningKeys(config.keysDir),
   }),
 
   'keys rotate': command({
-    summary: 'add a new RS256 and ES256 key in front, keep the previous pair published, drop older ones',
+    summary: 'add new RS256, ES256 signing and RSA-OAEP-256, ECDH-ES encryption keys in front, keep the previous ones published, drop older ones',
     ...noOptions,
     needs: 'keys',
     run: async (config) => ({
       ...(await (await import('../keys/key-store.ts')).rotateSigningKeys(config.keysDir)),
       // Running instances poll the key file (keys/key-reload.ts).
-      note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying',
+      note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying, and requests encrypted to a retired key stop decrypting',
     }),
   }),
 

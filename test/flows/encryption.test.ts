@@ -48,6 +48,11 @@ describe('JWE: encrypted ID tokens, userinfo and request objects', () => {
       ...common, id: 'enc-ec', jwks: { keys: [ecEnc.jwk] },
       idTokenEncryptedResponseAlg: 'ECDH-ES+A256KW', idTokenEncryptedResponseEnc: 'A256GCM', userinfoEncryptedResponseAlg: 'ECDH-ES+A256KW',
     })).client_secret!;
+    // Misregistered: no key for its userinfo alg; keys at a URL that does not answer.
+    secrets.mismatch = (await t.tollgate.clients.register({ ...common, id: 'mismatch', jwks: { keys: [ecEnc.jwk] }, userinfoEncryptedResponseAlg: 'RSA-OAEP-256' })).client_secret!;
+    secrets.unreachable = (await t.tollgate.clients.register({ ...common, id: 'unreachable', jwksUri: 'https://jwks.invalid/keys.json', userinfoEncryptedResponseAlg: 'RSA-OAEP-256' })).client_secret!;
+    // Userinfo signed only (OpenID Connect Core §5.3.2), not encrypted.
+    secrets.signed = (await t.tollgate.clients.register({ ...common, id: 'signed-ui', userinfoSignedResponseAlg: 'ES256' })).client_secret!;
     // Signs its request objects (RFC 9101 §4) and encrypts them to Tollgate; its ID tokens are plain.
     secrets.jar = (await t.tollgate.clients.register({ ...common, id: 'jar', jwks: { keys: [sig.jwk] } })).client_secret!;
     await t.tollgate.accounts.create({ email: EMAIL, password: PASSWORD, name: 'Erin Encrypted' });
@@ -152,6 +157,41 @@ describe('JWE: encrypted ID tokens, userinfo and request objects', () => {
     const info = await oauth.processUserInfoResponse(as, client, String(idToken.sub), userinfoResponse, { [oauth.jweDecrypt]: decrypt });
     assert.equal(decrypted, 2, 'userinfo came encrypted');
     assert.equal(info.email, EMAIL);
+  });
+
+  test('a client that registered userinfo_signed_response_alg alone gets a signed JWT from /me; one that registered nothing gets JSON', async () => {
+    for (const [clientId, secret] of [['signed-ui', secrets.signed], ['jar', secrets.jar]] as const) {
+      const config = await relyingParty(t, clientId, secret);
+      const { url, verifier, state, nonce } = await authorizationRequest(config, { scope: 'openid email' });
+      const page = await logInWith(new UserAgent(), url, { email: EMAIL, password: PASSWORD });
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      const res = await fetch(`${t.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      assert.equal(res.status, 200);
+      if (clientId === 'jar') {
+        assert.match(res.headers.get('content-type')!, /^application\/json/);
+        assert.equal(((await res.json()) as { email: string }).email, EMAIL);
+        continue;
+      }
+      assert.match(res.headers.get('content-type')!, /^application\/jwt/);
+      const jwt = await res.text();
+      assert.equal(jwt.split('.').length, 3, 'a JWS, not encrypted');
+      const { payload, protectedHeader } = await jwtVerify(jwt, jwks(), { issuer: t.issuer, audience: 'signed-ui' });
+      assert.equal(protectedHeader.alg, 'ES256');
+      assert.equal(payload.email, EMAIL);
+    }
+  });
+
+  test('a client whose keys cannot be used for its userinfo alg gets 400 invalid_client_metadata from /me, never a 500', async () => {
+    for (const clientId of ['mismatch', 'unreachable']) {
+      const config = await relyingParty(t, clientId, secrets[clientId]);
+      const { url, verifier, state, nonce } = await authorizationRequest(config, { scope: 'openid email' });
+      const page = await logInWith(new UserAgent(), url, { email: EMAIL, password: PASSWORD });
+      const tokens = await oidc.authorizationCodeGrant(config, new URL(page.url), { pkceCodeVerifier: verifier, expectedState: state, expectedNonce: nonce });
+      const res = await fetch(`${t.issuer}/me`, { headers: { authorization: `Bearer ${tokens.access_token}` } });
+      const body = (await res.json()) as { error: string; error_description: string };
+      assert.equal(res.status, 400, `${clientId}: ${JSON.stringify(body)}`);
+      assert.equal(body.error, 'invalid_client_metadata', clientId);
+    }
   });
 
   test('weak or symmetric algorithms are refused at registration: 400 invalid_client_metadata, nothing stored', async () => {
