@@ -297,6 +297,22 @@ describe('JWE: encrypted ID tokens, userinfo and request objects', () => {
     assert.match(refused.body, /invalid_request_object/);
   });
 
+  test('malformed, weakly encrypted or unsigned request objects: 400 invalid_request_object, never a 500', async () => {
+    const b64 = (o: unknown) => Buffer.from(JSON.stringify(o)).toString('base64url');
+    const requests = [
+      'garbage', 'a.b.c.d.e',
+      `${b64({ alg: 'RSA1_5', enc: 'A128CBC-HS256' })}.x.y.z.w`,
+      `${b64({ alg: 'RSA-OAEP-256', enc: 'A256GCM' })}.x.y.z.w`,
+      `${b64({ alg: 'ECDH-ES', enc: 'A256GCM', epk: { kty: 'EC', crv: 'P-256', x: 'AA', y: 'AA' } })}..y.z.w`,
+      `${b64({ alg: 'none' })}.${b64({ client_id: 'jar', response_type: 'code', redirect_uri: REDIRECT })}.`,
+    ];
+    for (const request of requests) {
+      const res = await fetch(`${t.issuer}/auth?${new URLSearchParams({ client_id: 'jar', request })}`, { redirect: 'manual' });
+      assert.equal(res.status, 400, request);
+      assert.match(await res.text(), /invalid_request_object/, request);
+    }
+  });
+
   test('after keys rotate, a request object encrypted to the previous key still works; after a second rotation it is refused', async () => {
     const before = (await published()).filter((k) => k.use === 'enc');
     const oldRsa = before.find((k) => k.alg === 'RSA-OAEP-256')!;
