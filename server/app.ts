@@ -40,6 +40,7 @@ import { interactionRoutes } from './routes/interaction/index.ts';
 import type { FederationDependencies } from './routes/interaction/federated.ts';
 import type { SecondFactorDependencies } from './routes/interaction/second-factor.ts';
 import { userinfoRoutes } from './routes/userinfo.ts';
+import { userinfoJwt } from './oidc/userinfo-response.ts';
 import type { ReplayCache } from './resource-server/dpop.ts';
 import { accountRoutes } from './routes/account.ts';
 import { accountIdentityRoutes } from './routes/account-identities.ts';
@@ -163,7 +164,9 @@ export function createApp(deps: AppDependencies): Koa {
 
   app.use(koaAuthorizationPost(`${prefix}/auth`, formBody()));
 
-  const userinfo = userinfoRoutes({ issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount, dpop: { replayCache: deps.dpopReplayCache } });
+  const userinfo = userinfoRoutes({
+    issuer: config.issuer, verifier: deps.verifier, findAccount: deps.findAccount, dpop: { replayCache: deps.dpopReplayCache }, userinfoJwt: userinfoJwt(provider),
+  });
   app.use(mount(`${prefix}/me`, compose([postOnly(formBody()), userinfo.routes()])));
 
   app.use(mount(`${prefix}${ADMIN_API_PATH}`, deps.admin.middleware));

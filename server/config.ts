@@ -97,7 +97,7 @@ export const CONFIG_OPTIONS = {
   },
   KEYS_DIR: {
     schema: z.string().trim().min(1, 'must not be empty').default('./keys'),
-    meaning: 'Private signing keys (`signing-keys.json`, mode 0600) and development cookie secrets. Never commit; back up; share between instances.',
+    meaning: 'Private signing and encryption keys (`signing-keys.json`, mode 0600) and development cookie secrets. Never commit; back up; share between instances.',
   },
   REDIS_URL: {
     schema: absoluteUrl(['redis:', 'rediss:']).optional(),

@@ -34,8 +34,9 @@ export class ConfigError extends TollgateError {
 
 /** Input failed validation (CLI arguments, forms, API bodies); `fields` names each bad field (`redirect_uris.0`) with what is wrong. */
 export class ValidationError extends TollgateError {
-  constructor(message: string, readonly fields?: Record<string, string>) {
-    super('invalid_request', message, 400);
+  /** `code`: invalid_request, or RFC 7591 §3.2.2's invalid_client_metadata / invalid_redirect_uri for client registrations the library refuses. */
+  constructor(message: string, readonly fields?: Record<string, string>, code = 'invalid_request') {
+    super(code, message, 400);
   }
 }
 

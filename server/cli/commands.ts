@@ -127,6 +127,51 @@ async function clientIdInput(raw: unknown): Promise<{ id: string }> {
   return z.strictObject({ id: z.string().min(1, 'is required').max(200) }).parse(raw);
 }
 
+/** The options of `clients add` and `clients update` for encrypted responses (docs/encryption.md). */
+const clientEncryptionOptions = {
+  idTokenEncryption: { flags: '--id-token-encryption <alg[,enc]>', description: 'encrypt ID tokens to the client: RSA-OAEP-256, ECDH-ES or ECDH-ES+A256KW, enc A256GCM (default) or A128GCM; `none` (update) stops' },
+  userinfoEncryption: { flags: '--userinfo-encryption <alg[,enc]>', description: 'encrypt userinfo responses to the client (a signed, then encrypted JWT); `none` (update) stops' },
+  jwksFile: { flags: '--jwks-file <file>', description: "a JSON file with the client's public keys ({\"keys\": [...]}) to encrypt to" },
+  jwksUri: { flags: '--jwks-uri <url>', description: "where the client publishes its public keys (instead of --jwks-file)" },
+} as const;
+
+/**
+ * Those options as RFC 7591 metadata: `ALG[,ENC]` split in two, `none`
+ * as null (removes it), the key file read here, on the operator's machine.
+ */
+async function clientEncryptionMetadata(v: Record<string, unknown>): Promise<Record<string, unknown>> {
+  const out: Record<string, unknown> = {};
+  for (const [option, prefix] of [['idTokenEncryption', 'id_token'], ['userinfoEncryption', 'userinfo']] as const) {
+    const value = v[option];
+    if (typeof value !== 'string') continue;
+    if (value === 'none') {
+      out[`${prefix}_encrypted_response_alg`] = null;
+      continue;
+    }
+    const [alg, enc, ...rest] = value.split(',').map((part) => part.trim());
+    if (!alg || rest.length) throw new UsageError(`--${kebab(option)} takes ALG or ALG,ENC (e.g. RSA-OAEP-256,A256GCM)`);
+    out[`${prefix}_encrypted_response_alg`] = alg;
+    if (enc) out[`${prefix}_encrypted_response_enc`] = enc;
+  }
+  if (typeof v.jwksFile === 'string') {
+    if (v.jwksUri !== undefined) throw new UsageError('give --jwks-file or --jwks-uri, not both');
+    const { readFile } = await import('node:fs/promises');
+    let text: string;
+    try {
+      text = await readFile(v.jwksFile, 'utf8');
+    } catch (err) {
+      throw new UsageError(`cannot read --jwks-file ${v.jwksFile}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+    }
+    try {
+      out.jwks = JSON.parse(text);
+    } catch {
+      throw new UsageError(`--jwks-file ${v.jwksFile} is not JSON`);
+    }
+  }
+  if (typeof v.jwksUri === 'string') out.jwks_uri = v.jwksUri;
+  return out;
+}
+
 function need(values: Record<string, unknown>, ...names: string[]): void {
   const missing = names.filter((n) => values[n] === undefined);
   if (missing.length) throw new UsageError(`missing ${missing.map((n) => `--${kebab(n)}`).join(', ')}`);
@@ -488,10 +533,13 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       refreshGrace: { flags: '--refresh-grace <seconds>', description: 'how long a rotated refresh token may be reused' },
       accessTokenTtl: { flags: '--access-token-ttl <seconds>', description: 'access token lifetime for this client' },
       introspects: { flags: '--introspects <audience>', description: 'a resource server, which may introspect the access tokens issued for this audience; repeat for several', repeatable: true },
+      ...clientEncryptionOptions,
     },
     async collect(v) {
       need(v, 'id');
       const number = (value: unknown) => (value === undefined ? undefined : Number(value));
+      if (v.idTokenEncryption === 'none' || v.userinfoEncryption === 'none') throw new UsageError('`none` is for clients update: leave the option out');
+      const encryption = await clientEncryptionMetadata(v);
       return {
         id: v.id,
         secret: v.secret,
@@ -510,6 +558,12 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         refreshTokenReuseGrace: number(v.refreshGrace),
         accessTokenTtl: number(v.accessTokenTtl),
         introspectionAudiences: v.introspects,
+        jwks: encryption.jwks,
+        jwksUri: encryption.jwks_uri,
+        idTokenEncryptedResponseAlg: encryption.id_token_encrypted_response_alg,
+        idTokenEncryptedResponseEnc: encryption.id_token_encrypted_response_enc,
+        userinfoEncryptedResponseAlg: encryption.userinfo_encrypted_response_alg,
+        userinfoEncryptedResponseEnc: encryption.userinfo_encrypted_response_enc,
       };
     },
     async check(raw, { production }) {
@@ -545,7 +599,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   }),
 
   'clients update': command({
-    summary: "change a client's second-factor, PAR and DPoP policies (as PATCH /admin/v1/clients/{id})",
+    summary: "change a client's second-factor, PAR and DPoP policies or its encrypted responses (as PATCH /admin/v1/clients/{id})",
     options: {
       ...clientIdOption,
       requireMfa: { flags: '--require-mfa', description: 'every sign-in at this client needs a second factor, whatever MFA_POLICY says' },
@@ -555,15 +609,23 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       noRequirePar: { flags: '--no-require-par', description: 'plain authorization requests are accepted again (unless REQUIRE_PAR)' },
       requireDpop: { flags: '--require-dpop', description: 'its token requests must carry a DPoP proof (RFC 9449)' },
       noRequireDpop: { flags: '--no-require-dpop', description: 'its token requests may come without a DPoP proof' },
+      ...clientEncryptionOptions,
     },
     async collect(v) {
       need(v, 'id');
+      const encryption = await clientEncryptionMetadata(v);
+      // RFC 7591 §2: jwks and jwks_uri MUST NOT both be present: the new one replaces the other.
+      if (encryption.jwks !== undefined) encryption.jwks_uri = null;
+      if (encryption.jwks_uri !== undefined) encryption.jwks = null;
       const patch = {
         ...(v.requireMfa !== undefined ? { require_mfa: v.requireMfa } : {}),
         ...(v.requirePar !== undefined ? { require_pushed_authorization_requests: v.requirePar } : {}),
         ...(v.requireDpop !== undefined ? { dpop_bound_access_tokens: v.requireDpop } : {}),
+        ...encryption,
       };
-      if (!Object.keys(patch).length) throw new UsageError('nothing to change: give --require-mfa or --no-require-mfa, --require-par or --no-require-par, --require-dpop or --no-require-dpop');
+      if (!Object.keys(patch).length) {
+        throw new UsageError('nothing to change: give --require-mfa or --no-require-mfa, --require-par or --no-require-par, --require-dpop or --no-require-dpop, --id-token-encryption, --userinfo-encryption, --jwks-file or --jwks-uri');
+      }
       return { id: v.id, patch };
     },
     async check(raw) {
@@ -708,20 +770,20 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   }),
 
   'keys list': command({
-    summary: 'the signing keys (kid, alg, use; signing: signs new tokens)',
+    summary: 'the signing and encryption keys (kid, alg, use, created; current: signs new tokens, or is the one to encrypt to)',
     ...noOptions,
     needs: 'keys',
     run: async (config) => (await import('../keys/key-store.ts')).listSigningKeys(config.keysDir),
   }),
 
   'keys rotate': command({
-    summary: 'add a new RS256 and ES256 key in front, keep the previous pair published, drop older ones',
+    summary: 'add new RS256, ES256 signing and RSA-OAEP-256, ECDH-ES encryption keys in front, keep the previous ones published, drop older ones',
     ...noOptions,
     needs: 'keys',
     run: async (config) => ({
       ...(await (await import('../keys/key-store.ts')).rotateSigningKeys(config.keysDir)),
       // Running instances poll the key file (keys/key-reload.ts).
-      note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying',
+      note: 'instances sharing this KEYS_DIR sign with the new keys within a second, no restart; tokens signed by a retired key stop verifying, and requests encrypted to a retired key stop decrypting',
     }),
   }),
 

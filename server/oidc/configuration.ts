@@ -10,6 +10,7 @@ import { organisationOf, rolesOf } from './find-account.ts';
 import { accountClient } from './account-client.ts';
 import { DPOP_ALGORITHMS } from '../resource-server/index.ts';
 import { ACR_VALUES } from '../mfa/sign-in-levels.ts';
+import { ENCRYPTION_JWA } from './encryption-algorithms.ts';
 import type { MfaPolicy } from '../config.ts';
 import { secondFactorCheck } from './second-factor-check.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
@@ -153,6 +154,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // RFC 9449: the proof algorithms the token endpoint takes are the ones
       // every resource server of ours (userinfo, the admin API, the toolkit) checks.
       dPoPSigningAlgValues: [...DPOP_ALGORITHMS] as AsymmetricSigningAlgorithm[],
+      // JWE (features.encryption): oidc/encryption-algorithms.ts says which and why.
+      ...ENCRYPTION_JWA,
     },
     clientDefaults: {
       grant_types: ['authorization_code'],
@@ -168,6 +171,17 @@ export function createProvider(deps: ProviderDependencies): Provider {
       introspection: { enabled: true, allowedPolicy: (_ctx, client, token) => mayIntrospect(client as unknown as PolicyClient, token) },
       revocation: { enabled: true, allowedPolicy: (_ctx, client, token) => mayRevoke(client as unknown as PolicyClient, token) },
       userinfo: { enabled: true },
+      // OpenID Connect Core §10.2: ID tokens and userinfo encrypted to clients
+      // that register an encryption alg and their keys; request objects
+      // encrypted to Tollgate's `use: enc` keys (keys/key-store.ts).
+      encryption: { enabled: true },
+      // OpenID Connect Core §5.3.2: userinfo_signed_response_alg (and its
+      // encryption) as client metadata; our userinfo route answers with the
+      // library's JWT for such clients (oidc/userinfo-response.ts).
+      jwtUserinfo: { enabled: true },
+      // RFC 9101 (JAR): the `request` parameter, a request object signed by
+      // the client's key, optionally encrypted to Tollgate.
+      requestObjects: { enabled: true },
       // OpenID Connect Core §5.5: the claims parameter, for an essential `acr` (step-up, issue 16) among others.
       claimsParameter: { enabled: true },
       // OpenID Connect Back-Channel Logout 1.0: clients with a backchannel_logout_uri hear of every ended session.

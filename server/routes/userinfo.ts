@@ -9,6 +9,7 @@ import Router from '@koa/router';
 import type { Context } from 'koa';
 import type { FindAccount, KoaContextWithOIDC } from 'oidc-provider';
 import type { AccessTokenVerifier } from '../services/access-tokens.ts';
+import { UserinfoEncryptionError, type UserinfoJwt } from '../oidc/userinfo-response.ts';
 import {
   BearerError, MissingTokenError, VerifierUnavailableError, challengesFor, createRequestAuthenticator, presentedToken, type DpopOptions, type TokenScheme,
 } from '../resource-server/index.ts';
@@ -19,7 +20,11 @@ const CLAIMS_BY_SCOPE: Record<string, readonly string[]> = {
 };
 
 /** Mounted at <issuer path>/me (app.ts). */
-export function userinfoRoutes(deps: { issuer: string; verifier: AccessTokenVerifier; findAccount: FindAccount; dpop?: DpopOptions }): Router {
+export function userinfoRoutes(deps: {
+  issuer: string; verifier: AccessTokenVerifier; findAccount: FindAccount; dpop?: DpopOptions;
+  /** A signed and/or encrypted answer for clients that registered one (oidc/userinfo-response.ts). */
+  userinfoJwt?: UserinfoJwt;
+}): Router {
   const router = new Router();
   const authenticator = createRequestAuthenticator(deps.verifier, deps.dpop ?? {});
   // A proof's htu is checked against the issuer's origin, never the Host header.
@@ -50,8 +55,23 @@ export function userinfoRoutes(deps: { issuer: string; verifier: AccessTokenVeri
       for (const scope of scopes) {
         for (const name of CLAIMS_BY_SCOPE[scope] ?? []) if (all[name] !== undefined) released[name] = all[name];
       }
-      ctx.body = released;
+      const jwt = typeof claims.client_id === 'string' && typeof claims.exp === 'number'
+        ? await deps.userinfoJwt?.({ clientId: claims.client_id, claims: released, scope: [...scopes].join(' '), expiresAt: claims.exp })
+        : undefined;
+      if (jwt) {
+        // OpenID Connect Core §5.3.2: a signed or encrypted response is application/jwt.
+        ctx.type = 'application/jwt; charset=utf-8';
+        ctx.body = jwt;
+      } else {
+        ctx.body = released;
+      }
     } catch (err) {
+      if (err instanceof UserinfoEncryptionError) {
+        // The client registered encryption it gave no usable key for: its registration is what is wrong.
+        ctx.status = 400;
+        ctx.body = { error: err.code, error_description: err.message };
+        return;
+      }
       if (err instanceof VerifierUnavailableError) {
         // The DPoP replay cache is full (dpop.ts): try again shortly.
         ctx.status = 503;

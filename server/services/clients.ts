@@ -8,6 +8,7 @@ import type { ClientMetadata, ClientRepository, StoredClient } from '../reposito
 import { ACCOUNT_CLIENT_ID } from './reserved-clients.ts';
 import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
 import { clientUriProblems, type UriPolicy } from './redirect-uris.ts';
+import { DEFAULT_ENCRYPTION_ENC } from '../oidc/encryption-algorithms.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 /** OpenID Connect Dynamic Client Registration §2: `native` apps get RFC 8252's loopback and private-use redirect URIs. */
@@ -16,6 +17,16 @@ const applicationType = z.enum(APPLICATION_TYPES, { error: `must be ${APPLICATIO
 
 /** A URI as registered: bounded, no whitespace or control characters (oidc-provider checks the rest). */
 const uri = z.string().max(2000).regex(/^[^\p{Cc}\s]*$/u, 'must not contain spaces or control characters');
+
+/**
+ * A client's public keys (RFC 7591 §2 `jwks`): what Tollgate encrypts ID
+ * tokens and userinfo to, and verifies its request objects with. Bounded
+ * here; oidc-provider checks the keys themselves (no private or symmetric
+ * keys, at most one of jwks and jwks_uri).
+ */
+const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) });
+/** A JWA name; oidc-provider checks it against the allow-lists (oidc/encryption-algorithms.ts). */
+const jwa = z.string().max(40).regex(/^[A-Za-z0-9+_-]+$/, 'must be a JWA algorithm name');
 
 export const newClientInput = z.object({
   id: z.string().trim().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -')
@@ -49,6 +60,16 @@ export const newClientInput = z.object({
   requireDpop: z.boolean().default(false),
   /** A resource server: the audiences whose access tokens it may introspect (oidc/token-policies.ts). */
   introspectionAudiences: z.array(uri).max(20).optional(),
+  /** The client's public keys, given inline or by URL (RFC 7591 §2: one or the other). */
+  jwks: jwks.optional(),
+  jwksUri: uri.optional(),
+  /** OpenID Connect Core §10.2: ID tokens and userinfo encrypted to the client's key (enc defaults to A256GCM). */
+  idTokenEncryptedResponseAlg: jwa.optional(),
+  idTokenEncryptedResponseEnc: jwa.optional(),
+  userinfoEncryptedResponseAlg: jwa.optional(),
+  userinfoEncryptedResponseEnc: jwa.optional(),
+  /** OpenID Connect Core §5.3.2: userinfo as a signed JWT (RS256 when encryption is asked for and this is not). */
+  userinfoSignedResponseAlg: jwa.optional(),
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] })
   // RFC 6749 §4.4: client credentials are for confidential clients only; a public one would get tokens for its bare id.
   .refine((c) => !(c.public && c.grantTypes?.includes('client_credentials')), { error: 'a public client cannot use client_credentials', path: ['grantTypes'] });
@@ -74,8 +95,35 @@ export const clientPatch = z.strictObject({
   access_token_lifetime: z.number().int().min(60).max(86_400).nullable(),
   refresh_token_reuse_grace_seconds: z.number().int().min(0).max(300),
   introspection_audiences: z.array(uri).max(20).nullable(),
+  jwks: jwks.nullable(),
+  jwks_uri: uri.nullable(),
+  id_token_encrypted_response_alg: jwa.nullable(),
+  id_token_encrypted_response_enc: jwa.nullable(),
+  userinfo_encrypted_response_alg: jwa.nullable(),
+  userinfo_encrypted_response_enc: jwa.nullable(),
+  userinfo_signed_response_alg: jwa.nullable(),
 }).partial();
 export type ClientPatch = z.input<typeof clientPatch>;
+
+/**
+ * Tollgate's defaults for encrypted responses, filled in before oidc-provider
+ * validates: an `enc` of A256GCM where only an `alg` is given (the
+ * registration default, A128CBC-HS256, is not enabled: encryption-algorithms.ts),
+ * no `enc` without its `alg`, and a signed userinfo JWT (RS256, as ID
+ * tokens) under an encrypted one: oidc-provider only nests, it never
+ * encrypts bare claims (OpenID Connect Core §5.3.2 allows both).
+ */
+export function withEncryptionDefaults(metadata: ClientMetadata): ClientMetadata {
+  const out = { ...metadata };
+  for (const prefix of ['id_token', 'userinfo']) {
+    const alg = `${prefix}_encrypted_response_alg`;
+    const enc = `${prefix}_encrypted_response_enc`;
+    if (out[alg] === undefined) delete out[enc];
+    else out[enc] ??= DEFAULT_ENCRYPTION_ENC;
+  }
+  if (out.userinfo_encrypted_response_alg !== undefined) out.userinfo_signed_response_alg ??= 'RS256';
+  return out;
+}
 
 /** Client metadata as registered (RFC 7591 names); never a secret or its digest. */
 export type ClientView = ClientMetadata & { client_id: string; created_at: string };
@@ -108,7 +156,7 @@ export function assertClientUris(metadata: ClientMetadata, policy: UriPolicy): v
 /**
  * The library's refusal of client metadata (RFC 7591 §3.2.2
  * `invalid_client_metadata`, `invalid_redirect_uri`) is the operator's input:
- * a ValidationError (400) naming the field its description starts with.
+ * a ValidationError (400, with that error code) naming the field its description starts with.
  * Anything else is rethrown as it is.
  */
 async function validated(validate: MetadataValidator, metadata: ClientMetadata, policy: UriPolicy): Promise<void> {
@@ -121,7 +169,7 @@ async function validated(validate: MetadataValidator, metadata: ClientMetadata, 
     if (e.error !== 'invalid_client_metadata' && e.error !== 'invalid_redirect_uri') throw err;
     const description = String(e.error_description ?? e.error);
     const field = /^([a-z_]+) /.exec(description)?.[1];
-    throw new ValidationError(description, field && field in metadata ? { [field]: description } : undefined);
+    throw new ValidationError(description, field && field in metadata ? { [field]: description } : undefined, e.error);
   }
 }
 
@@ -183,6 +231,15 @@ export function createClientService(
         ...(data.refreshTokenReuseGrace ? { refresh_token_reuse_grace_seconds: data.refreshTokenReuseGrace } : {}),
         ...(data.introspectionAudiences?.length ? { introspection_audiences: data.introspectionAudiences } : {}),
         ...(data.backchannelLogoutUri ? { backchannel_logout_uri: data.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
+        ...withEncryptionDefaults({
+          ...(data.jwks ? { jwks: data.jwks } : {}),
+          ...(data.jwksUri ? { jwks_uri: data.jwksUri } : {}),
+          ...(data.idTokenEncryptedResponseAlg ? { id_token_encrypted_response_alg: data.idTokenEncryptedResponseAlg } : {}),
+          ...(data.idTokenEncryptedResponseEnc ? { id_token_encrypted_response_enc: data.idTokenEncryptedResponseEnc } : {}),
+          ...(data.userinfoEncryptedResponseAlg ? { userinfo_encrypted_response_alg: data.userinfoEncryptedResponseAlg } : {}),
+          ...(data.userinfoEncryptedResponseEnc ? { userinfo_encrypted_response_enc: data.userinfoEncryptedResponseEnc } : {}),
+          ...(data.userinfoSignedResponseAlg ? { userinfo_signed_response_alg: data.userinfoSignedResponseAlg } : {}),
+        }),
       };
 
       const generated = data.public || data.secret ? undefined : generateClientSecret();
@@ -204,11 +261,16 @@ export function createClientService(
     async update(id, input) {
       const patch = clientPatch.parse(input);
       const stored = await find(id);
-      const metadata: ClientMetadata = { ...stored.metadata };
+      let metadata: ClientMetadata = { ...stored.metadata };
       for (const [key, value] of Object.entries(patch)) {
         if (value === null) delete metadata[key];
         else if (value !== undefined) metadata[key] = value;
       }
+      // A new alg without an enc takes the default enc, not the previous alg's.
+      for (const [alg, enc] of [['id_token_encrypted_response_alg', 'id_token_encrypted_response_enc'], ['userinfo_encrypted_response_alg', 'userinfo_encrypted_response_enc']] as const) {
+        if (patch[alg] !== undefined && patch[enc] === undefined) delete metadata[enc];
+      }
+      metadata = withEncryptionDefaults(metadata);
       if (!stored.secretDigest && (metadata.grant_types as string[] | undefined)?.includes('client_credentials')) {
         throw new ValidationError('grant_types: a public client cannot use client_credentials', { grant_types: 'a public client cannot use client_credentials' });
       }

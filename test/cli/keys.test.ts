@@ -1,13 +1,15 @@
-// Signing-key rotation: `keys rotate` puts a new pair in front of the
-// current one and drops anything older, `keys list` shows them without
-// private members, and across a restart new tokens carry the new kid while
-// tokens signed before the rotation still verify against /jwks.
+// Key rotation: `keys rotate` puts a new generation (two signing keys, two
+// encryption keys) in front of the current one and drops anything older,
+// `keys list` shows them without private members, and across a restart new
+// tokens carry the new kid while tokens signed before the rotation still
+// verify against /jwks. A key directory from before encryption keys gets
+// them at the next start.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify, type JWK } from 'jose';
+import { calculateJwkThumbprint, createRemoteJWKSet, decodeProtectedHeader, exportJWK, generateKeyPair, jwtVerify, type JWK } from 'jose';
 import { runCli } from '../support/processes.ts';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { loadOrCreateSigningKeys, rotateSigningKeys, SIGNING_KEYS_FILE } from '../../server/keys/key-store.ts';
@@ -29,30 +31,39 @@ describe('tollgate keys', () => {
   const json = <T>(stdout: string) => JSON.parse(stdout) as T;
   const file = () => path.join(keysDir, SIGNING_KEYS_FILE);
   const stored = async () => json<{ keys: JWK[] }>(await readFile(file(), 'utf8')).keys;
-  type Listed = { kid: string; alg: string; use: string; signing: boolean };
+  type Listed = { kid: string; alg: string; use: string; created: string | null; current: boolean; signing: boolean };
+  const GENERATION = ['RS256', 'ES256', 'RSA-OAEP-256', 'ECDH-ES'];
+  const USES = ['sig', 'sig', 'enc', 'enc'];
 
-  test('rotate puts a new pair first, keeps the previous one, and drops older ones', async () => {
+  test('rotate puts a new generation (signing and encryption keys) first, keeps the previous one, and drops older ones', async () => {
     await loadOrCreateSigningKeys(keysDir); // what a first start does
     const first = await stored();
-    assert.equal(first.length, 2);
+    assert.deepEqual(first.map((k) => k.alg), GENERATION);
+    assert.deepEqual(first.map((k) => k.use), USES);
+    assert.equal(first.find((k) => k.alg === 'RSA-OAEP-256')!.kty, 'RSA');
+    assert.equal(first.find((k) => k.alg === 'ECDH-ES')!.crv, 'P-256');
 
     const r = await runCli(['keys', 'rotate'], env);
     assert.equal(r.code, 0, r.stderr);
     const rotated = json<{ added: string[]; retired: string[]; note: string }>(r.stdout);
-    assert.equal(rotated.added.length, 2);
+    assert.equal(rotated.added.length, 4);
     assert.deepEqual(rotated.retired, []);
     assert.match(rotated.note, /within a second/);
 
     const keys = await stored();
     assert.deepEqual(keys.map((k) => k.kid), [...rotated.added, ...first.map((k) => k.kid)]);
-    assert.deepEqual(keys.map((k) => k.alg), ['RS256', 'ES256', 'RS256', 'ES256']);
-    assert.ok(keys.every((k) => k.use === 'sig' && typeof k.d === 'string'), 'private keys, as oidc-provider takes them');
+    assert.deepEqual(keys.map((k) => k.alg), [...GENERATION, ...GENERATION]);
+    assert.deepEqual(keys.map((k) => k.use), [...USES, ...USES]);
+    assert.ok(keys.every((k) => typeof k.d === 'string'), 'private keys, as oidc-provider takes them');
     assert.equal((await stat(file())).mode & 0o777, 0o600);
     assert.deepEqual(await readdir(keysDir), [SIGNING_KEYS_FILE], 'no temp file left behind');
 
     const list = await runCli(['keys', 'list'], env);
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual(json<Listed[]>(list.stdout), keys.map((k, i) => ({ kid: k.kid, alg: k.alg, use: 'sig', signing: i < 2 })));
+    const listed = json<Listed[]>(list.stdout);
+    assert.deepEqual(listed.map(({ created: _created, ...rest }) => rest), keys.map((k, i) => ({ kid: k.kid, alg: k.alg, use: k.use, current: i < 4, signing: i < 2 })));
+    for (const key of listed) assert.ok(key.created && !Number.isNaN(Date.parse(key.created)), `${key.kid} has a creation time`);
+    assert.ok(Date.parse(listed[0]!.created!) >= Date.parse(listed[4]!.created!), 'the new generation is the younger');
     for (const member of PRIVATE_MEMBERS) assert.ok(!list.stdout.includes(`"${member}"`), `keys list shows "${member}"`);
 
     const again = await runCli(['keys', 'rotate'], env);
@@ -71,10 +82,34 @@ describe('tollgate keys', () => {
     const r = await runCli(['keys', 'rotate'], fresh);
     assert.equal(r.code, 0, r.stderr);
     const out = json<{ added: string[]; retired: string[] }>(r.stdout);
-    assert.equal(out.added.length, 2);
+    assert.equal(out.added.length, 4);
     assert.deepEqual(out.retired, []);
     const listed = json<Listed[]>((await runCli(['keys', 'list'], fresh)).stdout);
-    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.signing]), [[out.added[0], 'RS256', true], [out.added[1], 'ES256', true]]);
+    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.use, k.current]), out.added.map((kid, i) => [kid, GENERATION[i], USES[i], true]));
+  });
+
+  test('a key directory from before encryption keys gets them at the next start; its signing keys stay as they were', async () => {
+    const oldDir = path.join(root, 'old-keys');
+    await mkdir(oldDir, { recursive: true, mode: 0o700 });
+    const signing = await Promise.all((['RS256', 'ES256'] as const).map(async (alg) => {
+      const { privateKey } = await generateKeyPair(alg, { extractable: true });
+      const jwk = await exportJWK(privateKey);
+      return { ...jwk, kid: await calculateJwkThumbprint(jwk), alg, use: 'sig' };
+    }));
+    // The file as earlier versions wrote it: the signing pair, no creation times.
+    await writeFile(path.join(oldDir, SIGNING_KEYS_FILE), `${JSON.stringify({ keys: signing }, null, 2)}\n`, { mode: 0o600 });
+
+    const loaded = await loadOrCreateSigningKeys(oldDir);
+    assert.deepEqual(loaded.privateJwks.keys.map((k) => [k.alg, k.use]), GENERATION.map((alg, i) => [alg, USES[i]]));
+    assert.deepEqual(loaded.privateJwks.keys.slice(0, 2), signing, 'the signing keys are untouched, still first');
+    assert.deepEqual(loaded.publicJwks.keys.filter((k) => k.use === 'enc').map((k) => k.alg), ['RSA-OAEP-256', 'ECDH-ES']);
+    for (const key of loaded.publicJwks.keys) for (const member of PRIVATE_MEMBERS) assert.equal(key[member as keyof JWK], undefined);
+    assert.equal((await stat(path.join(oldDir, SIGNING_KEYS_FILE))).mode & 0o777, 0o600);
+
+    const listed = json<Listed[]>((await runCli(['keys', 'list'], { ...env, KEYS_DIR: oldDir })).stdout);
+    assert.deepEqual(listed.map((k) => k.created === null), [true, true, false, false], 'keys made before creation times were recorded show null');
+    // Written once: the next start reads the same keys.
+    assert.deepEqual((await loadOrCreateSigningKeys(oldDir)).privateJwks.keys, loaded.privateJwks.keys);
   });
 
   test('after a rotation and a restart, new tokens carry the new kid and old tokens still verify', async () => {

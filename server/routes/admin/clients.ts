@@ -31,6 +31,14 @@ const clientRegistration = z.strictObject({
   refresh_token_reuse_grace_seconds: z.number().optional(),
   introspection_audiences: z.array(z.string()).optional()
     .describe('a resource server: the audiences (resource indicators) whose access tokens this client may introspect'),
+  jwks: z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).optional()
+    .describe("the client's public keys (RFC 7591): what encrypted ID tokens and userinfo are encrypted to; not with jwks_uri"),
+  jwks_uri: z.string().optional().describe("where the client publishes its public keys (RFC 7591); not with jwks"),
+  id_token_encrypted_response_alg: z.string().optional().describe('RSA-OAEP-256, ECDH-ES or ECDH-ES+A256KW: ID tokens are signed, then encrypted to the client (OpenID Connect Core §10.2)'),
+  id_token_encrypted_response_enc: z.string().optional().describe('A256GCM (default) or A128GCM'),
+  userinfo_encrypted_response_alg: z.string().optional().describe('as id_token_encrypted_response_alg: userinfo answers application/jwt, signed then encrypted'),
+  userinfo_encrypted_response_enc: z.string().optional().describe('A256GCM (default) or A128GCM'),
+  userinfo_signed_response_alg: z.string().optional().describe('RS256 or ES256: userinfo answers a signed JWT (RS256 by default when encrypted)'),
 });
 
 /** The service's field names, back to the RFC 7591 names the caller sent. */
@@ -39,7 +47,10 @@ const API_NAME: Record<string, string> = {
   grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', requireMfa: 'require_mfa',
   requirePar: 'require_pushed_authorization_requests', requireDpop: 'dpop_bound_access_tokens', backchannelLogoutUri: 'backchannel_logout_uri',
   accessTokenTtl: 'access_token_lifetime', refreshTokenReuseGrace: 'refresh_token_reuse_grace_seconds',
-  introspectionAudiences: 'introspection_audiences',
+  introspectionAudiences: 'introspection_audiences', jwks: 'jwks', jwksUri: 'jwks_uri',
+  idTokenEncryptedResponseAlg: 'id_token_encrypted_response_alg', idTokenEncryptedResponseEnc: 'id_token_encrypted_response_enc',
+  userinfoEncryptedResponseAlg: 'userinfo_encrypted_response_alg', userinfoEncryptedResponseEnc: 'userinfo_encrypted_response_enc',
+  userinfoSignedResponseAlg: 'userinfo_signed_response_alg',
 };
 
 export function clientRoutes(deps: { clients: ClientService; audit: Audit }): AdminRoute[] {
@@ -80,6 +91,13 @@ export function clientRoutes(deps: { clients: ClientService; audit: Audit }): Ad
             accessTokenTtl: body.access_token_lifetime,
             refreshTokenReuseGrace: body.refresh_token_reuse_grace_seconds,
             introspectionAudiences: body.introspection_audiences,
+            jwks: body.jwks,
+            jwksUri: body.jwks_uri,
+            idTokenEncryptedResponseAlg: body.id_token_encrypted_response_alg,
+            idTokenEncryptedResponseEnc: body.id_token_encrypted_response_enc,
+            userinfoEncryptedResponseAlg: body.userinfo_encrypted_response_alg,
+            userinfoEncryptedResponseEnc: body.userinfo_encrypted_response_enc,
+            userinfoSignedResponseAlg: body.userinfo_signed_response_alg,
           });
         } catch (err) {
           if (!(err instanceof ZodError)) throw err;

@@ -2,6 +2,7 @@
 // Schema 2020-12). Request bodies are described by their zod schemas instead
 // (openapi.ts converts them), which are also what validates them.
 import { AUDIT_TYPES } from '../../services/audit.ts';
+import { ENCRYPTION_ALGS, ENCRYPTION_ENCS } from '../../oidc/encryption-algorithms.ts';
 
 const string = { type: 'string' };
 const time = { type: 'string', format: 'date-time' };
@@ -31,6 +32,13 @@ export const COMPONENTS: Record<string, object> = {
       access_token_lifetime: { type: 'integer' },
       refresh_token_reuse_grace_seconds: { type: 'integer' },
       introspection_audiences: { ...strings, description: 'A resource server: the audiences whose access tokens it may introspect.' },
+      jwks: { type: 'object', required: ['keys'], properties: { keys: { type: 'array', items: { type: 'object' } } }, description: "The client's public keys (RFC 7591)." },
+      jwks_uri: { type: 'string', format: 'uri', description: "Where the client publishes its public keys (RFC 7591)." },
+      id_token_encrypted_response_alg: { enum: [...ENCRYPTION_ALGS], description: 'ID tokens are signed, then encrypted to the client (OpenID Connect Core §10.2).' },
+      id_token_encrypted_response_enc: { enum: [...ENCRYPTION_ENCS] },
+      userinfo_encrypted_response_alg: { enum: [...ENCRYPTION_ALGS], description: 'Userinfo answers application/jwt, signed then encrypted (OpenID Connect Core §5.3.2).' },
+      userinfo_encrypted_response_enc: { enum: [...ENCRYPTION_ENCS] },
+      userinfo_signed_response_alg: { enum: ['RS256', 'ES256'], description: 'Userinfo answers a signed JWT.' },
       created_at: time,
     },
   },
