@@ -1,6 +1,8 @@
 // Signing keys: one RSA key (RS256: OpenID Connect Core §15.1 requires every
 // OP to support it for ID tokens) and one P-256 key (ES256: our access token
-// default, ~20x cheaper to sign here and 3x shorter). Generated on first start
+// default, ~20x cheaper to sign here and 3x shorter), and one Ed25519 key
+// (EdDSA, RFC 8037: for APIs registered with --signing-alg EdDSA, docs/apis.md;
+// a key file from before it gets one on the next start). Generated on first start
 // into KEYS_DIR, readable by this user only; reused on every start after.
 // `tollgate keys rotate` (rotateSigningKeys) puts a new pair in front of them.
 import { createPublicKey, type JsonWebKey } from 'node:crypto';
@@ -32,7 +34,7 @@ export async function loadOrCreateSigningKeys(keysDir: string): Promise<SigningK
     privateJwks = JSON.parse(await readFile(file, 'utf8')) as { keys: JWK[] };
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new Error(`cannot read ${file}: ${(err as Error).message}`);
-    privateJwks = { keys: [await generate('RS256'), await generate('ES256')] };
+    privateJwks = { keys: await Promise.all(SIGNING_ALGS.map(generate)) };
     await mkdir(keysDir, { recursive: true, mode: 0o700 });
     try {
       // `wx`: when several instances start at once on a shared volume, the first writer wins and the others read its keys.
@@ -43,6 +45,7 @@ export async function loadOrCreateSigningKeys(keysDir: string): Promise<SigningK
     }
   }
   if (!Array.isArray(privateJwks.keys) || privateJwks.keys.length === 0) throw new Error(`${file} holds no keys`);
+  if (!privateJwks.keys.some((k) => k.alg === 'EdDSA')) privateJwks = await addEdDsaKey(file, privateJwks);
   return { privateJwks, publicJwks: { keys: privateJwks.keys.map(toPublicJwk) } };
 }
 
@@ -58,7 +61,19 @@ export async function listSigningKeys(keysDir: string): Promise<SigningKeySummar
 }
 
 /**
- * A new RS256 and ES256 key, written in front of the current ones: oidc-provider
+ * Upgrade: a key file written before EdDSA gets an Ed25519 key, after the
+ * others (the first key of each alg signs, so nothing else changes). Read back
+ * after writing: when instances sharing KEYS_DIR start at once, the last
+ * writer's key is the one every instance ends up with (the others follow the
+ * file: keys/key-reload.ts).
+ */
+async function addEdDsaKey(file: string, privateJwks: { keys: JWK[] }): Promise<{ keys: JWK[] }> {
+  await writeAtomically(file, `${JSON.stringify({ keys: [...privateJwks.keys, await generate('EdDSA')] }, null, 2)}\n`);
+  return (await readKeyFile(file))!;
+}
+
+/**
+ * A new RS256, ES256 and EdDSA key, written in front of the current ones: oidc-provider
  * signs with the first key of an alg (keystore.selectForSign keeps file order),
  * while /jwks still publishes the previous pair so the tokens it signed verify
  * until they expire. Anything older is dropped: at most two keys per alg.
@@ -66,7 +81,7 @@ export async function listSigningKeys(keysDir: string): Promise<SigningKeySummar
 export async function rotateSigningKeys(keysDir: string): Promise<{ added: string[]; retired: string[] }> {
   const file = path.join(keysDir, SIGNING_KEYS_FILE);
   const current = (await readKeyFile(file))?.keys ?? [];
-  const added = [await generate('RS256'), await generate('ES256')];
+  const added = await Promise.all(SIGNING_ALGS.map(generate));
   // The previous generation is the first key of each alg, the one signing until now.
   const previous = current.filter((jwk, i) => current.findIndex((k) => k.alg === jwk.alg) === i);
   const retired = current.filter((jwk) => !previous.includes(jwk));
@@ -95,7 +110,10 @@ async function readKeyFile(file: string): Promise<{ keys: JWK[] } | undefined> {
 }
 
 
-async function generate(alg: 'RS256' | 'ES256'): Promise<JWK> {
+/** One signing key of each, in this order. */
+const SIGNING_ALGS = ['RS256', 'ES256', 'EdDSA'] as const;
+
+async function generate(alg: (typeof SIGNING_ALGS)[number]): Promise<JWK> {
   const { privateKey } = await generateKeyPair(alg, { extractable: true, ...(alg === 'RS256' ? { modulusLength: 2048 } : {}) });
   const jwk = await exportJWK(privateKey);
   // RFC 7638 thumbprint as kid: stable, unique per key, derived from public members only.
