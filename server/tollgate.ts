@@ -57,6 +57,7 @@ import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
 import { createMfaService, type MfaService } from './mfa/mfa.ts';
 import { createPasskeys, type Passkeys } from './mfa/passkeys.ts';
+import { createApiService, type ApiService } from './services/apis.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -95,6 +96,8 @@ export interface Tollgate {
   readonly mfa: MfaService;
   /** Passkeys (WebAuthn): registration and authentication, second factor or password-less (server/mfa/passkeys.ts). */
   readonly passkeys: Passkeys;
+  /** APIs (resource servers) registered as data (services/apis.ts, docs/apis.md). */
+  readonly apis: ApiService;
   close(): Promise<void>;
 }
 
@@ -193,6 +196,9 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const findAccount = createFindAccount(accounts, {
       requireVerifiedEmail: config.requireVerifiedEmail, idpOf: (sessionUid, authTime) => repositories.sessionDevices.idpOf(sessionUid, authTime),
     });
+    const apis = createApiService(repositories.apiResources, {
+      production: config.env === 'production', reservedIdentifiers: [config.apiAudience, adminApiAudience(config)],
+    });
     const provider = createProvider({
       config,
       keys,
@@ -202,6 +208,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels }),
       pages: pages.provider,
       mfaPolicy: config.mfa.policy,
+      apis,
     });
     const audit = createAudit(repositories.audit, logger, metrics);
     listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger, metrics });
@@ -257,7 +264,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset, emailVerification, accountDeletion, providers, identities, mfa, passkeys,
+      passwordReset, emailVerification, accountDeletion, providers, identities, mfa, passkeys, apis,
     });
     const federation = {
       providers, identities, sealer: secretBox, logger,
@@ -294,7 +301,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, mfa, passkeys,
+      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, mfa, passkeys, apis,
       get keys() {
         return keys;
       },

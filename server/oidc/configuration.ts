@@ -11,6 +11,7 @@ import { DPOP_ALGORITHMS } from '../resource-server/index.ts';
 import { ACR_VALUES } from '../mfa/sign-in-levels.ts';
 import type { MfaPolicy } from '../config.ts';
 import { secondFactorCheck } from './second-factor-check.ts';
+import type { ApiResourceRecord } from '../repositories/api-resource-repository.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
@@ -24,6 +25,8 @@ export interface ProviderDependencies {
   pages: ProviderPages;
   /** MFA_POLICY: who must sign in with a second factor (oidc/second-factor-check.ts). */
   mfaPolicy: MfaPolicy;
+  /** Registered APIs by resource indicator (services/apis.ts; cached there). */
+  apis?: { resourceServer(identifier: string): Promise<ApiResourceRecord | undefined> };
 }
 
 export interface ProviderPages {
@@ -181,7 +184,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         // A client that names no resource gets a token for our API (RFC 8707 §2).
         defaultResource: () => config.apiAudience,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resourceIndicator, client) => {
+        getResourceServerInfo: async (ctx, resourceIndicator, client) => {
           // A client may have its own, registered access token lifetime.
           const own = (client as unknown as Record<string, unknown>)[ACCESS_TOKEN_TTL_METADATA];
           const lifetime = typeof own === 'number' ? { accessTokenTTL: own } : {};
@@ -190,6 +193,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
           // tokens are good there only, and an API's tokens never are, so an
           // API that receives an administrator's token cannot replay it here.
           if (resourceIndicator === adminApiAudience(config)) return { ...accessToken, ...lifetime, audience: adminApiAudience(config), scope: 'admin' };
+          // An API registered as data (docs/apis.md): its audience, scopes, lifetime and algorithm.
+          const api = await deps.apis?.resourceServer(resourceIndicator);
+          if (api) return registeredApiInfo(api, client, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) });
           throw new errors.InvalidTarget();
         },
       },
@@ -264,6 +270,28 @@ export function createProvider(deps: ProviderDependencies): Provider {
 
   // Its events are listened to in oidc/events.ts.
   return provider;
+}
+
+/**
+ * What oidc-provider needs of a registered API. Its scopes are limited to the
+ * ones the client's registered `scope` lists: the library enforces a
+ * client's `scope` for its static `scopes` only
+ * (lib/helpers/grant_authorization.js validateClientScope), and an API's
+ * scopes are not among them, so a client gets an API's scope only once an
+ * operator adds it to the client's `scope`. Of those, a token carries the
+ * ones asked for and granted (the library filters by the request and grant).
+ */
+export function registeredApiInfo(api: ApiResourceRecord, client: unknown, lifetime: { accessTokenTTL: number }) {
+  const registered = (client as { scope?: unknown } | undefined)?.scope;
+  const allowed = new Set(typeof registered === 'string' ? registered.split(' ') : []);
+  return {
+    audience: api.identifier,
+    scope: api.scopes.filter((scope) => allowed.has(scope)).join(' '),
+    accessTokenTTL: lifetime.accessTokenTTL,
+    // RFC 9068: a JWT access token, signed with the API's algorithm (one key of each: keys/key-store.ts).
+    accessTokenFormat: 'jwt' as const,
+    jwt: { sign: { alg: api.signingAlg as AsymmetricSigningAlgorithm } },
+  };
 }
 
 /** The origin of an absolute URL (`null` for a custom-scheme one), or undefined when it does not parse. */
