@@ -199,6 +199,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const apis = createApiService(repositories.apiResources, {
       production: config.env === 'production', reservedIdentifiers: [config.apiAudience, adminApiAudience(config)],
     });
+    // Their scopes are known before the first client is validated against them.
+    await apis.list();
     const provider = createProvider({
       config,
       keys,

@@ -195,7 +195,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
           if (resourceIndicator === adminApiAudience(config)) return { ...accessToken, ...lifetime, audience: adminApiAudience(config), scope: 'admin' };
           // An API registered as data (docs/apis.md): its audience, scopes, lifetime and algorithm.
           const api = await deps.apis?.resourceServer(resourceIndicator);
-          if (api) return registeredApiInfo(api, client, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) });
+          if (api) return registeredApiInfo(api, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) });
           throw new errors.InvalidTarget();
         },
       },
@@ -273,20 +273,18 @@ export function createProvider(deps: ProviderDependencies): Provider {
 }
 
 /**
- * What oidc-provider needs of a registered API. Its scopes are limited to the
- * ones the client's registered `scope` lists: the library enforces a
- * client's `scope` for its static `scopes` only
- * (lib/helpers/grant_authorization.js validateClientScope), and an API's
- * scopes are not among them, so a client gets an API's scope only once an
- * operator adds it to the client's `scope`. Of those, a token carries the
- * ones asked for and granted (the library filters by the request and grant).
+ * What oidc-provider needs of a registered API. Its scopes are the API's;
+ * a token carries the ones the client asked for and the grant holds (the
+ * library filters by the request and the grant). A client's registered
+ * `scope` cannot list an API's scopes (the library accepts only its static
+ * `scopes` there, lib/helpers/client_schema.js), and it holds clients to
+ * `scope` for those static scopes only: a per-client limit on API scopes is
+ * not made here yet (docs/apis.md).
  */
-export function registeredApiInfo(api: ApiResourceRecord, client: unknown, lifetime: { accessTokenTTL: number }) {
-  const registered = (client as { scope?: unknown } | undefined)?.scope;
-  const allowed = new Set(typeof registered === 'string' ? registered.split(' ') : []);
+export function registeredApiInfo(api: ApiResourceRecord, lifetime: { accessTokenTTL: number }) {
   return {
     audience: api.identifier,
-    scope: api.scopes.filter((scope) => allowed.has(scope)).join(' '),
+    scope: api.scopes.join(' '),
     accessTokenTTL: lifetime.accessTokenTTL,
     // RFC 9068: a JWT access token, signed with the API's algorithm (one key of each: keys/key-store.ts).
     accessTokenFormat: 'jwt' as const,

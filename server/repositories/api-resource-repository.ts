@@ -39,8 +39,10 @@ export interface ApiResourceRepository {
   find(id: string): Promise<ApiResourceRecord | undefined>;
   /** By resource indicator, from the cached table (at most LIST_CACHE_TTL_MS old on another instance whose message was lost). */
   findByIdentifier(identifier: string): Promise<ApiResourceRecord | undefined>;
-  /** Every API, by identifier. */
+  /** Every API, by identifier (and the cache refilled). */
   list(): Promise<ApiResourceRecord[]>;
+  /** Every registered API's scopes, from the cache, synchronously (for client metadata validation); refilled in the background when old. */
+  cachedScopes(): ReadonlySet<string>;
   /** The API after the change; undefined when there is none. ConflictError when the new identifier is taken. */
   update(id: string, change: ApiResourceChange): Promise<ApiResourceRecord | undefined>;
   /** The API removed; undefined when there was none. */
@@ -79,13 +81,22 @@ const LIST_CACHE_TTL_MS = 30_000;
 
 export function createApiResourceRepository(db: Pick<Database, 'query' | 'execute'>, invalidation: CacheInvalidation = localInvalidation()): ApiResourceRepository {
   let cached: { byIdentifier: Map<string, ApiResourceRecord>; until: number } | undefined;
-  invalidation.subscribe('api', () => { cached = undefined; });
+  // Kept across invalidations until the refill lands: a client naming an API's scope must stay valid meanwhile.
+  let scopes: ReadonlySet<string> = new Set();
+  const selectAll = async () => {
+    const records = (await db.query<Row>(`SELECT ${COLUMNS} FROM api_resource ORDER BY identifier`)).map(toRecord);
+    cached = { byIdentifier: new Map(records.map((r) => [r.identifier, r])), until: Date.now() + LIST_CACHE_TTL_MS };
+    scopes = new Set(records.flatMap((r) => r.scopes));
+    return records;
+  };
+  const refill = () => { selectAll().catch(() => { /* the next read tries again */ }); };
+  invalidation.subscribe('api', () => { cached = undefined; refill(); });
   const changed = async <T>(id: string, result: T): Promise<T> => {
     cached = undefined;
     await invalidation.publish('api', id);
+    await selectAll().catch(() => {});
     return result;
   };
-  const selectAll = async () => (await db.query<Row>(`SELECT ${COLUMNS} FROM api_resource ORDER BY identifier`)).map(toRecord);
   const find = async (id: string) => {
     if (!isUuid(id)) return undefined;
     const [row] = await db.query<Row>(`SELECT ${COLUMNS} FROM api_resource WHERE id = $1`, [id]);
@@ -111,13 +122,14 @@ export function createApiResourceRepository(db: Pick<Database, 'query' | 'execut
     find,
     async findByIdentifier(identifier) {
       if (!storable(identifier)) return undefined;
-      if (!cached || cached.until <= Date.now()) {
-        const records = await selectAll();
-        cached = { byIdentifier: new Map(records.map((r) => [r.identifier, r])), until: Date.now() + LIST_CACHE_TTL_MS };
-      }
-      return cached.byIdentifier.get(identifier);
+      if (!cached || cached.until <= Date.now()) await selectAll();
+      return cached!.byIdentifier.get(identifier);
     },
     list: selectAll,
+    cachedScopes() {
+      if (!cached || cached.until <= Date.now()) refill();
+      return scopes;
+    },
     async update(id, change) {
       if (!isUuid(id)) return undefined;
       const entries = Object.entries(change).filter(([, value]) => value !== undefined) as Array<[keyof ApiResourceChange, unknown]>;
