@@ -39,7 +39,8 @@ import { createHttpHandler } from './http-handler.ts';
 import { answerStorageFaults } from './oidc/storage-faults.ts';
 import { listenToProvider } from './oidc/events.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
-import { adminApiAudience, basePath } from './oidc/configuration.ts';
+import { adminApiAudience, basePath, PROVIDER_SCOPES } from './oidc/configuration.ts';
+import { splitClientScope } from './oidc/api-scopes.ts';
 import type { RequestListener } from 'node:http';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -225,7 +226,8 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const clients = createClientService(
       repositories.clients,
-      (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]),
+      // A registered API's scopes may be listed in `scope`; any other unknown scope is the library's to refuse (oidc/api-scopes.ts).
+      (metadata) => provider.Client.validate(splitClientScope(metadata as Record<string, unknown>, (s) => PROVIDER_SCOPES.includes(s), (s) => repositories.apiResources.cachedScopes().has(s)) as Parameters<Provider['Client']['validate']>[0]),
       (models, clientId) => repositories.oidcModels.deleteByClient(models, clientId),
       { production: config.env === 'production' },
     );

@@ -12,6 +12,7 @@ import { ACR_VALUES } from '../mfa/sign-in-levels.ts';
 import type { MfaPolicy } from '../config.ts';
 import { secondFactorCheck } from './second-factor-check.ts';
 import type { ApiResourceRecord } from '../repositories/api-resource-repository.ts';
+import { API_SCOPES_METADATA } from './api-scopes.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
@@ -55,6 +56,9 @@ export const REQUIRE_MFA_METADATA = 'require_mfa';
 /** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
 export const API_SCOPES = ['basic', 'admin'] as const;
 
+/** The scopes oidc-provider is configured with; a registered API's are data (oidc/api-scopes.ts). */
+export const PROVIDER_SCOPES: readonly string[] = ['openid', 'offline_access', ...API_SCOPES];
+
 /**
  * OpenID Connect scopes an access token for our API also carries, so that
  * the one JWT a client gets is accepted at userinfo too (as Keycloak and
@@ -97,7 +101,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
-    scopes: ['openid', 'offline_access', ...API_SCOPES],
+    scopes: [...PROVIDER_SCOPES],
     // OpenID Connect Discovery §3 acr_values_supported: one factor, or two (mfa/sign-in-levels.ts).
     acrValues: [...ACR_VALUES],
     loadExistingGrant: deps.loadExistingGrant,
@@ -106,7 +110,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     extraClientMetadata: {
       // `introspection_audiences` registers a resource server (oidc/token-policies.ts).
       // `require_mfa: true` demands a second factor for this client's sign-ins (REQUIRE_MFA_METADATA).
-      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA],
+      properties: ['first_party', API_SCOPES_METADATA, REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA],
       validator: (_ctx, key, value, metadata) => {
         if (key === INTROSPECTION_AUDIENCES_METADATA) validateIntrospectionAudiences(value, metadata);
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
@@ -195,7 +199,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
           if (resourceIndicator === adminApiAudience(config)) return { ...accessToken, ...lifetime, audience: adminApiAudience(config), scope: 'admin' };
           // An API registered as data (docs/apis.md): its audience, scopes, lifetime and algorithm.
           const api = await deps.apis?.resourceServer(resourceIndicator);
-          if (api) return registeredApiInfo(api, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) });
+          if (api) return registeredApiInfo(api, client, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) });
           throw new errors.InvalidTarget();
         },
       },
@@ -273,18 +277,17 @@ export function createProvider(deps: ProviderDependencies): Provider {
 }
 
 /**
- * What oidc-provider needs of a registered API. Its scopes are the API's;
- * a token carries the ones the client asked for and the grant holds (the
- * library filters by the request and the grant). A client's registered
- * `scope` cannot list an API's scopes (the library accepts only its static
- * `scopes` there, lib/helpers/client_schema.js), and it holds clients to
- * `scope` for those static scopes only: a per-client limit on API scopes is
- * not made here yet (docs/apis.md).
+ * What oidc-provider needs of a registered API. Its scopes are limited to the
+ * ones the client's registered `scope` lists (oidc/api-scopes.ts: the library
+ * would not hold a client to them itself); of those, a token carries the ones
+ * asked for and granted (the library filters by the request and the grant).
  */
-export function registeredApiInfo(api: ApiResourceRecord, lifetime: { accessTokenTTL: number }) {
+export function registeredApiInfo(api: ApiResourceRecord, client: unknown, lifetime: { accessTokenTTL: number }) {
+  const registered = (client as Record<string, unknown> | undefined)?.[API_SCOPES_METADATA];
+  const allowed = new Set(Array.isArray(registered) ? registered as string[] : []);
   return {
     audience: api.identifier,
-    scope: api.scopes.join(' '),
+    scope: api.scopes.filter((scope) => allowed.has(scope)).join(' '),
     accessTokenTTL: lifetime.accessTokenTTL,
     // RFC 9068: a JWT access token, signed with the API's algorithm (one key of each: keys/key-store.ts).
     accessTokenFormat: 'jwt' as const,
