@@ -40,7 +40,8 @@ import { answerStorageFaults } from './oidc/storage-faults.ts';
 import { listenToProvider } from './oidc/events.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
 import { adminApiAudience, basePath, PROVIDER_SCOPES } from './oidc/configuration.ts';
-import { splitClientScope } from './oidc/api-scopes.ts';
+import { clientScopeProblem, splitClientScope } from './oidc/api-scopes.ts';
+import { errors } from 'oidc-provider';
 import type { RequestListener } from 'node:http';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -227,7 +228,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const clients = createClientService(
       repositories.clients,
       // A registered API's scopes may be listed in `scope`; any other unknown scope is the library's to refuse (oidc/api-scopes.ts).
-      (metadata) => provider.Client.validate(splitClientScope(metadata as Record<string, unknown>, (s) => PROVIDER_SCOPES.includes(s), (s) => repositories.apiResources.cachedScopes().has(s)) as Parameters<Provider['Client']['validate']>[0]),
+      (metadata) => {
+        const isOwn = (s: string) => PROVIDER_SCOPES.includes(s);
+        const isApi = (s: string) => repositories.apiResources.cachedScopes().has(s);
+        const problem = clientScopeProblem(metadata as Record<string, unknown>, isOwn, isApi);
+        if (problem) throw new errors.InvalidClientMetadata(problem);
+        return provider.Client.validate(splitClientScope(metadata as Record<string, unknown>, isOwn, isApi) as Parameters<Provider['Client']['validate']>[0]);
+      },
       (models, clientId) => repositories.oidcModels.deleteByClient(models, clientId),
       { production: config.env === 'production' },
     );

@@ -23,6 +23,19 @@ export function splitClientScope<M extends Record<string, unknown>>(metadata: M,
   const api = listed.filter((s) => !isOwn(s) && isApi(s));
   if (!api.length) return metadata;
   const own = listed.filter((s) => !api.includes(s));
+  // Without `scope` the library would let the client ask for every one of its
+  // scopes: a `scope` of API scopes alone is left whole, for the library to
+  // refuse (fail closed; clientScopeProblem says why at registration).
+  if (!own.length) return metadata;
   const { scope: _all, ...rest } = metadata;
-  return { ...rest, ...(own.length ? { scope: own.join(' ') } : {}), [API_SCOPES_METADATA]: api } as unknown as M;
+  return { ...rest, scope: own.join(' '), [API_SCOPES_METADATA]: api } as unknown as M;
+}
+
+/** Why a registered `scope` cannot be split: API scopes with none of Tollgate's own beside them. */
+export function clientScopeProblem(metadata: Record<string, unknown>, isOwn: (scope: string) => boolean, isApi: (scope: string) => boolean): string | undefined {
+  const { scope } = metadata;
+  if (typeof scope !== 'string') return undefined;
+  const listed = scope.split(' ').filter(Boolean);
+  if (!listed.some(isOwn) && listed.some((s) => isApi(s))) return "scope must also list one of Tollgate's own scopes (basic, say) beside an API's";
+  return undefined;
 }

@@ -85,6 +85,8 @@ describe('APIs as data: registration, and tokens for them', () => {
 
   test("a client's registered scope may list a registered API's scopes, not unknown ones", async () => {
     await assert.rejects(t.tollgate.clients.register({ id: 'unknown-scope', grantTypes: ['client_credentials'], scope: 'basic nope:read' }), /scope/);
+    // Without one of Tollgate's own scopes the library would hold the client to none of them: refused.
+    await assert.rejects(t.tollgate.clients.register({ id: 'api-only', grantTypes: ['client_credentials'], scope: 'notes:read' }), /own scopes/);
     const { client } = await t.tollgate.clients.register({ id: 'no-notes', secret: SECRET, grantTypes: ['client_credentials'], scope: 'basic' });
     assert.equal(client.scope, 'basic');
     const refused = await tokenRequest('no-notes', SECRET, { grant_type: 'client_credentials', scope: 'notes:read', resource: NOTES });
