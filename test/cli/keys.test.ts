@@ -31,28 +31,28 @@ describe('tollgate keys', () => {
   const stored = async () => json<{ keys: JWK[] }>(await readFile(file(), 'utf8')).keys;
   type Listed = { kid: string; alg: string; use: string; signing: boolean };
 
-  test('rotate puts a new pair first, keeps the previous one, and drops older ones', async () => {
+  test('rotate puts a new generation (RS256, ES256, EdDSA) first, keeps the previous one, and drops older ones', async () => {
     await loadOrCreateSigningKeys(keysDir); // what a first start does
     const first = await stored();
-    assert.equal(first.length, 2);
+    assert.equal(first.length, 3);
 
     const r = await runCli(['keys', 'rotate'], env);
     assert.equal(r.code, 0, r.stderr);
     const rotated = json<{ added: string[]; retired: string[]; note: string }>(r.stdout);
-    assert.equal(rotated.added.length, 2);
+    assert.equal(rotated.added.length, 3);
     assert.deepEqual(rotated.retired, []);
     assert.match(rotated.note, /within a second/);
 
     const keys = await stored();
     assert.deepEqual(keys.map((k) => k.kid), [...rotated.added, ...first.map((k) => k.kid)]);
-    assert.deepEqual(keys.map((k) => k.alg), ['RS256', 'ES256', 'RS256', 'ES256']);
+    assert.deepEqual(keys.map((k) => k.alg), ['RS256', 'ES256', 'EdDSA', 'RS256', 'ES256', 'EdDSA']);
     assert.ok(keys.every((k) => k.use === 'sig' && typeof k.d === 'string'), 'private keys, as oidc-provider takes them');
     assert.equal((await stat(file())).mode & 0o777, 0o600);
     assert.deepEqual(await readdir(keysDir), [SIGNING_KEYS_FILE], 'no temp file left behind');
 
     const list = await runCli(['keys', 'list'], env);
     assert.equal(list.code, 0, list.stderr);
-    assert.deepEqual(json<Listed[]>(list.stdout), keys.map((k, i) => ({ kid: k.kid, alg: k.alg, use: 'sig', signing: i < 2 })));
+    assert.deepEqual(json<Listed[]>(list.stdout), keys.map((k, i) => ({ kid: k.kid, alg: k.alg, use: 'sig', signing: i < 3 })));
     for (const member of PRIVATE_MEMBERS) assert.ok(!list.stdout.includes(`"${member}"`), `keys list shows "${member}"`);
 
     const again = await runCli(['keys', 'rotate'], env);
@@ -63,7 +63,7 @@ describe('tollgate keys', () => {
     assert.equal((await stat(file())).mode & 0o777, 0o600);
   });
 
-  test('with no key file yet, list is empty and rotate creates a fresh pair', async () => {
+  test('with no key file yet, list is empty and rotate creates a fresh generation', async () => {
     const fresh = { ...env, KEYS_DIR: path.join(root, 'fresh-keys') };
     const list = await runCli(['keys', 'list'], fresh);
     assert.equal(list.code, 0, list.stderr);
@@ -71,10 +71,10 @@ describe('tollgate keys', () => {
     const r = await runCli(['keys', 'rotate'], fresh);
     assert.equal(r.code, 0, r.stderr);
     const out = json<{ added: string[]; retired: string[] }>(r.stdout);
-    assert.equal(out.added.length, 2);
+    assert.equal(out.added.length, 3);
     assert.deepEqual(out.retired, []);
     const listed = json<Listed[]>((await runCli(['keys', 'list'], fresh)).stdout);
-    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.signing]), [[out.added[0], 'RS256', true], [out.added[1], 'ES256', true]]);
+    assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.signing]), [[out.added[0], 'RS256', true], [out.added[1], 'ES256', true], [out.added[2], 'EdDSA', true]]);
   });
 
   test('after a rotation and a restart, new tokens carry the new kid and old tokens still verify', async () => {
