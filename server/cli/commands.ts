@@ -746,7 +746,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     async run({ apis, audit }, input) {
       const created = await apis.add(input);
       await recordByCli(audit, 'admin.api.created', { details: { api_id: created.id, after: created } });
-      return { ...created, next_step: `let a client use it: add its scopes to the client's scope (tollgate clients update --id ID --scope "...")` };
+      return { ...created, next_step: "let a client use it: list its scopes in the client's scope (clients add --scope, or PATCH /admin/v1/clients/{id} with scope)" };
     },
   }),
 

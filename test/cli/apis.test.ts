@@ -28,7 +28,7 @@ describe('tollgate apis', () => {
     assert.equal(added.code, 0, added.stderr);
     const created = JSON.parse(added.stdout) as Record<string, unknown>;
     assert.deepEqual([created.identifier, created.scopes, created.access_token_ttl, created.signing_alg, created.require_dpop], [NOTES, ['notes:read', 'notes:write'], 600, 'EdDSA', false]);
-    assert.match(String(created.next_step), /clients update/);
+    assert.match(String(created.next_step), /clients add --scope/);
 
     const { publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const jwksFile = path.join(root, 'notes-jwks.json');
