@@ -56,15 +56,19 @@ export const REQUIRE_MFA_METADATA = 'require_mfa';
 /** Scopes of the API audience. `admin` only reaches tokens of accounts with the admin role (see apiScopesFor). */
 export const API_SCOPES = ['basic', 'admin'] as const;
 
-/** The scopes oidc-provider is configured with; a registered API's are data (oidc/api-scopes.ts). */
-export const PROVIDER_SCOPES: readonly string[] = ['openid', 'offline_access', ...API_SCOPES];
-
 /**
  * OpenID Connect scopes an access token for our API also carries, so that
  * the one JWT a client gets is accepted at userinfo too (as Keycloak and
  * Auth0 do; routes/userinfo.ts), and the token response states them.
  */
 const USERINFO_SCOPES = ['openid', 'profile', 'email'] as const;
+
+/**
+ * Every scope oidc-provider knows: the `scopes` option below and the scopes
+ * of `claims` (the library adds those itself). A registered API's scopes are
+ * data (oidc/api-scopes.ts).
+ */
+export const PROVIDER_SCOPES: readonly string[] = [...new Set(['openid', 'offline_access', ...API_SCOPES, ...USERINFO_SCOPES])];
 
 /** The resource indicator (and `aud`) of tokens for Tollgate's admin API. */
 export function adminApiAudience(config: Pick<Config, 'issuer'>): string {
@@ -101,7 +105,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
       long: { httpOnly: true, sameSite: 'lax', signed: true },
       short: { httpOnly: true, sameSite: 'lax', signed: true },
     },
-    scopes: [...PROVIDER_SCOPES],
+    scopes: ['openid', 'offline_access', ...API_SCOPES],
     // OpenID Connect Discovery §3 acr_values_supported: one factor, or two (mfa/sign-in-levels.ts).
     acrValues: [...ACR_VALUES],
     loadExistingGrant: deps.loadExistingGrant,

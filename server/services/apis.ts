@@ -81,8 +81,6 @@ export interface ApiService {
   remove(id: string): Promise<ApiView>;
   /** For the token endpoint: the registered API of this resource indicator (cached), or undefined. */
   resourceServer(identifier: string): Promise<ApiResourceRecord | undefined>;
-  /** Every registered API's scopes, synchronously (oidc-provider checks a client's `scope` against its known scopes). */
-  scopes(): ReadonlySet<string>;
 }
 
 export interface ApiServiceOptions {
@@ -207,6 +205,5 @@ export function createApiService(repository: ApiResourceRepository, options: Api
       return view(removed);
     },
     resourceServer: (identifier) => repository.findByIdentifier(identifier),
-    scopes: () => repository.cachedScopes(),
   };
 }

@@ -54,7 +54,7 @@ describe('APIs as data: registration, and tokens for them', () => {
   });
 
   test('authorization code + resource: the API\'s audience, the scopes asked for that the client may have, its lifetime and algorithm; the toolkit verifies it', async () => {
-    const { tokens } = await signIn(t, { clientId: 'notes-app', secret: SECRET, email: 'user@example.test', password: 'correct horse battery', scope: 'openid notes:read notes:admin', resource: NOTES });
+    const { tokens } = await signIn(t, { clientId: 'notes-app', secret: SECRET, email: 'user@example.test', password: 'correct horse battery', scope: 'openid email notes:read notes:admin', resource: NOTES });
     const claims = decodeJwt(tokens.access_token);
     assert.equal(decodeProtectedHeader(tokens.access_token).alg, 'EdDSA');
     assert.equal(claims.aud, NOTES);
