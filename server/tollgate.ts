@@ -39,7 +39,9 @@ import { createHttpHandler } from './http-handler.ts';
 import { answerStorageFaults } from './oidc/storage-faults.ts';
 import { listenToProvider } from './oidc/events.ts';
 import { adminApi, type AdminApi } from './routes/admin/index.ts';
-import { adminApiAudience, basePath } from './oidc/configuration.ts';
+import { adminApiAudience, basePath, PROVIDER_SCOPES } from './oidc/configuration.ts';
+import { clientScopeProblem, splitClientScope } from './oidc/api-scopes.ts';
+import { errors } from 'oidc-provider';
 import type { RequestListener } from 'node:http';
 import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
@@ -57,6 +59,7 @@ import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
 import { createMfaService, type MfaService } from './mfa/mfa.ts';
 import { createPasskeys, type Passkeys } from './mfa/passkeys.ts';
+import { createApiService, type ApiService } from './services/apis.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -95,6 +98,8 @@ export interface Tollgate {
   readonly mfa: MfaService;
   /** Passkeys (WebAuthn): registration and authentication, second factor or password-less (server/mfa/passkeys.ts). */
   readonly passkeys: Passkeys;
+  /** APIs (resource servers) registered as data (services/apis.ts, docs/apis.md). */
+  readonly apis: ApiService;
   close(): Promise<void>;
 }
 
@@ -193,6 +198,11 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const findAccount = createFindAccount(accounts, {
       requireVerifiedEmail: config.requireVerifiedEmail, idpOf: (sessionUid, authTime) => repositories.sessionDevices.idpOf(sessionUid, authTime),
     });
+    const apis = createApiService(repositories.apiResources, {
+      production: config.env === 'production', reservedIdentifiers: [config.apiAudience, adminApiAudience(config)],
+    });
+    // Their scopes are known before the first client is validated against them.
+    await apis.list();
     const provider = createProvider({
       config,
       keys,
@@ -202,6 +212,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
       loadExistingGrant: createLoadExistingGrant({ oidcModels: repositories.oidcModels }),
       pages: pages.provider,
       mfaPolicy: config.mfa.policy,
+      apis,
     });
     const audit = createAudit(repositories.audit, logger, metrics);
     listenToProvider(provider, { audit, devices: repositories.sessionDevices, logger, metrics });
@@ -216,7 +227,14 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const clients = createClientService(
       repositories.clients,
-      (metadata) => provider.Client.validate(metadata as Parameters<Provider['Client']['validate']>[0]),
+      // A registered API's scopes may be listed in `scope`; any other unknown scope is the library's to refuse (oidc/api-scopes.ts).
+      (metadata) => {
+        const isOwn = (s: string) => PROVIDER_SCOPES.includes(s);
+        const isApi = (s: string) => repositories.apiResources.cachedScopes().has(s);
+        const problem = clientScopeProblem(metadata as Record<string, unknown>, isOwn, isApi);
+        if (problem) throw new errors.InvalidClientMetadata(problem);
+        return provider.Client.validate(splitClientScope(metadata as Record<string, unknown>, isOwn, isApi) as Parameters<Provider['Client']['validate']>[0]);
+      },
       (models, clientId) => repositories.oidcModels.deleteByClient(models, clientId),
       { production: config.env === 'production' },
     );
@@ -257,7 +275,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     });
     const admin = adminApi({
       issuer: config.issuer, verifier: anyVerifier, adminAudience: audiences.admin, accounts, clients, sessions, audit, dpopReplayCache,
-      passwordReset, emailVerification, accountDeletion, providers, identities, mfa, passkeys,
+      passwordReset, emailVerification, accountDeletion, providers, identities, mfa, passkeys, apis,
     });
     const federation = {
       providers, identities, sealer: secretBox, logger,
@@ -294,7 +312,7 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     }, metrics);
     return {
       config, database, repositories, accounts, clients, sessions, audit, provider, admin, app, handler, migrated, janitor, metrics,
-      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, mfa, passkeys,
+      mailer, accountLinks, passwordReset, emailVerification, accountDeletion, providers, mfa, passkeys, apis,
       get keys() {
         return keys;
       },

@@ -8,6 +8,7 @@
 //
 // Heavy modules (services, argon2, oidc-provider) are imported inside the
 // functions below: `keys list` must not load the database to print a file.
+import { readFileSync } from 'node:fs';
 import type { Config } from '../config.ts';
 import { ConflictError, MailUnavailableError, NotFoundError } from '../errors.ts';
 import type { AccountPatch, AccountService, AccountView } from '../services/accounts.ts';
@@ -20,6 +21,7 @@ import type { AccountDeletion } from '../services/account-deletion.ts';
 import type { NewProviderInput, ProviderService } from '../federation/providers.ts';
 import type { MfaService } from '../mfa/mfa.ts';
 import type { Passkeys } from '../mfa/passkeys.ts';
+import type { ApiService } from '../services/apis.ts';
 
 /** Bad arguments found before anything is opened: exit 2, with the command's usage. */
 export class UsageError extends Error {}
@@ -47,6 +49,8 @@ export interface ServerServices extends StoreServices {
   /** Second factors and passkeys (`users reset-mfa`). */
   readonly mfa: MfaService;
   readonly passkeys: Passkeys;
+  /** APIs (resource servers) registered as data (services/apis.ts). */
+  readonly apis: ApiService;
 }
 
 export interface OptionSpec {
@@ -109,6 +113,41 @@ async function upstreamSecretFrom(values: Record<string, unknown>, io: CommandIo
   if (values.clientSecretStdin) return io.readStdin();
   if (typeof values.clientSecret === 'string') return values.clientSecret;
   throw new UsageError('missing --client-secret-stdin (or --client-secret)');
+}
+
+const apiOptions = {
+  identifier: { flags: '--identifier <uri>', description: "the API's resource indicator (RFC 8707) and its tokens' aud: an absolute https URI" },
+  name: { flags: '--name <name>', description: 'a name for people' },
+  scopes: { flags: '--scopes <scopes>', description: 'its scopes, space-separated: "notes:read notes:write"' },
+  accessTokenTtl: { flags: '--access-token-ttl <seconds>', description: 'its access tokens\' lifetime, 60 to 86400 (default ACCESS_TOKEN_TTL)' },
+  signingAlg: { flags: '--signing-alg <alg>', description: 'ES256 (default), RS256 or EdDSA' },
+  requireDpop: { flags: '--require-dpop', description: 'only DPoP-bound tokens (RFC 9449) for it' },
+  encrypt: { flags: '--encrypt', description: 'encrypt its access tokens to its public key (--jwks-uri or --jwks-file)' },
+  jwksUri: { flags: '--jwks-uri <url>', description: 'where its public encryption keys are published' },
+  jwksFile: { flags: '--jwks-file <file>', description: 'a file holding its public encryption keys (a JWK Set)' },
+} as const;
+
+/** The API options as the service's input; a JWK Set file is read here, in the CLI. */
+function apiInputFrom(v: Record<string, unknown>): Record<string, unknown> {
+  if (v.jwksUri !== undefined && v.jwksFile !== undefined) throw new UsageError('give either --jwks-uri or --jwks-file, not both');
+  let jwks: unknown;
+  if (typeof v.jwksFile === 'string') {
+    try {
+      jwks = JSON.parse(readFileSync(v.jwksFile, 'utf8'));
+    } catch (err) {
+      throw new UsageError(`--jwks-file: cannot read a JSON Web Key Set from ${v.jwksFile}: ${(err as Error).message}`);
+    }
+  }
+  const ttl = v.accessTokenTtl === undefined ? undefined : Number(v.accessTokenTtl);
+  if (ttl !== undefined && !Number.isFinite(ttl)) throw new UsageError('--access-token-ttl must be a number of seconds');
+  return {
+    identifier: v.identifier, name: v.name,
+    scopes: typeof v.scopes === 'string' ? v.scopes.split(' ').filter(Boolean) : undefined,
+    accessTokenTtl: ttl, signingAlg: v.signingAlg,
+    requireDpop: v.requireDpop === undefined ? undefined : Boolean(v.requireDpop),
+    encrypt: v.encrypt === undefined ? undefined : Boolean(v.encrypt),
+    jwks, jwksUri: v.jwksUri,
+  };
 }
 
 async function providerIdInput(raw: unknown): Promise<{ id: string }> {
@@ -252,6 +291,7 @@ export const GROUPS: Record<string, string> = {
   clients: 'OAuth clients: register, list, change, rotate secrets, delete',
   keys: 'signing keys: list, rotate; the key of upstream providers\' secrets: rotate-secrets',
   providers: 'upstream identity providers people sign in with: add, list, remove, set a secret',
+  apis: 'APIs (resource servers) clients ask tokens for: add, list, update, remove',
 };
 
 export const COMMANDS: Readonly<Record<string, Command>> = {
@@ -769,6 +809,79 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     run: ({ providers }) => providers.reencrypt(),
   }),
 
+  'apis add': command({
+    summary: 'register an API (resource server) that clients ask tokens for with `resource` (RFC 8707); docs/apis.md',
+    options: apiOptions,
+    async collect(v) {
+      need(v, 'identifier', 'name', 'scopes');
+      return apiInputFrom(v);
+    },
+    check: async (raw) => (await import('../services/apis.ts')).newApiInput.parse(raw),
+    needs: 'server',
+    async run({ apis, audit }, input) {
+      const created = await apis.add(input);
+      await recordByCli(audit, 'admin.api.created', { details: { api_id: created.id, after: created } });
+      return { ...created, next_step: "let a client use it: list its scopes in the client's scope (clients add --scope, or PATCH /admin/v1/clients/{id} with scope)" };
+    },
+  }),
+
+  'apis list': command({
+    summary: 'list registered APIs',
+    ...noOptions,
+    needs: 'server',
+    run: ({ apis }) => apis.list(),
+  }),
+
+  'apis update': command({
+    summary: "change a registered API (found by --identifier; --new-identifier renames it)",
+    options: {
+      ...apiOptions,
+      newIdentifier: { flags: '--new-identifier <uri>', description: 'a new resource indicator for it' },
+      defaultAccessTokenTtl: { flags: '--default-access-token-ttl', description: 'use ACCESS_TOKEN_TTL again' },
+      noRequireDpop: { flags: '--no-require-dpop', description: 'accept tokens that are not DPoP-bound again' },
+      noEncrypt: { flags: '--no-encrypt', description: 'stop encrypting its access tokens' },
+    },
+    async collect(v) {
+      need(v, 'identifier');
+      const { identifier, ...patch } = apiInputFrom(v);
+      return {
+        ...patch, identifier, newIdentifier: v.newIdentifier,
+        ...(v.defaultAccessTokenTtl ? { accessTokenTtl: null } : {}),
+      };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      const { apiPatch } = await import('../services/apis.ts');
+      return apiPatch.omit({ identifier: true }).extend({ identifier: z.string().min(1).max(2000), newIdentifier: apiPatch.shape.identifier }).parse(raw);
+    },
+    needs: 'server',
+    async run({ apis, audit }, { identifier, newIdentifier, ...patch }) {
+      const current = await apis.getByIdentifier(identifier);
+      const { before, after } = await apis.update(current.id, { ...patch, identifier: newIdentifier });
+      await recordByCli(audit, 'admin.api.updated', { details: { api_id: after.id, before, after } });
+      return after;
+    },
+  }),
+
+  'apis remove': command({
+    summary: 'remove a registered API: new tokens for it are refused (invalid_target); issued ones run until they expire',
+    options: { identifier: apiOptions.identifier },
+    async collect(v) {
+      need(v, 'identifier');
+      return { identifier: v.identifier };
+    },
+    async check(raw) {
+      const { z } = await import('zod');
+      return z.strictObject({ identifier: z.string().min(1).max(2000) }).parse(raw);
+    },
+    needs: 'server',
+    async run({ apis, audit }, { identifier }) {
+      const removed = await apis.remove((await apis.getByIdentifier(identifier)).id);
+      await recordByCli(audit, 'admin.api.deleted', { details: { api_id: removed.id, before: removed } });
+      return { removed: removed.identifier };
+    },
+  }),
+
   'keys list': command({
     summary: 'the signing and encryption keys (kid, alg, use, created; current: signs new tokens, or is the one to encrypt to)',
     ...noOptions,
@@ -777,7 +890,7 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   }),
 
   'keys rotate': command({
-    summary: 'add new RS256, ES256 signing and RSA-OAEP-256, ECDH-ES encryption keys in front, keep the previous ones published, drop older ones',
+    summary: 'add new RS256, ES256, EdDSA signing and RSA-OAEP-256, ECDH-ES encryption keys in front, keep the previous ones published, drop older ones',
     ...noOptions,
     needs: 'keys',
     run: async (config) => ({

@@ -165,7 +165,7 @@ async function sendToServer(config: Config, name: string, input: unknown): Promi
 const OPTION_OF_FIELD: Record<string, string> = {
   redirect_uris: 'redirectUri', redirectUris: 'redirectUri', post_logout_redirect_uris: 'postLogoutRedirectUri', postLogoutRedirectUris: 'postLogoutRedirectUri',
   backchannel_logout_uri: 'backchannelLogoutUri', application_type: 'applicationType', introspection_audiences: 'introspects', introspectionAudiences: 'introspects',
-  roles: 'role', organisation: 'org', refreshTokenReuseGrace: 'refreshGrace', id: 'id',
+  roles: 'role', organisation: 'org', refreshTokenReuseGrace: 'refreshGrace', id: 'id', jwks: 'jwksFile',
 };
 
 function optionOf(field: string): string {

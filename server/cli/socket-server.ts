@@ -27,7 +27,7 @@ const CLOSE_WAIT_MS = 5_000;
 const IDLE_TIMEOUT_MS = 10_000;
 
 /** Starts answering the CLI in DATA_DIR; on failure logs why and returns a handle that does nothing (the server itself runs on). */
-export async function serveCliSocket(tollgate: Pick<Tollgate, 'config' | 'database' | 'accounts' | 'audit' | 'clients' | 'sessions' | 'passwordReset' | 'emailVerification' | 'accountDeletion' | 'providers' | 'mfa' | 'passkeys'>, logger: Logger): Promise<CliSocket> {
+export async function serveCliSocket(tollgate: Pick<Tollgate, 'config' | 'database' | 'accounts' | 'audit' | 'clients' | 'sessions' | 'passwordReset' | 'emailVerification' | 'accountDeletion' | 'providers' | 'mfa' | 'passkeys' | 'apis'>, logger: Logger): Promise<CliSocket> {
   const idle: CliSocket = { close: async () => {} };
   if (tollgate.database.kind !== 'embedded') return idle;
   const socketPath = controlSocketPath(tollgate.config.database.dataDir);
@@ -51,6 +51,7 @@ export async function serveCliSocket(tollgate: Pick<Tollgate, 'config' | 'databa
     mfa: tollgate.mfa,
     passkeys: tollgate.passkeys,
     providers: tollgate.providers,
+    apis: tollgate.apis,
   };
   const production = tollgate.config.env === 'production';
   const inProgress = new Set<Promise<void>>();

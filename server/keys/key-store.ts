@@ -1,6 +1,8 @@
 // Signing keys: one RSA key (RS256: OpenID Connect Core §15.1 requires every
 // OP to support it for ID tokens) and one P-256 key (ES256: our access token
-// default, ~20x cheaper to sign here and 3x shorter). Generated on first start
+// default, ~20x cheaper to sign here and 3x shorter), and one Ed25519 key
+// (EdDSA, RFC 8037: for APIs registered with --signing-alg EdDSA, docs/apis.md;
+// a key file from before it gets one on the next start). Generated on first start
 // into KEYS_DIR, readable by this user only; reused on every start after.
 // `tollgate keys rotate` (rotateSigningKeys) puts a new pair in front of them.
 //
@@ -19,8 +21,8 @@ import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jo
 
 export const SIGNING_KEYS_FILE = 'signing-keys.json';
 
-/** What each generation of keys holds, in file order: two signing keys, then two encryption keys. */
-const GENERATION = ['RS256', 'ES256', 'RSA-OAEP-256', 'ECDH-ES'] as const;
+/** What each generation of keys holds, in file order: three signing keys, then two encryption keys. */
+const GENERATION = ['RS256', 'ES256', 'EdDSA', 'RSA-OAEP-256', 'ECDH-ES'] as const;
 type KeyAlg = (typeof GENERATION)[number];
 const ENCRYPTION_ALGS: readonly KeyAlg[] = ['RSA-OAEP-256', 'ECDH-ES'];
 
@@ -63,12 +65,14 @@ export async function loadOrCreateSigningKeys(keysDir: string): Promise<SigningK
     }
   }
   if (!Array.isArray(stored.keys) || stored.keys.length === 0) throw new Error(`${file} holds no keys`);
-  if (!stored.keys.some((k) => k.use === 'enc')) {
-    // A key directory from before Tollgate had encryption keys: they are
-    // added behind the signing keys, which stay as they are. Instances
-    // upgrading at once may each write a pair; the last rename wins and the
+  const missing = GENERATION.filter((alg) => !stored.keys.some((k) => k.alg === alg));
+  if (missing.length) {
+    // A key directory from before Tollgate had encryption keys or an EdDSA
+    // key: they are added behind the keys it has, which stay as they are (the
+    // first key of each alg signs, so nothing else changes). Instances
+    // upgrading at once may each write theirs; the last rename wins and the
     // others reload it (key-reload.ts).
-    const added = await generation(ENCRYPTION_ALGS);
+    const added = await generation(missing);
     stored = { keys: [...stored.keys, ...added.keys], created: { ...stored.created, ...added.created } };
     await writeAtomically(file, serialise(stored));
   }
@@ -102,7 +106,7 @@ export async function listSigningKeys(keysDir: string): Promise<SigningKeySummar
 }
 
 /**
- * A new generation (RS256, ES256 signing keys; RSA-OAEP-256, ECDH-ES
+ * A new generation (RS256, ES256, EdDSA signing keys; RSA-OAEP-256, ECDH-ES
  * encryption keys), written in front of the current ones: oidc-provider
  * signs with the first key of an alg (keystore.selectForSign keeps file
  * order), while /jwks still publishes the previous generation so the tokens

@@ -5,6 +5,8 @@
 // rotation writes) are the repository's.
 import { errors, type Adapter, type AdapterFactory, type AdapterPayload } from 'oidc-provider';
 import type { ClientRepository } from '../repositories/client-repository.ts';
+import { splitClientScope } from './api-scopes.ts';
+import { PROVIDER_SCOPES } from './configuration.ts';
 import type { GrantSourceModel, OidcModelRepository } from '../repositories/oidc-model-repository.ts';
 import { UnstorableValueError } from '../errors.ts';
 import { currentGrantType, keepForRequest, takeFromRequest } from './request-scope.ts';
@@ -145,6 +147,7 @@ function modelAdapter(model: string, store: OidcModelRepository): Adapter {
 }
 
 function clientAdapter(clients: ClientRepository): Adapter {
+  const isOwn = (scope: string) => PROVIDER_SCOPES.includes(scope);
   const readOnly = async () => {
     throw new Error('clients are managed through Tollgate, not through oidc-provider');
   };
@@ -154,8 +157,9 @@ function clientAdapter(clients: ClientRepository): Adapter {
       if (!client) return undefined;
       // The digest stands in for the secret; oidc/configuration.ts compares
       // presented secrets against it (compareClientSecret).
+      // Registered APIs' scopes aside (oidc/api-scopes.ts); they were checked when the client was registered or updated.
       return {
-        ...client.metadata,
+        ...splitClientScope(client.metadata as Record<string, unknown>, isOwn),
         client_id: client.id,
         ...(client.secretDigest ? { client_secret: client.secretDigest } : {}),
       } as AdapterPayload;

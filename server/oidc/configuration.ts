@@ -13,6 +13,8 @@ import { ACR_VALUES } from '../mfa/sign-in-levels.ts';
 import { ENCRYPTION_JWA } from './encryption-algorithms.ts';
 import type { MfaPolicy } from '../config.ts';
 import { secondFactorCheck } from './second-factor-check.ts';
+import type { ApiResourceRecord } from '../repositories/api-resource-repository.ts';
+import { API_SCOPES_METADATA } from './api-scopes.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
@@ -26,6 +28,8 @@ export interface ProviderDependencies {
   pages: ProviderPages;
   /** MFA_POLICY: who must sign in with a second factor (oidc/second-factor-check.ts). */
   mfaPolicy: MfaPolicy;
+  /** Registered APIs by resource indicator (services/apis.ts; cached there). */
+  apis?: { resourceServer(identifier: string): Promise<ApiResourceRecord | undefined> };
 }
 
 export interface ProviderPages {
@@ -60,6 +64,13 @@ export const API_SCOPES = ['basic', 'admin'] as const;
  * Auth0 do; routes/userinfo.ts), and the token response states them.
  */
 const USERINFO_SCOPES = ['openid', 'profile', 'email'] as const;
+
+/**
+ * Every scope oidc-provider knows: the `scopes` option below and the scopes
+ * of `claims` (the library adds those itself). A registered API's scopes are
+ * data (oidc/api-scopes.ts).
+ */
+export const PROVIDER_SCOPES: readonly string[] = [...new Set(['openid', 'offline_access', ...API_SCOPES, ...USERINFO_SCOPES])];
 
 /** The resource indicator (and `aud`) of tokens for Tollgate's admin API. */
 export function adminApiAudience(config: Pick<Config, 'issuer'>): string {
@@ -105,7 +116,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
     extraClientMetadata: {
       // `introspection_audiences` registers a resource server (oidc/token-policies.ts).
       // `require_mfa: true` demands a second factor for this client's sign-ins (REQUIRE_MFA_METADATA).
-      properties: ['first_party', REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA],
+      properties: ['first_party', API_SCOPES_METADATA, REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA],
       validator: (_ctx, key, value, metadata) => {
         if (key === INTROSPECTION_AUDIENCES_METADATA) validateIntrospectionAudiences(value, metadata);
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
@@ -211,7 +222,7 @@ export function createProvider(deps: ProviderDependencies): Provider {
         // A client that names no resource gets a token for our API (RFC 8707 §2).
         defaultResource: () => config.apiAudience,
         useGrantedResource: () => true,
-        getResourceServerInfo: (ctx, resourceIndicator, client) => {
+        getResourceServerInfo: async (ctx, resourceIndicator, client) => {
           // A client may have its own, registered access token lifetime.
           const own = (client as unknown as Record<string, unknown>)[ACCESS_TOKEN_TTL_METADATA];
           const lifetime = typeof own === 'number' ? { accessTokenTTL: own } : {};
@@ -220,6 +231,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
           // tokens are good there only, and an API's tokens never are, so an
           // API that receives an administrator's token cannot replay it here.
           if (resourceIndicator === adminApiAudience(config)) return { ...accessToken, ...lifetime, audience: adminApiAudience(config), scope: 'admin' };
+          // An API registered as data (docs/apis.md): its audience, scopes, lifetime and algorithm.
+          const api = await deps.apis?.resourceServer(resourceIndicator);
+          if (api) return registeredApiInfo(api, client, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) });
           throw new errors.InvalidTarget();
         },
       },
@@ -305,6 +319,25 @@ export function createProvider(deps: ProviderDependencies): Provider {
  */
 export function dpopNonceSecret(cookieSecrets: readonly string[]): Buffer {
   return Buffer.from(hkdfSync('sha256', cookieSecrets[0]!, Buffer.alloc(0), 'tollgate dpop nonce', 32));
+}
+
+/**
+ * What oidc-provider needs of a registered API. Its scopes are limited to the
+ * ones the client's registered `scope` lists (oidc/api-scopes.ts: the library
+ * would not hold a client to them itself); of those, a token carries the ones
+ * asked for and granted (the library filters by the request and the grant).
+ */
+export function registeredApiInfo(api: ApiResourceRecord, client: unknown, lifetime: { accessTokenTTL: number }) {
+  const registered = (client as Record<string, unknown> | undefined)?.[API_SCOPES_METADATA];
+  const allowed = new Set(Array.isArray(registered) ? registered as string[] : []);
+  return {
+    audience: api.identifier,
+    scope: api.scopes.filter((scope) => allowed.has(scope)).join(' '),
+    accessTokenTTL: lifetime.accessTokenTTL,
+    // RFC 9068: a JWT access token, signed with the API's algorithm (one key of each: keys/key-store.ts).
+    accessTokenFormat: 'jwt' as const,
+    jwt: { sign: { alg: api.signingAlg as AsymmetricSigningAlgorithm } },
+  };
 }
 
 /** The origin of an absolute URL (`null` for a custom-scheme one), or undefined when it does not parse. */

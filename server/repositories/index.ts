@@ -14,6 +14,7 @@ import { createLinkedIdentityRepository, type LinkedIdentityRepository } from '.
 import { createTotpFactorRepository, type TotpFactorRepository } from './totp-factor-repository.ts';
 import { createRecoveryCodeRepository, type RecoveryCodeRepository } from './recovery-code-repository.ts';
 import { createWebauthnCredentialRepository, type WebauthnCredentialRepository } from './webauthn-credential-repository.ts';
+import { createApiResourceRepository, type ApiResourceRepository } from './api-resource-repository.ts';
 import { pingRedis, type Redis } from './redis.ts';
 import type { CacheInvalidation } from './invalidation.ts';
 import { createRedisOidcModelRepository } from './redis-oidc-model-repository.ts';
@@ -40,6 +41,8 @@ export interface Repositories {
   readonly recoveryCodes: RecoveryCodeRepository;
   /** Accounts' passkeys and the WebAuthn challenges handed out (server/mfa/passkeys.ts). */
   readonly webauthnCredentials: WebauthnCredentialRepository;
+  /** APIs (resource servers) clients ask tokens for with `resource` (services/apis.ts). */
+  readonly apiResources: ApiResourceRepository;
   /** Readiness: resolves when the database (and Redis, when configured) answers. */
   ping(): Promise<void>;
   /** Readiness, one check per dependency (`database`, and `redis` when configured), for /readyz to name what is down. */
@@ -68,6 +71,7 @@ export function createRepositories(db: Database, options: { redis?: Redis; inval
     totpFactors: createTotpFactorRepository(db),
     recoveryCodes: createRecoveryCodeRepository(db),
     webauthnCredentials: createWebauthnCredentialRepository(db),
+    apiResources: createApiResourceRepository(db, options.invalidation),
     readiness,
     async ping() {
       await Promise.all(Object.values(readiness).map((check) => check()));

@@ -5,7 +5,7 @@
 import type { Logger } from '../logger.ts';
 import { isCluster, REDIS_PREFIX, type Redis, type RedisClusterClient, type RedisServerClient } from './redis.ts';
 
-export type CachedKind = 'client' | 'provider';
+export type CachedKind = 'client' | 'provider' | 'api';
 
 export interface CacheInvalidation {
   /** Every instance, this one included, drops `id` of `kind`. Never throws: a failure is logged. */

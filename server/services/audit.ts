@@ -18,6 +18,7 @@ export const AUDIT_TYPES = [
   'email.verification_sent', 'email.verified',
   'profile.updated', 'password.changed', 'email.changed', 'user.deleted',
   'admin.provider.created', 'admin.provider.updated', 'admin.provider.deleted',
+  'admin.api.created', 'admin.api.updated', 'admin.api.deleted',
   'identity.linked', 'identity.unlinked', 'identity.link_refused',
   'mfa.totp_enabled', 'mfa.totp_removed', 'mfa.recovery_codes_generated', 'mfa.recovery_code_used', 'mfa.factors_reset',
   'mfa.challenge_passed', 'mfa.challenge_failed',

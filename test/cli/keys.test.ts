@@ -32,8 +32,8 @@ describe('tollgate keys', () => {
   const file = () => path.join(keysDir, SIGNING_KEYS_FILE);
   const stored = async () => json<{ keys: JWK[] }>(await readFile(file(), 'utf8')).keys;
   type Listed = { kid: string; alg: string; use: string; created: string | null; current: boolean; signing: boolean };
-  const GENERATION = ['RS256', 'ES256', 'RSA-OAEP-256', 'ECDH-ES'];
-  const USES = ['sig', 'sig', 'enc', 'enc'];
+  const GENERATION = ['RS256', 'ES256', 'EdDSA', 'RSA-OAEP-256', 'ECDH-ES'];
+  const USES = ['sig', 'sig', 'sig', 'enc', 'enc'];
 
   test('rotate puts a new generation (signing and encryption keys) first, keeps the previous one, and drops older ones', async () => {
     await loadOrCreateSigningKeys(keysDir); // what a first start does
@@ -46,7 +46,7 @@ describe('tollgate keys', () => {
     const r = await runCli(['keys', 'rotate'], env);
     assert.equal(r.code, 0, r.stderr);
     const rotated = json<{ added: string[]; retired: string[]; note: string }>(r.stdout);
-    assert.equal(rotated.added.length, 4);
+    assert.equal(rotated.added.length, 5);
     assert.deepEqual(rotated.retired, []);
     assert.match(rotated.note, /within a second/);
 
@@ -61,9 +61,9 @@ describe('tollgate keys', () => {
     const list = await runCli(['keys', 'list'], env);
     assert.equal(list.code, 0, list.stderr);
     const listed = json<Listed[]>(list.stdout);
-    assert.deepEqual(listed.map(({ created: _created, ...rest }) => rest), keys.map((k, i) => ({ kid: k.kid, alg: k.alg, use: k.use, current: i < 4, signing: i < 2 })));
+    assert.deepEqual(listed.map(({ created: _created, ...rest }) => rest), keys.map((k, i) => ({ kid: k.kid, alg: k.alg, use: k.use, current: i < 5, signing: i < 3 })));
     for (const key of listed) assert.ok(key.created && !Number.isNaN(Date.parse(key.created)), `${key.kid} has a creation time`);
-    assert.ok(Date.parse(listed[0]!.created!) >= Date.parse(listed[4]!.created!), 'the new generation is the younger');
+    assert.ok(Date.parse(listed[0]!.created!) >= Date.parse(listed[5]!.created!), 'the new generation is the younger');
     for (const member of PRIVATE_MEMBERS) assert.ok(!list.stdout.includes(`"${member}"`), `keys list shows "${member}"`);
 
     const again = await runCli(['keys', 'rotate'], env);
@@ -74,7 +74,7 @@ describe('tollgate keys', () => {
     assert.equal((await stat(file())).mode & 0o777, 0o600);
   });
 
-  test('with no key file yet, list is empty and rotate creates a fresh pair', async () => {
+  test('with no key file yet, list is empty and rotate creates a fresh generation', async () => {
     const fresh = { ...env, KEYS_DIR: path.join(root, 'fresh-keys') };
     const list = await runCli(['keys', 'list'], fresh);
     assert.equal(list.code, 0, list.stderr);
@@ -82,13 +82,13 @@ describe('tollgate keys', () => {
     const r = await runCli(['keys', 'rotate'], fresh);
     assert.equal(r.code, 0, r.stderr);
     const out = json<{ added: string[]; retired: string[] }>(r.stdout);
-    assert.equal(out.added.length, 4);
+    assert.equal(out.added.length, 5);
     assert.deepEqual(out.retired, []);
     const listed = json<Listed[]>((await runCli(['keys', 'list'], fresh)).stdout);
     assert.deepEqual(listed.map((k) => [k.kid, k.alg, k.use, k.current]), out.added.map((kid, i) => [kid, GENERATION[i], USES[i], true]));
   });
 
-  test('a key directory from before encryption keys gets them at the next start; its signing keys stay as they were', async () => {
+  test('a key directory from before encryption keys and EdDSA gets them at the next start; its signing keys stay as they were', async () => {
     const oldDir = path.join(root, 'old-keys');
     await mkdir(oldDir, { recursive: true, mode: 0o700 });
     const signing = await Promise.all((['RS256', 'ES256'] as const).map(async (alg) => {
@@ -107,7 +107,7 @@ describe('tollgate keys', () => {
     assert.equal((await stat(path.join(oldDir, SIGNING_KEYS_FILE))).mode & 0o777, 0o600);
 
     const listed = json<Listed[]>((await runCli(['keys', 'list'], { ...env, KEYS_DIR: oldDir })).stdout);
-    assert.deepEqual(listed.map((k) => k.created === null), [true, true, false, false], 'keys made before creation times were recorded show null');
+    assert.deepEqual(listed.map((k) => k.created === null), [true, true, false, false, false], 'keys made before creation times were recorded show null');
     // Written once: the next start reads the same keys.
     assert.deepEqual((await loadOrCreateSigningKeys(oldDir)).privateJwks.keys, loaded.privateJwks.keys);
   });

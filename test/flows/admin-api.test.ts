@@ -599,6 +599,7 @@ describe('admin API (/admin/v1)', () => {
           .replace(/^\/clients\/\{id\}/, `/clients/${ids['/clients/{id}']}`)
           .replace(/^\/users\/\{id\}/, `/users/${ids['/users/{id}']}`)
           .replace(/^\/providers\/\{id\}/, '/providers/probe-missing')
+          .replace(/^\/apis\/\{id\}/, `/apis/${randomUUID()}`)
           .replace('{uid}', ids['{uid}']!)
           .replace('{grantId}', ids['{grantId}']!)
           .replace('{provider}', ids['{provider}']!);

@@ -460,6 +460,17 @@ describe('audit trail through the admin API', () => {
         assertSeen(event, { accountId: null, userAgent: OPS_UA, actor: 'ops' });
         assert.equal(event.details.provider_id, 'corp', type);
       }
+      // APIs (resource servers) as data: added, changed, removed.
+      const apiCreated = await ops('POST', '/apis', { identifier: 'https://audited.example.test/api', name: 'Audited', scopes: ['audited:read'] });
+      assert.equal(apiCreated.status, 201);
+      const apiId = (apiCreated.body as { id: string }).id;
+      assert.equal((await ops('PATCH', `/apis/${apiId}`, { name: 'Renamed' })).status, 200);
+      assert.equal((await ops('DELETE', `/apis/${apiId}`)).status, 204);
+      for (const type of ['admin.api.created', 'admin.api.updated', 'admin.api.deleted']) {
+        const event = await newest(type);
+        assertSeen(event, { accountId: null, userAgent: OPS_UA, actor: 'ops' });
+        assert.equal(event.details.api_id, apiId, type);
+      }
     } finally {
       await op.close();
     }

@@ -54,12 +54,13 @@ for (const backend of backends) {
       assert.ok(!meta.id_token_signing_alg_values_supported?.some((alg) => alg.startsWith('HS') || alg === 'none'));
     });
 
-    test('JWKS publishes public keys only, RS256 and ES256 to verify, RSA-OAEP-256 and ECDH-ES to encrypt to, with a Cache-Control header', async () => {
+    test('JWKS publishes public keys only, RS256, ES256 and EdDSA (Ed25519) to verify, RSA-OAEP-256 and ECDH-ES to encrypt to, with a Cache-Control header', async () => {
       const res = await fetch(`${t.issuer}/jwks`);
       assert.equal(res.status, 200);
       assert.match(res.headers.get('cache-control') ?? '', /max-age=\d+/);
       const { keys } = (await res.json()) as { keys: Array<Record<string, unknown>> };
-      assert.deepEqual(keys.map((k) => k.alg).sort(), ['ECDH-ES', 'ES256', 'RS256', 'RSA-OAEP-256']);
+      assert.deepEqual(keys.map((k) => k.alg).sort(), ['ECDH-ES', 'ES256', 'EdDSA', 'RS256', 'RSA-OAEP-256']);
+      assert.equal(keys.find((k) => k.alg === 'EdDSA')?.crv, 'Ed25519');
       for (const key of keys) {
         for (const priv of ['d', 'p', 'q', 'dp', 'dq', 'qi']) assert.equal(key[priv], undefined, `private member ${priv} published`);
         assert.equal(key.use, String(key.alg).startsWith('ECDH') || String(key.alg).startsWith('RSA-OAEP') ? 'enc' : 'sig');

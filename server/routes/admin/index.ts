@@ -22,6 +22,8 @@ import type { EmailVerification } from '../../services/email-verification.ts';
 import type { AccountDeletion } from '../../services/account-deletion.ts';
 import { auditRoutes } from './audit.ts';
 import { providerRoutes } from './providers.ts';
+import { apiRoutes } from './apis.ts';
+import type { ApiService } from '../../services/apis.ts';
 import type { ProviderService } from '../../federation/providers.ts';
 import type { Identities } from '../../federation/identities.ts';
 import type { MfaService } from '../../mfa/mfa.ts';
@@ -55,6 +57,8 @@ export interface AdminApiDependencies {
   /** Second factors and passkeys (GET/DELETE /users/{id}/mfa: the operator's view and reset). */
   mfa: Pick<MfaService, 'factorsOf' | 'resetFactors'>;
   passkeys: Pick<Passkeys, 'list' | 'removeAll'>;
+  /** APIs (resource servers) registered as data. */
+  apis: ApiService;
 }
 
 export interface AdminApi {
@@ -71,6 +75,7 @@ export function adminApi(deps: AdminApiDependencies): AdminApi {
     ...userRoutes({ accounts: deps.accounts, sessions: deps.sessions, audit: deps.audit, passwordReset: deps.passwordReset, emailVerification: deps.emailVerification, accountDeletion: deps.accountDeletion, identities: deps.identities, mfa: deps.mfa, passkeys: deps.passkeys }),
     ...auditRoutes({ audit: deps.audit }),
     ...providerRoutes({ providers: deps.providers, audit: deps.audit }),
+    ...apiRoutes({ apis: deps.apis, audit: deps.audit }),
   ];
   const document = openApiDocument({ issuer: deps.issuer, routes });
   const documentBody = JSON.stringify(document);

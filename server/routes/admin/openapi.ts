@@ -50,11 +50,11 @@ export function openApiDocument(options: { issuer: string; routes: AdminRoute[] 
     info: {
       title: 'Tollgate admin API',
       version: '1',
-      description: 'Manage clients, users, sessions, upstream identity providers and the audit trail. Every operation needs a Tollgate access token with the `admin` scope.',
+      description: 'Manage clients, users, sessions, upstream identity providers, APIs and the audit trail. Every operation needs a Tollgate access token with the `admin` scope.',
     },
     servers: [{ url: `${options.issuer}${ADMIN_API_PATH}` }],
     security: [{ tollgate: ['admin'] }],
-    tags: [{ name: 'clients' }, { name: 'users' }, { name: 'audit' }, { name: 'providers' }],
+    tags: [{ name: 'clients' }, { name: 'users' }, { name: 'audit' }, { name: 'providers' }, { name: 'apis' }],
     paths,
     components: {
       securitySchemes: {

@@ -18,7 +18,7 @@ export interface AdminRoute<Q extends z.ZodType = z.ZodType, B extends z.ZodType
   /** koa-router syntax, below /admin/v1: `/users/:id`. */
   path: string;
   summary: string;
-  tag: 'clients' | 'users' | 'audit' | 'providers';
+  tag: 'clients' | 'users' | 'audit' | 'providers' | 'apis';
   query?: Q;
   body?: B;
   /** Status → description and a JSON Schema (or a component name) of the body. */
