@@ -81,7 +81,7 @@ describe('tollgate apis', () => {
     assert.equal(ed.length, 1);
     const rotated = await cli(['keys', 'rotate']);
     assert.equal(rotated.code, 0, rotated.stderr);
-    assert.equal((JSON.parse(rotated.stdout) as { added: string[] }).added.length, 3);
+    assert.equal((JSON.parse(rotated.stdout) as { added: string[] }).added.length, 5, 'RS256, ES256, EdDSA, and the two encryption keys');
     const after = (JSON.parse((await cli(['keys', 'list'])).stdout) as Array<{ alg: string; kid: string; signing: boolean }>).filter((k) => k.alg === 'EdDSA');
     assert.deepEqual(after.map((k) => k.signing), [true, false]);
     assert.equal(after[1]!.kid, ed[0]!.kid);

@@ -327,7 +327,7 @@ describe('JWE: encrypted ID tokens, userinfo and request objects', () => {
     };
 
     const first = await rotateSigningKeys(t.dirs.keys);
-    assert.equal(first.added.length, 4, 'two signing and two encryption keys');
+    assert.equal(first.added.length, 5, 'three signing (RS256, ES256, EdDSA) and two encryption keys');
     const afterFirst = await waitForRotation(first.added[2]!);
     const encKids = afterFirst.filter((k) => k.use === 'enc').map((k) => k.kid);
     assert.ok(encKids.includes(oldRsa.kid!), 'the previous encryption key is still published');

@@ -13,7 +13,7 @@ test('a first start publishes an Ed25519 key with alg EdDSA, no private part', a
   const keys = await loadOrCreateSigningKeys(dir);
   const ed = keys.publicJwks.keys.find((k) => k.alg === 'EdDSA');
   assert.deepEqual([ed?.kty, ed?.crv, ed?.use, typeof ed?.kid, 'd' in (ed ?? {})], ['OKP', 'Ed25519', 'sig', 'string', false]);
-  assert.deepEqual(keys.publicJwks.keys.map((k) => k.alg), ['RS256', 'ES256', 'EdDSA']);
+  assert.deepEqual(keys.publicJwks.keys.map((k) => k.alg), ['RS256', 'ES256', 'EdDSA', 'RSA-OAEP-256', 'ECDH-ES']);
 });
 
 test('a key file without one gets one on the next start; the other keys stay as they were', async () => {
@@ -22,10 +22,11 @@ test('a key file without one gets one on the next start; the other keys stay as 
   const old = { keys: first.privateJwks.keys.filter((k) => k.alg !== 'EdDSA') };
   await writeFile(path.join(dir, SIGNING_KEYS_FILE), JSON.stringify(old));
   const upgraded = await loadOrCreateSigningKeys(dir);
-  assert.deepEqual(upgraded.privateJwks.keys.slice(0, 2), old.keys);
-  assert.equal(upgraded.privateJwks.keys[2]?.alg, 'EdDSA');
+  // Appended behind the keys the file had (the first key of each alg signs, so nothing else changes).
+  assert.deepEqual(upgraded.privateJwks.keys.slice(0, 4), old.keys);
+  assert.equal(upgraded.privateJwks.keys[4]?.alg, 'EdDSA');
   const stored = JSON.parse(await readFile(path.join(dir, SIGNING_KEYS_FILE), 'utf8')) as { keys: Array<{ alg: string }> };
-  assert.deepEqual(stored.keys.map((k) => k.alg), ['RS256', 'ES256', 'EdDSA']);
+  assert.deepEqual(stored.keys.map((k) => k.alg), ['RS256', 'ES256', 'RSA-OAEP-256', 'ECDH-ES', 'EdDSA']);
 });
 
 test('keys rotate puts a new EdDSA key in front and keeps the previous one published', async () => {
