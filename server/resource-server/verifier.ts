@@ -126,6 +126,8 @@ const FORBIDDEN_KEY_MANAGEMENT = /^(RSA1_5|dir|A\d+KW|A\d+GCMKW|PBES2.*)$/i;
 const COMPACT_JWS = /^[\w-]+\.[\w-]+\.[\w-]+$/;
 const COMPACT_JWE = /^[\w-]+\.[\w-]*\.[\w-]+\.[\w-]+\.[\w-]+$/;
 const MAX_CLOCK_TOLERANCE = 300;
+/** The content types of an encrypted access token that holds a signed one (upper-cased). */
+const NESTED_JWT_CTY = new Set(['JWT', 'AT+JWT', 'APPLICATION/AT+JWT']);
 /** After a failed discovery, how long requests are answered 503 from memory before the issuer is asked again. */
 const DISCOVERY_RETRY_MS = 2_000;
 
@@ -243,8 +245,10 @@ function decryptionOf(options: VerifierOptions): Decryption | undefined {
       } catch {
         throw new BearerError('invalid_token', 'access token is malformed');
       }
-      // RFC 7519 §5.2: a nested JWT says so; anything else inside is not a token of ours.
-      if (typeof cty !== 'string' || cty.toUpperCase() !== 'JWT') throw new BearerError('invalid_token', 'access token is encrypted but holds no signed token (cty JWT)');
+      // RFC 7519 §5.2: a nested JWT says so, with cty "JWT"; oidc-provider (Tollgate's issuer) names the
+      // inner token's own type instead, "at+jwt" (RFC 9068 §2.1; lib/models/formats/jwt.js upstream).
+      // Anything else inside is not a token of ours; the inner token's typ is checked after decryption.
+      if (typeof cty !== 'string' || !NESTED_JWT_CTY.has(cty.toUpperCase())) throw new BearerError('invalid_token', 'access token is encrypted but holds no signed token (cty JWT or at+jwt)');
       const all = await keys();
       const candidates = typeof kid === 'string' && all.some((k) => k.kid === kid) ? all.filter((k) => k.kid === kid) : all.filter((k) => k.kid === undefined || kid === undefined);
       for (const { key } of candidates) {
