@@ -15,6 +15,8 @@ import type { MfaPolicy } from '../config.ts';
 import { secondFactorCheck } from './second-factor-check.ts';
 import type { ApiResourceRecord } from '../repositories/api-resource-repository.ts';
 import { API_SCOPES_METADATA } from './api-scopes.ts';
+import { apiTokenEncryption, type AccessTokenEncryption } from './api-encryption.ts';
+import { assertDpopForRefresh, assertDpopProofFor } from './api-dpop.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
@@ -88,6 +90,8 @@ export function basePath(config: Pick<Config, 'issuer'>): string {
 
 export function createProvider(deps: ProviderDependencies): Provider {
   const { config } = deps;
+  // An API registered with --encrypt gets nested JWTs encrypted to its key (oidc/api-encryption.ts).
+  const encryptionFor = apiTokenEncryption({ allowPrivateNetworkFetch: config.allowPrivateNetworkFetch });
   const accessToken = {
     audience: config.apiAudience,
     accessTokenFormat: 'jwt' as const,
@@ -233,7 +237,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
           if (resourceIndicator === adminApiAudience(config)) return { ...accessToken, ...lifetime, audience: adminApiAudience(config), scope: 'admin' };
           // An API registered as data (docs/apis.md): its audience, scopes, lifetime and algorithm.
           const api = await deps.apis?.resourceServer(resourceIndicator);
-          if (api) return registeredApiInfo(api, client, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) });
+          if (api) {
+            // `--require-dpop` (RFC 9449 §5): no proof, no token for this API (oidc/api-dpop.ts).
+            if (ctx.oidc.route === 'token') assertDpopProofFor(ctx, api);
+            // Only where a token is made: the authorization endpoint asks too, and needs no key.
+            const encryption = ctx.oidc.route === 'token' ? await encryptionFor(api) : undefined;
+            return registeredApiInfo(api, client, { accessTokenTTL: api.accessTokenTtl ?? (typeof own === 'number' ? own : config.ttl.accessToken) }, encryption);
+          }
           throw new errors.InvalidTarget();
         },
       },
@@ -256,7 +266,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // RFC 9700 §4.14.2: rotate on every use, for every client, so a replayed
     // old token betrays theft; the library then revokes the whole grant
     // (lib/actions/grants/refresh_token.js, "refresh token already used").
-    rotateRefreshToken: true,
+    // Always true; first, an API's `--require-dpop` is checked before the old token is spent (oidc/api-dpop.ts).
+    rotateRefreshToken: async (ctx) => {
+      if (deps.apis) await assertDpopForRefresh(ctx, (identifier) => deps.apis!.resourceServer(identifier));
+      return true;
+    },
     extraTokenClaims: (ctx, token) => {
       // Roles (and the organisation, `org`) travel in user access tokens so
       // resource servers decide without a lookup: an API can limit an admin
@@ -327,7 +341,7 @@ export function dpopNonceSecret(cookieSecrets: readonly string[]): Buffer {
  * would not hold a client to them itself); of those, a token carries the ones
  * asked for and granted (the library filters by the request and the grant).
  */
-export function registeredApiInfo(api: ApiResourceRecord, client: unknown, lifetime: { accessTokenTTL: number }) {
+export function registeredApiInfo(api: ApiResourceRecord, client: unknown, lifetime: { accessTokenTTL: number }, encryption?: AccessTokenEncryption) {
   const registered = (client as Record<string, unknown> | undefined)?.[API_SCOPES_METADATA];
   const allowed = new Set(Array.isArray(registered) ? registered as string[] : []);
   return {
@@ -336,7 +350,8 @@ export function registeredApiInfo(api: ApiResourceRecord, client: unknown, lifet
     accessTokenTTL: lifetime.accessTokenTTL,
     // RFC 9068: a JWT access token, signed with the API's algorithm (one key of each: keys/key-store.ts).
     accessTokenFormat: 'jwt' as const,
-    jwt: { sign: { alg: api.signingAlg as AsymmetricSigningAlgorithm } },
+    // `encrypt`: signed, then encrypted to the API's key (a nested JWT; oidc/api-encryption.ts).
+    jwt: { sign: { alg: api.signingAlg as AsymmetricSigningAlgorithm }, ...(encryption ? { encrypt: encryption } : {}) },
   };
 }
 
