@@ -227,3 +227,23 @@ async function signInWithDpop(t: TestTollgate, config: oidc.Configuration, key: 
   void t;
   return { tokens };
 }
+
+describe('an API\'s jwks_uri is fetched with the SSRF guard', () => {
+  test('without ALLOW_PRIVATE_NETWORK_FETCH, keys on a loopback address are not fetched: invalid_target, no token', async () => {
+    const { publicJwk } = await apiKeys('RSA-OAEP-256', 'local-1');
+    let asked = 0;
+    const server = createServer((_req, res) => { asked += 1; res.end(JSON.stringify({ keys: [publicJwk] })); });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const t = await startTestTollgate();
+    try {
+      await t.tollgate.apis.add({ identifier: NOTES, name: 'Notes', scopes: ['notes:read'], encrypt: true, jwksUri: `http://localhost:${(server.address() as AddressInfo).port}/jwks.json` });
+      await t.tollgate.clients.register({ id: 'worker', secret: SECRET, grantTypes: ['client_credentials'], scope: 'basic notes:read' });
+      const res = await adminCalls(t).tokenRequest('worker', SECRET, { grant_type: 'client_credentials', scope: 'notes:read', resource: NOTES });
+      assert.deepEqual([res.status, res.body.error, res.body.access_token], [400, 'invalid_target', undefined]);
+      assert.equal(asked, 0);
+    } finally {
+      await t.close();
+      server.close();
+    }
+  });
+});
