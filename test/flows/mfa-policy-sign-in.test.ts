@@ -10,7 +10,7 @@ import * as oidc from 'openid-client';
 import { TOTP, Secret } from 'otpauth';
 import { SoftwareAuthenticator } from '../support/software-authenticator.ts';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
-import { UserAgent } from '../support/user-agent.ts';
+import { decodeEntities, UserAgent } from '../support/user-agent.ts';
 import { REDIRECT, authorizationRequest, logInWith, relyingParty, type RP } from '../support/sign-in.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -18,7 +18,7 @@ const SECRET = 'web-client-secret-long-enough-0123456789';
 const MFA = 'urn:tollgate:mfa';
 const SFA = 'urn:tollgate:sfa';
 
-const decode = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const decode = decodeEntities;
 const codeFor = (secret: string, offset = 0) => new TOTP({ secret: Secret.fromBase32(secret) }).generate({ timestamp: Date.now() + offset * 30_000 });
 
 async function start(env: Record<string, string>) {
@@ -103,7 +103,12 @@ describe('MFA_POLICY=admins and a client\'s require_mfa', () => {
     const form = page.body.match(/<form[^>]*data-enrol="passkey"[^>]*>/)![0];
     const options = JSON.parse(decode(form.match(/data-webauthn-options="([^"]*)"/)![1]!));
     const key = new SoftwareAuthenticator({ origin: t.issuer });
-    const codes = await agent.submit(page, '/enrol/passkey', { webauthn_response: JSON.stringify(await key.create(options)), name: 'Phone' }, REDIRECT);
+    const answer = JSON.stringify(await key.create(options));
+    // A name over the limit: the passkey page's refusal (400), not a generic error page; nothing registered.
+    const tooLong = await agent.submit(page, '/enrol/passkey', { webauthn_response: answer, name: 'x'.repeat(65) }, REDIRECT);
+    assert.equal(tooLong.status, 400);
+    assert.match(tooLong.body, /Passkey not accepted/);
+    const codes = await agent.submit(page, '/enrol/passkey', { webauthn_response: answer, name: 'Phone' }, REDIRECT);
     assert.equal(codes.status, 200, codes.body.slice(0, 300));
     assert.match(codes.body, /data-recovery-codes/);
     const callback = await agent.submit(codes, '/enrol/done', {}, REDIRECT);

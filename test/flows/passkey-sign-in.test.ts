@@ -10,7 +10,7 @@ import * as oidc from 'openid-client';
 import { decodeJwt } from 'jose';
 import { SoftwareAuthenticator } from '../support/software-authenticator.ts';
 import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tollgate.ts';
-import { UserAgent } from '../support/user-agent.ts';
+import { decodeEntities, UserAgent } from '../support/user-agent.ts';
 import { REDIRECT, authorizationRequest, logInWith, relyingParty, type RP } from '../support/sign-in.ts';
 import { ipKey } from '../../server/services/login-throttle.ts';
 
@@ -18,7 +18,7 @@ const PASSWORD = 'correct horse battery';
 const SECRET = 'web-client-secret-long-enough-0123456789';
 const MFA = 'urn:tollgate:mfa';
 
-const decode = (s: string) => s.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+const decode = decodeEntities;
 
 /** The WebAuthn options of the page's form marked `marker` (webauthn.js reads the same attribute). */
 function optionsOn(body: string, marker: string) {

@@ -167,7 +167,6 @@ describe('the second factor in the sign-in', () => {
   });
 
   test('step-up: a one-factor session asked for the MFA level (acr_values) proves only the second factor', async () => {
-    const email = 'ada@example.test';
     // First a sign-in whose session ends up one-factor: the factor is added after it signed in.
     const agent = new UserAgent();
     await t.tollgate.accounts.create({ email: 'ida@example.test', password: PASSWORD });
@@ -195,7 +194,6 @@ describe('the second factor in the sign-in', () => {
     const after = await authorizationRequest(web, { scope: 'openid email', acr_values: MFA });
     const direct = await agent.navigate(after.url.href, {}, REDIRECT);
     assert.ok(direct.url.startsWith(REDIRECT));
-    void email;
   });
 
   test('max_age in an MFA session: the whole sign-in again (password, then the second factor), with a new auth_time', async () => {

@@ -117,10 +117,15 @@ describe('the upstream OpenID Connect provider', () => {
         return (await callback).url();
       };
       const config = await relyingParty();
+      // A failure says what openid-client found wrong (its cause), not only "invalid response encountered".
+      const explained = (attempt: Promise<oidc.TokenEndpointResponse & oidc.TokenEndpointResponseHelpers>) => attempt.catch((err: unknown) => {
+        const cause = (err as { cause?: unknown }).cause;
+        throw new Error(`${(err as Error).message}: ${cause instanceof Error ? cause.message : JSON.stringify(cause)?.slice(0, 500)}`, { cause: err });
+      });
       await op.setBehaviour({ signInAs: ADA.sub });
-      assert.equal((await signIn(config, inChromium)).claims()!.sub, ADA.sub);
+      assert.equal((await explained(signIn(config, inChromium))).claims()!.sub, ADA.sub);
       await op.setBehaviour({ signInAs: UNVERIFIED.sub });
-      assert.equal((await signIn(config, inChromium)).claims()!.sub, UNVERIFIED.sub);
+      assert.equal((await explained(signIn(config, inChromium))).claims()!.sub, UNVERIFIED.sub);
     } finally {
       await browser.close();
     }

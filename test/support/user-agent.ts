@@ -101,6 +101,7 @@ class CookieJar {
   }
 }
 
-function decodeEntities(s: string): string {
+/** Text as the page's HTML escaped it (Eta's escaping, and &#x2F;), read back. */
+export function decodeEntities(s: string): string {
   return s.replace(/&#x2F;/g, '/').replace(/&#39;/g, "'").replace(/&quot;/g, '"').replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
 }

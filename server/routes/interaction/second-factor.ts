@@ -26,7 +26,7 @@
 import type { Next } from 'koa';
 import { z } from 'zod';
 import type { MfaService } from '../../mfa/mfa.ts';
-import { PasskeyRefusedError, type Passkeys } from '../../mfa/passkeys.ts';
+import { PASSKEY_NAME_MAX, PasskeyRefusedError, type Passkeys } from '../../mfa/passkeys.ts';
 import type { MfaPolicy } from '../../config.ts';
 import { mfaRequiredFor } from '../../mfa/policy.ts';
 import { REQUIRE_MFA_METADATA } from '../../oidc/configuration.ts';
@@ -79,7 +79,8 @@ export const secondFactorForm = z.object({
 type SecondFactorForm = z.infer<typeof secondFactorForm>;
 
 const totpForm = z.object({ code: z.string().max(64) });
-const passkeyForm = z.object({ webauthn_response: z.string().max(65_536), name: z.string().max(200).optional() });
+// The name's bound is the service's (PASSKEY_NAME_MAX): a longer one is refused with the passkey page's message, not a generic error page.
+const passkeyForm = z.object({ webauthn_response: z.string().max(65_536), name: z.string().max(PASSKEY_NAME_MAX).optional() });
 
 /** Whether the interaction asks only for a second factor on top of its session (a step-up). */
 export function isStepUp(ctx: InteractionContext): boolean {
