@@ -559,6 +559,9 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       ...clientIdOption,
       secret: { flags: '--secret <secret>', description: 'a secret of your own (at least 32 characters) instead of a generated one' },
       public: { flags: '--public', description: 'a public client (browser or native app, with PKCE): no secret' },
+      authMethod: { flags: '--auth-method <method>', description: 'client_secret_basic (default) or private_key_jwt (signs with its own key: give --jwks-file or --jwks-uri)' },
+      profile: { flags: '--profile <profile>', description: 'fapi2: the FAPI 2.0 Security Profile (private_key_jwt, PAR and DPoP required, refresh tokens not rotated; docs/fapi.md)' },
+      idTokenSigningAlg: { flags: '--id-token-signing-alg <alg>', description: 'RS256 (default), ES256 (default with --profile fapi2) or EdDSA' },
       name: { flags: '--name <name>', description: 'display name, shown on the consent page' },
       applicationType: { flags: '--application-type <type>', description: 'web (default) or native (RFC 8252: loopback and private-use redirect URIs)' },
       redirectUri: { flags: '--redirect-uri <uri>', description: 'a redirect URI; repeat for several', repeatable: true },
@@ -584,6 +587,9 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
         id: v.id,
         secret: v.secret,
         public: Boolean(v.public),
+        tokenEndpointAuthMethod: v.authMethod,
+        securityProfile: v.profile,
+        idTokenSignedResponseAlg: v.idTokenSigningAlg,
         name: v.name,
         applicationType: v.applicationType,
         redirectUris: v.redirectUri ?? [],
@@ -639,9 +645,11 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
   }),
 
   'clients update': command({
-    summary: "change a client's second-factor, PAR and DPoP policies or its encrypted responses (as PATCH /admin/v1/clients/{id})",
+    summary: "change a client's second-factor, PAR and DPoP policies, its security profile or its encrypted responses (as PATCH /admin/v1/clients/{id})",
     options: {
       ...clientIdOption,
+      profile: { flags: '--profile <profile>', description: 'fapi2 (the FAPI 2.0 Security Profile; the client must use private_key_jwt), or none to leave it' },
+      idTokenSigningAlg: { flags: '--id-token-signing-alg <alg>', description: 'RS256, ES256 or EdDSA' },
       requireMfa: { flags: '--require-mfa', description: 'every sign-in at this client needs a second factor, whatever MFA_POLICY says' },
       // Commander gives --require-mfa and --no-require-mfa one value: true, false, or undefined when neither is given.
       noRequireMfa: { flags: '--no-require-mfa', description: 'sign-ins at this client follow MFA_POLICY alone' },
@@ -658,13 +666,15 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
       if (encryption.jwks !== undefined) encryption.jwks_uri = null;
       if (encryption.jwks_uri !== undefined) encryption.jwks = null;
       const patch = {
+        ...(v.profile !== undefined ? { security_profile: v.profile === 'none' ? null : v.profile } : {}),
+        ...(v.idTokenSigningAlg !== undefined ? { id_token_signed_response_alg: v.idTokenSigningAlg } : {}),
         ...(v.requireMfa !== undefined ? { require_mfa: v.requireMfa } : {}),
         ...(v.requirePar !== undefined ? { require_pushed_authorization_requests: v.requirePar } : {}),
         ...(v.requireDpop !== undefined ? { dpop_bound_access_tokens: v.requireDpop } : {}),
         ...encryption,
       };
       if (!Object.keys(patch).length) {
-        throw new UsageError('nothing to change: give --require-mfa or --no-require-mfa, --require-par or --no-require-par, --require-dpop or --no-require-dpop, --id-token-encryption, --userinfo-encryption, --jwks-file or --jwks-uri');
+        throw new UsageError('nothing to change: give --profile, --id-token-signing-alg, --require-mfa or --no-require-mfa, --require-par or --no-require-par, --require-dpop or --no-require-dpop, --id-token-encryption, --userinfo-encryption, --jwks-file or --jwks-uri');
       }
       return { id: v.id, patch };
     },

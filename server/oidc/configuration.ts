@@ -17,6 +17,7 @@ import type { ApiResourceRecord } from '../repositories/api-resource-repository.
 import { API_SCOPES_METADATA } from './api-scopes.ts';
 import { apiTokenEncryption, type AccessTokenEncryption } from './api-encryption.ts';
 import { assertDpopForRefresh, assertDpopProofFor } from './api-dpop.ts';
+import { SECURITY_PROFILE_METADATA, assertClientAssertion, assertRequestObject, fapiProfileOf, isFapi2, validateSecurityProfile } from './fapi.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
@@ -120,9 +121,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
     extraClientMetadata: {
       // `introspection_audiences` registers a resource server (oidc/token-policies.ts).
       // `require_mfa: true` demands a second factor for this client's sign-ins (REQUIRE_MFA_METADATA).
-      properties: ['first_party', API_SCOPES_METADATA, REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA],
+      // `security_profile: 'fapi2'`: the FAPI 2.0 Security Profile (oidc/fapi.ts).
+      properties: ['first_party', API_SCOPES_METADATA, REUSE_GRACE_METADATA, ACCESS_TOKEN_TTL_METADATA, INTROSPECTION_AUDIENCES_METADATA, REQUIRE_MFA_METADATA, SECURITY_PROFILE_METADATA],
       validator: (_ctx, key, value, metadata) => {
         if (key === INTROSPECTION_AUDIENCES_METADATA) validateIntrospectionAudiences(value, metadata);
+        if (key === SECURITY_PROFILE_METADATA) validateSecurityProfile(value, metadata as Record<string, unknown>);
         if (key === 'first_party' && value !== undefined && typeof value !== 'boolean') {
           throw new errors.InvalidClientMetadata('first_party must be a boolean');
         }
@@ -159,9 +162,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'],
     enabledJWA: {
       // RFC 8725 §3.1: an allow-list of asymmetric algorithms, no HS*, never `none`.
-      // Only what our keys can sign (keys/key-store.ts: one RS256, one ES256 key).
-      idTokenSigningAlgValues: ['RS256', 'ES256'],
-      userinfoSigningAlgValues: ['RS256', 'ES256'],
+      // Only what our keys can sign (keys/key-store.ts: one RS256, one ES256, one Ed25519 key).
+      idTokenSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
+      userinfoSigningAlgValues: ['RS256', 'ES256', 'EdDSA'],
       introspectionSigningAlgValues: ['RS256', 'ES256'],
       authorizationSigningAlgValues: ['RS256', 'ES256'],
       requestObjectSigningAlgValues: ['RS256', 'ES256', 'PS256', 'EdDSA'],
@@ -195,8 +198,14 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // library's JWT for such clients (oidc/userinfo-response.ts).
       jwtUserinfo: { enabled: true },
       // RFC 9101 (JAR): the `request` parameter, a request object signed by
-      // the client's key, optionally encrypted to Tollgate.
-      requestObjects: { enabled: true },
+      // the client's key, optionally encrypted to Tollgate. A FAPI 2.0
+      // client's are held to the profile's algorithms (oidc/fapi.ts).
+      requestObjects: { enabled: true, assertJwtClaimsAndHeader: (ctx, claims, header, client) => assertRequestObject(claims, header, client, 'PushedAuthorizationRequest' in ctx.oidc.entities) },
+      // The FAPI 2.0 Security Profile for clients registered with
+      // `security_profile: 'fapi2'` (`clients add --profile fapi2`), and for
+      // them only: the library then requires PKCE and redirect_uri, and the
+      // issuer as a client assertion's audience (docs/fapi.md).
+      fapi: { enabled: true, profile: (_ctx, client) => fapiProfileOf(client) as '2.0' },
       // OpenID Connect Core §5.5: the claims parameter, for an essential `acr` (step-up, issue 16) among others.
       claimsParameter: { enabled: true },
       // OpenID Connect Back-Channel Logout 1.0: clients with a backchannel_logout_uri hear of every ended session.
@@ -267,10 +276,16 @@ export function createProvider(deps: ProviderDependencies): Provider {
     // old token betrays theft; the library then revokes the whole grant
     // (lib/actions/grants/refresh_token.js, "refresh token already used").
     // Always true; first, an API's `--require-dpop` is checked before the old token is spent (oidc/api-dpop.ts).
+    // Except for FAPI 2.0 clients: the profile asks authorization servers not
+    // to rotate (its refresh tokens are bound to a client that proves a
+    // private key at every use, so a copied token is useless, and rotation
+    // strands a client that loses a response); docs/fapi.md.
     rotateRefreshToken: async (ctx) => {
       if (deps.apis) await assertDpopForRefresh(ctx, (identifier) => deps.apis!.resourceServer(identifier));
-      return true;
+      return !isFapi2(ctx.oidc.client);
     },
+    // private_key_jwt: a FAPI 2.0 client's assertions are held to the profile (oidc/fapi.ts); others as the library checks them.
+    assertJwtClientAuthClaimsAndHeader: (_ctx, claims, header, client) => assertClientAssertion(config.issuer, claims, header, client),
     extraTokenClaims: (ctx, token) => {
       // Roles (and the organisation, `org`) travel in user access tokens so
       // resource servers decide without a lookup: an API can limit an admin

@@ -9,6 +9,7 @@ import { ACCOUNT_CLIENT_ID } from './reserved-clients.ts';
 import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
 import { clientUriProblems, type UriPolicy } from './redirect-uris.ts';
 import { DEFAULT_ENCRYPTION_ENC } from '../oidc/encryption-algorithms.ts';
+import { FAPI2_DEFAULT_ID_TOKEN_ALG, FAPI2_IMPLIED_METADATA, SECURITY_PROFILES } from '../oidc/fapi.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 /** OpenID Connect Dynamic Client Registration §2: `native` apps get RFC 8252's loopback and private-use redirect URIs. */
@@ -27,6 +28,9 @@ const uri = z.string().max(2000).regex(/^[^\p{Cc}\s]*$/u, 'must not contain spac
 const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())).min(1).max(20) });
 /** A JWA name; oidc-provider checks it against the allow-lists (oidc/encryption-algorithms.ts). */
 const jwa = z.string().max(40).regex(/^[A-Za-z0-9+_-]+$/, 'must be a JWA algorithm name');
+/** How a confidential client proves itself at the token endpoint: a secret, or a JWT signed with its private key (RFC 7523, OpenID Connect Core §9). */
+const AUTH_METHODS = ['client_secret_basic', 'private_key_jwt'] as const;
+const securityProfile = z.enum(SECURITY_PROFILES, { error: `must be ${SECURITY_PROFILES.join(' or ')}` });
 
 export const newClientInput = z.object({
   id: z.string().trim().regex(/^[A-Za-z0-9._~-]{1,128}$/, 'must be 1-128 characters of A-Z a-z 0-9 . _ ~ -')
@@ -37,6 +41,12 @@ export const newClientInput = z.object({
     .refine(looksRandom, 'must look random (at least 16 different characters, no control characters): omit it to have one generated')
     .optional(),
   public: z.boolean().default(false),
+  /** A confidential client's authentication; `private_key_jwt` needs its public keys (jwks or jwksUri) and has no secret. */
+  tokenEndpointAuthMethod: z.enum(AUTH_METHODS, { error: `must be ${AUTH_METHODS.join(' or ')}` }).optional(),
+  /** `fapi2`: the FAPI 2.0 Security Profile (oidc/fapi.ts): private_key_jwt, PAR and DPoP required, refresh tokens not rotated. */
+  securityProfile: securityProfile.optional(),
+  /** The ID token's signature (RS256 by default; ES256 for a FAPI 2.0 client). */
+  idTokenSignedResponseAlg: jwa.optional(),
   /** `native`: a desktop or mobile app (RFC 8252); `web` (the default) otherwise. */
   applicationType: applicationType.default('web'),
   name: z.string().trim().min(1).max(200).regex(/^[^\p{Cc}]*$/u, 'must not contain control characters').optional(),
@@ -71,6 +81,11 @@ export const newClientInput = z.object({
   /** OpenID Connect Core §5.3.2: userinfo as a signed JWT (RS256 when encryption is asked for and this is not). */
   userinfoSignedResponseAlg: jwa.optional(),
 }).refine((c) => !(c.public && c.secret), { error: 'a public client has no secret: give either --secret or --public', path: ['secret'] })
+  .refine((c) => !(c.public && (c.securityProfile || c.tokenEndpointAuthMethod)), { error: 'a public client does not authenticate: no --profile or --auth-method with --public', path: ['public'] })
+  // private_key_jwt proves a key, not a secret; FAPI 2.0 implies it.
+  .refine((c) => !(c.secret && (c.securityProfile || c.tokenEndpointAuthMethod === 'private_key_jwt')), { error: 'a client that signs its assertions (private_key_jwt, FAPI 2.0) has no secret', path: ['secret'] })
+  .refine((c) => !(c.securityProfile === 'fapi2' && c.tokenEndpointAuthMethod === 'client_secret_basic'), { error: 'a FAPI 2.0 client authenticates with private_key_jwt', path: ['tokenEndpointAuthMethod'] })
+  .refine((c) => !((c.securityProfile || c.tokenEndpointAuthMethod === 'private_key_jwt') && !c.jwks && !c.jwksUri), { error: "private_key_jwt needs the client's public keys: give jwks (--jwks-file) or jwks_uri (--jwks-uri)", path: ['jwks'] })
   // RFC 6749 §4.4: client credentials are for confidential clients only; a public one would get tokens for its bare id.
   .refine((c) => !(c.public && c.grantTypes?.includes('client_credentials')), { error: 'a public client cannot use client_credentials', path: ['grantTypes'] });
 export type NewClientInput = z.input<typeof newClientInput>;
@@ -91,6 +106,8 @@ export const clientPatch = z.strictObject({
   require_mfa: z.boolean(),
   require_pushed_authorization_requests: z.boolean(),
   dpop_bound_access_tokens: z.boolean(),
+  security_profile: securityProfile.nullable(),
+  id_token_signed_response_alg: jwa,
   backchannel_logout_uri: uri.nullable(),
   access_token_lifetime: z.number().int().min(60).max(86_400).nullable(),
   refresh_token_reuse_grace_seconds: z.number().int().min(0).max(300),
@@ -213,6 +230,7 @@ export function createClientService(
       const data = newClientInput.parse(input);
       const grantTypes = data.grantTypes ?? (data.redirectUris.length ? ['authorization_code', 'refresh_token'] : ['client_credentials']);
       const usesRedirects = grantTypes.includes('authorization_code');
+      const signsAssertions = data.securityProfile !== undefined || data.tokenEndpointAuthMethod === 'private_key_jwt';
       const metadata: ClientMetadata = {
         ...(data.name ? { client_name: data.name } : {}),
         // Absent means `web` (OpenID Connect Dynamic Client Registration §2), as for clients stored before it was offered.
@@ -221,12 +239,15 @@ export function createClientService(
         response_types: usesRedirects ? ['code'] : [],
         redirect_uris: data.redirectUris,
         post_logout_redirect_uris: data.postLogoutRedirectUris,
-        token_endpoint_auth_method: data.public ? 'none' : 'client_secret_basic',
+        token_endpoint_auth_method: data.public ? 'none' : signsAssertions ? 'private_key_jwt' : 'client_secret_basic',
         scope: data.scope ?? (usesRedirects ? 'openid profile email offline_access basic' : 'basic'),
         ...(data.firstParty ? { first_party: true } : {}),
         ...(data.requireMfa ? { require_mfa: true } : {}),
         ...(data.requirePar ? { require_pushed_authorization_requests: true } : {}),
         ...(data.requireDpop ? { dpop_bound_access_tokens: true } : {}),
+        ...(data.idTokenSignedResponseAlg ? { id_token_signed_response_alg: data.idTokenSignedResponseAlg } : {}),
+        // The profile's requirements, set rather than asked for; the library's validator (oidc/fapi.ts) refuses contradictions.
+        ...(data.securityProfile === 'fapi2' ? { security_profile: 'fapi2', ...FAPI2_IMPLIED_METADATA, id_token_signed_response_alg: data.idTokenSignedResponseAlg ?? FAPI2_DEFAULT_ID_TOKEN_ALG } : {}),
         ...(data.accessTokenTtl ? { access_token_lifetime: data.accessTokenTtl } : {}),
         ...(data.refreshTokenReuseGrace ? { refresh_token_reuse_grace_seconds: data.refreshTokenReuseGrace } : {}),
         ...(data.introspectionAudiences?.length ? { introspection_audiences: data.introspectionAudiences } : {}),
@@ -242,7 +263,7 @@ export function createClientService(
         }),
       };
 
-      const generated = data.public || data.secret ? undefined : generateClientSecret();
+      const generated = data.public || data.secret || signsAssertions ? undefined : generateClientSecret();
       const secret = data.secret ?? generated;
       await validated(validate, { client_id: data.id, ...(secret ? { client_secret: digestClientSecret(secret) } : {}), ...metadata }, uriPolicy);
 
@@ -271,8 +292,13 @@ export function createClientService(
         if (patch[alg] !== undefined && patch[enc] === undefined) delete metadata[enc];
       }
       metadata = withEncryptionDefaults(metadata);
-      if (!stored.secretDigest && (metadata.grant_types as string[] | undefined)?.includes('client_credentials')) {
+      if (metadata.token_endpoint_auth_method === 'none' && (metadata.grant_types as string[] | undefined)?.includes('client_credentials')) {
         throw new ValidationError('grant_types: a public client cannot use client_credentials', { grant_types: 'a public client cannot use client_credentials' });
+      }
+      if (patch.security_profile === 'fapi2') {
+        // Turning the profile on sets what it implies; the client must already sign its assertions (oidc/fapi.ts says so otherwise).
+        Object.assign(metadata, { require_pushed_authorization_requests: true, dpop_bound_access_tokens: true });
+        if (patch.id_token_signed_response_alg === undefined && metadata.id_token_signed_response_alg === undefined) metadata.id_token_signed_response_alg = FAPI2_DEFAULT_ID_TOKEN_ALG;
       }
       if (patch.require_mfa === false) delete metadata.require_mfa;
       if (patch.require_pushed_authorization_requests === false) delete metadata.require_pushed_authorization_requests;
@@ -290,7 +316,11 @@ export function createClientService(
 
     async rotateSecret(id) {
       const stored = await find(id);
-      if (!stored.secretDigest) throw new ValidationError(`"${id}" is a public client: it has no secret to rotate`);
+      if (!stored.secretDigest) {
+        throw new ValidationError(stored.metadata.token_endpoint_auth_method === 'private_key_jwt'
+          ? `"${id}" signs its assertions with its own key (private_key_jwt): it has no secret to rotate; it rotates its keys in its jwks`
+          : `"${id}" is a public client: it has no secret to rotate`);
+      }
       const secret = generateClientSecret();
       // The digest only: a metadata change made meanwhile is not written back over.
       const updated = await clients.update(id, { secretDigest: digestClientSecret(secret) });

@@ -11,6 +11,10 @@ import { createDatabase, requirePostgres, startPostgres, type PostgresServer } f
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { adminCalls } from '../support/admin.ts';
 import { REDIRECT } from '../support/sign-in.ts';
+import { exportJWK, generateKeyPair } from 'jose';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 
 type Policy = { require_pushed_authorization_requests: boolean; dpop_bound_access_tokens: boolean };
 const policyOf = (c: Policy) => [c.require_pushed_authorization_requests, c.dpop_bound_access_tokens];
@@ -69,5 +73,40 @@ describe('clients: --require-par and --require-dpop (CLI and admin API)', { skip
     for (const json of [{ dpop_bound_access_tokens: 'yes' }, { require_pushed_authorization_requests: 1 }]) {
       assert.equal((await api('PATCH', '/clients/shop', { token: admin, json })).status, 400, JSON.stringify(json));
     }
+  });
+
+  test('clients add --profile fapi2 --jwks-file; the admin API the same with security_profile; refusals exit 2 or answer 400', async () => {
+    const jwk = { ...(await exportJWK((await generateKeyPair('ES256', { extractable: true })).publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
+    const dir = await mkdtemp(path.join(tmpdir(), 'tollgate-fapi-'));
+    try {
+      const jwksFile = path.join(dir, 'jwks.json');
+      await writeFile(jwksFile, JSON.stringify({ keys: [jwk] }));
+      const added = await ok<{ client: Record<string, unknown>; client_secret?: string }>(['clients', 'add', '--id', 'fapi-cli', '--redirect-uri', REDIRECT, '--profile', 'fapi2', '--jwks-file', jwksFile]);
+      assert.equal(added.client_secret, undefined);
+      assert.equal(added.client.security_profile, 'fapi2');
+      assert.equal(added.client.token_endpoint_auth_method, 'private_key_jwt');
+      assert.deepEqual(policyOf(added.client as Policy), [true, true]);
+      assert.deepEqual(await loaded('fapi-cli'), [true, true]);
+      // The profile's requirements cannot be turned off while it holds; leaving the profile keeps them until changed.
+      assert.equal((await runCli(['clients', 'update', '--id', 'fapi-cli', '--no-require-dpop'], env)).code, 2);
+      const left = await ok<Record<string, unknown>>(['clients', 'update', '--id', 'fapi-cli', '--profile', 'none']);
+      assert.equal(left.security_profile, undefined);
+      assert.deepEqual(policyOf(left as Policy), [true, true]);
+      // No keys: refused before anything is stored.
+      const refused = await runCli(['clients', 'add', '--id', 'fapi-nokeys', '--redirect-uri', REDIRECT, '--profile', 'fapi2'], env);
+      assert.equal(refused.code, 2, refused.stderr);
+      assert.match(refused.stderr, /public keys/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+
+    const created = await api('POST', '/clients', { token: admin, json: { client_id: 'fapi-api', redirect_uris: [REDIRECT], security_profile: 'fapi2', jwks: { keys: [jwk] } } });
+    assert.equal(created.status, 201, created.text);
+    assert.equal(created.body.client.security_profile, 'fapi2');
+    assert.equal(created.body.client_secret, undefined);
+    const contradiction = await api('POST', '/clients', { token: admin, json: { client_id: 'fapi-basic', redirect_uris: [REDIRECT], security_profile: 'fapi2', token_endpoint_auth_method: 'client_secret_basic', jwks: { keys: [jwk] } } });
+    assert.equal(contradiction.status, 400, contradiction.text);
+    assert.equal((await api('PATCH', '/clients/fapi-api', { token: admin, json: { require_pushed_authorization_requests: false } })).status, 400);
+    assert.equal((await api('PATCH', '/clients/fapi-api', { token: admin, json: { security_profile: 'fapi1' } })).status, 400);
   });
 });

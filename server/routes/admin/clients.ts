@@ -18,8 +18,11 @@ const clientRegistration = z.strictObject({
   post_logout_redirect_uris: z.array(z.string()).optional(),
   grant_types: z.array(z.string()).optional(),
   scope: z.string().optional(),
-  token_endpoint_auth_method: z.enum(['client_secret_basic', 'none']).optional()
-    .describe('none: a public client (a browser or native app, with PKCE); otherwise a secret is generated'),
+  token_endpoint_auth_method: z.enum(['client_secret_basic', 'private_key_jwt', 'none']).optional()
+    .describe("none: a public client (a browser or native app, with PKCE); private_key_jwt: it signs assertions with a key of its jwks or jwks_uri (RFC 7523); otherwise a secret is generated"),
+  security_profile: z.enum(['fapi2']).optional()
+    .describe('fapi2: the FAPI 2.0 Security Profile: implies private_key_jwt, PAR and DPoP; ES256 ID tokens; refresh tokens not rotated (docs/fapi.md)'),
+  id_token_signed_response_alg: z.string().optional().describe('RS256 (default), ES256 (default for fapi2) or EdDSA'),
   first_party: z.boolean().optional().describe('our own application: its users are not asked for consent'),
   require_mfa: z.boolean().optional().describe("a second factor for every sign-in at this client, whatever MFA_POLICY says"),
   require_pushed_authorization_requests: z.boolean().optional()
@@ -44,7 +47,8 @@ const clientRegistration = z.strictObject({
 /** The service's field names, back to the RFC 7591 names the caller sent. */
 const API_NAME: Record<string, string> = {
   id: 'client_id', name: 'client_name', applicationType: 'application_type', redirectUris: 'redirect_uris', postLogoutRedirectUris: 'post_logout_redirect_uris',
-  grantTypes: 'grant_types', public: 'token_endpoint_auth_method', firstParty: 'first_party', requireMfa: 'require_mfa',
+  grantTypes: 'grant_types', public: 'token_endpoint_auth_method', tokenEndpointAuthMethod: 'token_endpoint_auth_method',
+  securityProfile: 'security_profile', idTokenSignedResponseAlg: 'id_token_signed_response_alg', firstParty: 'first_party', requireMfa: 'require_mfa',
   requirePar: 'require_pushed_authorization_requests', requireDpop: 'dpop_bound_access_tokens', backchannelLogoutUri: 'backchannel_logout_uri',
   accessTokenTtl: 'access_token_lifetime', refreshTokenReuseGrace: 'refresh_token_reuse_grace_seconds',
   introspectionAudiences: 'introspection_audiences', jwks: 'jwks', jwksUri: 'jwks_uri',
@@ -83,6 +87,9 @@ export function clientRoutes(deps: { clients: ClientService; audit: Audit }): Ad
             grantTypes: body.grant_types,
             scope: body.scope,
             public: body.token_endpoint_auth_method === 'none',
+            tokenEndpointAuthMethod: body.token_endpoint_auth_method === 'none' ? undefined : body.token_endpoint_auth_method,
+            securityProfile: body.security_profile,
+            idTokenSignedResponseAlg: body.id_token_signed_response_alg,
             firstParty: body.first_party ?? false,
             requireMfa: body.require_mfa ?? false,
             requirePar: body.require_pushed_authorization_requests ?? false,

@@ -1,0 +1,107 @@
+// The FAPI 2.0 Security Profile (OpenID Foundation, Final, 2025-02-22) as a
+// client profile: `clients add --profile fapi2` (docs/fapi.md has the
+// checklist, item by item). Most of the profile is oidc-provider's own
+// (features.fapi with profile '2.0': PKCE, redirect_uri in every request,
+// the issuer as the only `aud` of a client assertion) or Tollgate's defaults
+// for every client (code flow only, PKCE S256, codes live 60 s, `iss` in
+// every authorization response). This module holds what is particular to a
+// FAPI 2.0 client: what its registration must say, which algorithms its
+// JWTs may use, and that its refresh tokens are not rotated.
+import { errors } from 'oidc-provider';
+
+/** Client metadata naming the security profile a client follows; today only `fapi2`. */
+export const SECURITY_PROFILE_METADATA = 'security_profile';
+
+export const SECURITY_PROFILES = ['fapi2'] as const;
+export type SecurityProfile = (typeof SECURITY_PROFILES)[number];
+
+/**
+ * FAPI 2.0 Security Profile, "Cryptography and secrets": JWS with PS256,
+ * ES256 or EdDSA (Ed25519) only; RS256 (PKCS#1 v1.5) is not among them.
+ * `Ed25519` is RFC 9864's fully-specified name for EdDSA with Ed25519.
+ */
+export const FAPI2_SIGNING_ALGORITHMS: readonly string[] = Object.freeze(['PS256', 'ES256', 'EdDSA', 'Ed25519']);
+
+/** The ID-token algorithm a FAPI 2.0 client gets unless it registers another of FAPI2_SIGNING_ALGORITHMS we sign with. */
+export const FAPI2_DEFAULT_ID_TOKEN_ALG = 'ES256';
+
+/** Metadata a FAPI 2.0 registration implies (RFC 9126 §6, RFC 9449 §5.2). */
+export const FAPI2_IMPLIED_METADATA = Object.freeze({
+  token_endpoint_auth_method: 'private_key_jwt',
+  require_pushed_authorization_requests: true,
+  dpop_bound_access_tokens: true,
+});
+
+type Metadata = Record<string, unknown>;
+
+export function isFapi2(client: unknown): boolean {
+  return (client as Metadata | undefined)?.[SECURITY_PROFILE_METADATA] === 'fapi2';
+}
+
+/** features.fapi.profile: the library's FAPI 2.0 behaviour for FAPI 2.0 clients only. */
+export function fapiProfileOf(client: unknown): '2.0' | undefined {
+  return isFapi2(client) ? '2.0' : undefined;
+}
+
+/**
+ * Checks a registration against the profile (run by oidc-provider's
+ * extraClientMetadata validator, so the admin API and the CLI get the same
+ * answer, RFC 7591's invalid_client_metadata). The registration service
+ * fills in the implied metadata first; this refuses what contradicts it.
+ */
+export function validateSecurityProfile(value: unknown, metadata: Metadata): void {
+  if (value === undefined) return;
+  if (!SECURITY_PROFILES.includes(value as SecurityProfile)) {
+    throw new errors.InvalidClientMetadata(`${SECURITY_PROFILE_METADATA} must be ${SECURITY_PROFILES.join(' or ')}`);
+  }
+  // "shall authenticate clients using mTLS or private_key_jwt" (mTLS is out of scope: no TLS termination here).
+  if (metadata.token_endpoint_auth_method !== 'private_key_jwt') {
+    throw new errors.InvalidClientMetadata(`${SECURITY_PROFILE_METADATA} fapi2 requires token_endpoint_auth_method private_key_jwt (and the client's public keys, jwks or jwks_uri)`);
+  }
+  // "shall reject authorization requests sent without PAR".
+  if (metadata.require_pushed_authorization_requests !== true) {
+    throw new errors.InvalidClientMetadata(`${SECURITY_PROFILE_METADATA} fapi2 requires require_pushed_authorization_requests`);
+  }
+  // "shall only issue sender-constrained access tokens" (DPoP).
+  if (metadata.dpop_bound_access_tokens !== true) {
+    throw new errors.InvalidClientMetadata(`${SECURITY_PROFILE_METADATA} fapi2 requires dpop_bound_access_tokens`);
+  }
+  for (const field of ['id_token_signed_response_alg', 'userinfo_signed_response_alg', 'token_endpoint_auth_signing_alg', 'request_object_signing_alg']) {
+    const alg = metadata[field];
+    if (alg !== undefined && !FAPI2_SIGNING_ALGORITHMS.includes(alg as string)) {
+      throw new errors.InvalidClientMetadata(`${field} must be one of ${FAPI2_SIGNING_ALGORITHMS.join(', ')} for ${SECURITY_PROFILE_METADATA} fapi2`);
+    }
+  }
+}
+
+/**
+ * The library's check of a client assertion (private_key_jwt), widened:
+ * for a FAPI 2.0 client, its `aud` must be the issuer itself, a string
+ * (the library's own FAPI 2.0 rule, kept), and its `alg` one of the profile's.
+ */
+export function assertClientAssertion(issuer: string, claims: { aud?: unknown }, header: { alg?: unknown }, client: unknown): void {
+  if (!isFapi2(client)) return;
+  if (claims.aud !== issuer) throw new errors.InvalidClientAuth('audience (aud) must equal the issuer identifier url');
+  if (!FAPI2_SIGNING_ALGORITHMS.includes(header.alg as string)) {
+    throw new errors.InvalidClientAuth(`a FAPI 2.0 client's assertion must be signed with ${FAPI2_SIGNING_ALGORITHMS.join(', ')}`);
+  }
+}
+
+/**
+ * A request object (JAR) of a FAPI 2.0 client: the profile's algorithms, and
+ * the library's own FAPI checks (exp, aud and nbf present; at most an hour
+ * between nbf and exp), which replacing its hook would otherwise drop.
+ */
+export function assertRequestObject(claims: { exp?: unknown; nbf?: unknown; aud?: unknown }, header: { alg?: unknown }, client: unknown, pushed: boolean): void {
+  if (!isFapi2(client)) return;
+  // A pushed request comes back from storage as the library's own unsigned
+  // object (its signature, if any, was checked when it was pushed), as the library itself allows.
+  if (!pushed && !FAPI2_SIGNING_ALGORITHMS.includes(header.alg as string)) {
+    throw new errors.InvalidRequestObject(`a FAPI 2.0 client's request object must be signed with ${FAPI2_SIGNING_ALGORITHMS.join(', ')}`);
+  }
+  for (const claim of ['exp', 'aud', 'nbf'] as const) {
+    if (claims[claim] === undefined) throw new errors.InvalidRequestObject(`Request Object is missing the '${claim}' claim`);
+  }
+  const lifetime = Number(claims.exp) - Number(claims.nbf);
+  if (!(lifetime > 0 && lifetime <= 3600)) throw new errors.InvalidRequestObject("Request Object 'exp' claim too far from 'nbf' claim");
+}
