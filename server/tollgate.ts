@@ -29,6 +29,7 @@ import { createCsrf } from './services/csrf.ts';
 import { createClientAuthThrottle, createLoginThrottle } from './services/login-throttle.ts';
 import { koaClientAuthThrottle } from './middleware/koa-client-auth-throttle.ts';
 import { createAccessTokenVerifier, type AccessTokenVerifier } from './services/access-tokens.ts';
+import { createAudienceVerifier, verifierPerAudience } from './services/audience-verifier.ts';
 import { createApp } from './app.ts';
 import { createViews } from './views/views.ts';
 import { createSessionService, type SessionService } from './services/sessions.ts';
@@ -59,7 +60,7 @@ import { createUpstreamSignIn } from './federation/upstream-sign-in.ts';
 import { recordSignInMethod } from './oidc/sign-in-method.ts';
 import { createMfaService, type MfaService } from './mfa/mfa.ts';
 import { createPasskeys, type Passkeys } from './mfa/passkeys.ts';
-import { createApiService, type ApiService } from './services/apis.ts';
+import { API_SIGNING_ALGS, createApiService, type ApiService } from './services/apis.ts';
 
 export interface Tollgate {
   readonly config: Config;
@@ -177,11 +178,11 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     const accounts = createAccountService(repositories.accounts, { linkTokens: repositories.accountTokens });
 
     let keys = initialKeys;
-    const verifierFor = (publicJwks: SigningKeys['publicJwks'], audience: string | string[]) => createAccessTokenVerifier({
+    const verifierFor = (publicJwks: SigningKeys['publicJwks'], audience: string | string[], algorithms: readonly string[] = [config.accessTokenSigningAlg]) => createAccessTokenVerifier({
       issuer: config.issuer,
       audience,
       jwks: publicJwks as Parameters<typeof createAccessTokenVerifier>[0]['jwks'],
-      algorithms: [config.accessTokenSigningAlg],
+      algorithms: [...algorithms],
       isRevoked: (jti) => repositories.revokedTokens.isRevoked(jti),
       grantExists: async (grantId) => (await repositories.oidcModels.find('Grant', grantId)) !== undefined,
     });
@@ -190,7 +191,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     // and the admin API either (the admin API then requires its own audience
     // after the scope check: routes/admin/index.ts).
     const audiences = { api: config.apiAudience, admin: adminApiAudience(config), any: [config.apiAudience, adminApiAudience(config)] };
-    const verifiersFor = (publicJwks: SigningKeys['publicJwks']) => ({ api: verifierFor(publicJwks, audiences.api), any: verifierFor(publicJwks, audiences.any) });
+    const verifiersFor = (publicJwks: SigningKeys['publicJwks']) => ({
+      api: verifierFor(publicJwks, audiences.api),
+      any: verifierFor(publicJwks, audiences.any),
+      // A registered API's tokens (introspection and revocation only): any algorithm an API may choose, since its
+      // choice may have changed since the token was signed; each of our keys has one alg, so only our signatures pass.
+      registeredApi: verifierPerAudience((identifier) => verifierFor(publicJwks, identifier, API_SIGNING_ALGS)),
+    });
     let currentVerifiers = verifiersFor(keys.publicJwks);
     const verifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.api.verify(token, options) };
     const anyVerifier: AccessTokenVerifier = { verify: (token, options) => currentVerifiers.any.verify(token, options) };
@@ -220,7 +227,13 @@ export async function createTollgate(config: Config, logger: Logger, options: To
     provider.use(answerStorageFaults(pages.provider));
     provider.use(recordSignInMethod(repositories.sessionDevices));
     provider.use(settleCodeRedemptions({ oidcModels: repositories.oidcModels, logger }));
-    provider.use(structuredTokenEndpoints({ verifier: anyVerifier, revokedTokens: repositories.revokedTokens }));
+    // Introspection and revocation also know registered APIs' tokens (docs/apis.md); our own audiences look nothing up.
+    const introspectionVerifier = createAudienceVerifier({
+      own: anyVerifier,
+      ownAudiences: audiences.any,
+      registeredApi: async (identifier) => ((await apis.resourceServer(identifier)) ? currentVerifiers.registeredApi(identifier) : undefined),
+    });
+    provider.use(structuredTokenEndpoints({ verifier: introspectionVerifier, revokedTokens: repositories.revokedTokens }));
     provider.use(koaClientAuthThrottle(provider, createClientAuthThrottle(repositories.loginThrottle), logger, metrics));
     const sessions = createSessionService({
       provider, oidcModels: repositories.oidcModels, sessionDevices: repositories.sessionDevices, logger, audit, concurrentLogins: config.concurrentLogins, metrics,

@@ -10,6 +10,8 @@
 //    token, to whom oidc/token-policies.ts allows (its own client, or a
 //    resource server registered for its audience), with its binding (RFC
 //    9449 §6.2: `cnf` and token_type DPoP).
+// The verifier is given by tollgate.ts: it knows Tollgate's own audiences and
+// the APIs registered as data (services/audience-verifier.ts).
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { AccessTokenClaims, AccessTokenVerifier } from '../services/access-tokens.ts';
 import type { RevokedTokenRepository } from '../repositories/revoked-token-repository.ts';
