@@ -22,7 +22,7 @@ import { createProvider } from './oidc/configuration.ts';
 import { createLoadExistingGrant } from './oidc/load-existing-grant.ts';
 import { structuredTokenEndpoints } from './oidc/structured-tokens.ts';
 import { settleCodeRedemptions } from './oidc/code-redemption.ts';
-import { createRedisReplayCache } from './repositories/redis-replay-cache.ts';
+import { createRedisReplayCache } from './resource-server/redis-replay-cache.ts';
 import { createMemoryReplayCache } from './resource-server/dpop.ts';
 import { createPages } from './views/pages.ts';
 import { createCsrf } from './services/csrf.ts';

@@ -66,6 +66,11 @@ export function validateSecurityProfile(value: unknown, metadata: Metadata): voi
   if (metadata.dpop_bound_access_tokens !== true) {
     throw new errors.InvalidClientMetadata(`${SECURITY_PROFILE_METADATA} fapi2 requires dpop_bound_access_tokens`);
   }
+  // A registration whose keys can sign none of the profile's algorithms would lock the client out.
+  const keys = (metadata.jwks as { keys?: Array<Record<string, unknown>> } | undefined)?.keys;
+  if (keys && !keys.some(signsUnderFapi2)) {
+    throw new errors.InvalidClientMetadata(`jwks has no key for ${FAPI2_SIGNING_ALGORITHMS.join(', ')}: a FAPI 2.0 client signs its assertions with one (an RSA key for PS256, P-256 for ES256, Ed25519 for EdDSA)`);
+  }
   for (const field of ['id_token_signed_response_alg', 'userinfo_signed_response_alg', 'token_endpoint_auth_signing_alg', 'request_object_signing_alg']) {
     const alg = metadata[field];
     if (alg !== undefined && !FAPI2_SIGNING_ALGORITHMS.includes(alg as string)) {
@@ -104,4 +109,11 @@ export function assertRequestObject(claims: { exp?: unknown; nbf?: unknown; aud?
   }
   const lifetime = Number(claims.exp) - Number(claims.nbf);
   if (!(lifetime > 0 && lifetime <= 3600)) throw new errors.InvalidRequestObject("Request Object 'exp' claim too far from 'nbf' claim");
+}
+
+/** Can this public JWK sign one of the profile's algorithms? (A key pinned to another `alg`, or used only for encryption, cannot.) */
+function signsUnderFapi2(jwk: Record<string, unknown>): boolean {
+  if (jwk.use !== undefined && jwk.use !== 'sig') return false;
+  if (jwk.alg !== undefined) return FAPI2_SIGNING_ALGORITHMS.includes(jwk.alg as string);
+  return jwk.kty === 'RSA' || (jwk.kty === 'EC' && jwk.crv === 'P-256') || (jwk.kty === 'OKP' && jwk.crv === 'Ed25519');
 }

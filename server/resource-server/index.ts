@@ -5,6 +5,7 @@ export { requireAccessToken, requireScope, requireRole, requireAcr, authOf, type
 export { ACR_MFA, ACR_SFA } from './acr.ts';
 export { createRequestAuthenticator, type AuthenticatedToken, type ProtectedRequest, type RequestAuthenticator } from './authenticate.ts';
 export { DPOP_ALGORITHMS, createDpopVerifier, createMemoryReplayCache, type DpopOptions, type DpopVerifier, type ProofRequest, type ReplayCache } from './dpop.ts';
+export { createRedisReplayCache, type RedisSetter } from './redis-replay-cache.ts';
 export {
   BearerError, DpopError, InsufficientUserAuthenticationError, MissingTokenError, VerifierUnavailableError, bearerChallenge, bearerToken, challengesFor, presentedToken,
   type BearerErrorCode, type PresentedToken, type TokenScheme,

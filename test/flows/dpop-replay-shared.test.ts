@@ -10,7 +10,7 @@ import { adminResource } from '../support/sign-in.ts';
 import { authorizationServer, boundClientCredentialsToken, newKey, proof, type KeyPair } from '../support/dpop.ts';
 import { requirePostgres, startPostgres, createDatabase, type PostgresServer } from '../support/postgres.ts';
 import { requireRedis, startRedis, type RedisServer } from '../support/redis.ts';
-import { createRedisReplayCache } from '../../server/repositories/redis-replay-cache.ts';
+import { createRedisReplayCache } from '../../server/resource-server/index.ts';
 
 describe('DPoP replay cache shared through Redis', { skip: requirePostgres() || requireRedis() }, () => {
   let pg: PostgresServer;

@@ -77,6 +77,7 @@ describe('FAPI 2.0 Security Profile (--profile fapi2)', () => {
       ['public', { ...base, id: 'f-public', public: true }],
       ['client_secret_basic', { ...base, id: 'f-basic', tokenEndpointAuthMethod: 'client_secret_basic' }],
       ['RS256 ID tokens', { ...base, id: 'f-rs256', idTokenSignedResponseAlg: 'RS256' }],
+      ['only an RS256 key', { ...base, id: 'f-rskey', jwks: { keys: [(await clientKeys('RS256', 'rs-only')).jwk] } }],
     ];
     for (const [what, input] of refusals) {
       await assert.rejects(t.tollgate.clients.register(input), (err: Error) => err instanceof ValidationError || err.name === 'ZodError', what);

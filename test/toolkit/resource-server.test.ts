@@ -10,7 +10,7 @@ import { generateKeyPair, importJWK, SignJWT, decodeJwt, decodeProtectedHeader, 
 import Koa from 'koa';
 import * as oauth from 'oauth4webapi';
 import {
-  BearerError, DPOP_ALGORITHMS, DpopError, VerifierUnavailableError, bearerChallenge, createAccessTokenVerifier, createDpopVerifier, createMemoryReplayCache,
+  BearerError, DPOP_ALGORITHMS, DpopError, VerifierUnavailableError, bearerChallenge, createAccessTokenVerifier, createDpopVerifier, createMemoryReplayCache, createRedisReplayCache,
   requireAccessToken, requireRole, requireScope, verifyAccessToken, authOf,
   type AccessTokenVerifier, type AuthState,
 } from 'tollgate/resource-server';
@@ -19,6 +19,8 @@ import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tol
 import { rotateSigningKeys } from '../../server/keys/key-store.ts';
 import { freePort } from '../support/ports.ts';
 import { ROOT } from '../support/processes.ts';
+import { requireRedis, startRedis } from '../support/redis.ts';
+import { createClient } from 'redis';
 
 /** A fetch that counts requests per path, to see what the verifier asks the issuer for. */
 function countingFetch() {
@@ -321,6 +323,32 @@ describe('resource-server toolkit', () => {
       await assert.rejects(verifyAccessToken(bound, { issuer: t.issuer, audience: t.config.apiAudience, cooldownMs: 0 }), (err: unknown) => err instanceof DpopError && err.code === 'invalid_token');
       const claims = await createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience }).verify(bound, { allowSenderConstrained: true });
       assert.equal(typeof claims.cnf?.jkt, 'string');
+    });
+
+    test('a replay cache in Redis: a proof used at one instance of an API is refused at another; Redis down answers 503', { skip: requireRedis() }, async () => {
+      const redis = await startRedis();
+      const connections = [createClient({ url: redis.url }), createClient({ url: redis.url })];
+      for (const c of connections) c.on('error', () => undefined);
+      try {
+        await Promise.all(connections.map((c) => c.connect()));
+        // Two instances of one API behind a balancer, each with its own connection.
+        const [first, second] = connections.map((c) => createDpopVerifier({ replayCache: createRedisReplayCache(c) }));
+        const jkt = (decodeJwt(bound).cnf as { jkt: string }).jkt;
+        const request = { method: 'GET', url: `${api}/x`, accessToken: bound, jkt, proof: await proof(key, { htm: 'GET', htu: `${api}/x`, accessToken: bound }) };
+        await first!.verify(request);
+        await assert.rejects(second!.verify(request), (err: unknown) => err instanceof DpopError && err.code === 'invalid_dpop_proof');
+        await assert.rejects(first!.verify(request), (err: unknown) => err instanceof DpopError && err.code === 'invalid_dpop_proof');
+        // A fresh proof is fine at either.
+        await second!.verify({ ...request, proof: await proof(key, { htm: 'GET', htu: `${api}/x`, accessToken: bound }) });
+
+        // Redis unreachable (a client that cannot set): refused for now, never accepted.
+        const unreachable = createDpopVerifier({ replayCache: createRedisReplayCache({ set: () => Promise.reject(new Error('ECONNREFUSED')) }) });
+        await assert.rejects(unreachable.verify({ ...request, proof: await proof(key, { htm: 'GET', htu: `${api}/x`, accessToken: bound }) }),
+          (err: unknown) => err instanceof VerifierUnavailableError && err.status === 503);
+      } finally {
+        await Promise.all(connections.map((c) => c.disconnect().catch(() => undefined)));
+        await redis.stop();
+      }
     });
 
     test('refuses unsafe DPoP configurations; a full replay cache answers 503, never forgets', async () => {
