@@ -5,11 +5,15 @@
 //
 // Serves the same two token scenarios as the bench: client_credentials for an
 // API with ES256 JWT access tokens, and refresh-token rotation (rotate on every
-// use), without and with `openid` (an RS256 ID token on every rotation). Its refresh token families are created through the library's own
+// use), without and with `openid` (an RS256 ID token on every rotation); and
+// client_credentials with a DPoP proof (RFC 9449) for a client held to it
+// (`dpop_bound_access_tokens`, as `clients add --require-dpop`), with DPoP
+// configured as Tollgate configures it: nonces offered, not required. Its refresh token families are created through the library's own
 // models (a grant, then a refresh token for it), as a code exchange would
 // leave them; their values go to stdout as one JSON line, then it listens.
 //
 // Usage: tsx bench/bare-provider.ts <port> <families>
+import { randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { type JWKS } from 'oidc-provider';
@@ -30,12 +34,15 @@ const SECRET = 'bare-provider-bench-secret-0123456789abcdef';
 const provider = new Provider(issuer, {
   clients: [
     { client_id: 'cc', client_secret: SECRET, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'basic' },
+    { client_id: 'cc-dpop', client_secret: SECRET, grant_types: ['client_credentials'], redirect_uris: [], response_types: [], scope: 'basic', dpop_bound_access_tokens: true },
     { client_id: 'web', client_secret: SECRET, grant_types: ['authorization_code', 'refresh_token'], redirect_uris: ['https://bench.example/callback'], scope: 'openid offline_access basic' },
   ],
   jwks: keys,
   scopes: ['openid', 'offline_access', 'basic'],
   features: {
     clientCredentials: { enabled: true },
+    // On by default; the nonce secret as Tollgate's (server/oidc/configuration.ts), so that each answer offers a DPoP-Nonce.
+    dPoP: { enabled: true, nonceSecret: randomBytes(32) },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => api,

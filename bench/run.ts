@@ -4,8 +4,26 @@
 // discarded stdout), pinned to one core when taskset exists, with the load
 // generator on the other, and reports req/s, p50 and p99 per scenario.
 // Figures belong in closing notes and the README, never in test assertions.
+//
+// Token protection (issue 17; docs/performance.md, "Token protection"):
+// - client_credentials_dpop: every request carries a fresh DPoP proof
+//   (RFC 9449) for a client registered with --require-dpop; the bare
+//   provider does the same with DPoP on. Proofs are signed before each timed
+//   window (the load generator's signing is not counted), one per request,
+//   each with its own jti and an iat the whole window is within the
+//   library's 300 s of; a pool that runs dry is topped up synchronously, and
+//   said so on the row.
+// - client_credentials_encrypted: tokens for an API registered with
+//   `apis add --encrypt --jwks-file` (an RSA-OAEP-256 key): signed, then
+//   encrypted to it; the reference is the bare provider's plain client
+//   credentials (the row's label says so).
+// - token_protection: bench/token-protection.ts, per token on one core
+//   (sign, sign + encrypt, decrypt + verify, DPoP proofs), run after the
+//   servers have stopped, pinned to the server's core. `--only
+//   token_protection` runs it alone, without starting the servers.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { generateKeyPairSync, randomUUID, sign as signWith } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -17,7 +35,7 @@ import { freePort } from '../test/support/ports.ts';
 import { hostScopedFetch, UserAgent } from '../test/support/user-agent.ts';
 import { startUpstreamOp, type UpstreamOp } from '../test/support/upstream-op.ts';
 import { ARGON2_PARAMETERS, hashPassword, verifyPassword } from '../server/services/passwords.ts';
-import { decodeJwt } from 'jose';
+import { compactDecrypt, decodeJwt, decodeProtectedHeader, exportJWK, generateKeyPair, type CryptoKey } from 'jose';
 import { createAccessTokenVerifier } from '../server/resource-server/index.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -26,7 +44,8 @@ const USAGE = `usage: npm run bench -- [options]
   --connections N          concurrent connections of the load generator (default 32)
   --database-url URL       PostgreSQL instead of the embedded database
   --redis-url URL          with Redis
-  --only NAMES             comma-separated: client_credentials, jwks, discovery, refresh, refresh_openid, verify, login, federated_login
+  --only NAMES             comma-separated: client_credentials, client_credentials_dpop, client_credentials_encrypted,
+                           jwks, discovery, refresh, refresh_openid, verify, login, federated_login, token_protection
   --metrics                with METRICS_PORT set (Prometheus metrics on), to measure their cost
   BENCH_NODE_ARGS="..."    flags for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR)
 `;
@@ -52,7 +71,12 @@ if (args.help) {
   process.stdout.write(USAGE);
   process.exit(0);
 }
-const SCENARIOS = ['client_credentials', 'jwks', 'discovery', 'refresh', 'refresh_openid', 'verify', 'login', 'federated_login'];
+const SCENARIOS = [
+  'client_credentials', 'client_credentials_dpop', 'client_credentials_encrypted', 'jwks', 'discovery', 'refresh', 'refresh_openid', 'verify', 'login', 'federated_login',
+  'token_protection',
+];
+/** Scenarios that need the servers running (token_protection does not). */
+const HTTP_SCENARIOS = SCENARIOS.filter((name) => name !== 'token_protection');
 const unknown = (args.only ?? '').split(',').filter((name) => name && !SCENARIOS.includes(name));
 if (unknown.length) {
   process.stderr.write(`bench: no scenario named ${unknown.join(', ')}\n${USAGE}`);
@@ -60,6 +84,12 @@ if (unknown.length) {
 }
 const duration = Number(args.duration);
 const connections = Number(args.connections);
+const want = (name: string) => !args.only || args.only.split(',').includes(name);
+// Proofs are signed before the window with an iat in its middle (dpopProofs): oidc-provider takes an iat within 300 s of its clock.
+if (want('client_credentials_dpop') && duration > 500) {
+  process.stderr.write('bench: client_credentials_dpop needs --duration 500 or less (its proofs are signed before the window)\n');
+  process.exit(2);
+}
 const hasTaskset = spawnSync('taskset', ['-c', '0', 'true']).status === 0;
 // The load generator (this process, every thread) on the second core, the server on the first.
 if (hasTaskset) spawnSync('taskset', ['-a', '-p', '-c', '1', String(process.pid)], { stdio: 'ignore' });
@@ -161,13 +191,17 @@ const cpuPerRequest = (before: number | undefined, requests: number) => {
   return before === undefined || after === undefined || !requests ? undefined : Math.round(((after - before) * 1e6) / requests);
 };
 
-async function load(scenario: string, options: autocannon.Options): Promise<Row> {
+async function load(scenario: string, options: autocannon.Options, proofs?: DpopProofs): Promise<Row> {
   // Warm-up: JIT, connection pools, caches.
-  await autocannon({ ...options, duration: 2 });
+  proofs?.fill(DPOP_WARM_UP_PROOFS, 2);
+  const warmUp = await autocannon({ ...options, ...proofs?.options, duration: 2 });
+  // Enough proofs for the window at twice the warm-up's pace (the warm-up is the slower: JIT, first writes), plus each connection's first request.
+  proofs?.fill(Math.max(DPOP_WARM_UP_PROOFS, Math.ceil(warmUp.requests.total * duration)) + 2 * connections, duration);
   const cpuBefore = cpuSeconds(measured);
-  const result = await autocannon({ ...options, duration, connections });
+  const result = await autocannon({ ...options, ...proofs?.options, duration, connections });
+  const late = proofs?.signedLate() ? ` (${proofs.signedLate()} proofs signed during the window)` : '';
   return {
-    scenario,
+    scenario: `${scenario}${late}`,
     cpuUs: cpuPerRequest(cpuBefore, result.requests.total),
     rps: Math.round(result.requests.average),
     p50: result.latency.p50,
@@ -175,6 +209,67 @@ async function load(scenario: string, options: autocannon.Options): Promise<Row>
     non2xx: result.non2xx,
     errors: result.errors + result.timeouts,
   };
+}
+
+/** The warm-up's proofs: 2 s at a pace above any token scenario's here. */
+const DPOP_WARM_UP_PROOFS = 10_000;
+
+interface DpopProofs {
+  /** Replaces the pool with `count` fresh proofs for a window of `seconds`. */
+  fill(count: number, seconds: number): void;
+  /** The next proof of the pool (or one signed now, when it is empty). */
+  next(): string;
+  /** How many requests found the pool empty (their proofs were signed then, by the load generator). */
+  signedLate(): number;
+  /** autocannon options that put the next proof on each request. */
+  options: Pick<autocannon.Options, 'requests'>;
+}
+
+/**
+ * DPoP proofs (RFC 9449 §4.2) for POSTs to `htu`, by one client key (ES256),
+ * signed ahead of the load so that the load generator's signing does not
+ * compete with the measured requests. Each has its own `jti` (the provider
+ * remembers them: a repeated one is a replay); their `iat` is the middle of
+ * the window, so each is within the library's ±300 s at any moment of a
+ * window of up to ~9 minutes. node:crypto signs synchronously, which
+ * autocannon's setupRequest needs when the pool runs dry.
+ */
+function dpopProofs(htu: string): DpopProofs {
+  const { privateKey, publicKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+  const { kty, crv, x, y } = publicKey.export({ format: 'jwk' });
+  const header = Buffer.from(JSON.stringify({ typ: 'dpop+jwt', alg: 'ES256', jwk: { kty, crv, x, y } })).toString('base64url');
+  const sign = (iat: number) => {
+    const input = `${header}.${Buffer.from(JSON.stringify({ jti: randomUUID(), htm: 'POST', htu, iat })).toString('base64url')}`;
+    return `${input}.${signWith('sha256', Buffer.from(input), { key: privateKey, dsaEncoding: 'ieee-p1363' }).toString('base64url')}`;
+  };
+  let pool: string[] = [];
+  let late = 0;
+  const next = () => pool.pop() ?? (late += 1, sign(Math.floor(Date.now() / 1000)));
+  return {
+    fill(count, seconds) {
+      const iat = Math.floor(Date.now() / 1000 + seconds / 2);
+      pool = Array.from({ length: count }, () => sign(iat));
+      late = 0;
+    },
+    next,
+    signedLate: () => late,
+    options: {
+      requests: [{
+        setupRequest: (request) => {
+          request.headers = { ...request.headers, dpop: next() };
+          return request;
+        },
+      }],
+    },
+  };
+}
+
+/** One token request outside the timed window: the scenario does what it says, or the bench stops with the server's answer. */
+async function firstToken(url: string, options: autocannon.Options, dpop?: string): Promise<{ access_token: string; token_type: string }> {
+  const res = await fetch(url, { method: 'POST', headers: { ...options.headers, ...(dpop ? { dpop } : {}) } as Record<string, string>, body: String(options.body) });
+  const body = (await res.json()) as { access_token: string; token_type: string };
+  if (!res.ok) throw new Error(`${url} answered ${res.status}: ${JSON.stringify(body)}`);
+  return body;
 }
 
 /**
@@ -340,7 +435,22 @@ async function argon2Cost(): Promise<number> {
   return Math.round(times.sort((a, b) => a - b)[5]! * 10) / 10;
 }
 
+/**
+ * bench/token-protection.ts, in a process of its own pinned to the server's
+ * core (it pins itself), its table passed through.
+ */
+async function tokenProtection(): Promise<void> {
+  const child = spawn(path.join(ROOT, 'node_modules/.bin/tsx'), ['bench/token-protection.ts', '--core', '0'], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] });
+  const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
+  if (code !== 0) process.exitCode = 1;
+}
+
 async function main() {
+  if (HTTP_SCENARIOS.some(want)) await httpScenarios();
+  if (want('token_protection')) await tokenProtection();
+}
+
+async function httpScenarios() {
   const root = await mkdtemp(path.join(tmpdir(), 'tollgate-bench-'));
   const port = await freePort();
   const env: NodeJS.ProcessEnv = {
@@ -360,9 +470,24 @@ async function main() {
   const { client_secret: webSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-web`, '--first-party', '--redirect-uri', loginRedirect, '--scope', 'openid email offline_access basic'])) as { client_secret: string };
   const loginPassword = 'bench password 0123456789';
   await cli(env, ['users', 'add', '--email', `${clientId}@bench.example`, '--password', loginPassword]);
+  // client_credentials_dpop: a client held to DPoP (RFC 9449 §5.2, dpop_bound_access_tokens).
+  const dpopSecret = want('client_credentials_dpop')
+    ? (JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-dpop`, '--grant-types', 'client_credentials', '--scope', 'basic', '--require-dpop'])) as { client_secret: string }).client_secret
+    : undefined;
+  // client_credentials_encrypted: an API with an RSA encryption key (made as docs/apis.md shows), and a client of it.
+  const encryptedApi = 'https://encrypted.bench.example/api';
+  let encrypted: { secret: string; privateKey: CryptoKey } | undefined;
+  if (want('client_credentials_encrypted')) {
+    const { publicKey, privateKey } = await generateKeyPair('RSA-OAEP-256', { extractable: true });
+    const jwksFile = path.join(root, 'encrypted-api.jwks.json');
+    await writeFile(jwksFile, JSON.stringify({ keys: [{ ...(await exportJWK(publicKey)), kid: 'bench-enc', use: 'enc' }] }));
+    await cli(env, ['apis', 'add', '--identifier', encryptedApi, '--name', 'Bench encrypted API', '--scopes', 'bench:read', '--encrypt', '--jwks-file', jwksFile]);
+    const { client_secret: encSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-enc`, '--grant-types', 'client_credentials', '--scope', 'basic bench:read'])) as { client_secret: string };
+    encrypted = { secret: encSecret, privateKey };
+  }
   // federated_login: a real OpenID provider in a process of its own on loopback, registered as an operator would.
   let upstream: UpstreamOp | undefined;
-  if (!args.only || args.only.split(',').includes('federated_login')) {
+  if (want('federated_login')) {
     const upstreamSecret = `bench-upstream-secret-${Date.now()}`;
     upstream = await startUpstreamOp({
       clients: [{ clientId: 'tollgate', clientSecret: upstreamSecret, redirectUris: [`${base}/interaction/federated/corp/callback`] }],
@@ -377,7 +502,6 @@ async function main() {
   measured = server.child.pid;
   const rows: Row[] = [];
   try {
-    const want = (name: string) => !args.only || args.only.split(',').includes(name);
     const clientCredentials = (url: string, id: string, password: string): autocannon.Options => ({
       url,
       method: 'POST',
@@ -389,6 +513,36 @@ async function main() {
     });
     if (want('client_credentials')) {
       const row = await load('POST /token client_credentials (ES256)', clientCredentials(`${base}/token`, clientId, secret));
+      measured = bare.child.pid;
+      row.reference = await load('bare', clientCredentials(`${bare.base}/token`, 'cc', bare.secret));
+      measured = server.child.pid;
+      rows.push(row);
+    }
+    if (want('client_credentials_dpop')) {
+      const proofFor = async (server: string) => dpopProofs(((await (await fetch(`${server}/.well-known/openid-configuration`)).json()) as { token_endpoint: string }).token_endpoint);
+      const tollgate = clientCredentials(`${base}/token`, `${clientId}-dpop`, dpopSecret!);
+      const reference = clientCredentials(`${bare.base}/token`, 'cc-dpop', bare.secret);
+      const [ours, theirs] = [await proofFor(base), await proofFor(bare.base)];
+      for (const [url, options, proofs] of [[`${base}/token`, tollgate, ours], [`${bare.base}/token`, reference, theirs]] as const) {
+        proofs.fill(1, 1);
+        const first = await firstToken(url, options, proofs.next());
+        if (first.token_type !== 'DPoP') throw new Error(`${url} answered token_type ${first.token_type} to a request with a DPoP proof`);
+      }
+      const row = await load('POST /token client_credentials, a DPoP proof each (ES256 proof, ES256 token, client --require-dpop)', tollgate, ours);
+      measured = bare.child.pid;
+      row.reference = await load('bare', reference, theirs);
+      measured = server.child.pid;
+      rows.push(row);
+    }
+    if (encrypted) {
+      const options = clientCredentials(`${base}/token`, `${clientId}-enc`, encrypted.secret);
+      options.body = `grant_type=client_credentials&scope=bench:read&resource=${encodeURIComponent(encryptedApi)}`;
+      const { access_token: token } = await firstToken(`${base}/token`, options);
+      // A nested JWT only the API's key opens (RFC 7519 §5.2): else the row would measure something else.
+      const { alg } = decodeProtectedHeader(token);
+      const inner = new TextDecoder().decode((await compactDecrypt(token, encrypted.privateKey)).plaintext);
+      if (alg !== 'RSA-OAEP-256' || decodeJwt(inner).aud !== encryptedApi) throw new Error(`the encrypted API's token is not what the scenario measures (alg ${String(alg)})`);
+      const row = await load('POST /token client_credentials, encrypted to the API (ES256, then RSA-OAEP-256 + A256GCM; reference: bare, plain ES256)', options);
       measured = bare.child.pid;
       row.reference = await load('bare', clientCredentials(`${bare.base}/token`, 'cc', bare.secret));
       measured = server.child.pid;
