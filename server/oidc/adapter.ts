@@ -20,6 +20,7 @@ export function createAdapterFactory(repos: { oidcModels: OidcModelRepository; c
     if (name === 'AuthorizationCode') return codeAdapter(grantSourceAdapter(name, modelAdapter(name, repos.oidcModels), repos.oidcModels));
     if (name === 'Grant') return keptLookupAdapter(modelAdapter(name, repos.oidcModels), 'find', grantKey);
     if (name === 'Session') return keptLookupAdapter(modelAdapter(name, repos.oidcModels), 'findByUid', sessionKey);
+    if (name === 'ReplayDetection') return replayDetectionAdapter(modelAdapter(name, repos.oidcModels), repos.oidcModels);
     return modelAdapter(name, repos.oidcModels);
   };
 }
@@ -143,6 +144,25 @@ function modelAdapter(model: string, store: OidcModelRepository): Adapter {
     },
     destroy: (id) => store.destroy(model, id),
     revokeByGrantId: (grantId) => store.revokeByGrantId(model, grantId),
+  };
+}
+
+/** The ReplayDetection model's adapter, with the one-statement write its `unique` needs (replay-detection.ts). */
+export interface ReplayDetectionAdapter extends Adapter {
+  insertIfAbsent(id: string, payload: AdapterPayload, expiresIn: number): Promise<boolean>;
+}
+
+function replayDetectionAdapter(adapter: Adapter, store: OidcModelRepository): ReplayDetectionAdapter {
+  return {
+    ...adapter,
+    async insertIfAbsent(id, payload, expiresIn) {
+      try {
+        return await store.insertIfAbsent('ReplayDetection', id, payload as Record<string, unknown>, expiresIn);
+      } catch (err) {
+        if (err instanceof UnstorableValueError) throw new errors.InvalidRequest(err.message);
+        throw err;
+      }
+    },
   };
 }
 

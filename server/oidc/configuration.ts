@@ -17,6 +17,7 @@ import type { ApiResourceRecord } from '../repositories/api-resource-repository.
 import { API_SCOPES_METADATA } from './api-scopes.ts';
 import { apiTokenEncryption, type AccessTokenEncryption } from './api-encryption.ts';
 import { assertDpopForRefresh, assertDpopProofFor } from './api-dpop.ts';
+import { makeReplayDetectionAtomic } from './replay-detection.ts';
 import { SECURITY_PROFILE_METADATA, assertClientAssertion, assertRequestObject, fapiProfileOf, isFapi2, validateSecurityProfile } from './fapi.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
@@ -334,6 +335,9 @@ export function createProvider(deps: ProviderDependencies): Provider {
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return Promise.resolve(typeof this.clientSecret === 'string' && clientSecretMatches(this.clientSecret, actual));
   };
+
+  // One conditional write per jti instead of the library's read-then-write (oidc/replay-detection.ts).
+  makeReplayDetectionAtomic(provider);
 
   // Its events are listened to in oidc/events.ts.
   return provider;

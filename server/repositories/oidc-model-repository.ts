@@ -35,6 +35,14 @@ export interface GrantSourceRead {
 export interface OidcModelRepository {
   /** Throws UnstorableValueError when the payload holds a NUL character, which PostgreSQL cannot store. */
   upsert(model: string, id: string, payload: ModelPayload, expiresInSeconds?: number): Promise<void>;
+  /**
+   * Stores the instance only if no live one has this id, in one statement:
+   * of any number of concurrent callers (at any instance) exactly one gets
+   * `true`. What a replay check needs (ReplayDetection: a client assertion's
+   * or a DPoP proof's `jti` seen once), where a read then a write would let
+   * two simultaneous uses of one proof through.
+   */
+  insertIfAbsent(model: string, id: string, payload: ModelPayload, expiresInSeconds: number): Promise<boolean>;
   /** The payload, or undefined when absent or expired; `consumed` (epoch seconds) is set once consumed. */
   find(model: string, id: string): Promise<ModelPayload | undefined>;
   findByUid(model: string, uid: string): Promise<ModelPayload | undefined>;
@@ -138,6 +146,18 @@ export function createOidcModelRepository(db: Pick<Database, 'query' | 'execute'
            grant_id = EXCLUDED.grant_id, account_id = EXCLUDED.account_id, expires_at = EXCLUDED.expires_at`,
         [model, id, json, stringOrNull(payload.uid), stringOrNull(payload.userCode), stringOrNull(payload.grantId), stringOrNull(payload.accountId), expiresAt],
       );
+    },
+
+    async insertIfAbsent(model, id, payload, expiresInSeconds) {
+      const json = storableJson(id, payload);
+      // An expired row that the janitor has not purged yet counts as absent, as find says.
+      const count = await db.execute(
+        `INSERT INTO oidc_model (model, id, payload, expires_at) VALUES ($1, $2, $3::jsonb, $4)
+         ON CONFLICT (model, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at, consumed_at = NULL
+         WHERE oidc_model.expires_at IS NOT NULL AND oidc_model.expires_at <= now()`,
+        [model, id, json, expiryOf(expiresInSeconds)],
+      );
+      return count === 1;
     },
 
     find: (model, id) => findBy('id', model, id),

@@ -42,6 +42,13 @@ redis.call('HSETNX', KEYS[1], 'created', ARGV[3])
 if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) else redis.call('PERSIST', KEYS[1]) end
 return 1`;
 
+// KEYS: the instance; ARGV: payload, ttl (> 0), now (ms). Written only if absent: 1 if written, 0 if it existed.
+const INSERT_IF_ABSENT = `
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], 'payload', ARGV[1], 'created', ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1`;
+
 // KEYS: an index set; ARGV: the member id, its ttl (0: none). The set lives as long as its longest-lived member.
 const ADD_TO_INDEX = `
 redis.call('SADD', KEYS[1], ARGV[1])
@@ -109,6 +116,13 @@ export function createRedisOidcModelRepository(redis: Redis): OidcModelRepositor
   };
 
   return {
+    async insertIfAbsent(model, id, payload, expiresInSeconds) {
+      const json = JSON.stringify(payload);
+      if (json.includes('\\u0000') || id.includes('\u0000')) throw new UnstorableValueError();
+      const ttl = String(Math.max(1, Math.ceil(expiresInSeconds)));
+      return Number(await redis.eval(INSERT_IF_ABSENT, { keys: [key.model(model, id)], arguments: [json, ttl, String(Date.now())] })) === 1;
+    },
+
     async upsert(model, id, payload, expiresInSeconds) {
       const json = JSON.stringify(payload);
       // Redis could store NUL, but the answer must not depend on the backend: a bad request everywhere.

@@ -15,6 +15,7 @@ export function tieredOidcModelRepository(durable: OidcModelRepository, shortLiv
 
   return {
     upsert: (model, id, payload, expiresIn) => store(model).upsert(model, id, payload, expiresIn),
+    insertIfAbsent: (model, id, payload, expiresIn) => store(model).insertIfAbsent(model, id, payload, expiresIn),
     find: (model, id) => store(model).find(model, id),
     findByUid: (model, uid) => store(model).findByUid(model, uid),
     findByUserCode: (model, code) => store(model).findByUserCode(model, code),

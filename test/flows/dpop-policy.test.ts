@@ -45,6 +45,20 @@ describe('DPoP required per client, and public clients\' bound refresh tokens', 
     await removeDirs(t.dirs);
   });
 
+  test('one proof sent 20 times at once: exactly one token (the jti check is one conditional write, not a read then a write)', async () => {
+    const key = await newKey();
+    const once = await proof(key, { htm: 'POST', htu: `${t.issuer}/token` });
+    const answers = await Promise.all(Array.from({ length: 20 }, () => tokenRequest(t, { grant_type: 'client_credentials', scope: 'basic' }, { authorization: basic('bound', SECRET), dpop: once })));
+    assert.equal(answers.filter((a) => a.status === 200).length, 1, JSON.stringify(answers.map((a) => a.body.error_description ?? a.status)));
+    // oidc-provider's answer to a replayed proof at the token endpoint ("DPoP proof JWT Replay detected").
+    for (const a of answers.filter((x) => x.status !== 200)) assert.equal(a.body.error, 'invalid_grant');
+    // The check itself, as the library calls it for every proof and client assertion: 50 at once, one first use.
+    const replay = t.tollgate.provider.ReplayDetection as unknown as { unique(iss: string, jti: string, exp: number): Promise<boolean> };
+    const exp = Math.floor(Date.now() / 1000) + 60;
+    const firsts = await Promise.all(Array.from({ length: 50 }, () => replay.unique('bound', 'one-jti', exp)));
+    assert.equal(firsts.filter(Boolean).length, 1);
+  });
+
   test('a client registered with --require-dpop: no proof, no token; with a proof, a DPoP token bound to the key', async () => {
     const refused = await tokenRequest(t, { grant_type: 'client_credentials', scope: 'basic' }, { authorization: basic('bound', SECRET) });
     assert.equal(refused.status, 400);

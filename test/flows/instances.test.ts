@@ -13,6 +13,7 @@ import { runCli, startServer, type Running } from '../support/processes.ts';
 import { createDatabase, requirePostgres, startPostgres, type PostgresServer } from '../support/postgres.ts';
 import { requireRedis, startRedis, type RedisServer } from '../support/redis.ts';
 import { UserAgent } from '../support/user-agent.ts';
+import { newKey, proof } from '../support/dpop.ts';
 
 const REDIRECT = 'https://app.example.test/callback';
 const PASSWORD = 'correct horse battery';
@@ -125,6 +126,30 @@ describe('several instances (PostgreSQL + Redis)', { skip: requirePostgres() || 
     assert.equal(replay.body.error, 'invalid_grant');
     const victim = await token(B, { grant_type: 'refresh_token', refresh_token: second.body.refresh_token! });
     assert.equal(victim.body.error, 'invalid_grant');
+  });
+
+  test('a DPoP proof used at A is refused at B; sent to both at once, one token only', async () => {
+    const tokenWithProof = (base: string, dpop: string) => fetch(`${base}/token`, {
+      method: 'POST', headers: { authorization: basic('ops', opsSecret), 'content-type': 'application/x-www-form-urlencoded', dpop },
+      body: new URLSearchParams({ grant_type: 'client_credentials', scope: 'admin', resource: `${A}/admin/v1` }),
+    }).then(async (res) => ({ status: res.status, body: (await res.json()) as Record<string, string> }));
+    const key = await newKey();
+    // The proof names the public URL (the issuer's), as behind a balancer.
+    const fresh = () => proof(key, { htm: 'POST', htu: `${A}/token` });
+    const once = await fresh();
+    const atA = await tokenWithProof(A, once);
+    assert.equal(atA.status, 200, JSON.stringify(atA.body));
+    assert.equal(atA.body.token_type, 'DPoP');
+    const atB = await tokenWithProof(B, once);
+    assert.equal(atB.status, 400);
+    // oidc-provider's answer to a replayed proof ("DPoP proof JWT Replay detected", logged).
+    assert.equal(atB.body.error, 'invalid_grant');
+    // A fresh proof is fine at B: the refusal was the replay.
+    assert.equal((await tokenWithProof(B, await fresh())).status, 200);
+
+    const raced = await fresh();
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => tokenWithProof(i % 2 ? A : B, raced)));
+    assert.equal(answers.filter((a) => a.status === 200).length, 1, JSON.stringify(answers.map((a) => a.status)));
   });
 
   test('forced logout on B ends the session on A', async () => {

@@ -75,6 +75,19 @@ export function storageContract(getBackend: () => Backend): void {
     assert.ok(typeof found?.consumed === 'number' && found.consumed >= before - 1);
   });
 
+  test('replay detection: of 50 concurrent first uses of one jti exactly one is first; it expires with its window', async () => {
+    const a = model('ReplayDetection') as Adapter & { insertIfAbsent(id: string, payload: object, expiresIn: number): Promise<boolean> };
+    assert.equal(typeof a.insertIfAbsent, 'function');
+    const key = id();
+    const results = await Promise.all(Array.from({ length: 50 }, () => a.insertIfAbsent(key, { jti: key, iss: 'client', kind: 'ReplayDetection' }, 1)));
+    assert.equal(results.filter(Boolean).length, 1);
+    assert.equal((await a.find(key))?.iss, 'client');
+    await sleep(1100);
+    // Gone with its window (expired, purged or not): a first use again.
+    assert.equal(await a.insertIfAbsent(key, { jti: key, iss: 'client', kind: 'ReplayDetection' }, 60), true);
+    assert.equal(await a.insertIfAbsent(key, { jti: key, iss: 'client', kind: 'ReplayDetection' }, 60), false);
+  });
+
   for (const name of ['RefreshToken', 'AuthorizationCode']) {
     test(`of 50 concurrent consumes of one ${name} exactly one succeeds`, async () => {
       const a = model(name);
