@@ -1,11 +1,11 @@
 // /admin/v1/apis: the APIs (resource servers) clients ask tokens for with
 // `resource` (RFC 8707; issue 17, services/apis.ts, docs/apis.md). Operators only.
-import { z, ZodError } from 'zod';
-import { ValidationError } from '../../errors.ts';
+import { z } from 'zod';
 import type { Audit } from '../../services/audit.ts';
 import { API_SIGNING_ALGS, type ApiService } from '../../services/apis.ts';
 import { recordChange, requireOperator } from './caller.ts';
 import { route, type AdminRoute } from './route.ts';
+import { fieldNames } from './field-names.ts';
 
 const jwks = z.object({ keys: z.array(z.record(z.string(), z.unknown())) }).loose();
 const fields = {
@@ -22,28 +22,8 @@ const fields = {
 const apiCreation = z.strictObject(fields);
 const apiChange = z.strictObject({ ...fields, identifier: fields.identifier.optional(), name: fields.name.optional(), scopes: fields.scopes.optional() });
 
-/** The API's names → the service's. */
-const SERVICE_NAME: Record<string, string> = {
-  access_token_ttl: 'accessTokenTtl', signing_alg: 'signingAlg', require_dpop: 'requireDpop', jwks_uri: 'jwksUri',
-};
-const API_NAME = Object.fromEntries(Object.entries(SERVICE_NAME).map(([api, service]) => [service, api]));
-const toService = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).map(([key, value]) => [SERVICE_NAME[key] ?? key, value]));
-
-/** Runs a service call, reporting each bad field by the name the caller sent. */
-async function withApiNames<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    const api = (field: string) => API_NAME[field] ?? field;
-    if (err instanceof ZodError) throw new ZodError(err.issues.map((issue) => ({ ...issue, path: [api(String(issue.path[0])), ...issue.path.slice(1)] })));
-    if (err instanceof ValidationError && err.fields) {
-      const named = Object.fromEntries(Object.entries(err.fields).map(([field, problem]) => [api(field), problem]));
-      const [first] = Object.entries(named);
-      throw new ValidationError(first ? `${first[0]}: ${first[1]}` : err.message, named);
-    }
-    throw err;
-  }
-}
+/** The service's names → the API's. */
+const { toService, withApiNames } = fieldNames({ accessTokenTtl: 'access_token_ttl', signingAlg: 'signing_alg', requireDpop: 'require_dpop', jwksUri: 'jwks_uri' });
 
 const API_SCHEMA = {
   type: 'object',

@@ -2,13 +2,13 @@
 // (issue 15; server/federation/). Operators only. A provider's client secret
 // is write-only: taken at creation and by PATCH (rotation at the upstream),
 // never answered, never in the audit trail.
-import { z, ZodError } from 'zod';
-import { ValidationError } from '../../errors.ts';
+import { z } from 'zod';
 import type { Audit } from '../../services/audit.ts';
 import type { ProviderService, ProviderView } from '../../federation/providers.ts';
 import { PROVIDER_TYPES } from '../../federation/presets.ts';
 import { recordChange, requireOperator } from './caller.ts';
 import { route, type AdminRoute } from './route.ts';
+import { fieldNames } from './field-names.ts';
 
 const providerCreation = z.strictObject({
   id: z.string().describe('1 to 40 lower-case letters, digits or dashes; part of the redirect URI'),
@@ -40,30 +40,10 @@ const removal = z.strictObject({
 });
 
 /** The service's field names → the API's. */
-const API_NAME: Record<string, string> = {
+const { toService, withApiNames } = fieldNames({
   clientId: 'client_id', clientSecret: 'client_secret', autoCreate: 'auto_create', authorizationEndpoint: 'authorization_endpoint',
   tokenEndpoint: 'token_endpoint', userinfoEndpoint: 'userinfo_endpoint', jwksUri: 'jwks_uri',
-};
-const SERVICE_NAME = Object.fromEntries(Object.entries(API_NAME).map(([service, api]) => [api, service]));
-
-/** The body with the service's names. */
-const toService = (body: Record<string, unknown>) => Object.fromEntries(Object.entries(body).map(([key, value]) => [SERVICE_NAME[key] ?? key, value]));
-
-/** Runs a service call, reporting each bad field by the name the caller sent. */
-async function withApiNames<T>(call: () => Promise<T>): Promise<T> {
-  try {
-    return await call();
-  } catch (err) {
-    const api = (field: string) => API_NAME[field] ?? field;
-    if (err instanceof ZodError) throw new ZodError(err.issues.map((issue) => ({ ...issue, path: [api(String(issue.path[0])), ...issue.path.slice(1)] })));
-    if (err instanceof ValidationError && err.fields) {
-      const fields = Object.fromEntries(Object.entries(err.fields).map(([field, problem]) => [api(field), problem]));
-      const [first] = Object.entries(fields);
-      throw new ValidationError(first ? `${first[0]}: ${first[1]}` : err.message, fields);
-    }
-    throw err;
-  }
-}
+});
 
 const url = { type: 'string', format: 'uri' };
 const nullableUrl = { anyOf: [url, { type: 'null' }] };
