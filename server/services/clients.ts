@@ -9,7 +9,7 @@ import { ACCOUNT_CLIENT_ID } from './reserved-clients.ts';
 import { CLIENT_SECRET_MIN_LENGTH, digestClientSecret, generateClientSecret, looksRandom } from './client-secrets.ts';
 import { clientUriProblems, type UriPolicy } from './redirect-uris.ts';
 import { DEFAULT_ENCRYPTION_ENC } from '../oidc/encryption-algorithms.ts';
-import { FAPI2_DEFAULT_ID_TOKEN_ALG, FAPI2_IMPLIED_METADATA, SECURITY_PROFILES } from '../oidc/fapi.ts';
+import { FAPI2_DEFAULT_ID_TOKEN_ALG, FAPI2_IMPLIED_METADATA, SECURITY_PROFILES } from '../oidc/security-profiles.ts';
 
 const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 /** OpenID Connect Dynamic Client Registration §2: `native` apps get RFC 8252's loopback and private-use redirect URIs. */
