@@ -265,6 +265,35 @@ describe('tollgate/bff', () => {
     assert.equal(ownerAgain.status, 401, 'the whole family is revoked');
   });
 
+  test('two token requests at the same moment (two tabs) share one refresh: both succeed, no reuse is detected', async () => {
+    app.configure({ refreshWithin: 60 });
+    const agent = await signIn();
+    const both = await Promise.all([0, 1].map(() => post(agent, '/bff/token')));
+    assert.deepEqual(both.map((r) => r.status), [200, 200]);
+    const [a, b] = await Promise.all(both.map(json));
+    assert.equal(a!.access_token, b!.access_token);
+    // The family is alive: the rotated refresh token (both responses wrote it) still works.
+    assert.equal((await post(agent, '/bff/token')).status, 200);
+  });
+
+  test('the authorization server unreachable: 503, and the cookies are kept for when it is back', async () => {
+    app.configure({ refreshWithin: 60 });
+    const agent = await signIn();
+    const header = cookieHeader(cookiesOf(agent));
+    const closed = createServer();
+    const deadPort = await listen(closed);
+    closed.close();
+    app.configure({ refreshWithin: 60, issuer: `http://localhost:${deadPort}` });
+    for (const [method, path] of [['POST', '/bff/token'], ['GET', '/bff/login'], ['GET', '/bff/api/notes']]) {
+      const res = await fetch(`${app.origin}${path}`, { method, headers: { ...sameOrigin(), cookie: header }, redirect: 'manual' });
+      assert.equal(res.status, 503, path);
+      assert.equal((await json(res)).error, 'temporarily_unavailable');
+      assert.deepEqual(res.headers.getSetCookie(), [], `${path}: nothing cleared`);
+    }
+    app.configure({ refreshWithin: 60 });
+    assert.equal((await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: header } })).status, 200);
+  });
+
   test('CSRF: without the custom header, from another origin, without Origin, or cross-site: 403, and no CORS is granted', async () => {
     app.configure();
     const agent = await signIn();
