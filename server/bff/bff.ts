@@ -9,6 +9,7 @@
 //   GET  <prefix>/session                 → { signedIn, sub, name, email }
 //   POST <prefix>/token                   → { access_token, expires_in }
 //   POST <prefix>/logout                  → { logoutUrl }
+//   POST <prefix>/backchannel-logout      ← the authorization server: a session ended there
 //   *    <prefix>/api/*                   → the API, token attached
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as oidc from 'openid-client';
@@ -19,7 +20,8 @@ import { authorizationServer, isInvalidGrant, isUnavailable } from './authorizat
 import { crossSiteRefusal } from './same-origin.ts';
 import { redirect, sendError, sendJson } from './respond.ts';
 import { forward, targetUrl } from './api-proxy.ts';
-import { endedSessionKey } from './store.ts';
+import { endedSessionKey, endedSubjectKey } from './store.ts';
+import { backchannelLogoutReceiver } from './backchannel-logout.ts';
 
 export interface Bff {
   /** Answers a request under the BFF's prefix and resolves true; resolves false for any other path (the app's). Never rejects. */
@@ -52,6 +54,7 @@ export function createBff(options: BffOptions): Bff {
   // Two tabs asking at the same moment present the same refresh token:
   // one refresh, shared, rather than a second one that would look like reuse.
   const refreshing = new Map<string, Promise<oidc.TokenEndpointResponse>>();
+  const backchannelLogout = backchannelLogoutReceiver({ clientId: o.clientId, store: o.store, sessionLifetime: o.sessionLifetime, server, now, onError: o.onError });
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
     const method = req.method ?? 'GET';
@@ -65,11 +68,14 @@ export function createBff(options: BffOptions): Bff {
       '/session': ['GET', () => session(req, res)],
       '/token': ['POST', () => token(req, res)],
       '/logout': ['POST', () => logout(req, res)],
+      '/backchannel-logout': ['POST', () => backchannelLogout(req, res)],
     };
     const found = routes[path];
     if (!found) return sendError(res, 404, 'not_found', 'no such BFF endpoint');
     if (method !== found[0]) return sendJson(res, 405, { error: 'method_not_allowed', error_description: `use ${found[0]}` }, [], { allow: found[0] });
-    if (method === 'POST') {
+    // The back-channel logout comes from the authorization server, not a
+    // browser: no cookie is read, the signed logout token is its proof.
+    if (method === 'POST' && path !== '/backchannel-logout') {
       const refusal = crossSiteRefusal(req, o.appOrigin);
       if (refusal) return sendError(res, 403, 'forbidden', refusal);
     }
@@ -140,6 +146,7 @@ export function createBff(options: BffOptions): Bff {
       // as remembered, as every sign-in was before the claim existed.
       remember: claims.remember_me !== false,
       expiresAt: now() + o.sessionLifetime * 1000,
+      signedInAt: now(),
     };
     const tokens = tokensOf(response);
     redirect(res, transaction.returnTo, [...cleared, ...await cookies.write(session, tokens)]);
@@ -181,15 +188,18 @@ export function createBff(options: BffOptions): Bff {
     const state = read ?? await cookies.read(req.headers.cookie);
     if (state.kind === 'none') throw new LoginRequired('nobody is signed in', false);
     if (state.kind === 'bad') throw new LoginRequired('the session cookies are not valid here', true);
-    if (o.store && state.session.sid) {
-      let ended: string | undefined;
+    if (o.store) {
+      // Ended from the server (back-channel logout): this login session, or every session of the person begun before then.
+      const { sid, sub, signedInAt } = state.session;
+      let ended: [string | undefined, string | undefined];
       try {
-        ended = await o.store.get(endedSessionKey(state.session.sid));
+        ended = await Promise.all([sid ? o.store.get(endedSessionKey(sid)) : undefined, o.store.get(endedSubjectKey(sub))]);
       } catch (err) {
         o.onError(err);
         throw new UpstreamFailure(503, 'the session store is unavailable');
       }
-      if (ended) throw new LoginRequired('the session has ended', true);
+      const [sessionEnded, subjectEndedAt] = ended;
+      if (sessionEnded || (subjectEndedAt !== undefined && signedInAt <= Number(subjectEndedAt))) throw new LoginRequired('the session has ended', true);
     }
     return state;
   }

@@ -5,5 +5,6 @@
 export { createBff, type Bff } from './bff.ts';
 export type { BffOptions, PrivateKeyInput } from './options.ts';
 export { BFF_HEADER } from './same-origin.ts';
-export { createMemoryStore, endedSessionKey, type BffStore } from './store.ts';
+export { createMemoryStore, endedSessionKey, endedSubjectKey, type BffStore } from './store.ts';
+export { createRedisStore, type RedisCommands } from './redis-store.ts';
 export { bffMiddleware } from './koa.ts';

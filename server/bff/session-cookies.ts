@@ -30,6 +30,8 @@ export interface Session {
   remember: boolean;
   /** When the sign-in ends at the latest, ms since the epoch. */
   expiresAt: number;
+  /** When the person signed in, ms since the epoch: a back-channel logout of the whole subject ends the sessions begun before it. */
+  signedInAt: number;
 }
 
 export interface Tokens {
@@ -118,6 +120,8 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
       const session: Session = {
         bid, sub, sid: str(s.sid), name: str(s.name), email: str(s.email), idToken: str(s.idt),
         remember: s.rem === true, expiresAt: s.exp * 1000,
+        // Cookies sealed before the claim existed count as the oldest sign-in.
+        signedInAt: typeof s.sia === 'number' ? s.sia : 0,
       };
       const tokens: Tokens = { refreshToken: rt };
       if (a && typeof a.at === 'string' && typeof a.ate === 'number') {
@@ -128,7 +132,7 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
     },
 
     async write(session, tokens) {
-      const claims = { bid: session.bid, sub: session.sub, sid: session.sid, name: session.name, email: session.email, rem: session.remember };
+      const claims = { bid: session.bid, sub: session.sub, sid: session.sid, name: session.name, email: session.email, rem: session.remember, sia: session.signedInAt };
       let line = await sealedCookie(names.session, { ...claims, idt: session.idToken }, session);
       // An unusually large ID token: keep the session without it.
       if (Buffer.byteLength(line) > MAX_COOKIE_BYTES) line = await sealedCookie(names.session, claims, session);

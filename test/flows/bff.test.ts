@@ -9,14 +9,16 @@ import { createServer, type Server } from 'node:http';
 import { hkdfSync, randomBytes } from 'node:crypto';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { exportJWK, generateKeyPair, jwtDecrypt, type JWK } from 'jose';
+import { exportJWK, generateKeyPair, importJWK, jwtDecrypt, SignJWT, type JWK, type JWTPayload } from 'jose';
 import Koa from 'koa';
 import * as oidc from 'openid-client';
-import { BFF_HEADER, bffMiddleware, createBff, createMemoryStore, endedSessionKey, type Bff, type BffOptions } from 'tollgate/bff';
+import { BFF_HEADER, bffMiddleware, createBff, createMemoryStore, createRedisStore, endedSessionKey, type Bff, type BffOptions } from 'tollgate/bff';
 import { createAccessTokenVerifier } from 'tollgate/resource-server';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { ROOT } from '../support/processes.ts';
+import { requireRedis, startRedis } from '../support/redis.ts';
+import { createClient } from 'redis';
 
 const PASSWORD = 'correct horse battery';
 const SECRET = 'bff-client-secret-0123456789abcdefghijkl';
@@ -60,7 +62,8 @@ describe('tollgate/bff', () => {
 
   before(async () => {
     // Access tokens of 60 s (the shortest Tollgate allows): with refreshWithin 60, every token request refreshes.
-    t = await startTestTollgate({ env: { ACCESS_TOKEN_TTL: '60' } });
+    // ALLOW_PRIVATE_NETWORK_FETCH: Tollgate may POST logout tokens to the BFF on loopback.
+    t = await startTestTollgate({ env: { ACCESS_TOKEN_TTL: '60', ALLOW_PRIVATE_NETWORK_FETCH: 'true' } });
     adaId = (await t.tollgate.accounts.create({ email: ADA, password: PASSWORD, name: 'Ada Lovelace' })).id;
 
     const verifier = createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience, jwksUri: `${t.issuer}/jwks` });
@@ -450,6 +453,129 @@ describe('tollgate/bff', () => {
     const res = await agent.once(`${app.origin}/bff/session`);
     assert.equal(res.status, 401);
     assert.deepEqual(clearedNames(res), [NAMES.access, NAMES.refresh, NAMES.session].sort());
+  });
+
+  /** A logout token signed with Tollgate's own key (what its back-channel logout sends), with `claims` over the usual ones. */
+  async function logoutToken(claims: JWTPayload & Record<string, unknown> = {}, options: { typ?: string; key?: JWK } = {}) {
+    const jwk = options.key ?? t.tollgate.keys.privateJwks.keys[0]!;
+    const now = Math.floor(Date.now() / 1000);
+    const payload = { iss: t.issuer, aud: 'bff-sid', iat: now, exp: now + 120, jti: randomBytes(12).toString('base64url'), events: { 'http://schemas.openid.net/event/backchannel-logout': {} }, ...claims };
+    for (const [name, value] of Object.entries(payload)) if (value === undefined) delete (payload as Record<string, unknown>)[name];
+    return new SignJWT(payload).setProtectedHeader({ alg: jwk.alg!, kid: jwk.kid, typ: options.typ ?? 'logout+jwt' }).sign(await importJWK(jwk, jwk.alg));
+  }
+  const sendLogout = (token: string, type = 'application/x-www-form-urlencoded') =>
+    fetch(`${app.origin}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': type }, body: new URLSearchParams({ logout_token: token }).toString() });
+
+  test('back-channel logout: a forced logout at Tollgate POSTs a logout token to the BFF, and its session ends at once, before any refresh', async () => {
+    const store = createMemoryStore();
+    const errors: unknown[] = [];
+    app.configure({ store, clientId: 'bff-sid', onError: (e) => errors.push(e) });
+    const agent = await signIn();
+    const other = await signIn();
+    const otherCookies = cookiesOf(other);
+    assert.equal((await post(agent, '/bff/token')).status, 200, 'a cached access token: no refresh needed for a minute');
+    const ended = await t.tollgate.sessions.endEverything(adaId);
+    assert.ok(ended.backchannel_notified >= 1, JSON.stringify(ended));
+    assert.equal(ended.backchannel_failed, 0, JSON.stringify(ended));
+    for (const b of [agent, other]) {
+      const session = await b.once(`${app.origin}/bff/session`);
+      assert.equal(session.status, 401);
+      assert.deepEqual(await json(session), { signedIn: false, error: 'login_required', error_description: 'the session has ended' });
+      assert.deepEqual(clearedNames(session), [NAMES.access, NAMES.refresh, NAMES.session].sort());
+    }
+    const cachedTokenRefused = await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: cookieHeader(otherCookies) } });
+    assert.equal(cachedTokenRefused.status, 401, 'the cached access token is not handed out either');
+    assert.deepEqual(errors, []);
+  });
+
+  test('back-channel logout: forged, expired, replayed, wrong audience, ID-token-like or malformed tokens are 400 invalid_request, never a 500, and end nothing', async () => {
+    const store = createMemoryStore();
+    app.configure({ store, clientId: 'bff-sid' });
+    const agent = await signIn();
+    const sid = String((await unseal(cookiesOf(agent).get(NAMES.session)!)).sid);
+    const stranger = await generateKeyPair('ES256', { extractable: true });
+    const strangerJwk = { ...(await exportJWK(stranger.privateKey)), alg: 'ES256', kid: t.tollgate.keys.privateJwks.keys[0]!.kid };
+    const old = Math.floor(Date.now() / 1000) - 3600;
+    const bad: Array<[string, Promise<string> | string, string?]> = [
+      ['forged (another key, Tollgate\'s kid)', logoutToken({ sid }, { key: strangerJwk })],
+      ['expired', logoutToken({ sid, iat: old, exp: old + 120 })],
+      ['issued too long ago', logoutToken({ sid, iat: old, exp: old + 86_400 * 2 })],
+      ['for another client', logoutToken({ sid, aud: 'someone-else' })],
+      ['from another issuer', logoutToken({ sid, iss: 'https://evil.example' })],
+      ['with a nonce (an ID token)', logoutToken({ sid, nonce: 'n' })],
+      ['without the event', logoutToken({ sid, events: undefined })],
+      ['with another event', logoutToken({ sid, events: { 'https://example.com/other': {} } })],
+      ['without sid or sub', logoutToken({ sub: undefined })],
+      ['without jti', logoutToken({ sid, jti: undefined })],
+      ['typed as something else', logoutToken({ sid }, { typ: 'JWT+other' })],
+      ['not a JWT', 'garbage'],
+      ['empty', ''],
+      ['as JSON', logoutToken({ sid }), 'application/json'],
+    ];
+    for (const [name, token, type] of bad) {
+      const res = await sendLogout(await token, type);
+      assert.equal(res.status, 400, name);
+      assert.equal(res.headers.get('cache-control'), 'no-store', name);
+      assert.equal((await json(res)).error, 'invalid_request', name);
+    }
+    assert.equal((await agent.once(`${app.origin}/bff/session`)).status, 200, 'still signed in');
+
+    // A good one ends the session; the same token again is a replay.
+    const good = await logoutToken({ sid });
+    const first = await sendLogout(good);
+    assert.equal(first.status, 200);
+    assert.equal(first.headers.get('cache-control'), 'no-store');
+    const replay = await sendLogout(good);
+    assert.equal(replay.status, 400);
+    assert.match((await json(replay)).error_description, /before/);
+    assert.equal((await agent.once(`${app.origin}/bff/session`)).status, 401);
+    assert.equal(await store.get(endedSessionKey(sid)), '1');
+
+    // A large body is refused unread; a BFF without a store cannot receive logouts.
+    assert.equal((await sendLogout('x'.repeat(64 * 1024))).status, 400);
+    app.configure({ clientId: 'bff-sid' });
+    assert.equal((await sendLogout(await logoutToken({ sid }))).status, 400);
+  });
+
+  test('back-channel logout with sub and no sid ends every session of that person begun before it, not a later one', async () => {
+    const store = createMemoryStore();
+    app.configure({ store, clientId: 'bff-sid' });
+    const before = await signIn();
+    assert.equal((await sendLogout(await logoutToken({ sub: adaId }))).status, 200);
+    assert.equal((await before.once(`${app.origin}/bff/session`)).status, 401);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    const later = await signIn();
+    assert.equal((await later.once(`${app.origin}/bff/session`)).status, 200);
+  });
+
+  test('back-channel logout with a Redis store: received by one instance, the session ends at another; a replay at the other is refused', { skip: requireRedis() }, async () => {
+    const redis = await startRedis();
+    const clients = [createClient({ url: redis.url }), createClient({ url: redis.url })];
+    await Promise.all(clients.map((c) => c.connect()));
+    const other = createServer();
+    try {
+      app.configure({ store: createRedisStore(clients[0]!), clientId: 'bff-sid' });
+      const instanceB = createBff({ issuer: t.issuer, clientId: 'bff-sid', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET, store: createRedisStore(clients[1]!) });
+      other.on('request', (req, res) => void instanceB.handle(req, res));
+      const otherOrigin = `http://127.0.0.1:${await listen(other)}`;
+      const agent = await signIn();
+      const cookie = cookieHeader(cookiesOf(agent));
+      const sessionAtB = () => fetch(`${otherOrigin}/bff/session`, { headers: { cookie } });
+      assert.equal((await sessionAtB()).status, 200, 'instance B reads the cookies too');
+      const sid = String((await unseal(cookiesOf(agent).get(NAMES.session)!)).sid);
+      const token = await logoutToken({ sid });
+      assert.equal((await sendLogout(token)).status, 200, 'received at A');
+      assert.equal((await sessionAtB()).status, 401, 'ended at B');
+      const ttl = await clients[1]!.ttl(endedSessionKey(sid));
+      assert.ok(ttl > 29 * 86_400 && ttl <= 30 * 86_400, `listed for as long as a session lives: ${ttl}`);
+      const replayAtB = await fetch(`${otherOrigin}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` });
+      assert.equal(replayAtB.status, 400);
+    } finally {
+      other.closeAllConnections();
+      other.close();
+      await Promise.all(clients.map((c) => c.quit()));
+      await redis.stop();
+    }
   });
 
   test('the Koa adapter answers the BFF\'s paths and passes every other one on', async () => {
