@@ -79,8 +79,8 @@ export async function startSpaServer(options: SpaServerOptions): Promise<{ origi
       if (!res.headersSent) res.writeHead(500).end();
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, 'localhost', resolve));
-  // http://localhost: the BFF allows plain HTTP (and cookies without Secure) there only.
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  // Loopback only, named http://localhost: the BFF allows plain HTTP (and cookies without Secure) there only.
   const origin = `http://localhost:${(server.address() as { port: number }).port}`;
   bff = createBff({
     issuer: options.issuer,
