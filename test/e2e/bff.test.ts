@@ -144,6 +144,10 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     const { context } = await newBrowser();
     const { page, bodies } = await openApp(context, spa);
     const sent = bearerTokens(page);
+    // The page runs under a CSP that allows its own scripts only (app.js: no inline script).
+    const csp = (await page.reload())!.headers()['content-security-policy'];
+    assert.match(csp ?? '', /script-src 'self';/);
+    assert.match(csp ?? '', /connect-src 'self';/);
     await signIn(page, spa);
     assert.equal(await page.textContent('#name'), 'Ada Lovelace');
     const refreshTokens = new Set<string>();

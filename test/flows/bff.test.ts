@@ -18,6 +18,7 @@ import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tol
 import { UserAgent } from '../support/user-agent.ts';
 import { ROOT } from '../support/processes.ts';
 import { requireRedis, startRedis } from '../support/redis.ts';
+import { adminCalls } from '../support/admin.ts';
 import { createClient } from 'redis';
 
 const PASSWORD = 'correct horse battery';
@@ -59,6 +60,7 @@ describe('tollgate/bff', () => {
   let apiServer: Server;
   let adaId: string;
   let jwk: JWK;
+  let adminToken: string;
 
   before(async () => {
     // Access tokens of 60 s (the shortest Tollgate allows): with refreshWithin 60, every token request refreshes.
@@ -120,6 +122,8 @@ describe('tollgate/bff', () => {
     const keys = await generateKeyPair('ES256', { extractable: true });
     jwk = { ...(await exportJWK(keys.privateKey)), kid: 'bff-1', alg: 'ES256' };
     const { d: _d, ...publicJwk } = jwk;
+    const ops = await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'admin' });
+    adminToken = (await adminCalls(t).machineToken('ops', ops.client_secret!, 'admin')).body.access_token!;
     await t.tollgate.clients.register({ id: 'bff-jwt', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ ...publicJwk, use: 'sig' }] }, redirectUris, postLogoutRedirectUris, firstParty: true });
   });
   after(async () => {
@@ -466,7 +470,7 @@ describe('tollgate/bff', () => {
   const sendLogout = (token: string, type = 'application/x-www-form-urlencoded') =>
     fetch(`${app.origin}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': type }, body: new URLSearchParams({ logout_token: token }).toString() });
 
-  test('back-channel logout: a forced logout at Tollgate POSTs a logout token to the BFF, and its session ends at once, before any refresh', async () => {
+  test('back-channel logout: a forced logout through the admin API makes Tollgate POST a logout token to the BFF, and its session ends at once, before any refresh', async () => {
     const store = createMemoryStore();
     const errors: unknown[] = [];
     app.configure({ store, clientId: 'bff-sid', onError: (e) => errors.push(e) });
@@ -474,7 +478,9 @@ describe('tollgate/bff', () => {
     const other = await signIn();
     const otherCookies = cookiesOf(other);
     assert.equal((await post(agent, '/bff/token')).status, 200, 'a cached access token: no refresh needed for a minute');
-    const ended = await t.tollgate.sessions.endEverything(adaId);
+    const forced = await adminCalls(t).api('POST', `/users/${adaId}/logout`, { token: adminToken });
+    assert.equal(forced.status, 200, forced.text);
+    const ended = forced.body as { backchannel_notified: number; backchannel_failed: number };
     assert.ok(ended.backchannel_notified >= 1, JSON.stringify(ended));
     assert.equal(ended.backchannel_failed, 0, JSON.stringify(ended));
     for (const b of [agent, other]) {
@@ -486,6 +492,21 @@ describe('tollgate/bff', () => {
     const cachedTokenRefused = await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: cookieHeader(otherCookies) } });
     assert.equal(cachedTokenRefused.status, 401, 'the cached access token is not handed out either');
     assert.deepEqual(errors, []);
+  });
+
+  test('back-channel logout: signing out at Tollgate (its end-session page) ends the BFF session of that sign-in', async () => {
+    const store = createMemoryStore();
+    app.configure({ store, clientId: 'bff-sid' });
+    const agent = await signIn();
+    const bffCookies = cookieHeader(new Map([...cookiesOf(agent)].filter(([name]) => name.startsWith('tollgate-bff'))));
+    const sessionWith = () => fetch(`${app.origin}/bff/session`, { headers: { cookie: bffCookies } });
+    assert.equal((await sessionWith()).status, 200);
+    const confirm = await agent.navigate(`${t.issuer}/session/end?client_id=bff-sid`);
+    assert.equal(confirm.status, 200, confirm.body.slice(0, 300));
+    await agent.submit(confirm, '/session/end/confirm', { logout: 'yes' });
+    const res = await sessionWith();
+    assert.equal(res.status, 401);
+    assert.equal((await json(res)).signedIn, false);
   });
 
   test('back-channel logout: forged, expired, replayed, wrong audience, ID-token-like or malformed tokens are 400 invalid_request, never a 500, and end nothing', async () => {
