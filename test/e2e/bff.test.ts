@@ -193,7 +193,13 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     await note();
 
     const scriptVisible = await page.evaluate<{ cookie: string; local: string; session: string }>('({ cookie: document.cookie, local: JSON.stringify(localStorage), session: JSON.stringify(sessionStorage) })');
-    assert.doesNotMatch(scriptVisible.cookie, /tollgate-bff/, 'HttpOnly: document.cookie has none of the BFF\'s cookies');
+    assert.doesNotMatch(scriptVisible.cookie, /tollgate-bff/, 'document.cookie has none of the BFF\'s cookies');
+    // Not even a script in a document under the BFF's own path (where Path=/bff would not hide them): HttpOnly.
+    await page.goto(`${spa.origin}/bff/session`);
+    const atBffPath = await page.evaluate<string>('document.cookie');
+    assert.doesNotMatch(atBffPath, /tollgate-bff/, 'HttpOnly');
+    await page.goto(`${spa.origin}/`);
+    await signedInView(page);
     assert.equal(scriptVisible.local, '{}');
     assert.equal(scriptVisible.session, '{}');
     await new Promise((resolve) => setTimeout(resolve, 200));
