@@ -44,6 +44,8 @@ export interface SessionView {
   clientIds: string[];
   /** Display names of the applications signed in through this session. */
   clients: string[];
+  /** "Keep me signed in": false for a session whose cookie ends with the browser (oidc-provider's `transient`; oidc/remember-me.ts). */
+  remembered: boolean;
 }
 
 export interface GrantView {
@@ -169,7 +171,7 @@ export function createSessionService(deps: SessionServiceDependencies): SessionS
       const nameOf = async (clientId: string) => (await deps.provider.Client.find(clientId))?.clientName ?? clientId;
       return {
         sessions: await Promise.all(sessions.map(async ({ payload }) => {
-          const session = payload as SessionPayload & { loginTs?: number };
+          const session = payload as SessionPayload & { loginTs?: number; transient?: boolean };
           const device = session.uid ? deviceOf.get(session.uid) : undefined;
           return {
             uid: String(session.uid ?? ''),
@@ -179,6 +181,7 @@ export function createSessionService(deps: SessionServiceDependencies): SessionS
             ip: device?.ip ?? null,
             clientIds: Object.keys(session.authorizations ?? {}),
             clients: await Promise.all(Object.keys(session.authorizations ?? {}).map(nameOf)),
+            remembered: session.transient !== true,
           };
         })),
         grants: await Promise.all(grants.map(async ({ id, payload }) => {
