@@ -2,7 +2,9 @@
 //   1. the server and the CLI → dist/server (JavaScript that `npm start` runs);
 //   2. the resource-server toolkit → dist/resource-server (JavaScript and type
 //      declarations, exported as `tollgate/resource-server`);
-//   3. the embedded database's template → dist/embedded-database (a pristine
+//   3. the backend-for-frontend → dist/bff (JavaScript and type declarations,
+//      exported as `tollgate/bff`);
+//   4. the embedded database's template → dist/embedded-database (a pristine
 //      data directory copied into an empty DATA_DIR instead of running initdb;
 //      rebuilt only when the installed PGlite changes).
 import { spawnSync } from 'node:child_process';
@@ -39,6 +41,7 @@ function compile(project) {
 rmSync(new URL('dist/server', root), { recursive: true, force: true });
 compile('tsconfig.build.json');
 compile('server/resource-server/tsconfig.json');
+compile('server/bff/tsconfig.json');
 
 const { buildEmbeddedTemplate, EMBEDDED_TEMPLATE_DIR } = await import('../dist/server/repositories/database.js');
 if (await buildEmbeddedTemplate()) console.error(`built the embedded database template in ${EMBEDDED_TEMPLATE_DIR}`);

@@ -1,0 +1,50 @@
+// Token-handler mode: `<prefix>/api/*` is forwarded to the configured API
+// with the access token attached, so the token never reaches the browser at
+// all (OAuth 2.0 for Browser-Based Applications §6.1). The request and the
+// answer are streamed as they are, but for what must not cross: the
+// browser's cookies and credentials do not go to the API, the API's
+// cookies do not come back, and hop-by-hop headers (RFC 9110 §7.6.1) stay
+// on their hop.
+import { request as httpRequest, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { BFF_HEADER } from './same-origin.ts';
+import { sendError } from './respond.ts';
+
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'cookie', 'authorization', BFF_HEADER]);
+const NOT_RETURNED = new Set([...HOP_BY_HOP, 'set-cookie']);
+
+function filtered(headers: IncomingHttpHeaders, drop: Set<string>): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
+  for (const [name, value] of Object.entries(headers)) {
+    if (value !== undefined && !drop.has(name)) kept[name] = value;
+  }
+  return kept;
+}
+
+/** The API's URL for the path under the proxy (`rest` starts with `/` or is empty) and the query string. */
+export function targetUrl(target: URL, rest: string, search: string): URL {
+  const base = target.pathname.replace(/\/+$/, '');
+  return new URL(`${base}${rest || '/'}${search}`, target);
+}
+
+/** Forwards the request; resolves when the answer has been streamed back (or an error answered). */
+export function forward(req: IncomingMessage, res: ServerResponse, url: URL, accessToken: string, cookies: readonly string[]): Promise<void> {
+  return new Promise((resolve) => {
+    const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
+    const upstream = send(url, { method: req.method, headers: { ...filtered(req.headers, NOT_FORWARDED), authorization: `Bearer ${accessToken}` } }, (answer) => {
+      const headers = filtered(answer.headers, NOT_RETURNED);
+      if (cookies.length > 0) headers['set-cookie'] = [...cookies];
+      res.writeHead(answer.statusCode ?? 502, headers);
+      answer.pipe(res);
+      answer.on('end', resolve);
+      answer.on('error', () => { res.destroy(); resolve(); });
+    });
+    upstream.on('error', () => {
+      if (!res.headersSent) sendError(res, 502, 'bad_gateway', 'the API could not be reached', cookies);
+      else res.destroy();
+      resolve();
+    });
+    req.pipe(upstream);
+  });
+}

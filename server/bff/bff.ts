@@ -1,0 +1,315 @@
+// The backend-for-frontend (OAuth 2.0 for Browser-Based Applications §6.1):
+// a confidential client on the app's own origin that signs people in with
+// the authorization code flow and PKCE, keeps the refresh token in a sealed
+// HttpOnly cookie that no script can read, and gives same-origin
+// JavaScript short-lived access tokens (or calls the API for it).
+//
+//   GET  <prefix>/login?return_to=/path   → the authorization server
+//   GET  <prefix>/callback                → back to return_to, signed in
+//   GET  <prefix>/session                 → { signedIn, sub, name, email }
+//   POST <prefix>/token                   → { access_token, expires_in }
+//   POST <prefix>/logout                  → { logoutUrl }
+//   *    <prefix>/api/*                   → the API, token attached
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as oidc from 'openid-client';
+import { resolveOptions, type BffOptions, type ResolvedOptions } from './options.ts';
+import { createSealer } from './sealed.ts';
+import { newBindingId, sessionCookies, type Session, type SignInState, type Tokens } from './session-cookies.ts';
+import { authorizationServer, isInvalidGrant, isUnavailable } from './authorization-server.ts';
+import { crossSiteRefusal } from './same-origin.ts';
+import { redirect, sendError, sendJson } from './respond.ts';
+import { forward, targetUrl } from './api-proxy.ts';
+import { endedSessionKey } from './store.ts';
+
+export interface Bff {
+  /** Answers a request under the BFF's prefix and resolves true; resolves false for any other path (the app's). Never rejects. */
+  handle(req: IncomingMessage, res: ServerResponse): Promise<boolean>;
+  readonly prefix: string;
+}
+
+/** Why there is no usable sign-in: the request is answered with 401 login_required (cookies cleared when `clear`). */
+class LoginRequired extends Error {
+  constructor(readonly description: string, readonly clear: boolean) {
+    super(description);
+  }
+}
+
+/** Answered with the status given (502, 503), the cookies kept: the authorization server or the store is down, or refused us. */
+class UpstreamFailure extends Error {
+  constructor(readonly status: number, readonly description: string) {
+    super(description);
+  }
+}
+
+/** A return_to is a path on the app's origin: `/…`, never `//host` or `/\host` (which browsers read as another origin). */
+const SAFE_RETURN_TO = /^\/(?![/\\])[^\\\s]*$/;
+
+export function createBff(options: BffOptions): Bff {
+  const o = resolveOptions(options);
+  const now = Date.now;
+  const cookies = sessionCookies(createSealer(o.secrets), { prefix: o.prefix, secure: o.secure, now });
+  const server = authorizationServer(o);
+  // Two tabs asking at the same moment present the same refresh token:
+  // one refresh, shared, rather than a second one that would look like reuse.
+  const refreshing = new Map<string, Promise<oidc.TokenEndpointResponse>>();
+
+  async function route(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
+    const method = req.method ?? 'GET';
+    if (path === '/api' || path.startsWith('/api/')) {
+      if (!o.apiTarget) return sendError(res, 404, 'not_found', 'no API is configured behind this BFF');
+      return proxy(req, res, path.slice('/api'.length), url.search);
+    }
+    const routes: Record<string, [string, () => Promise<void>]> = {
+      '/login': ['GET', () => login(res, url)],
+      '/callback': ['GET', () => callback(req, res, url)],
+      '/session': ['GET', () => session(req, res)],
+      '/token': ['POST', () => token(req, res)],
+      '/logout': ['POST', () => logout(req, res)],
+    };
+    const found = routes[path];
+    if (!found) return sendError(res, 404, 'not_found', 'no such BFF endpoint');
+    if (method !== found[0]) return sendJson(res, 405, { error: 'method_not_allowed', error_description: `use ${found[0]}` }, [], { allow: found[0] });
+    if (method === 'POST') {
+      const refusal = crossSiteRefusal(req, o.appOrigin);
+      if (refusal) return sendError(res, 403, 'forbidden', refusal);
+    }
+    return found[1]();
+  }
+
+  async function login(res: ServerResponse, url: URL) {
+    const returnTo = url.searchParams.get('return_to') ?? '/';
+    if (!SAFE_RETURN_TO.test(returnTo)) return sendError(res, 400, 'invalid_request', 'return_to must be a path on this site');
+    const config = await server();
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const nonce = oidc.randomNonce();
+    const parameters: Record<string, string> = {
+      redirect_uri: o.redirectUri.href, scope: o.scope, state, nonce,
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256',
+      // OpenID Connect Core §11: offline_access (a refresh token) is granted with prompt=consent only;
+      // an authorization server skips the page for a first-party client.
+      ...(o.scope.split(' ').includes('offline_access') ? { prompt: 'consent' } : {}),
+    };
+    // PAR (RFC 9126): the request's parameters go to the server directly,
+    // authenticated as this client; the browser carries a reference only.
+    const par = o.par ?? Boolean(config.serverMetadata().pushed_authorization_request_endpoint);
+    let location: URL;
+    try {
+      location = par ? await oidc.buildAuthorizationUrlWithPAR(config, parameters) : oidc.buildAuthorizationUrl(config, parameters);
+    } catch (err) {
+      if (isUnavailable(err)) throw new UpstreamFailure(503, 'the authorization server is unavailable');
+      o.onError(err);
+      throw new UpstreamFailure(502, 'the authorization server refused the sign-in request');
+    }
+    redirect(res, location.href, [await cookies.writeLogin({ state, nonce, verifier, returnTo })]);
+  }
+
+  async function callback(req: IncomingMessage, res: ServerResponse, url: URL) {
+    const transaction = await cookies.readLogin(req.headers.cookie);
+    // The sign-in in progress is good for one callback: cleared whatever happens.
+    const cleared = [cookies.clearLogin()];
+    if (!transaction) {
+      return sendError(res, 400, 'invalid_request', 'no sign-in is in progress in this browser (a replayed, foreign or expired callback)', cleared);
+    }
+    const config = await server();
+    // The URL as registered (not as the Host header says) with the parameters received.
+    const current = new URL(o.redirectUri);
+    current.search = url.search;
+    let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
+    try {
+      response = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: transaction.verifier, expectedState: transaction.state, expectedNonce: transaction.nonce });
+    } catch (err) {
+      if (isUnavailable(err)) return sendError(res, 503, 'temporarily_unavailable', 'the authorization server is unavailable', cleared);
+      const error = err instanceof oidc.AuthorizationResponseError || err instanceof oidc.ResponseBodyError ? err.error : 'invalid_request';
+      return sendError(res, 400, error, 'the sign-in could not be completed', cleared);
+    }
+    if (!response.refresh_token) {
+      o.onError(new Error('tollgate/bff: the authorization server issued no refresh token: the client needs the refresh_token grant and the offline_access scope'));
+      return sendError(res, 502, 'server_error', 'the sign-in gave no refresh token', cleared);
+    }
+    const claims = response.claims()!;
+    const profile = await profileOf(config, response.access_token, claims);
+    const session: Session = {
+      bid: newBindingId(),
+      sub: claims.sub,
+      sid: typeof claims.sid === 'string' ? claims.sid : undefined,
+      ...profile,
+      idToken: response.id_token,
+      // "Remember me": persistent cookies unless the ID token says false.
+      // An ID token without the claim (servers that do not send it) counts
+      // as remembered, as every sign-in was before the claim existed.
+      remember: claims.remember_me !== false,
+      expiresAt: now() + o.sessionLifetime * 1000,
+    };
+    const tokens = tokensOf(response);
+    redirect(res, transaction.returnTo, [...cleared, ...await cookies.write(session, tokens)]);
+  }
+
+  /**
+   * The name and e-mail shown by /session: from the ID token when it has
+   * them, else from userinfo, once, at sign-in (a code-flow ID token carries
+   * no profile claims at servers that follow OpenID Connect Core §5.4 to the
+   * letter, as oidc-provider does by default). Without them if userinfo fails.
+   */
+  async function profileOf(config: oidc.Configuration, accessToken: string, claims: oidc.IDToken): Promise<{ name?: string; email?: string }> {
+    const pick = (source: Record<string, unknown>) => ({
+      ...(typeof source.name === 'string' ? { name: source.name } : {}),
+      ...(typeof source.email === 'string' ? { email: source.email } : {}),
+    });
+    const fromIdToken = pick(claims);
+    const scopes = o.scope.split(' ');
+    const wanted = (scopes.includes('profile') && !fromIdToken.name) || (scopes.includes('email') && !fromIdToken.email);
+    if (!wanted || !config.serverMetadata().userinfo_endpoint) return fromIdToken;
+    try {
+      return { ...pick(await oidc.fetchUserInfo(config, accessToken, claims.sub)), ...fromIdToken };
+    } catch {
+      return fromIdToken;
+    }
+  }
+
+  function tokensOf(response: oidc.TokenEndpointResponse, previous?: Tokens): Tokens {
+    return {
+      // A server that does not rotate (FAPI 2.0 clients) sends none: the old one stays good.
+      refreshToken: response.refresh_token ?? previous!.refreshToken,
+      accessToken: response.access_token,
+      accessTokenExpiresAt: now() + (response.expires_in ?? 60) * 1000,
+    };
+  }
+
+  /** The signed-in state, or LoginRequired. */
+  async function signedIn(req: IncomingMessage, read?: SignInState) {
+    const state = read ?? await cookies.read(req.headers.cookie);
+    if (state.kind === 'none') throw new LoginRequired('nobody is signed in', false);
+    if (state.kind === 'bad') throw new LoginRequired('the session cookies are not valid here', true);
+    if (o.store && state.session.sid) {
+      let ended: string | undefined;
+      try {
+        ended = await o.store.get(endedSessionKey(state.session.sid));
+      } catch (err) {
+        o.onError(err);
+        throw new UpstreamFailure(503, 'the session store is unavailable');
+      }
+      if (ended) throw new LoginRequired('the session has ended', true);
+    }
+    return state;
+  }
+
+  /** A fresh access token for the sign-in, refreshing (and rotating the refresh cookie) when the cached one is near expiry. */
+  async function accessToken(session: Session, tokens: Tokens): Promise<{ token: string; expiresAt: number; cookies: string[] }> {
+    if (tokens.accessToken && tokens.accessTokenExpiresAt && tokens.accessTokenExpiresAt - now() > o.refreshWithin * 1000) {
+      return { token: tokens.accessToken, expiresAt: tokens.accessTokenExpiresAt, cookies: [] };
+    }
+    const config = await server();
+    let pending = refreshing.get(tokens.refreshToken);
+    if (!pending) {
+      pending = oidc.refreshTokenGrant(config, tokens.refreshToken);
+      refreshing.set(tokens.refreshToken, pending);
+      const forget = () => refreshing.delete(tokens.refreshToken);
+      pending.then(forget, forget);
+    }
+    let response: oidc.TokenEndpointResponse;
+    try {
+      response = await pending;
+    } catch (err) {
+      // invalid_grant: revoked (logout, forced logout), expired, or reused
+      // (a stolen copy of the cookie was used, and the family is revoked).
+      if (isInvalidGrant(err)) throw new LoginRequired('the sign-in has ended', true);
+      if (isUnavailable(err)) throw new UpstreamFailure(503, 'the authorization server is unavailable');
+      o.onError(err);
+      throw new UpstreamFailure(502, 'the authorization server refused the refresh');
+    }
+    const fresh = tokensOf(response, tokens);
+    const newIdToken = response.id_token && response.id_token !== session.idToken;
+    const written = newIdToken ? await cookies.write({ ...session, idToken: response.id_token }, fresh) : await cookies.writeTokens(session, fresh);
+    return { token: fresh.accessToken!, expiresAt: fresh.accessTokenExpiresAt!, cookies: written };
+  }
+
+  async function token(req: IncomingMessage, res: ServerResponse) {
+    const { session, tokens } = await signedIn(req);
+    const fresh = await accessToken(session, tokens);
+    sendJson(res, 200, { access_token: fresh.token, expires_in: Math.max(0, Math.floor((fresh.expiresAt - now()) / 1000)) }, fresh.cookies);
+  }
+
+  async function session(req: IncomingMessage, res: ServerResponse) {
+    const state = await cookies.read(req.headers.cookie);
+    if (state.kind === 'none') return sendJson(res, 200, { signedIn: false });
+    const { session: s } = await signedIn(req, state);
+    sendJson(res, 200, { signedIn: true, sub: s.sub, ...(s.name ? { name: s.name } : {}), ...(s.email ? { email: s.email } : {}) });
+  }
+
+  async function logout(req: IncomingMessage, res: ServerResponse) {
+    const state = await cookies.read(req.headers.cookie);
+    const signed = state.kind === 'signed-in' ? state : undefined;
+    let config: oidc.Configuration | undefined;
+    let revoked = false;
+    try {
+      config = await server();
+      if (signed) {
+        // RFC 7009: the refresh token (and with it, at Tollgate, its family)
+        // and the cached access token are revoked at the server, not only forgotten here.
+        await oidc.tokenRevocation(config, signed.tokens.refreshToken, { token_type_hint: 'refresh_token' });
+        revoked = true;
+        if (signed.tokens.accessToken) await oidc.tokenRevocation(config, signed.tokens.accessToken, { token_type_hint: 'access_token' }).catch(() => {});
+      }
+    } catch (err) {
+      // The cookies are cleared all the same: logging out here never fails.
+      o.onError(err);
+    }
+    sendJson(res, 200, { logoutUrl: logoutUrl(config, signed?.session), revoked }, cookies.clear());
+  }
+
+  /** OpenID Connect RP-Initiated Logout 1.0 §2: the end-session URL, or the post-logout page when the server has none. */
+  function logoutUrl(config: oidc.Configuration | undefined, s: Session | undefined): string {
+    const fallback = (o.postLogoutRedirectUri ?? new URL('/', o.appOrigin)).href;
+    if (!config?.serverMetadata().end_session_endpoint) return fallback;
+    return oidc.buildEndSessionUrl(config, {
+      client_id: o.clientId,
+      ...(s?.idToken ? { id_token_hint: s.idToken } : {}),
+      ...(o.postLogoutRedirectUri ? { post_logout_redirect_uri: o.postLogoutRedirectUri.href } : {}),
+    }).href;
+  }
+
+  async function proxy(req: IncomingMessage, res: ServerResponse, rest: string, search: string) {
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') {
+      const refusal = crossSiteRefusal(req, o.appOrigin);
+      if (refusal) return sendError(res, 403, 'forbidden', refusal);
+    }
+    const { session: s, tokens } = await signedIn(req);
+    const fresh = await accessToken(s, tokens);
+    await forward(req, res, targetUrl(o.apiTarget!, rest, search), fresh.token, fresh.cookies);
+  }
+
+  return {
+    prefix: o.prefix,
+    async handle(req, res) {
+      let url: URL;
+      try {
+        url = new URL(req.url ?? '/', 'http://bff.invalid');
+      } catch {
+        return false;
+      }
+      if (url.pathname !== o.prefix && !url.pathname.startsWith(`${o.prefix}/`)) return false;
+      try {
+        await route(req, res, url.pathname.slice(o.prefix.length), url);
+      } catch (err) {
+        if (res.headersSent) {
+          res.destroy();
+        } else if (err instanceof LoginRequired) {
+          const isSession = url.pathname === `${o.prefix}/session`;
+          sendError(res, 401, 'login_required', err.description, err.clear ? cookies.clear() : [], isSession ? { signedIn: false } : {});
+        } else if (err instanceof UpstreamFailure) {
+          sendError(res, err.status, err.status === 503 ? 'temporarily_unavailable' : 'bad_gateway', err.description);
+        } else {
+          if (isUnavailable(err)) {
+            sendError(res, 503, 'temporarily_unavailable', 'the authorization server is unavailable');
+          } else {
+            o.onError(err);
+            sendError(res, 500, 'server_error', 'the BFF failed');
+          }
+        }
+      }
+      return true;
+    },
+  };
+}

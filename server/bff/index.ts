@@ -1,0 +1,9 @@
+// tollgate/bff: a backend-for-frontend (token-mediating backend) for browser
+// apps, OAuth 2.0 for Browser-Based Applications §6.1. Depends on jose and
+// openid-client only (and on Koa's types for the adapter); imports nothing
+// of Tollgate's, and works with any OpenID Connect provider.
+export { createBff, type Bff } from './bff.ts';
+export type { BffOptions, PrivateKeyInput } from './options.ts';
+export { BFF_HEADER } from './same-origin.ts';
+export { createMemoryStore, endedSessionKey, type BffStore } from './store.ts';
+export { bffMiddleware } from './koa.ts';

@@ -1,0 +1,494 @@
+// The backend-for-frontend as an app gets it: imported as `tollgate/bff`
+// (the built package export), served by node:http on its own origin in
+// front of a real Tollgate, driven by a cookie-keeping HTTP user agent that
+// signs in through the hosted pages. What is checked is what a browser and
+// its scripts would observe: redirects, cookies and JSON bodies.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, type Server } from 'node:http';
+import { hkdfSync, randomBytes } from 'node:crypto';
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { exportJWK, generateKeyPair, jwtDecrypt, type JWK } from 'jose';
+import Koa from 'koa';
+import * as oidc from 'openid-client';
+import { BFF_HEADER, bffMiddleware, createBff, createMemoryStore, endedSessionKey, type Bff, type BffOptions } from 'tollgate/bff';
+import { createAccessTokenVerifier } from 'tollgate/resource-server';
+import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
+import { UserAgent } from '../support/user-agent.ts';
+import { ROOT } from '../support/processes.ts';
+
+const PASSWORD = 'correct horse battery';
+const SECRET = 'bff-client-secret-0123456789abcdefghijkl';
+const COOKIE_SECRET = randomBytes(32).toString('base64url');
+const ADA = 'ada@example.test';
+
+/** The cookie names on http://localhost (no `__Secure-` prefix there). */
+const NAMES = { session: 'tollgate-bff-session', refresh: 'tollgate-bff-refresh', access: 'tollgate-bff-access', login: 'tollgate-bff-login' };
+
+/** Opens a sealed cookie as the BFF does (HKDF of the secret, dir + A256GCM): how the test finds the refresh token it must never see elsewhere. */
+async function unseal(value: string, secret = COOKIE_SECRET) {
+  const key = new Uint8Array(hkdfSync('sha256', secret, 'tollgate/bff', 'cookie encryption A256GCM', 32));
+  return (await jwtDecrypt(value, key)).payload;
+}
+
+interface Seen { url: string; setCookies: string[]; body: string }
+
+/** The app: the BFF (swappable per test, same origin and cookies) in front of a page, and an API behind it. */
+interface App {
+  origin: string;
+  bff: Bff;
+  configure(options?: Partial<BffOptions>): void;
+  /** Every response the user agents received, for leak checks. */
+  seen: Seen[];
+  /** Requests the API behind the proxy received. */
+  apiCalls: Array<{ method: string; url: string; headers: Record<string, unknown>; body: string; sub?: string; tokenError?: string }>;
+  close(): Promise<void>;
+}
+
+async function listen(server: Server): Promise<number> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return (server.address() as { port: number }).port;
+}
+
+describe('tollgate/bff', () => {
+  let t: TestTollgate;
+  let app: App;
+  let apiServer: Server;
+  let adaId: string;
+  let jwk: JWK;
+
+  before(async () => {
+    // Access tokens of 60 s (the shortest Tollgate allows): with refreshWithin 60, every token request refreshes.
+    t = await startTestTollgate({ env: { ACCESS_TOKEN_TTL: '60' } });
+    adaId = (await t.tollgate.accounts.create({ email: ADA, password: PASSWORD, name: 'Ada Lovelace' })).id;
+
+    const verifier = createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience, jwksUri: `${t.issuer}/jwks` });
+    const apiCalls: App['apiCalls'] = [];
+    apiServer = createServer((req, res) => {
+      let body = '';
+      req.on('data', (chunk: Buffer) => { body += chunk.toString(); });
+      req.on('end', () => {
+        void (async () => {
+          const call: App['apiCalls'][number] = { method: req.method!, url: req.url!, headers: { ...req.headers }, body };
+          try {
+            call.sub = (await verifier.verify(String(req.headers.authorization).replace(/^Bearer /, ''))).sub;
+          } catch (err) {
+            call.tokenError = String(err);
+          }
+          apiCalls.push(call);
+          res.writeHead(call.sub ? 200 : 401, { 'content-type': 'application/json', 'set-cookie': 'api-cookie=1; Path=/' });
+          res.end(JSON.stringify({ method: call.method, url: call.url, body, sub: call.sub }));
+        })();
+      });
+    });
+    const apiPort = await listen(apiServer);
+
+    const seen: Seen[] = [];
+    let bff: Bff;
+    const server = createServer((req, res) => {
+      void bff.handle(req, res).then((handled) => {
+        if (!handled) res.writeHead(200, { 'content-type': 'text/plain' }).end('the app');
+      });
+    });
+    const port = await listen(server);
+    const origin = `http://localhost:${port}`;
+    const base: BffOptions = {
+      issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: `${origin}/bff/callback`, postLogoutRedirectUri: `${origin}/signed-out`,
+      cookieSecret: COOKIE_SECRET, api: { target: `http://127.0.0.1:${apiPort}/v1` },
+    };
+    bff = createBff(base);
+    app = {
+      origin, seen, apiCalls,
+      get bff() { return bff; },
+      configure(options = {}) { bff = createBff({ ...base, ...options } as BffOptions); },
+      async close() {
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+      },
+    };
+
+    const redirectUris = [`${origin}/bff/callback`];
+    const postLogoutRedirectUris = [`${origin}/signed-out`];
+    await t.tollgate.clients.register({ id: 'bff', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true });
+    await t.tollgate.clients.register({ id: 'bff-par', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true, requirePar: true });
+    // Tollgate puts `sid` in ID tokens for clients that registered a back-channel logout URI only (OpenID Connect Back-Channel Logout 1.0 §2.4).
+    await t.tollgate.clients.register({ id: 'bff-sid', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true, backchannelLogoutUri: `${origin}/bff/backchannel-logout` });
+    const keys = await generateKeyPair('ES256', { extractable: true });
+    jwk = { ...(await exportJWK(keys.privateKey)), kid: 'bff-1', alg: 'ES256' };
+    const { d: _d, ...publicJwk } = jwk;
+    await t.tollgate.clients.register({ id: 'bff-jwt', tokenEndpointAuthMethod: 'private_key_jwt', jwks: { keys: [{ ...publicJwk, use: 'sig' }] }, redirectUris, postLogoutRedirectUris, firstParty: true });
+  });
+  after(async () => {
+    await app?.close();
+    apiServer?.closeAllConnections();
+    apiServer?.close();
+    await t?.close();
+    if (t) await removeDirs(t.dirs);
+  });
+
+  /** A user agent whose every response is recorded in app.seen. */
+  const browser = () => new UserAgent({}, (async (input: string | URL | Request, init?: RequestInit) => {
+    const res = await fetch(input, init);
+    const body = await res.clone().text();
+    app.seen.push({ url: String(input), setCookies: res.headers.getSetCookie(), body });
+    return res;
+  }) as typeof fetch);
+
+  const cookiesOf = (agent: UserAgent) => new Map(agent.cookieEntries());
+  const cookieHeader = (cookies: Map<string, string>) => [...cookies].map(([k, v]) => `${k}=${v}`).join('; ');
+  const refreshTokenOf = async (agent: UserAgent) => String((await unseal(cookiesOf(agent).get(NAMES.refresh)!)).rt);
+
+  /** Signs Ada in through the BFF; returns the agent, holding the BFF's cookies. */
+  async function signIn(returnTo = '/notes') {
+    const agent = browser();
+    const login = await agent.navigate(`${app.origin}/bff/login?return_to=${encodeURIComponent(returnTo)}`);
+    assert.equal(login.status, 200, login.body.slice(0, 300));
+    let done = await agent.submit(login, '/login', { login: ADA, password: PASSWORD });
+    if (done.status === 200 && done.body.includes('/confirm')) done = await agent.submit(done, '/confirm', {});
+    assert.equal(done.url, `${app.origin}${returnTo}`, `${done.status} ${done.body.slice(0, 300)}`);
+    return agent;
+  }
+
+  /** A POST as the app's own scripts send it. */
+  const sameOrigin = () => ({ [BFF_HEADER]: '1', origin: app.origin });
+  const post = (agent: UserAgent, path: string, headers: Record<string, string> = sameOrigin()) => agent.once(`${app.origin}${path}`, { method: 'POST', headers });
+  const json = async (res: Response) => (await res.json()) as Record<string, any>;
+  const clearedNames = (res: Response) => res.headers.getSetCookie().filter((c) => /Max-Age=0/.test(c)).map((c) => c.split('=')[0]).sort();
+
+  test('sign-in: login, callback, then the session says who is signed in and a token request gives an access token that verifies', async () => {
+    app.configure();
+    const agent = await signIn();
+    const cookies = cookiesOf(agent);
+    assert.deepEqual([...cookies.keys()].filter((n) => n.startsWith('tollgate-bff')).sort(), [NAMES.access, NAMES.refresh, NAMES.session].sort(), 'the sign-in in progress is cleared');
+
+    const session = await agent.once(`${app.origin}/bff/session`);
+    assert.equal(session.status, 200);
+    assert.deepEqual(await json(session), { signedIn: true, sub: adaId, name: 'Ada Lovelace', email: ADA });
+
+    const token = await post(agent, '/bff/token');
+    assert.equal(token.status, 200);
+    assert.equal(token.headers.get('cache-control'), 'no-store');
+    const body = await json(token);
+    assert.deepEqual(Object.keys(body).sort(), ['access_token', 'expires_in']);
+    assert.ok(body.expires_in > 30 && body.expires_in <= 60);
+    const verifier = createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience, jwksUri: `${t.issuer}/jwks` });
+    assert.equal((await verifier.verify(body.access_token)).sub, adaId);
+
+    // Not near expiry: the cached token again, no refresh, no cookie written.
+    const again = await post(agent, '/bff/token');
+    assert.equal((await json(again)).access_token, body.access_token);
+    assert.deepEqual(again.headers.getSetCookie(), []);
+  });
+
+  test('the cookies: HttpOnly, SameSite=Strict, scoped to /bff, persistent when remembered, under 4 KB; the sign-in in progress is Lax', async () => {
+    app.configure();
+    app.seen.length = 0;
+    await signIn();
+    const written = app.seen.flatMap((s) => s.setCookies).filter((c) => c.startsWith('tollgate-bff'));
+    assert.ok(written.length >= 4);
+    for (const line of written) {
+      assert.ok(Buffer.byteLength(line) < 4096, `${line.split('=')[0]}: ${Buffer.byteLength(line)} bytes`);
+      assert.match(line, /; Path=\/bff(;|$)/);
+      assert.match(line, /; HttpOnly(;|$)/);
+      assert.doesNotMatch(line, /Domain=/i);
+      assert.doesNotMatch(line, /; Secure/, 'not on http://localhost');
+      if (line.startsWith(NAMES.login)) assert.match(line, /SameSite=Lax/);
+      else assert.match(line, /SameSite=Strict/);
+    }
+    const session = written.find((c) => c.startsWith(`${NAMES.session}=`) && !/Max-Age=0/.test(c))!;
+    // No remember_me claim in the ID token counts as remembered (30 days by default).
+    const maxAge = Number(/Max-Age=(\d+)/.exec(session)?.[1]);
+    assert.ok(maxAge > 29 * 86_400 && maxAge <= 30 * 86_400, session.replace(/=[^;]+/, '=…'));
+  });
+
+  test('the refresh token is never in a Set-Cookie value or a body the browser receives, only sealed in its cookie', async () => {
+    app.configure({ refreshWithin: 60 });
+    app.seen.length = 0;
+    const agent = await signIn();
+    const refreshTokens = [await refreshTokenOf(agent)];
+    assert.equal((await post(agent, '/bff/token')).status, 200);
+    refreshTokens.push(await refreshTokenOf(agent));
+    await agent.once(`${app.origin}/bff/session`);
+    assert.equal((await agent.once(`${app.origin}/bff/api/notes`)).status, 200);
+    refreshTokens.push(await refreshTokenOf(agent));
+    assert.equal(new Set(refreshTokens).size, 3, 'each refresh rotated it');
+    await post(agent, '/bff/logout');
+    assert.ok(app.seen.length > 6);
+    for (const rt of refreshTokens) {
+      assert.ok(rt.length > 20);
+      for (const seen of app.seen) {
+        assert.ok(!seen.body.includes(rt), `a body from ${seen.url} holds the refresh token`);
+        assert.ok(!seen.setCookies.some((c) => c.includes(rt)), `a cookie from ${seen.url} holds the refresh token`);
+      }
+    }
+  });
+
+  test('an access token near expiry is refreshed first: a new access token, and the rotated refresh token in a new cookie', async () => {
+    app.configure({ refreshWithin: 60 });
+    const agent = await signIn();
+    const before = { rt: await refreshTokenOf(agent), at: String((await unseal(cookiesOf(agent).get(NAMES.access)!)).at) };
+    const res = await post(agent, '/bff/token');
+    assert.equal(res.status, 200);
+    const body = await json(res);
+    assert.notEqual(body.access_token, before.at);
+    assert.ok(res.headers.getSetCookie().some((c) => c.startsWith(`${NAMES.refresh}=`) && !/Max-Age=0/.test(c)), 'a new refresh cookie');
+    const after = await refreshTokenOf(agent);
+    assert.notEqual(after, before.rt);
+    // The old one is spent: Tollgate rotated it.
+    const rp = await oidc.discovery(new URL(t.issuer), 'bff', SECRET, undefined, { execute: [oidc.allowInsecureRequests] });
+    assert.equal((await oidc.tokenIntrospection(rp, after)).active, true);
+    assert.equal((await oidc.tokenIntrospection(rp, before.rt)).active, false, 'the old one is spent');
+  });
+
+  test('forced logout at Tollgate: the next token request is 401 login_required and the cookies are cleared', async () => {
+    app.configure({ refreshWithin: 60 });
+    const agent = await signIn();
+    await t.tollgate.sessions.endEverything(adaId);
+    const res = await post(agent, '/bff/token');
+    assert.equal(res.status, 401);
+    assert.equal((await json(res)).error, 'login_required');
+    assert.deepEqual(clearedNames(res), [NAMES.access, NAMES.refresh, NAMES.session].sort());
+    assert.deepEqual(await json(await agent.once(`${app.origin}/bff/session`)), { signedIn: false });
+  });
+
+  test('a copied refresh cookie used after its owner refreshed: reuse detected, both browsers are signed out', async () => {
+    app.configure({ refreshWithin: 60 });
+    const owner = await signIn();
+    const stolen = cookieHeader(cookiesOf(owner));
+    assert.equal((await post(owner, '/bff/token')).status, 200, 'the owner refreshes');
+    const thief = await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: stolen } });
+    assert.equal(thief.status, 401);
+    assert.equal((await json(thief)).error, 'login_required');
+    assert.deepEqual(clearedNames(thief), [NAMES.access, NAMES.refresh, NAMES.session].sort());
+    const ownerAgain = await post(owner, '/bff/token');
+    assert.equal(ownerAgain.status, 401, 'the whole family is revoked');
+  });
+
+  test('two token requests at the same moment (two tabs) share one refresh: both succeed, no reuse is detected', async () => {
+    app.configure({ refreshWithin: 60 });
+    const agent = await signIn();
+    const both = await Promise.all([0, 1].map(() => post(agent, '/bff/token')));
+    assert.deepEqual(both.map((r) => r.status), [200, 200]);
+    const [a, b] = await Promise.all(both.map(json));
+    assert.equal(a!.access_token, b!.access_token);
+    // The family is alive: the rotated refresh token (both responses wrote it) still works.
+    assert.equal((await post(agent, '/bff/token')).status, 200);
+  });
+
+  test('the authorization server unreachable: 503, and the cookies are kept for when it is back', async () => {
+    app.configure({ refreshWithin: 60 });
+    const agent = await signIn();
+    const header = cookieHeader(cookiesOf(agent));
+    const closed = createServer();
+    const deadPort = await listen(closed);
+    closed.close();
+    app.configure({ refreshWithin: 60, issuer: `http://localhost:${deadPort}` });
+    for (const [method, path] of [['POST', '/bff/token'], ['GET', '/bff/login'], ['GET', '/bff/api/notes']]) {
+      const res = await fetch(`${app.origin}${path}`, { method, headers: { ...sameOrigin(), cookie: header }, redirect: 'manual' });
+      assert.equal(res.status, 503, path);
+      assert.equal((await json(res)).error, 'temporarily_unavailable');
+      assert.deepEqual(res.headers.getSetCookie(), [], `${path}: nothing cleared`);
+    }
+    app.configure({ refreshWithin: 60 });
+    assert.equal((await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: header } })).status, 200);
+  });
+
+  test('CSRF: without the custom header, from another origin, without Origin, or cross-site: 403, and no CORS is granted', async () => {
+    app.configure();
+    const agent = await signIn();
+    for (const path of ['/bff/token', '/bff/logout', '/bff/api/notes']) {
+      const calls = app.apiCalls.length;
+      for (const headers of [
+        { origin: app.origin },
+        { [BFF_HEADER]: '1', origin: 'https://evil.example' },
+        { [BFF_HEADER]: '1', origin: 'null' },
+        { [BFF_HEADER]: '1' },
+        { [BFF_HEADER]: '1', origin: app.origin, 'sec-fetch-site': 'cross-site' },
+      ] as Array<Record<string, string>>) {
+        const res = await post(agent, path, headers);
+        assert.equal(res.status, 403, `${path} ${JSON.stringify(headers)}`);
+        assert.equal((await json(res)).error, 'forbidden');
+        assert.deepEqual(res.headers.getSetCookie(), []);
+      }
+      assert.equal(app.apiCalls.length, calls, 'nothing reached the API');
+      const preflight = await agent.once(`${app.origin}${path}`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST', 'access-control-request-headers': BFF_HEADER } });
+      assert.equal(preflight.headers.get('access-control-allow-origin'), null);
+      assert.equal(preflight.headers.get('access-control-allow-headers'), null);
+    }
+    // Still signed in: the refused requests changed nothing.
+    assert.equal((await post(agent, '/bff/token')).status, 200);
+  });
+
+  test('tampered, foreign, mixed and retired-key cookies: 401 login_required and cleared, never a 500', async () => {
+    app.configure();
+    const agent = await signIn();
+    const good = cookiesOf(agent);
+    const other = cookiesOf(await signIn());
+    const flip = (v: string) => v.slice(0, -5) + (v.at(-5) === 'A' ? 'B' : 'A') + v.slice(-4);
+    const variants: Array<[string, Map<string, string>]> = [
+      ['tampered session', new Map([...good, [NAMES.session, flip(good.get(NAMES.session)!)]])],
+      ['tampered refresh', new Map([...good, [NAMES.refresh, flip(good.get(NAMES.refresh)!)]])],
+      ['garbage', new Map([...good, [NAMES.refresh, 'not-a-jwe']])],
+      ['refresh cookie of another sign-in', new Map([...good, [NAMES.refresh, other.get(NAMES.refresh)!]])],
+      ['session cookie in the refresh cookie\'s place', new Map([...good, [NAMES.refresh, good.get(NAMES.session)!]])],
+      ['refresh cookie alone', new Map([[NAMES.refresh, good.get(NAMES.refresh)!]])],
+    ];
+    for (const [name, cookies] of variants) {
+      for (const [method, path] of [['POST', '/bff/token'], ['GET', '/bff/session'], ['GET', '/bff/api/notes']]) {
+        const res = await fetch(`${app.origin}${path}`, { method, headers: { ...sameOrigin(), cookie: cookieHeader(cookies) } });
+        assert.equal(res.status, 401, `${name} at ${path}`);
+        const body = await json(res);
+        assert.equal(body.error, 'login_required');
+        if (path === '/bff/session') assert.equal(body.signedIn, false);
+        assert.deepEqual(clearedNames(res), [NAMES.access, NAMES.refresh, NAMES.session].sort(), `${name} at ${path}: cleared`);
+      }
+    }
+
+    // A new cookie secret: the old cookies are refused (and cleared) ...
+    const newSecret = randomBytes(32).toString('base64url');
+    app.configure({ cookieSecret: newSecret });
+    const refused = await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: cookieHeader(good) } });
+    assert.equal(refused.status, 401);
+    assert.equal(clearedNames(refused).length, 3);
+    // ... unless the old secret is still listed after the new one (rotation).
+    app.configure({ cookieSecret: [newSecret, COOKIE_SECRET] });
+    assert.equal((await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: cookieHeader(good) } })).status, 200);
+  });
+
+  test('callbacks: a replayed, foreign or cross-wired callback is 400 with the sign-in cookie cleared; return_to must be a local path', async () => {
+    app.configure();
+    const agent = browser();
+    const callbackPrefix = `${app.origin}/bff/callback`;
+    const login = await agent.navigate(`${app.origin}/bff/login`);
+    let stopped = await agent.submit(login, '/login', { login: ADA, password: PASSWORD }, callbackPrefix);
+    if (stopped.status === 200 && stopped.body.includes('/confirm')) stopped = await agent.submit(stopped, '/confirm', {}, callbackPrefix);
+    const callback = stopped.url;
+    assert.ok(callback.startsWith(callbackPrefix));
+
+    // Another browser (no sign-in in progress) presenting it: foreign.
+    const foreign = await fetch(callback, { redirect: 'manual' });
+    assert.equal(foreign.status, 400);
+    // A browser with a sign-in of its own in progress: the state does not match.
+    const crossWired = browser();
+    await crossWired.once(`${app.origin}/bff/login`);
+    assert.ok(cookiesOf(crossWired).has(NAMES.login));
+    const wired = await crossWired.once(callback);
+    assert.equal(wired.status, 400);
+    assert.deepEqual(clearedNames(wired), [NAMES.login]);
+
+    const first = await agent.once(callback, {});
+    assert.equal(first.status, 303);
+    assert.equal(first.headers.get('location'), '/');
+    const replay = await agent.once(callback);
+    assert.equal(replay.status, 400);
+    assert.equal((await json(replay)).error, 'invalid_request');
+
+    for (const bad of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', 'notes']) {
+      const res = await fetch(`${app.origin}/bff/login?return_to=${encodeURIComponent(bad)}`, { redirect: 'manual' });
+      assert.equal(res.status, 400, bad);
+    }
+  });
+
+  test('logout revokes the refresh token at Tollgate, clears the cookies and answers the RP-initiated logout URL', async () => {
+    app.configure();
+    const agent = await signIn();
+    const rt = await refreshTokenOf(agent);
+    const idToken = String((await unseal(cookiesOf(agent).get(NAMES.session)!)).idt);
+    const res = await post(agent, '/bff/logout');
+    assert.equal(res.status, 200);
+    const body = await json(res);
+    const url = new URL(body.logoutUrl);
+    const rp = await oidc.discovery(new URL(t.issuer), 'bff', SECRET, undefined, { execute: [oidc.allowInsecureRequests] });
+    assert.equal(`${url.origin}${url.pathname}`, rp.serverMetadata().end_session_endpoint);
+    assert.equal(url.searchParams.get('id_token_hint'), idToken);
+    assert.equal(url.searchParams.get('post_logout_redirect_uri'), `${app.origin}/signed-out`);
+    assert.equal(body.revoked, true);
+    assert.deepEqual(clearedNames(res), [NAMES.access, NAMES.refresh, NAMES.session].sort());
+    assert.equal((await oidc.tokenIntrospection(rp, rt)).active, false);
+    assert.deepEqual(await json(await agent.once(`${app.origin}/bff/session`)), { signedIn: false });
+  });
+
+  test('the API proxy attaches the access token, forwards no cookie, returns no API cookie; non-GET needs the same-origin headers', async () => {
+    app.configure();
+    const agent = await signIn();
+    const calls = app.apiCalls.length;
+    const got = await agent.once(`${app.origin}/bff/api/notes?mine=1`);
+    assert.equal(got.status, 200);
+    assert.deepEqual(await json(got), { method: 'GET', url: '/v1/notes?mine=1', body: '', sub: adaId });
+    assert.equal(got.headers.getSetCookie().length, 0, 'the API\'s cookie stays behind');
+    const call = app.apiCalls[calls]!;
+    assert.equal(call.headers.cookie, undefined);
+    assert.equal(call.headers[BFF_HEADER], undefined);
+
+    const created = await agent.once(`${app.origin}/bff/api/notes`, { method: 'POST', headers: { ...sameOrigin(), 'content-type': 'application/json' }, body: '{"text":"hi"}' });
+    assert.equal(created.status, 200);
+    assert.deepEqual(await json(created), { method: 'POST', url: '/v1/notes', body: '{"text":"hi"}', sub: adaId });
+
+    const anonymous = await fetch(`${app.origin}/bff/api/notes`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(app.apiCalls.length, calls + 2);
+  });
+
+  test('a client that must push its requests (PAR) and one that signs its assertions (private_key_jwt) sign in too', async () => {
+    for (const options of [{ clientId: 'bff-par' }, { clientId: 'bff-jwt', clientSecret: undefined, privateKey: jwk }] as Array<Partial<BffOptions>>) {
+      app.configure(options);
+      const agent = await signIn();
+      const res = await post(agent, '/bff/token');
+      assert.equal(res.status, 200, options.clientId);
+    }
+  });
+
+  test('a login session ended in the store (the deny-list a back-channel logout writes) signs the browser out', async () => {
+    const store = createMemoryStore();
+    app.configure({ store, clientId: 'bff-sid' });
+    const agent = await signIn();
+    const sid = String((await unseal(cookiesOf(agent).get(NAMES.session)!)).sid);
+    assert.ok(sid.length > 10);
+    assert.equal((await agent.once(`${app.origin}/bff/session`)).status, 200);
+    await store.set(endedSessionKey(sid), '1', 3600);
+    const res = await agent.once(`${app.origin}/bff/session`);
+    assert.equal(res.status, 401);
+    assert.deepEqual(clearedNames(res), [NAMES.access, NAMES.refresh, NAMES.session].sort());
+  });
+
+  test('the Koa adapter answers the BFF\'s paths and passes every other one on', async () => {
+    const koa = new Koa();
+    koa.use(bffMiddleware(createBff({ issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET })));
+    koa.use((ctx) => { ctx.body = { app: ctx.path }; });
+    const server = createServer(koa.callback());
+    const port = await listen(server);
+    try {
+      const session = await fetch(`http://127.0.0.1:${port}/bff/session`);
+      assert.deepEqual(await session.json(), { signedIn: false });
+      const refused = await fetch(`http://127.0.0.1:${port}/bff/token`, { method: 'POST' });
+      assert.equal(refused.status, 403);
+      assert.deepEqual(await (await fetch(`http://127.0.0.1:${port}/bffx`)).json(), { app: '/bffx' });
+      assert.deepEqual(await (await fetch(`http://127.0.0.1:${port}/notes`)).json(), { app: '/notes' });
+    } finally {
+      server.closeAllConnections();
+      server.close();
+    }
+  });
+
+  test('the built package imports jose, openid-client and Node\'s own modules only', async () => {
+    const dir = path.join(ROOT, 'dist/bff');
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.js'));
+    assert.ok(files.includes('index.js'));
+    const imported = new Set<string>();
+    for (const file of files) {
+      const text = await readFile(path.join(dir, file), 'utf8');
+      for (const m of text.matchAll(/^\s*(?:import|export)\b[^'"]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]/gm)) imported.add(m[1] ?? m[2]!);
+    }
+    const outside = [...imported].filter((s) => !s.startsWith('./') && !s.startsWith('node:'));
+    assert.deepEqual(outside.sort(), ['jose', 'openid-client']);
+  });
+
+  test('configuration mistakes are refused when the BFF is made', () => {
+    const good: BffOptions = { issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: 'https://app.example/bff/callback', cookieSecret: COOKIE_SECRET };
+    assert.throws(() => createBff({ ...good, cookieSecret: 'short' }), /at least 32 bytes/);
+    assert.throws(() => createBff({ ...good, redirectUri: 'http://app.example/bff/callback' }), /https/);
+    assert.throws(() => createBff({ ...good, redirectUri: 'https://app.example/callback' }), /\/bff\/callback/);
+    assert.throws(() => createBff({ ...good, clientSecret: undefined }), /clientSecret or privateKey/);
+  });
+});
