@@ -140,11 +140,12 @@ describe('tollgate/bff', () => {
   const refreshTokenOf = async (agent: UserAgent) => String((await unseal(cookiesOf(agent).get(NAMES.refresh)!)).rt);
 
   /** Signs Ada in through the BFF; returns the agent, holding the BFF's cookies. */
-  async function signIn(returnTo = '/notes') {
+  async function signIn(returnTo = '/notes', remember = true) {
     const agent = browser();
     const login = await agent.navigate(`${app.origin}/bff/login?return_to=${encodeURIComponent(returnTo)}`);
     assert.equal(login.status, 200, login.body.slice(0, 300));
-    let done = await agent.submit(login, '/login', { login: ADA, password: PASSWORD });
+    // "Keep me signed in" (the ID token's remember_me says which).
+    let done = await agent.submit(login, '/login', { login: ADA, password: PASSWORD, ...(remember ? { remember: 'on' } : {}) });
     if (done.status === 200 && done.body.includes('/confirm')) done = await agent.submit(done, '/confirm', {});
     assert.equal(done.url, `${app.origin}${returnTo}`, `${done.status} ${done.body.slice(0, 300)}`);
     return agent;
@@ -197,9 +198,16 @@ describe('tollgate/bff', () => {
       else assert.match(line, /SameSite=Strict/);
     }
     const session = written.find((c) => c.startsWith(`${NAMES.session}=`) && !/Max-Age=0/.test(c))!;
-    // No remember_me claim in the ID token counts as remembered (30 days by default).
+    // remember_me: true in the ID token: persistent (30 days by default).
     const maxAge = Number(/Max-Age=(\d+)/.exec(session)?.[1]);
     assert.ok(maxAge > 29 * 86_400 && maxAge <= 30 * 86_400, session.replace(/=[^;]+/, '=…'));
+
+    // Not remembered (the box left unchecked): the session and refresh cookies end with the browser.
+    app.seen.length = 0;
+    await signIn('/notes', false);
+    const transient = app.seen.flatMap((s) => s.setCookies).filter((c) => (c.startsWith(`${NAMES.session}=`) || c.startsWith(`${NAMES.refresh}=`)) && !/Max-Age=0/.test(c));
+    assert.equal(transient.length, 2, transient.map((c) => c.replace(/=[^;]+/, '=…')).join('\n'));
+    for (const line of transient) assert.doesNotMatch(line, /Max-Age|Expires/i, line.replace(/=[^;]+/, '=…'));
   });
 
   test('the refresh token is never in a Set-Cookie value or a body the browser receives, only sealed in its cookie', async () => {
