@@ -34,6 +34,20 @@ interface BackchannelClient {
   backchannelLogout(sub: string, sid: string): Promise<void>;
 }
 
+/**
+ * A user's sessions and grants as operators read them: the admin API's
+ * answer (GET /admin/v1/users/{id}/sessions) and `tollgate users sessions`.
+ */
+export function sessionsOverviewJson(overview: { sessions: SessionView[]; grants: GrantView[] }) {
+  return {
+    sessions: overview.sessions.map((s) => ({
+      uid: s.uid, signed_in_at: s.signedInAt ?? null, last_seen_at: s.lastSeenAt ?? null, user_agent: s.userAgent, ip: s.ip, client_ids: s.clientIds,
+      remembered: s.remembered,
+    })),
+    grants: overview.grants.map((g) => ({ id: g.id, client_id: g.clientId, scopes: g.scopes, granted_at: g.grantedAt ?? null })),
+  };
+}
+
 export interface SessionView {
   /** The session's public handle (never its id, which is the session cookie's value). */
   uid: string;

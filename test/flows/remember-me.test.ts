@@ -19,6 +19,7 @@ import { startTestTollgate, removeDirs, type TestTollgate } from '../support/tol
 import { decodeEntities, hostScopedFetch, UserAgent } from '../support/user-agent.ts';
 import { REDIRECT, authorizationRequest, relyingParty, type RP } from '../support/sign-in.ts';
 import { SoftwareAuthenticator } from '../support/software-authenticator.ts';
+import { adminCalls } from '../support/admin.ts';
 import { startUpstreamOp, type UpstreamOp } from '../support/upstream-op.ts';
 
 const PASSWORD = 'correct horse battery';
@@ -237,6 +238,15 @@ describe('"Keep me signed in"', () => {
     const ko = await b.agent.navigate(`${t.issuer}/account`, { headers: { 'accept-language': 'ko' } });
     assert.match(ko.body, /브라우저를 닫으면 로그아웃됨/);
     assert.match(ko.body, /로그인 상태 유지 중/);
+
+    // Operators see the same, through the admin API.
+    const [lou] = await t.tollgate.accounts.list({ email: 'lou@example.test' });
+    const opsSecret = (await t.tollgate.clients.register({ id: 'ops', grantTypes: ['client_credentials'], scope: 'admin basic' })).client_secret!;
+    const { machineToken, api } = adminCalls(t);
+    const token = (await machineToken('ops', opsSecret, 'admin')).body.access_token!;
+    const listed = await api('GET', `/users/${lou!.id}/sessions`, { token });
+    assert.equal(listed.status, 200, listed.text);
+    assert.deepEqual((listed.body.sessions as Array<{ remembered: boolean }>).map((x) => x.remembered).sort(), [false, true]);
   });
 });
 
