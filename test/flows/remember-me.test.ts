@@ -54,7 +54,21 @@ function browser(issuer: string, headers: Record<string, string> = {}) {
 }
 type Browser = ReturnType<typeof browser>;
 
-const persistent = (cookie: string | undefined) => /;\s*(expires|max-age)=/i.test(cookie ?? '');
+/**
+ * Whether the cookie outlives the browser; when it does, it must last as the
+ * session does: one idle period (SESSION_IDLE_TTL's default, 3 days; a session
+ * slides within SESSION_TTL), not some other time.
+ */
+const SESSION_COOKIE_DAYS = 3;
+const persistent = (cookie: string | undefined) => {
+  const expires = /;\s*expires=([^;]+)/i.exec(cookie ?? '')?.[1];
+  if (!expires && !/;\s*max-age=/i.test(cookie ?? '')) return false;
+  if (expires) {
+    const days = (Date.parse(expires) - Date.now()) / 86_400_000;
+    assert.ok(days > SESSION_COOKIE_DAYS - 0.1 && days <= SESSION_COOKIE_DAYS + 0.01, `the session cookie lasts ${days.toFixed(2)} days: ${cookie}`);
+  }
+  return true;
+};
 
 describe('"Keep me signed in"', () => {
   let t: TestTollgate;
