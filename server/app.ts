@@ -137,7 +137,7 @@ export function createApp(deps: AppDependencies): Koa {
   app.use(onlyAt([`${prefix}/healthz`, `${prefix}/readyz`], healthRoutes({ checks: deps.readiness, prefix }).routes()));
 
   const interaction = interactionRoutes({
-    provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, audit: deps.audit, sessions: deps.sessions,
+    provider, accounts: deps.accounts, throttle: deps.throttle, csrf: deps.csrf, pages, prefix, signupEnabled: config.signupEnabled, rememberMeDefault: config.rememberMeDefault, audit: deps.audit, sessions: deps.sessions,
     emailVerification: deps.emailVerification, requireVerifiedEmail: config.requireVerifiedEmail, federation: deps.federation,
     secondFactor: deps.secondFactor,
   });

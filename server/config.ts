@@ -198,6 +198,11 @@ export const CONFIG_OPTIONS = {
     meaning: 'Days the audit trail keeps an event; the janitor removes older ones.',
     why: 'A year covers most compliance regimes.',
   },
+  REMEMBER_ME_DEFAULT: {
+    schema: boolean.default(false),
+    meaning: 'Whether the login page\'s "Keep me signed in" box starts checked. Checked: the session cookie lasts up to `SESSION_TTL`; unchecked: it ends when the browser closes (and ID tokens say `remember_me: false`).',
+    why: 'Off, as Keycloak and Auth0 have it: on a shared computer, closing the browser should end the sign-in unless the person asked otherwise.',
+  },
   CONCURRENT_LOGINS: {
     schema: z.enum(['allow', 'single'], { error: 'must be allow or single' }).default('allow'),
     meaning: "`single`: a new sign-in ends the user's other sessions (and the refresh tokens bound to them, with back-channel logout).",
@@ -323,6 +328,8 @@ export interface Config {
   readonly trustProxy: boolean;
   readonly signupEnabled: boolean;
   readonly concurrentLogins: 'allow' | 'single';
+  /** REMEMBER_ME_DEFAULT: the login page's "Keep me signed in" starts checked. */
+  readonly rememberMeDefault: boolean;
   readonly auditRetentionDays: number;
   readonly allowPrivateNetworkFetch: boolean;
   /** THEME_DIR, absolute: a directory that existed at start. */
@@ -414,6 +421,7 @@ export function loadConfig(source: Record<string, string | undefined> = process.
     trustProxy: e.TRUST_PROXY,
     signupEnabled: e.SIGNUP_ENABLED,
     concurrentLogins: e.CONCURRENT_LOGINS,
+    rememberMeDefault: e.REMEMBER_ME_DEFAULT,
     auditRetentionDays: e.AUDIT_RETENTION_DAYS,
     allowPrivateNetworkFetch: e.ALLOW_PRIVATE_NETWORK_FETCH,
     themeDir: e.THEME_DIR ? path.resolve(e.THEME_DIR) : undefined,

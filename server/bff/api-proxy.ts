@@ -11,21 +11,35 @@ import { BFF_HEADER } from './same-origin.ts';
 import { sendError } from './respond.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'cookie', 'authorization', BFF_HEADER]);
+// What the browser says of its own route (forwarded, x-forwarded-*) is not the BFF's to vouch for.
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'cookie', 'authorization', BFF_HEADER, 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
+// The BFF grants no CORS: an API that reflects Origin with credentials must not undo that through the proxy.
 const NOT_RETURNED = new Set([...HOP_BY_HOP, 'set-cookie']);
+const isCors = (name: string) => name.startsWith('access-control-');
+/** An API that has not answered by then is a 504, not a request held open. */
+const UPSTREAM_TIMEOUT_MS = 30_000;
 
 function filtered(headers: IncomingHttpHeaders, drop: Set<string>): Record<string, string | string[]> {
   const kept: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !drop.has(name)) kept[name] = value;
+    if (value !== undefined && !drop.has(name) && !(drop === NOT_RETURNED && isCors(name))) kept[name] = value;
   }
   return kept;
 }
 
-/** The API's URL for the path under the proxy (`rest` starts with `/` or is empty) and the query string. */
-export function targetUrl(target: URL, rest: string, search: string): URL {
+/**
+ * The API's URL for the path under the proxy (`rest` starts with `/` or is
+ * empty) and the query string; undefined when it would leave the API's
+ * origin or its path (`//other.example/`, `\\other.example`, `..`): the
+ * access token goes to the configured API and nowhere else.
+ */
+export function targetUrl(target: URL, rest: string, search: string): URL | undefined {
   const base = target.pathname.replace(/\/+$/, '');
-  return new URL(`${base}${rest || '/'}${search}`, target);
+  const url = new URL(target.href);
+  url.pathname = `${base}${rest || '/'}`;
+  url.search = search;
+  if (url.origin !== target.origin || !(url.pathname === base || url.pathname.startsWith(`${base}/`))) return undefined;
+  return url;
 }
 
 /** Forwards the request; resolves when the answer has been streamed back (or an error answered). */
@@ -40,8 +54,11 @@ export function forward(req: IncomingMessage, res: ServerResponse, url: URL, acc
       answer.on('end', resolve);
       answer.on('error', () => { res.destroy(); resolve(); });
     });
-    upstream.on('error', () => {
-      if (!res.headersSent) sendError(res, 502, 'bad_gateway', 'the API could not be reached', cookies);
+    upstream.setTimeout(UPSTREAM_TIMEOUT_MS, () => upstream.destroy(new Error('timeout')));
+    // The browser went away: so does the request to the API.
+    res.on('close', () => { if (!res.writableFinished) upstream.destroy(); });
+    upstream.on('error', (err) => {
+      if (!res.headersSent) sendError(res, err.message === 'timeout' ? 504 : 502, err.message === 'timeout' ? 'gateway_timeout' : 'bad_gateway', 'the API could not be reached', cookies);
       else res.destroy();
       resolve();
     });

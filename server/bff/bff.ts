@@ -43,8 +43,12 @@ class UpstreamFailure extends Error {
   }
 }
 
-/** A return_to is a path on the app's origin: `/…`, never `//host` or `/\host` (which browsers read as another origin). */
-const SAFE_RETURN_TO = /^\/(?![/\\])[^\\\s]*$/;
+/**
+ * A return_to is a path on the app's origin: `/…`, never `//host` or
+ * `/\host` (which browsers read as another origin), and printable ASCII
+ * only (a Location header carries nothing else; percent-encode the rest).
+ */
+const SAFE_RETURN_TO = /^\/(?![/\\])[\x21-\x5b\x5d-\x7e]*$/;
 
 export function createBff(options: BffOptions): Bff {
   const o = resolveOptions(options);
@@ -123,17 +127,21 @@ export function createBff(options: BffOptions): Bff {
     current.search = url.search;
     let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
-      response = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: transaction.verifier, expectedState: transaction.state, expectedNonce: transaction.nonce });
+      // idTokenExpected: openid-client refuses a response without an ID token (the session is the ID token's).
+      response = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: transaction.verifier, expectedState: transaction.state, expectedNonce: transaction.nonce, idTokenExpected: true });
     } catch (err) {
       if (isUnavailable(err)) return sendError(res, 503, 'temporarily_unavailable', 'the authorization server is unavailable', cleared);
-      const error = err instanceof oidc.AuthorizationResponseError || err instanceof oidc.ResponseBodyError ? err.error : 'invalid_request';
+      const known = err instanceof oidc.AuthorizationResponseError || err instanceof oidc.ResponseBodyError;
+      // What the server said is the person's (an error page); anything else (an ID token that does not validate, a clock skew) the operator's too.
+      if (!known) o.onError(err);
+      const error = known ? err.error : 'invalid_request';
       return sendError(res, 400, error, 'the sign-in could not be completed', cleared);
     }
     if (!response.refresh_token) {
       o.onError(new Error('tollgate/bff: the authorization server issued no refresh token: the client needs the refresh_token grant and the offline_access scope'));
       return sendError(res, 502, 'server_error', 'the sign-in gave no refresh token', cleared);
     }
-    const claims = response.claims()!;
+    const claims = response.claims()!; // idTokenExpected above
     const profile = await profileOf(config, response.access_token, claims);
     const session: Session = {
       bid: newBindingId(),
@@ -287,7 +295,10 @@ export function createBff(options: BffOptions): Bff {
     }
     const { session: s, tokens } = await signedIn(req);
     const fresh = await accessToken(s, tokens);
-    await forward(req, res, targetUrl(o.apiTarget!, rest, search), fresh.token, fresh.cookies);
+    const url = targetUrl(o.apiTarget!, rest, search);
+    // Never the token to another host or outside the API's path (`/api//other.example/…`).
+    if (!url) return sendError(res, 400, 'invalid_request', 'the path does not name a resource of the API', fresh.cookies);
+    await forward(req, res, url, fresh.token, fresh.cookies);
   }
 
   return {

@@ -458,14 +458,9 @@ export const COMMANDS: Readonly<Record<string, Command>> = {
     needs: 'server',
     async run({ accounts, sessions }, { email }) {
       const account = await accountByEmail(accounts, email);
-      const overview = await sessions.overview(account.id);
+      const { sessionsOverviewJson } = await import('../services/sessions.ts');
       // The admin API's shape (GET /admin/v1/users/{id}/sessions).
-      return {
-        sessions: overview.sessions.map((s) => ({
-          uid: s.uid, signed_in_at: s.signedInAt ?? null, last_seen_at: s.lastSeenAt ?? null, user_agent: s.userAgent, ip: s.ip, client_ids: s.clientIds,
-        })),
-        grants: overview.grants.map((g) => ({ id: g.id, client_id: g.clientId, scopes: g.scopes, granted_at: g.grantedAt ?? null })),
-      };
+      return sessionsOverviewJson(await sessions.overview(account.id));
     },
   }),
 

@@ -19,6 +19,7 @@ import { apiTokenEncryption, type AccessTokenEncryption } from './api-encryption
 import { assertDpopForRefresh, assertDpopProofFor } from './api-dpop.ts';
 import { makeReplayDetectionAtomic } from './replay-detection.ts';
 import { SECURITY_PROFILE_METADATA, assertClientAssertion, assertRequestObject, fapiProfileOf, isFapi2, validateSecurityProfile } from './fapi.ts';
+import { applyRememberChoice, carryRememberChoice, REMEMBER_ME_CLAIM } from './remember-me.ts';
 import { INTROSPECTION_AUDIENCES_METADATA, mayIntrospect, mayRevoke, validateIntrospectionAudiences, type PolicyClient } from './token-policies.ts';
 
 export interface ProviderDependencies {
@@ -148,7 +149,8 @@ export function createProvider(deps: ProviderDependencies): Provider {
       // claims parameter; and `idp`, the upstream provider of a social
       // sign-in (oidc/sign-in-method.ts).
       // `acr`: the level, urn:tollgate:sfa or urn:tollgate:mfa (mfa/sign-in-levels.ts).
-      openid: ['sub', 'acr', 'amr', 'idp'],
+      // `remember_me`: whether the sign-in was "Keep me signed in" (oidc/remember-me.ts).
+      openid: ['sub', 'acr', 'amr', 'idp', REMEMBER_ME_CLAIM],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
     },
@@ -267,7 +269,11 @@ export function createProvider(deps: ProviderDependencies): Provider {
       Interaction: 60 * 60,
       // Sliding within an absolute bound: every save (each use) starts the
       // idle period again, never past the absolute end counted from the sign-in.
-      Session: (_ctx, session) => slidingTtl(session.loginTs, config.ttl.session, config.ttl.sessionIdle),
+      // A sign-in with "Keep me signed in" remembers a session an earlier one did not (oidc/remember-me.ts).
+      Session: (ctx, session) => {
+        applyRememberChoice(ctx, session);
+        return slidingTtl(session.loginTs, config.ttl.session, config.ttl.sessionIdle);
+      },
       // A grant lives as long as the longest thing that can use it.
       Grant: Math.max(config.ttl.refreshToken, config.ttl.session),
       // iiat: when the family's first refresh token was issued; rotation carries it over.
@@ -284,6 +290,13 @@ export function createProvider(deps: ProviderDependencies): Provider {
     rotateRefreshToken: async (ctx) => {
       if (deps.apis) await assertDpopForRefresh(ctx, (identifier) => deps.apis!.resourceServer(identifier));
       return !isFapi2(ctx.oidc.client);
+    },
+    // The library's default (a code without offline_access ends with its
+    // session), plus the one hook that sees each new code before it is saved:
+    // it notes whether the session is remembered (oidc/remember-me.ts).
+    expiresWithSession: (ctx, code) => {
+      carryRememberChoice(ctx, code);
+      return !code.scopes.has('offline_access');
     },
     // private_key_jwt: a FAPI 2.0 client's assertions are held to the profile (oidc/fapi.ts); others as the library checks them.
     assertJwtClientAuthClaimsAndHeader: (_ctx, claims, header, client) => assertClientAssertion(config.issuer, claims, header, client),

@@ -6,6 +6,7 @@ import { activeAccount, type AccountService } from '../services/accounts.ts';
 import type { StoredAccount } from '../repositories/account-repository.ts';
 import { keepForRequest, takeFromRequest } from './request-scope.ts';
 import { FEDERATED_AMR } from './sign-in-method.ts';
+import { REMEMBER_ME_CLAIM, rememberChoiceOf } from './remember-me.ts';
 
 const accountKey = (id: string) => `Account:${id}`;
 
@@ -45,17 +46,21 @@ export function createFindAccount(accounts: AccountService, policy: FindAccountP
     const idp = policy.idpOf && Array.isArray(from?.amr) && from.amr.includes(FEDERATED_AMR) && typeof from.sessionUid === 'string' && typeof from.authTime === 'number'
       ? await policy.idpOf(from.sessionUid, from.authTime)
       : undefined;
+    // "Keep me signed in", as the code or refresh token carries it (oidc/remember-me.ts): no read.
+    const remembered = rememberChoiceOf(token);
     const found: TollgateAccount = {
       accountId: account.id,
       roles: account.roles,
       organisation: account.organisation,
-      async claims() {
+      async claims(use) {
         return {
           sub: account.id,
           email: account.email,
           email_verified: account.emailVerified,
           ...(account.name ? { name: account.name } : {}),
           ...(idp ? { idp } : {}),
+          // A fact about the session, for the client that holds it (a backend-for-frontend picks its cookie's lifetime by it): the ID token only.
+          ...(use === 'id_token' && remembered !== undefined ? { [REMEMBER_ME_CLAIM]: remembered } : {}),
           updated_at: Math.floor(account.updatedAt.getTime() / 1000),
         };
       },

@@ -81,6 +81,8 @@ export function accountRoutes(deps: Dependencies): Router {
         signedInAt: when(s.signedInAt),
         lastSeen: s.lastSeenAt ? when(s.lastSeenAt) : undefined,
         apps: s.clients.filter((_, i) => s.clientIds[i] !== ACCOUNT_CLIENT_ID).join(', '),
+        // "Remembered" or "Ends when the browser closes" (issue 18).
+        remembered: s.remembered,
       })),
       grants: oneRowPerClient(grants.filter((g) => g.clientId !== ACCOUNT_CLIENT_ID)).map((g) => ({ ...g, grantedAt: when(g.grantedAt) })),
       profile: profileSection(ctx, who, deps.profile, deps.pages, locale),

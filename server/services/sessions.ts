@@ -34,6 +34,20 @@ interface BackchannelClient {
   backchannelLogout(sub: string, sid: string): Promise<void>;
 }
 
+/**
+ * A user's sessions and grants as operators read them: the admin API's
+ * answer (GET /admin/v1/users/{id}/sessions) and `tollgate users sessions`.
+ */
+export function sessionsOverviewJson(overview: { sessions: SessionView[]; grants: GrantView[] }) {
+  return {
+    sessions: overview.sessions.map((s) => ({
+      uid: s.uid, signed_in_at: s.signedInAt ?? null, last_seen_at: s.lastSeenAt ?? null, user_agent: s.userAgent, ip: s.ip, client_ids: s.clientIds,
+      remembered: s.remembered,
+    })),
+    grants: overview.grants.map((g) => ({ id: g.id, client_id: g.clientId, scopes: g.scopes, granted_at: g.grantedAt ?? null })),
+  };
+}
+
 export interface SessionView {
   /** The session's public handle (never its id, which is the session cookie's value). */
   uid: string;
@@ -44,6 +58,8 @@ export interface SessionView {
   clientIds: string[];
   /** Display names of the applications signed in through this session. */
   clients: string[];
+  /** "Keep me signed in": false for a session whose cookie ends with the browser (oidc-provider's `transient`; oidc/remember-me.ts). */
+  remembered: boolean;
 }
 
 export interface GrantView {
@@ -169,7 +185,7 @@ export function createSessionService(deps: SessionServiceDependencies): SessionS
       const nameOf = async (clientId: string) => (await deps.provider.Client.find(clientId))?.clientName ?? clientId;
       return {
         sessions: await Promise.all(sessions.map(async ({ payload }) => {
-          const session = payload as SessionPayload & { loginTs?: number };
+          const session = payload as SessionPayload & { loginTs?: number; transient?: boolean };
           const device = session.uid ? deviceOf.get(session.uid) : undefined;
           return {
             uid: String(session.uid ?? ''),
@@ -179,6 +195,7 @@ export function createSessionService(deps: SessionServiceDependencies): SessionS
             ip: device?.ip ?? null,
             clientIds: Object.keys(session.authorizations ?? {}),
             clients: await Promise.all(Object.keys(session.authorizations ?? {}).map(nameOf)),
+            remembered: session.transient !== true,
           };
         })),
         grants: await Promise.all(grants.map(async ({ id, payload }) => {

@@ -13,10 +13,10 @@ const csrf = 'sample-csrf-token';
 const base = '/interaction/sample-uid';
 
 export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
-  login: { action: `${base}/login`, signupAction: `${base}/signup`, forgotHref: '/account/forgot-password?ui_locales=en&interaction=sample-uid', clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error', providers: [{ id: 'kakao', label: 'Continue with Kakao', action: `${base}/federated/kakao` }], passkeyAction: `${base}/passkey`, passkeyOptions: '{"challenge":"c2FtcGxl"}', scripts: ['webauthn.js'] },
+  login: { action: `${base}/login`, signupAction: `${base}/signup`, forgotHref: '/account/forgot-password?ui_locales=en&interaction=sample-uid', clientName: 'Sample App', csrf, login: 'ada@example.test', error: 'Sample error', providers: [{ id: 'kakao', label: 'Continue with Kakao', action: `${base}/federated/kakao` }], passkeyAction: `${base}/passkey`, passkeyOptions: '{"challenge":"c2FtcGxl"}', remember: true, scripts: ['webauthn.js', 'remember-me.js'] },
   'federated-link': {
     provider: 'Kakao', email: 'ada@example.test', action: `${base}/federated/link`, hasPassword: true,
-    others: [{ label: 'Continue with Google', action: `${base}/federated/google` }], cancelHref: base, csrf, error: 'Sample error',
+    others: [{ label: 'Continue with Google', action: `${base}/federated/google` }], cancelHref: base, csrf, error: 'Sample error', remember: true,
   },
   'mfa-challenge': {
     action: `${base}/second-factor`, abortAction: `${base}/abort`, csrf, clientName: 'Sample App', totp: true, recovery: true,
@@ -26,7 +26,7 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
     clientName: 'Sample App', totpHref: `${base}/enrol/totp`, passkeyAction: `${base}/enrol/passkey`, passkeyOptions: '{"challenge":"c2FtcGxl"}',
     abortAction: `${base}/abort`, csrf, scripts: ['webauthn.js'],
   },
-  signup: { action: `${base}/signup`, loginHref: base, clientName: 'Sample App', csrf, name: 'Ada', login: 'ada@example.test', error: 'Sample error' },
+  signup: { action: `${base}/signup`, loginHref: base, clientName: 'Sample App', csrf, name: 'Ada', login: 'ada@example.test', error: 'Sample error', remember: false },
   consent: { action: `${base}/confirm`, abortAction: `${base}/abort`, clientName: 'Sample App', email: 'ada@example.test', csrf, scopes: ['openid', 'email', 'unknown-scope'] },
   account: {
     base: '/account',
@@ -35,8 +35,8 @@ export const PAGE_SAMPLES: Readonly<Record<Page, Record<string, unknown>>> = {
     emailVerified: false,
     verifyAction: '/account/verify-email/send',
     sessions: [
-      { id: 'uid-1', current: true, device: 'Firefox on Linux', ip: '192.0.2.1', signedInAt: '1 Jan 2026, 10:00 UTC', lastSeen: '2 Jan 2026, 10:00 UTC', apps: 'Sample App' },
-      { id: 'uid-2', current: false },
+      { id: 'uid-1', current: true, device: 'Firefox on Linux', ip: '192.0.2.1', signedInAt: '1 Jan 2026, 10:00 UTC', lastSeen: '2 Jan 2026, 10:00 UTC', apps: 'Sample App', remembered: true },
+      { id: 'uid-2', current: false, remembered: false },
     ],
     grants: [{ id: 'grant-1', clientName: 'Sample App', scopes: ['openid', 'email'], grantedAt: '1 Jan 2026, 10:00 UTC' }],
     profile: { name: 'Ada', emailChange: true, message: 'Sample message', error: 'Sample error' },

@@ -48,7 +48,7 @@ test('bench/token-protection.ts refuses a bad option with its usage', async () =
   assert.match(stderr, /usage: npx tsx bench\/token-protection\.ts/);
 });
 
-test('npm run bench names the token-protection scenarios, and refuses unknown ones before starting anything', async () => {
+test('npm run bench names the token-protection scenarios, and refuses unknown ones before starting anything', { timeout: 120_000 }, async () => {
   const help = await run(['bench/run.ts', '--help']);
   assert.equal(help.code, 0, help.stderr);
   for (const name of ['client_credentials_dpop', 'client_credentials_encrypted', 'token_protection']) assert.match(help.stdout, new RegExp(`\\b${name}\\b`));

@@ -88,7 +88,10 @@ describe('clients: --require-par and --require-dpop (CLI and admin API)', { skip
       assert.deepEqual(policyOf(added.client as Policy), [true, true]);
       assert.deepEqual(await loaded('fapi-cli'), [true, true]);
       // The profile's requirements cannot be turned off while it holds; leaving the profile keeps them until changed.
-      assert.equal((await runCli(['clients', 'update', '--id', 'fapi-cli', '--no-require-dpop'], env)).code, 2);
+      const turnOff = await runCli(['clients', 'update', '--id', 'fapi-cli', '--no-require-dpop'], env);
+      assert.equal(turnOff.code, 2, turnOff.stderr);
+      assert.match(turnOff.stderr, /requires dpop_bound_access_tokens/);
+      assert.deepEqual(await loaded('fapi-cli'), [true, true], 'nothing changed');
       const left = await ok<Record<string, unknown>>(['clients', 'update', '--id', 'fapi-cli', '--profile', 'none']);
       assert.equal(left.security_profile, undefined);
       assert.deepEqual(policyOf(left as Policy), [true, true]);
@@ -96,6 +99,7 @@ describe('clients: --require-par and --require-dpop (CLI and admin API)', { skip
       const refused = await runCli(['clients', 'add', '--id', 'fapi-nokeys', '--redirect-uri', REDIRECT, '--profile', 'fapi2'], env);
       assert.equal(refused.code, 2, refused.stderr);
       assert.match(refused.stderr, /public keys/);
+      assert.equal((await runCli(['clients', 'show', '--id', 'fapi-nokeys'], env)).code !== 0, true, 'nothing stored');
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -106,7 +110,12 @@ describe('clients: --require-par and --require-dpop (CLI and admin API)', { skip
     assert.equal(created.body.client_secret, undefined);
     const contradiction = await api('POST', '/clients', { token: admin, json: { client_id: 'fapi-basic', redirect_uris: [REDIRECT], security_profile: 'fapi2', token_endpoint_auth_method: 'client_secret_basic', jwks: { keys: [jwk] } } });
     assert.equal(contradiction.status, 400, contradiction.text);
-    assert.equal((await api('PATCH', '/clients/fapi-api', { token: admin, json: { require_pushed_authorization_requests: false } })).status, 400);
+    assert.match(contradiction.text, /private_key_jwt/);
+    assert.equal((await api('GET', '/clients/fapi-basic', { token: admin })).status, 404, 'nothing stored');
+    const offPar = await api('PATCH', '/clients/fapi-api', { token: admin, json: { require_pushed_authorization_requests: false } });
+    assert.equal(offPar.status, 400, offPar.text);
+    assert.equal((offPar.body as { error: string }).error, 'invalid_client_metadata');
     assert.equal((await api('PATCH', '/clients/fapi-api', { token: admin, json: { security_profile: 'fapi1' } })).status, 400);
+    assert.deepEqual(policyOf((await api('GET', '/clients/fapi-api', { token: admin })).body as Policy), [true, true], 'nothing changed');
   });
 });

@@ -207,7 +207,7 @@ describe('introspection and revocation of registered APIs\' access tokens', () =
     const kids = new Set(added);
     // Running instances poll the key file (keys/key-reload.ts): wait until tokens are signed with the new EdDSA key.
     let next = '';
-    for (let i = 0; i < 80 && !kids.has(String(decodeProtectedHeader(next || previous).kid)); i += 1) {
+    for (let i = 0; i < 300 && !kids.has(String(decodeProtectedHeader(next || previous).kid)); i += 1) {
       await new Promise((resolve) => setTimeout(resolve, 100));
       next = await tokenFor(ED);
     }

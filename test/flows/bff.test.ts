@@ -14,6 +14,7 @@ import Koa from 'koa';
 import * as oidc from 'openid-client';
 import { BFF_HEADER, bffMiddleware, createBff, createMemoryStore, createRedisStore, endedSessionKey, type Bff, type BffOptions } from 'tollgate/bff';
 import { createAccessTokenVerifier } from 'tollgate/resource-server';
+import { targetUrl } from '../../server/bff/api-proxy.ts';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { UserAgent } from '../support/user-agent.ts';
 import { ROOT } from '../support/processes.ts';
@@ -82,7 +83,11 @@ describe('tollgate/bff', () => {
             call.tokenError = String(err);
           }
           apiCalls.push(call);
-          res.writeHead(call.sub ? 200 : 401, { 'content-type': 'application/json', 'set-cookie': 'api-cookie=1; Path=/' });
+          // An API that reflects any origin with credentials: the BFF must not pass that on.
+          res.writeHead(call.sub ? 200 : 401, {
+            'content-type': 'application/json', 'set-cookie': 'api-cookie=1; Path=/',
+            'access-control-allow-origin': String(req.headers.origin ?? '*'), 'access-control-allow-credentials': 'true',
+          });
           res.end(JSON.stringify({ method: call.method, url: call.url, body, sub: call.sub }));
         })();
       });
@@ -147,11 +152,12 @@ describe('tollgate/bff', () => {
   const refreshTokenOf = async (agent: UserAgent) => String((await unseal(cookiesOf(agent).get(NAMES.refresh)!)).rt);
 
   /** Signs Ada in through the BFF; returns the agent, holding the BFF's cookies. */
-  async function signIn(returnTo = '/notes') {
+  async function signIn(returnTo = '/notes', remember = true) {
     const agent = browser();
     const login = await agent.navigate(`${app.origin}/bff/login?return_to=${encodeURIComponent(returnTo)}`);
     assert.equal(login.status, 200, login.body.slice(0, 300));
-    let done = await agent.submit(login, '/login', { login: ADA, password: PASSWORD });
+    // "Keep me signed in" (the ID token's remember_me says which).
+    let done = await agent.submit(login, '/login', { login: ADA, password: PASSWORD, ...(remember ? { remember: 'on' } : {}) });
     if (done.status === 200 && done.body.includes('/confirm')) done = await agent.submit(done, '/confirm', {});
     assert.equal(done.url, `${app.origin}${returnTo}`, `${done.status} ${done.body.slice(0, 300)}`);
     return agent;
@@ -204,9 +210,16 @@ describe('tollgate/bff', () => {
       else assert.match(line, /SameSite=Strict/);
     }
     const session = written.find((c) => c.startsWith(`${NAMES.session}=`) && !/Max-Age=0/.test(c))!;
-    // No remember_me claim in the ID token counts as remembered (30 days by default).
+    // remember_me: true in the ID token: persistent (30 days by default).
     const maxAge = Number(/Max-Age=(\d+)/.exec(session)?.[1]);
     assert.ok(maxAge > 29 * 86_400 && maxAge <= 30 * 86_400, session.replace(/=[^;]+/, '=…'));
+
+    // Not remembered (the box left unchecked): the session and refresh cookies end with the browser.
+    app.seen.length = 0;
+    await signIn('/notes', false);
+    const transient = app.seen.flatMap((s) => s.setCookies).filter((c) => (c.startsWith(`${NAMES.session}=`) || c.startsWith(`${NAMES.refresh}=`)) && !/Max-Age=0/.test(c));
+    assert.equal(transient.length, 2, transient.map((c) => c.replace(/=[^;]+/, '=…')).join('\n'));
+    for (const line of transient) assert.doesNotMatch(line, /Max-Age|Expires/i, line.replace(/=[^;]+/, '=…'));
   });
 
   test('the refresh token is never in a Set-Cookie value or a body the browser receives, only sealed in its cookie', async () => {
@@ -287,9 +300,10 @@ describe('tollgate/bff', () => {
     app.configure({ refreshWithin: 60 });
     const agent = await signIn();
     const header = cookieHeader(cookiesOf(agent));
-    const closed = createServer();
-    const deadPort = await listen(closed);
-    closed.close();
+    // A server that takes connections and drops them: a closed port could be taken by another process meanwhile.
+    const dead = createServer();
+    dead.on('connection', (socket) => socket.destroy());
+    const deadPort = await listen(dead);
     app.configure({ refreshWithin: 60, issuer: `http://localhost:${deadPort}` });
     for (const [method, path] of [['POST', '/bff/token'], ['GET', '/bff/login'], ['GET', '/bff/api/notes']]) {
       const res = await fetch(`${app.origin}${path}`, { method, headers: { ...sameOrigin(), cookie: header }, redirect: 'manual' });
@@ -297,6 +311,7 @@ describe('tollgate/bff', () => {
       assert.equal((await json(res)).error, 'temporarily_unavailable');
       assert.deepEqual(res.headers.getSetCookie(), [], `${path}: nothing cleared`);
     }
+    dead.close();
     app.configure({ refreshWithin: 60 });
     assert.equal((await fetch(`${app.origin}/bff/token`, { method: 'POST', headers: { ...sameOrigin(), cookie: header } })).status, 200);
   });
@@ -391,9 +406,11 @@ describe('tollgate/bff', () => {
     assert.equal(replay.status, 400);
     assert.equal((await json(replay)).error, 'invalid_request');
 
-    for (const bad of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', 'notes']) {
+    // Another origin, not a path, or what a Location header cannot carry (which once made a 500 after the code was spent).
+    for (const bad of ['//evil.example/x', 'https://evil.example/', '/\\evil.example', 'notes', '/€', '/a b', '/x\u0007']) {
       const res = await fetch(`${app.origin}/bff/login?return_to=${encodeURIComponent(bad)}`, { redirect: 'manual' });
       assert.equal(res.status, 400, bad);
+      assert.equal((await json(res)).error, 'invalid_request', bad);
     }
   });
 
@@ -424,6 +441,8 @@ describe('tollgate/bff', () => {
     assert.equal(got.status, 200);
     assert.deepEqual(await json(got), { method: 'GET', url: '/v1/notes?mine=1', body: '', sub: adaId });
     assert.equal(got.headers.getSetCookie().length, 0, 'the API\'s cookie stays behind');
+    assert.equal(got.headers.get('access-control-allow-origin'), null, 'the API\'s CORS grant stays behind');
+    assert.equal(got.headers.get('access-control-allow-credentials'), null);
     const call = app.apiCalls[calls]!;
     assert.equal(call.headers.cookie, undefined);
     assert.equal(call.headers[BFF_HEADER], undefined);
@@ -435,6 +454,15 @@ describe('tollgate/bff', () => {
     const anonymous = await fetch(`${app.origin}/bff/api/notes`);
     assert.equal(anonymous.status, 401);
     assert.equal(app.apiCalls.length, calls + 2);
+  });
+
+  test('the proxy sends the token to the configured API only: never another host, never outside its path', () => {
+    // A target without a path was the case where `/bff/api//evil.example/x` resolved to https://evil.example/x.
+    assert.equal(targetUrl(new URL('https://api.example'), '//evil.example/x', '')?.origin, 'https://api.example');
+    assert.equal(targetUrl(new URL('https://api.example'), '/\\evil.example/x', '')?.origin, 'https://api.example');
+    assert.equal(targetUrl(new URL('https://api.example/v1'), '/../admin', ''), undefined);
+    assert.equal(targetUrl(new URL('https://api.example/v1/'), '/notes', '?mine=1')?.href, 'https://api.example/v1/notes?mine=1');
+    assert.equal(targetUrl(new URL('https://api.example/v1'), '', '')?.href, 'https://api.example/v1/');
   });
 
   test('a client that must push its requests (PAR) and one that signs its assertions (private_key_jwt) sign in too', async () => {

@@ -126,19 +126,28 @@ describe('FAPI 2.0 Security Profile (--profile fapi2)', () => {
       code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256',
     }).toString();
     const page = await new UserAgent().navigate(url.href, {}, REDIRECT);
-    const error = page.url.startsWith(REDIRECT) ? new URL(page.url).searchParams.get('error') : /\binvalid_request\b/.exec(page.body)?.[0];
-    assert.equal(error, 'invalid_request', `${page.status} ${page.url}`);
+    // Sent back to the client (the redirect URI is registered and exact) with invalid_request; never a login form.
+    assert.ok(page.url.startsWith(REDIRECT), `${page.status} ${page.url}`);
+    assert.equal(new URL(page.url).searchParams.get('error'), 'invalid_request');
+    assert.match(new URL(page.url).searchParams.get('error_description') ?? '', /pushed/i);
+    assert.doesNotMatch(page.body, /name="password"/);
   });
 
   test('tokens need a DPoP proof, and a code bound at PAR to one key cannot be redeemed with another', async () => {
     const rp = await fapiClient(t, 'bank', bankKeys);
     const unbound = await pushAndSignIn(rp, undefined);
     await assert.rejects(oidc.authorizationCodeGrant(rp, unbound.callback, unbound.checks), (err: { error?: string }) => err.error === 'invalid_grant' || err.error === 'invalid_dpop_proof');
+    // The refusal was the missing proof: the same code, with one, is redeemed.
+    assert.equal((await oidc.authorizationCodeGrant(rp, unbound.callback, unbound.checks, undefined, { DPoP: oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256')) })).token_type, 'dpop');
 
     // RFC 9449 §10: the PAR request's proof binds the code to its key.
-    const bound = await pushAndSignIn(rp, oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256')));
+    const rightKey = await oidc.randomDPoPKeyPair('ES256');
+    const bound = await pushAndSignIn(rp, oidc.getDPoPHandle(rp, rightKey));
     const other = oidc.getDPoPHandle(rp, await oidc.randomDPoPKeyPair('ES256'));
     await assert.rejects(oidc.authorizationCodeGrant(rp, bound.callback, bound.checks, undefined, { DPoP: other }), (err: { error?: string }) => err.error === 'invalid_grant' || err.error === 'invalid_dpop_proof');
+    // The refusal was the key's: the same code, with the key the PAR request proved, is redeemed.
+    const tokens = await oidc.authorizationCodeGrant(rp, bound.callback, bound.checks, undefined, { DPoP: oidc.getDPoPHandle(rp, rightKey) });
+    assert.deepEqual(decodeJwt(tokens.access_token).cnf, { jkt: await calculateJwkThumbprint(await exportJWK(rightKey.publicKey)) });
   });
 
   test('client assertions: PS256 and ES256 are accepted, RS256 and an audience other than the issuer are refused', async () => {

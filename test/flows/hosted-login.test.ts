@@ -288,8 +288,8 @@ describe('hosted login and OpenID Connect behaviour', () => {
     const csp = page.headers.get('content-security-policy') ?? '';
     assert.match(csp, /frame-ancestors 'none'/);
     assert.doesNotMatch(csp, /unsafe-inline/);
-    // No inline script: the only script is Tollgate's own file (passkeys), under script-src 'self'.
-    assert.deepEqual([...page.body.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].map((m) => [m[0].match(/src="([^"]+)"/)?.[1], m[1]]), [['/assets/webauthn.js', '']]);
+    // No inline script: the only scripts are Tollgate's own files (passkeys, "Keep me signed in"), under script-src 'self'.
+    assert.deepEqual([...page.body.matchAll(/<script[^>]*>([\s\S]*?)<\/script>/g)].map((m) => [m[0].match(/src="([^"]+)"/)?.[1], m[1]]), [['/assets/webauthn.js', ''], ['/assets/remember-me.js', '']]);
   });
 
   test('every form post needs the interaction\'s CSRF token; a tampered one is a 403 page and logs nobody in', async () => {

@@ -102,6 +102,7 @@ export const COMPONENTS: Record<string, object> = {
             user_agent: nullable(string),
             ip: nullable(string),
             client_ids: strings,
+            remembered: { type: 'boolean', description: '"Keep me signed in": false when the session cookie ends with the browser.' },
           },
         },
       },

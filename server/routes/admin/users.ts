@@ -9,7 +9,7 @@ import { LOCALES } from '../../i18n.ts';
 import type { EmailVerification } from '../../services/email-verification.ts';
 import type { Audit } from '../../services/audit.ts';
 import { accountPatch, newAccountInput, passwordReset, type AccountService, type AccountView } from '../../services/accounts.ts';
-import type { SessionService } from '../../services/sessions.ts';
+import { sessionsOverviewJson, type SessionService } from '../../services/sessions.ts';
 import type { PasswordReset } from '../../services/password-reset.ts';
 import type { AccountDeletion } from '../../services/account-deletion.ts';
 import type { Identities } from '../../federation/identities.ts';
@@ -176,13 +176,7 @@ export function userRoutes(deps: { accounts: AccountService; sessions: SessionSe
       responses: { 200: { description: 'Sessions and grants, newest first', schema: ref('Sessions') } },
       async handle(ctx) {
         const account = await manageable(ctx);
-        const { sessions, grants } = await deps.sessions.overview(account.id);
-        ctx.body = {
-          sessions: sessions.map((s) => ({
-            uid: s.uid, signed_in_at: s.signedInAt ?? null, last_seen_at: s.lastSeenAt ?? null, user_agent: s.userAgent, ip: s.ip, client_ids: s.clientIds,
-          })),
-          grants: grants.map((g) => ({ id: g.id, client_id: g.clientId, scopes: g.scopes, granted_at: g.grantedAt ?? null })),
-        };
+        ctx.body = sessionsOverviewJson(await deps.sessions.overview(account.id));
       },
     }),
     route({

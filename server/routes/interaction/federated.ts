@@ -29,7 +29,7 @@ import type { ReauthenticationRequest, RoundTripChecks, UpstreamIdentity, Upstre
 import { UpstreamSignInError } from '../../federation/upstream-sign-in.ts';
 import type { Locale } from '../../i18n.ts';
 import type { Logger } from '../../logger.ts';
-import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
+import { finish, rememberChosen, type InteractionContext, type InteractionDependencies } from './steps.ts';
 
 /** What social login adds to the interaction routes' dependencies. */
 export interface FederationDependencies {
@@ -46,12 +46,15 @@ export interface RoundTrip {
   provider: string;
   checks: RoundTripChecks;
   locale: Locale;
-  /** sign_in: from the login page of interaction `uid`; link: from the account page of `accountId`'s session `sessionUid`. */
-  intent: { kind: 'sign_in'; uid: string } | { kind: 'link'; accountId: string; sessionUid: string };
+  /**
+   * sign_in: from the login page of interaction `uid`, with its "Keep me
+   * signed in" choice; link: from the account page of `accountId`'s session `sessionUid`.
+   */
+  intent: { kind: 'sign_in'; uid: string; remember?: boolean } | { kind: 'link'; accountId: string; sessionUid: string };
 }
 
 /** The person an upstream vouched for, on their way to /:uid/federated/continue (and kept while a link awaits proof). */
-interface Vouched { uid: string; provider: string; identity: UpstreamIdentity }
+interface Vouched { uid: string; provider: string; identity: UpstreamIdentity; remember?: boolean }
 interface PendingLink extends Vouched { accountId: string }
 
 export const ROUND_TRIP_COOKIE = 'tollgate.federated';
@@ -131,7 +134,9 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
       // The client asked for a fresh sign-in (prompt=login) or one within max_age: so must the upstream.
       const reasons = interaction.prompt.reasons;
       const maxAge = Number(interaction.params.max_age);
-      await beginRoundTrip(ctx, provider, { intent: { kind: 'sign_in', uid: interaction.uid }, locale }, {
+      // "Keep me signed in" (the login page's hidden copy of its checkbox) goes to the upstream and back in the sealed round trip.
+      const remember = rememberChosen((ctx.request.body as Record<string, unknown> | undefined)?.remember);
+      await beginRoundTrip(ctx, provider, { intent: { kind: 'sign_in', uid: interaction.uid, remember }, locale }, {
         reauthenticate: reasons.includes('login_prompt') || reasons.includes('max_age'),
         ...(Number.isInteger(maxAge) && maxAge >= 0 ? { maxAge } : {}),
       });
@@ -188,7 +193,7 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
 
     if (trip.intent.kind === 'link') return linkFromAccountPage(ctx, trip.intent, provider, identity, locale, label);
     const uid = trip.intent.uid;
-    const vouched = await deps.sealer.seal(SEAL.vouched, { uid, provider: provider.id, identity } satisfies Vouched, ROUND_TRIP_SECONDS);
+    const vouched = await deps.sealer.seal(SEAL.vouched, { uid, provider: provider.id, identity, remember: trip.intent.remember === true } satisfies Vouched, ROUND_TRIP_SECONDS);
     ctx.cookies.set(VOUCHED_COOKIE, vouched, cookieOptions(interactionPath(uid), ROUND_TRIP_SECONDS));
     ctx.status = 303;
     ctx.redirect(`${interactionPath(uid)}/federated/continue`);
@@ -258,6 +263,7 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
       if (account && !account.emailVerified) await deps.emailVerification.send(account, locale);
     }
     ctx.state.accountId = outcome.accountId;
+    ctx.state.remember = vouched.remember === true;
     // amr: "fed" only. What the upstream says of its own sign-in (its amr: "mfa", "hwk") is not ours to repeat.
     // auth_time: when the person authenticated at the upstream, when it says (never later than now).
     const authTime = vouched.identity.authTime;
@@ -286,6 +292,8 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
       others: others.map((p) => ({ label: continueWith(p, locale), action: `${base}/federated/${p.id}` })),
       cancelHref: base,
       csrf: ctx.state.csrf,
+      // The other providers' buttons start a new round trip: the choice goes along.
+      remember: pending.remember === true,
       error: options.error,
     }, options.status ?? 200);
   }
@@ -325,6 +333,7 @@ export function federatedSteps(interactionDeps: InteractionDependencies) {
     clear(ctx, PENDING_COOKIE, interactionPath(interaction.uid));
     await deps.audit.record('login.success', { ...seen(ctx, clientId), accountId: pending.accountId, details: { method: 'password', linked: pending.provider } });
     ctx.state.accountId = pending.accountId;
+    ctx.state.remember = pending.remember === true;
     ctx.state.signedInWith = { provider: pending.provider, amr: ['pwd', 'fed'] };
     await next();
   }
@@ -338,7 +347,7 @@ export async function finishFederated(ctx: InteractionContext, deps: Interaction
   await deps.sessions.beforeSignIn(accountId);
   const ts = signedInWith!.authTime;
   await finish(ctx, deps.provider, {
-    login: { accountId, ...signInLevel(signedInWith!.amr), remember: true, ...(ts !== undefined ? { ts } : {}) },
+    login: { accountId, ...signInLevel(signedInWith!.amr), remember: ctx.state.remember === true, ...(ts !== undefined ? { ts } : {}) },
     federation: { provider: signedInWith!.provider },
   }, false);
 }

@@ -14,7 +14,7 @@ import type { Next } from 'koa';
 import { z, ZodError } from 'zod';
 import { ConflictError } from '../../errors.ts';
 import type { AccountView } from '../../services/accounts.ts';
-import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
+import { finish, rememberChosen, rememberField, type InteractionContext, type InteractionDependencies } from './steps.ts';
 import { federatedSteps } from './federated.ts';
 import { isStepUp, secondFactorSteps } from './second-factor.ts';
 import { signInLevel } from '../../mfa/sign-in-levels.ts';
@@ -22,6 +22,7 @@ import { signInLevel } from '../../mfa/sign-in-levels.ts';
 export const loginForm = z.object({
   login: z.string().max(320),
   password: z.string().max(1024),
+  remember: rememberField,
 });
 type LoginForm = z.infer<typeof loginForm>;
 
@@ -29,10 +30,11 @@ export const signupForm = z.object({
   name: z.string().max(200).optional(),
   login: z.string().max(320),
   password: z.string().max(1024),
+  remember: rememberField,
 });
 type SignupForm = z.infer<typeof signupForm>;
 
-interface PageOptions { login?: string; name?: string; error?: string; status?: number }
+interface PageOptions { login?: string; name?: string; error?: string; status?: number; remember?: boolean }
 
 export function loginSteps(deps: InteractionDependencies) {
   const federated = federatedSteps(deps);
@@ -57,11 +59,14 @@ export function loginSteps(deps: InteractionDependencies) {
       csrf: ctx.state.csrf,
       login: options.login ?? (typeof hint === 'string' ? hint : ''),
       error: options.error,
+      // "Keep me signed in": REMEMBER_ME_DEFAULT, or what was chosen before a refusal.
+      remember: options.remember ?? deps.rememberMeDefault,
       providers,
       // "Sign in with a passkey": the webauthn.js form (a discoverable credential, second-factor.ts).
       passkeyAction: `${base}/passkey`,
       passkeyOptions,
-      scripts: ['webauthn.js'],
+      // remember-me.js: the passkey and social forms send the checkbox's state too.
+      scripts: ['webauthn.js', 'remember-me.js'],
     }, options.status);
   }
 
@@ -75,6 +80,7 @@ export function loginSteps(deps: InteractionDependencies) {
       login: options.login ?? '',
       name: options.name ?? '',
       error: options.error,
+      remember: options.remember ?? deps.rememberMeDefault,
     }, options.status);
   }
 
@@ -96,7 +102,7 @@ export function loginSteps(deps: InteractionDependencies) {
   async function throttleLogin(ctx: InteractionContext, next: Next): Promise<void> {
     const form = ctx.state.form as LoginForm;
     const wait = await deps.throttle.attempt(form.login.trim().toLowerCase(), ctx.ip);
-    if (wait > 0) return renderLogin(ctx, { login: form.login, error: throttled(ctx, wait), status: 429 });
+    if (wait > 0) return renderLogin(ctx, { login: form.login, error: throttled(ctx, wait), status: 429, remember: rememberChosen(form.remember) });
     await next();
   }
 
@@ -108,7 +114,7 @@ export function loginSteps(deps: InteractionDependencies) {
     if (!result.ok) {
       // The account it was meant for, when the e-mail is one; never what was typed (people type passwords into e-mail fields).
       await deps.audit.record('login.failure', { ...seen, accountId: result.accountId });
-      return renderLogin(ctx, { login: form.login, error: t(ctx)('login.failed'), status: 401 });
+      return renderLogin(ctx, { login: form.login, error: t(ctx)('login.failed'), status: 401, remember: rememberChosen(form.remember) });
     }
     await deps.audit.record('login.success', { ...seen, accountId: result.account.id });
     // The throttle starts afresh only once the whole sign-in succeeds (signIn, or after the second factor):
@@ -116,6 +122,7 @@ export function loginSteps(deps: InteractionDependencies) {
     ctx.state.throttledAs = email;
     ctx.state.accountId = result.account.id;
     ctx.state.signingIn = result.account;
+    ctx.state.remember = rememberChosen(form.remember);
     await next();
   }
 
@@ -143,20 +150,22 @@ export function loginSteps(deps: InteractionDependencies) {
 
   async function createAccount(ctx: InteractionContext, next: Next): Promise<void> {
     const { login, password } = ctx.state.form as SignupForm;
+    const remember = rememberChosen((ctx.state.form as SignupForm).remember);
     const name = (ctx.state.form as SignupForm).name?.trim() || undefined;
     let created: AccountView;
     try {
       created = await deps.accounts.create({ email: login, password, name });
     } catch (err) {
-      if (err instanceof ConflictError) return renderSignup(ctx, { login, name, error: t(ctx)('signup.taken'), status: 409 });
+      if (err instanceof ConflictError) return renderSignup(ctx, { login, name, error: t(ctx)('signup.taken'), status: 409, remember });
       if (err instanceof ZodError) {
         const field = err.issues[0]?.path[0];
         const message = field === 'password' ? 'signup.invalidPassword' : field === 'name' ? 'signup.invalidName' : 'signup.invalidEmail';
-        return renderSignup(ctx, { login, name, error: t(ctx)(message), status: 400 });
+        return renderSignup(ctx, { login, name, error: t(ctx)(message), status: 400, remember });
       }
       throw err;
     }
     ctx.state.accountId = created.id;
+    ctx.state.remember = remember;
     // Just made: no second factor yet (the second-factor step need not read it again).
     ctx.state.signingIn = { id: created.id, roles: created.roles, hasSecondFactor: false };
     // In the page's language; with mail off, nothing goes (the account page says verification is unavailable).
@@ -185,8 +194,8 @@ export function loginSteps(deps: InteractionDependencies) {
   async function signIn(ctx: InteractionContext): Promise<void> {
     await deps.sessions.beforeSignIn(ctx.state.accountId);
     if (ctx.state.throttledAs) await deps.throttle.succeeded(ctx.state.throttledAs, ctx.ip);
-    // amr: RFC 8176 "pwd", one factor (mfa/sign-in-levels.ts). `remember` keeps the session across browser restarts.
-    await finish(ctx, deps.provider, { login: { accountId: ctx.state.accountId, ...signInLevel(['pwd']), remember: true } }, false);
+    // amr: RFC 8176 "pwd", one factor (mfa/sign-in-levels.ts). `remember`: "Keep me signed in"; false ends the session with the browser (oidc/remember-me.ts).
+    await finish(ctx, deps.provider, { login: { accountId: ctx.state.accountId, ...signInLevel(['pwd']), remember: ctx.state.remember === true } }, false);
   }
 
   return { showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, requireVerifiedEmail, signIn };

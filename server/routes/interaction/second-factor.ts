@@ -32,7 +32,7 @@ import { mfaRequiredFor } from '../../mfa/policy.ts';
 import { REQUIRE_MFA_METADATA } from '../../oidc/configuration.ts';
 import { ACR_MFA, passkeyMethods, signInLevel } from '../../mfa/sign-in-levels.ts';
 import { FEDERATED_AMR } from '../../oidc/sign-in-method.ts';
-import { finish, type InteractionContext, type InteractionDependencies } from './steps.ts';
+import { finish, rememberChosen, rememberField, type InteractionContext, type InteractionDependencies } from './steps.ts';
 
 export interface SecondFactorDependencies {
   mfa: MfaService;
@@ -56,6 +56,8 @@ interface Pending {
   enrolled?: string[];
   /** A step-up of the interaction's session (no cookie; the session is the first factor). */
   stepUp?: boolean;
+  /** "Keep me signed in", as the first step's form chose it (a step-up keeps its session's choice). */
+  remember?: boolean;
 }
 
 const PENDING_COOKIE = 'tollgate.mfa';
@@ -80,7 +82,7 @@ type SecondFactorForm = z.infer<typeof secondFactorForm>;
 
 const totpForm = z.object({ code: z.string().max(64) });
 // The name's bound is the service's (PASSKEY_NAME_MAX): a longer one is refused with the passkey page's message, not a generic error page.
-const passkeyForm = z.object({ webauthn_response: z.string().max(65_536), name: z.string().max(PASSKEY_NAME_MAX).optional() });
+const passkeyForm = z.object({ webauthn_response: z.string().max(65_536), name: z.string().max(PASSKEY_NAME_MAX).optional(), remember: rememberField });
 
 /** Whether the interaction asks only for a second factor on top of its session (a step-up). */
 export function isStepUp(ctx: InteractionContext): boolean {
@@ -137,6 +139,7 @@ export function secondFactorSteps(deps: InteractionDependencies) {
       uid: interaction.uid,
       accountId,
       methods: signedInWith ? signedInWith.amr : ['pwd'],
+      remember: ctx.state.remember === true,
       ...(signedInWith ? { provider: signedInWith.provider, ...(signedInWith.authTime !== undefined ? { ts: signedInWith.authTime } : {}) } : {}),
     };
     await seal(ctx, pending);
@@ -271,7 +274,8 @@ export function secondFactorSteps(deps: InteractionDependencies) {
 
   function loginResult(pending: Pending, amr: string[], acr: string) {
     return {
-      login: { accountId: pending.accountId, amr, acr, remember: true, ...(pending.ts !== undefined ? { ts: pending.ts } : {}) },
+      // `remember` (oidc/remember-me.ts): a step-up states none, and its session keeps the choice it was made with.
+      login: { accountId: pending.accountId, amr, acr, ...(pending.stepUp ? {} : { remember: pending.remember === true }), ...(pending.ts !== undefined ? { ts: pending.ts } : {}) },
       ...(pending.provider ? { federation: { provider: pending.provider } } : {}),
     };
   }
@@ -401,7 +405,7 @@ export function secondFactorSteps(deps: InteractionDependencies) {
     await deps.audit.record('login.success', { ...seen(ctx), accountId: account.id, details: { method: 'passkey' } });
     await deps.throttle.succeeded(`passkey:${ctx.ip}`, ctx.ip);
     ctx.state.accountId = account.id;
-    ctx.state.pending = { uid: ctx.state.interaction.uid, accountId: account.id, methods: [], email: account.email };
+    ctx.state.pending = { uid: ctx.state.interaction.uid, accountId: account.id, methods: [], remember: rememberChosen(parsed.data?.remember), email: account.email };
     ctx.state.secondMethods = passkeyMethods(used);
     await next();
   }

@@ -11,7 +11,7 @@
 import type { RouterContext, RouterMiddleware } from '@koa/router';
 import type { Next } from 'koa';
 import type Provider from 'oidc-provider';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { Locale } from '../../i18n.ts';
 import type { SignInAccount, StoredAccount } from '../../repositories/account-repository.ts';
 import type { AccountService } from '../../services/accounts.ts';
@@ -33,6 +33,8 @@ export interface InteractionDependencies {
   /** The issuer's path (empty at the root): form actions are absolute paths. */
   prefix: string;
   signupEnabled: boolean;
+  /** REMEMBER_ME_DEFAULT: "Keep me signed in" starts checked. */
+  rememberMeDefault: boolean;
   audit: Audit;
   /** Its concurrent-login policy runs once a person has proven who they are, before the session is made. */
   sessions: Pick<SessionService, 'beforeSignIn'>;
@@ -62,6 +64,12 @@ export interface InteractionState {
   accountId: string;
   /** checkPassword, createAccount: the account as they have it (roles, whether it has a second factor), for the second-factor step. */
   signingIn?: Pick<SignInAccount, 'id' | 'roles' | 'hasSecondFactor'>;
+  /**
+   * "Keep me signed in" for this sign-in (issue 18): from the login, sign-up
+   * or passkey form, or carried through a social sign-in's round trip; the
+   * login result's `remember` (oidc/remember-me.ts).
+   */
+  remember?: boolean;
   /** checkPassword: the e-mail whose throttle count starts afresh once the sign-in completes. */
   throttledAs?: string;
   /** A social sign-in (federated.ts): the provider, and the `amr` to hand oidc-provider. */
@@ -69,7 +77,7 @@ export interface InteractionState {
   /** The account of the interaction's session (loadSignedInAccount), for consent. */
   account: StoredAccount;
   /** loadPending (second-factor.ts): what the first factor proved, and the account's e-mail (the throttle's key). */
-  pending?: { uid: string; accountId: string; methods: string[]; provider?: string; ts?: number; enrolled?: string[]; stepUp?: boolean; email: string };
+  pending?: { uid: string; accountId: string; methods: string[]; provider?: string; ts?: number; enrolled?: string[]; stepUp?: boolean; remember?: boolean; email: string };
   /** checkSecondFactor / signInWithPasskey: the `amr` values the second factor adds. */
   secondMethods?: string[];
   /** A recovery code was used: how many remain. */
@@ -139,6 +147,18 @@ export function interactionSteps(deps: InteractionDependencies) {
   }
 
   return { loadInteraction, requireCsrf, requirePrompt, onPrompt, parseForm };
+}
+
+/**
+ * The `remember` field of a sign-in form: a checked checkbox sends `on`; an
+ * unchecked one sends nothing, and the hidden copies on the login page's
+ * other forms (views/assets/remember-me.js) send an empty value.
+ */
+export const rememberField = z.string().max(8).optional();
+
+/** Whether a form's `remember` field says "keep me signed in". */
+export function rememberChosen(value: unknown): boolean {
+  return value === 'on' || value === 'true' || value === '1';
 }
 
 /** Hands a result back to oidc-provider and sends the browser on with 303 (RFC 9700 §4.12: never 307 after a POST). */
