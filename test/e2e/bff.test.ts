@@ -27,6 +27,9 @@ const REFRESH_COOKIE = 'tollgate-bff-refresh';
 /** The page re-issues when its token has less than 10 s left: 55 s on its clock expires a 60 s token. */
 const EXPIRE_IN_PAGE = 55_000;
 
+/** A test that breaks waits for a selector that never comes (Playwright's 30 s each): it fails then, it does not hang the run. */
+const TEST_TIMEOUT = 120_000;
+
 type Spa = Awaited<ReturnType<typeof startSpaServer>>;
 
 /** Over a second of real time: the BFF's cached access token is then old enough to be refreshed at the next re-issue. */
@@ -106,16 +109,9 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
   async function signIn(page: Page, app: Spa) {
     await signedOutView(page);
     await page.click('#sign-in');
-    await signInOnPage(page, ADA, PASSWORD);
-    await allowIfAsked(page, app);
+    // A first-party client: no consent page, although the BFF asks offline_access with prompt=consent.
+    await signInOnPage(page, ADA, PASSWORD, `${app.origin}/`);
     await signedInView(page);
-  }
-
-  /** offline_access (the refresh token) is asked for with prompt=consent: Tollgate may show its consent page. */
-  async function allowIfAsked(page: Page, app: Spa) {
-    const allow = page.locator('button:has-text("Allow")');
-    await allow.or(page.locator('#signed-in:not([hidden])')).first().waitFor();
-    if (await allow.isVisible()) await Promise.all([page.waitForURL(`${app.origin}/`), allow.click()]);
   }
 
   /** The refresh token the browser holds, opened with the BFF's own sealer (the test may; no script can). */
@@ -144,7 +140,7 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     return seen;
   }
 
-  test('sign in through the app, call the API both ways, silent re-issue, reload: no script ever sees the refresh token', async () => {
+  test('sign in through the app, call the API both ways, silent re-issue, reload: no script ever sees the refresh token', { timeout: TEST_TIMEOUT }, async () => {
     const { context } = await newBrowser();
     const { page, bodies } = await openApp(context, spa);
     const sent = bearerTokens(page);
@@ -228,7 +224,7 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     assert.equal(await refreshTokenIn(context), undefined);
   });
 
-  test('forced logout through the admin API: the app\'s next re-issue fails and it shows the sign-in button', async () => {
+  test('forced logout through the admin API: the app\'s next re-issue fails and it shows the sign-in button', { timeout: TEST_TIMEOUT }, async () => {
     const { context } = await newBrowser();
     const { page } = await openApp(context, spa);
     await signIn(page, spa);
@@ -247,7 +243,7 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     assert.equal(await refreshTokenIn(context), undefined, 'the BFF cleared its cookies');
   });
 
-  test('back-channel logout: a forced logout at Tollgate ends the BFF session at once, the reload shows signed out', async () => {
+  test('back-channel logout: a forced logout at Tollgate ends the BFF session at once, the reload shows signed out', { timeout: TEST_TIMEOUT }, async () => {
     const { context } = await newBrowser();
     const { page } = await openApp(context, spaBcl);
     await signIn(page, spaBcl);
@@ -261,7 +257,7 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     assert.equal(await refreshTokenIn(context), undefined);
   });
 
-  test('a refresh cookie copied into a second browser, used after the first refreshed: reuse detected, both are signed out', async () => {
+  test('a refresh cookie copied into a second browser, used after the first refreshed: reuse detected, both are signed out', { timeout: TEST_TIMEOUT }, async () => {
     const owner = await newBrowser();
     const { page } = await openApp(owner.context, spa);
     await signIn(page, spa);
@@ -286,7 +282,7 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     await signedOutView(page);
   });
 
-  test('CSRF: a cross-site form POST and cross-origin fetches to /bff/token and /bff/logout are refused; the person stays signed in', async () => {
+  test('CSRF: a cross-site form POST and cross-origin fetches to /bff/token and /bff/logout are refused; the person stays signed in', { timeout: TEST_TIMEOUT }, async () => {
     const { context } = await newBrowser();
     const { page } = await openApp(context, spa);
     await signIn(page, spa);
@@ -328,35 +324,41 @@ describe('the example app (examples/spa) with tollgate/bff in Chromium', { skip:
     assert.equal((await call(page, '#call-proxy')).status, '200');
   });
 
-  test('remember me: not remembered, the sign-in ends with the browser; remembered, a reload after a restart is still signed in', async (tc) => {
-    const { context } = await newBrowser();
-    const { page } = await openApp(context, spa);
-    await signedOutView(page);
-    await page.click('#sign-in');
-    await page.waitForSelector('input[name="password"]');
-    const remember = page.locator('input[type="checkbox"][name*="remember" i]');
-    if ((await remember.count()) === 0) {
-      tc.skip('Tollgate\'s login page has no "remember me" yet (issue 18 point 1, the remember_me ID-token claim)');
-      return;
+  test('remember me: not remembered, the sign-in ends with the browser; remembered, a reload after a restart is still signed in', { timeout: TEST_TIMEOUT }, async () => {
+    /** Signs in with "Keep me signed in" as asked; the BFF's cookies as the browser holds them. */
+    async function signInRemembering(remember: boolean) {
+      const { context } = await newBrowser();
+      const { page } = await openApp(context, spa);
+      await signedOutView(page);
+      await page.click('#sign-in');
+      await page.waitForSelector('input[name="password"]');
+      await page.setChecked('#remember', remember);
+      await page.fill('input[name="login"]', ADA);
+      await page.fill('input[name="password"]', PASSWORD);
+      await Promise.all([page.waitForURL(`${spa.origin}/`), page.click('button[type="submit"]')]);
+      await signedInView(page);
+      const session = (await context.cookies()).find((c) => c.name === 'tollgate-bff-session')!;
+      assert.equal((await sealer.open('tollgate-bff-session', session.value))?.rem, remember, 'the ID token\'s remember_me, kept by the BFF');
+      return { context, bffCookies: (await context.cookies()).filter((c) => c.name.startsWith('tollgate-bff-')) };
     }
-    await remember.uncheck();
-    await page.fill('input[name="login"]', ADA);
-    await page.fill('input[name="password"]', PASSWORD);
-    await page.click('button[type="submit"]');
-    await allowIfAsked(page, spa);
-    await signedInView(page);
-    const session = (await context.cookies()).find((c) => c.name === 'tollgate-bff-session')!;
-    const claims = await sealer.open('tollgate-bff-session', session.value);
-    if (claims?.rem !== false) {
-      tc.skip('the ID token carries no remember_me claim yet (issue 18 point 1)');
-      return;
+    /** A browser restart keeps persistent cookies only: a new browser given those, and the app opened in it. */
+    async function restart(context: BrowserContext) {
+      const restarted = await newBrowser();
+      await restarted.context.addCookies((await context.cookies()).filter((c) => c.expires !== -1));
+      return (await openApp(restarted.context, spa)).page;
     }
-    // A browser restart keeps persistent cookies only: the BFF's are session cookies here.
-    const bffCookies = (await context.cookies()).filter((c) => c.name.startsWith('tollgate-bff-'));
-    assert.ok(bffCookies.every((c) => c.expires === -1), 'browser-session cookies');
-    const restarted = await newBrowser();
-    await restarted.context.addCookies((await context.cookies()).filter((c) => c.expires !== -1));
-    const after = await openApp(restarted.context, spa);
-    await signedOutView(after.page);
+
+    const forgotten = await signInRemembering(false);
+    assert.deepEqual(forgotten.bffCookies.map((c) => [c.name, c.expires]).sort(), [['tollgate-bff-access', -1], ['tollgate-bff-refresh', -1], ['tollgate-bff-session', -1]], 'browser-session cookies');
+    await signedOutView(await restart(forgotten.context));
+
+    const remembered = await signInRemembering(true);
+    const now = Date.now() / 1000;
+    assert.equal(remembered.bffCookies.length, 3);
+    for (const c of remembered.bffCookies) assert.ok(c.expires > now + 3600, `${c.name} persists (expires ${c.expires})`);
+    const after = await restart(remembered.context);
+    await signedInView(after);
+    assert.equal(await after.textContent('#name'), 'Ada Lovelace');
+    assert.equal((await call(after, '#call-proxy')).status, '200');
   });
 });

@@ -22,7 +22,7 @@ describe('hosted login and OpenID Connect behaviour', () => {
     t = await startTestTollgate();
     await t.tollgate.clients.register({ id: 'web', name: 'Photo <Prints>', secret: 'web-client-secret-long-enough-0123456789', redirectUris: [REDIRECT], postLogoutRedirectUris: [LOGOUT_REDIRECT], scope: 'openid profile email offline_access basic admin' });
     await t.tollgate.clients.register({ id: 'spa', public: true, redirectUris: [REDIRECT], scope: 'openid email basic' });
-    await t.tollgate.clients.register({ id: 'ours', firstParty: true, secret: 'first-party-secret-long-enough-0123456789', redirectUris: [REDIRECT], scope: 'openid profile email basic' });
+    await t.tollgate.clients.register({ id: 'ours', firstParty: true, secret: 'first-party-secret-long-enough-0123456789', redirectUris: [REDIRECT], scope: 'openid profile email offline_access basic', grantTypes: ['authorization_code', 'refresh_token'] });
     for (const email of ['ada@example.test', 'bob@example.test', 'cy@example.test', 'dee@example.test', 'eve@example.test', 'fay@example.test']) {
       await t.tollgate.accounts.create({ email, password: PASSWORD, name: email.split('@')[0] });
     }
@@ -154,6 +154,15 @@ describe('hosted login and OpenID Connect behaviour', () => {
     assert.equal(decodeJwt((await codeFrom(firstParty, sameSession.url, more)).access_token).scope, 'openid profile email basic');
     const fresh = await authorizationRequest(firstParty, { scope: 'openid email' });
     assert.ok((await logInWith(new UserAgent(), fresh.url, { email: 'eve@example.test', password: PASSWORD }, false)).url.startsWith(REDIRECT));
+  });
+
+  test('a first-party client skips consent under prompt=consent too, and gets its refresh token (offline_access needs prompt=consent)', async () => {
+    const request = await authorizationRequest(firstParty, { scope: 'openid offline_access basic', prompt: 'consent' });
+    const callback = await logInWith(new UserAgent(), request.url, { email: 'eve@example.test', password: PASSWORD }, false);
+    assert.ok(callback.url.startsWith(REDIRECT), `no consent page: ${callback.body.slice(0, 200)}`);
+    const tokens = await codeFrom(firstParty, callback.url, request);
+    assert.ok(tokens.refresh_token, 'a refresh token');
+    assert.equal(decodeJwt(tokens.access_token).scope, 'openid basic');
   });
 
   test('denying consent returns access_denied to the client', async () => {

@@ -16,7 +16,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router<Interac
   const {
     showLogin, invalidLogin, throttleLogin, checkPassword, requireSignup, showSignup, invalidSignup, throttleSignup, createAccount, requireVerifiedEmail, signIn,
   } = loginSteps(deps);
-  const { loadSignedInAccount, showConsent, grantConsent, denyRequest } = consentSteps(deps);
+  const { loadSignedInAccount, grantFirstParty, showConsent, grantConsent, denyRequest } = consentSteps(deps);
   const { startSignIn, takeCallback, continueSignIn, linkWithPassword } = federatedSteps(deps);
   const signInFederated: typeof signIn = (ctx) => finishFederated(ctx, deps);
   const {
@@ -30,7 +30,7 @@ export function interactionRoutes(deps: InteractionDependencies): Router<Interac
   const router = new Router<InteractionState>();
   // The upstream's redirect: no uid in its path (one redirect URI per provider), so before '/:uid'.
   router.get('/federated/:provider/callback', takeCallback);
-  router.get('/:uid', loadInteraction, onPrompt('login', showLogin), loadSignedInAccount, showConsent);
+  router.get('/:uid', loadInteraction, onPrompt('login', showLogin), loadSignedInAccount, grantFirstParty, showConsent);
   router.post('/:uid/login', loadInteraction, requireCsrf, requirePrompt('login'), parseForm(loginForm, invalidLogin), throttleLogin, checkPassword, requireVerifiedEmail, requireSecondFactor, signIn);
   router.get('/:uid/signup', requireSignup, loadInteraction, showSignup);
   router.post('/:uid/signup', requireSignup, loadInteraction, requireCsrf, requirePrompt('login'), throttleSignup, parseForm(signupForm, invalidSignup), createAccount, requireVerifiedEmail, requireSecondFactor, signIn);

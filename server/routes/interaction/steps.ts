@@ -56,6 +56,8 @@ export interface InteractionState {
   interaction: Interaction;
   locale: Locale;
   clientName: string | undefined;
+  /** The client is one of ours (`first_party`): it never shows a consent page (consent.ts). */
+  firstParty: boolean;
   base: string;
   csrf: string;
   /** parseForm: the body as its schema parsed it. */
@@ -108,6 +110,7 @@ export function interactionSteps(deps: InteractionDependencies) {
       interaction,
       locale: deps.pages.localeOf(ctx, interaction.params.ui_locales),
       clientName: client?.clientName ?? client?.clientId,
+      firstParty: (client as { first_party?: unknown } | undefined)?.first_party === true,
       base: `${deps.prefix}/interaction/${interaction.uid}`,
       csrf: deps.csrf.tokenFor(interaction.uid),
     });
