@@ -646,10 +646,11 @@ describe('tollgate/bff', () => {
     }
   });
 
-  test('the built package imports jose, openid-client and Node\'s own modules only', async () => {
+  test('the built package, its type declarations included, imports jose, openid-client and Node\'s own modules only', async () => {
     const dir = path.join(ROOT, 'dist/bff');
-    const files = (await readdir(dir)).filter((f) => f.endsWith('.js'));
-    assert.ok(files.includes('index.js'));
+    // Declarations too: an app without @types/koa (or without Koa) must compile against them.
+    const files = (await readdir(dir)).filter((f) => f.endsWith('.js') || f.endsWith('.d.ts'));
+    assert.ok(files.includes('index.js') && files.includes('index.d.ts'));
     const imported = new Set<string>();
     for (const file of files) {
       const text = await readFile(path.join(dir, file), 'utf8');
