@@ -21,8 +21,17 @@
 //   (sign, sign + encrypt, decrypt + verify, DPoP proofs), run after the
 //   servers have stopped, pinned to the server's core. `--only
 //   token_protection` runs it alone, without starting the servers.
+//
+// Browser apps (issue 18; docs/bff.md, "Cost"):
+// - bff_proxy: GET /notes of the example notes API, directly with the
+//   access token and through tollgate/bff's /bff/api/* proxy with the
+//   browser's cookies (the session opened, the cached access token used),
+//   the BFF and the API in one process on the server's core
+//   (bench/bff-app.ts): one request at a time (the added latency, µs
+//   resolution) and at --connections (req/s, the BFF's CPU per call).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomUUID, sign as signWith } from 'node:crypto';
+import { generateKeyPairSync, randomBytes, randomUUID, sign as signWith } from 'node:crypto';
+import { Agent, request as httpRequest } from 'node:http';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -45,7 +54,7 @@ const USAGE = `usage: npm run bench -- [options]
   --database-url URL       PostgreSQL instead of the embedded database
   --redis-url URL          with Redis
   --only NAMES             comma-separated: client_credentials, client_credentials_dpop, client_credentials_encrypted,
-                           jwks, discovery, refresh, refresh_openid, verify, login, federated_login, token_protection
+                           jwks, discovery, refresh, refresh_openid, verify, login, federated_login, bff_proxy, token_protection
   --metrics                with METRICS_PORT set (Prometheus metrics on), to measure their cost
   BENCH_NODE_ARGS="..."    flags for the server's node (e.g. --cpu-prof --cpu-prof-dir=DIR)
 `;
@@ -73,7 +82,7 @@ if (args.help) {
 }
 const SCENARIOS = [
   'client_credentials', 'client_credentials_dpop', 'client_credentials_encrypted', 'jwks', 'discovery', 'refresh', 'refresh_openid', 'verify', 'login', 'federated_login',
-  'token_protection',
+  'bff_proxy', 'token_protection',
 ];
 /** Scenarios that need the servers running (token_protection does not). */
 const HTTP_SCENARIOS = SCENARIOS.filter((name) => name !== 'token_protection');
@@ -198,7 +207,7 @@ async function load(scenario: string, options: autocannon.Options, proofs?: Dpop
   // Enough proofs for the window at twice the warm-up's pace (the warm-up is the slower: JIT, first writes), plus each connection's first request.
   proofs?.fill(Math.max(DPOP_WARM_UP_PROOFS, Math.ceil(warmUp.requests.total * duration)) + 2 * connections, duration);
   const cpuBefore = cpuSeconds(measured);
-  const result = await autocannon({ ...options, ...proofs?.options, duration, connections });
+  const result = await autocannon({ ...options, ...proofs?.options, duration, connections: options.connections ?? connections });
   const late = proofs?.signedLate() ? ` (${proofs.signedLate()} proofs signed during the window)` : '';
   return {
     scenario: `${scenario}${late}`,
@@ -344,9 +353,8 @@ async function tollgateFamilies(base: string, clientId: string, secret: string, 
     const url = oidc.buildAuthorizationUrl(config, { redirect_uri: redirect, scope: `${openid ? 'openid ' : ''}offline_access basic`, prompt: 'consent', code_challenge: await oidc.calculatePKCECodeChallenge(verifier), code_challenge_method: 'S256' });
     const agent = new UserAgent();
     const page = await agent.navigate(url.href, {}, redirect);
-    let back = await agent.submit(page, '/login', { login: email, password }, redirect);
-    // prompt=consent (required for offline_access) shows the consent page even to a first-party client.
-    if (back.body.includes('/confirm')) back = await agent.submit(back, '/confirm', {}, redirect);
+    // prompt=consent (required for offline_access): a first-party client is not shown the consent page.
+    const back = await agent.submit(page, '/login', { login: email, password }, redirect);
     const tokens = await oidc.authorizationCodeGrant(config, new URL(back.url), { pkceCodeVerifier: verifier });
     families.push(tokens.refresh_token!);
   }
@@ -424,6 +432,78 @@ async function verifications(base: string, token: string): Promise<Row> {
   return rounds('verifyAccessToken (toolkit, ES256, sequential, one core)', run, latencies, () => 0, 3);
 }
 
+interface BffRows { sequential: [direct: Row, proxied: Row]; concurrent: [direct: Row, proxied: Row] }
+
+/**
+ * bff_proxy: bench/bff-app.ts (the example app's BFF and the notes API) on
+ * the server's core; a person signed in through the BFF (Tollgate's login
+ * page, "Keep me signed in"); then GET /notes directly with the access
+ * token, and through /bff/api/notes with the BFF's cookies only. The
+ * access token lives 15 minutes and the BFF refreshes in its last 30 s: no
+ * refresh (no Set-Cookie) happens during the windows, which is checked.
+ */
+async function bffProxy(base: string, client: { id: string; secret: string; port: number }, email: string, password: string, audience: string): Promise<BffRows> {
+  const child = tsx(['bench/bff-app.ts'], {
+    ...process.env, ISSUER: base, CLIENT_ID: client.id, CLIENT_SECRET: client.secret, COOKIE_SECRET: randomBytes(32).toString('base64url'), API_AUDIENCE: audience, PORT: String(client.port),
+  }, 0);
+  try {
+    const { app, api } = await new Promise<{ app: string; api: string }>((resolve, reject) => {
+      let buffer = '';
+      child.stdout!.on('data', (d: Buffer) => {
+        buffer += d;
+        const line = buffer.split('\n').find((l) => l.startsWith('{'));
+        if (line) resolve(JSON.parse(line) as { app: string; api: string });
+      });
+      child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
+      child.on('close', (code) => reject(new Error(`bench/bff-app.ts exited (${code}) before listening`)));
+    });
+    const agent = new UserAgent();
+    const login = await agent.navigate(`${app}/bff/login?return_to=%2F`);
+    const signedIn = await agent.submit(login, '/login', { login: email, password, remember: 'on' });
+    if (signedIn.url !== `${app}/`) throw new Error(`the sign-in through the BFF ended at ${signedIn.url} (${signedIn.status})`);
+    const issued = await agent.once(`${app}/bff/token`, { method: 'POST', headers: { 'x-tollgate-bff': '1', origin: app } });
+    const { access_token: token } = (await issued.json()) as { access_token: string };
+    const cookie = agent.cookieEntries().filter(([name]) => name.startsWith('tollgate-bff-')).map(([k, v]) => `${k}=${v}`).join('; ');
+    const direct = { url: `${api}/notes`, headers: { authorization: `Bearer ${token}` } };
+    const proxied = { url: `${app}/bff/api/notes`, headers: { cookie } };
+    for (const target of [direct, proxied]) {
+      const res = await fetch(target.url, { headers: target.headers });
+      if (res.status !== 200 || res.headers.getSetCookie().length) throw new Error(`${target.url} answered ${res.status}${res.headers.getSetCookie().length ? ' with Set-Cookie' : ''}: ${await res.text()}`);
+    }
+    measured = child.pid;
+    const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
+    /** One request at a time over one kept-alive connection, each timed in µs. */
+    const sequential = (label: string, target: { url: string; headers: Record<string, string> }) => {
+      const latencies: number[] = [];
+      let failures = 0;
+      const once = () => new Promise<number>((resolve, reject) => {
+        httpRequest(target.url, { agent: keepAlive, headers: target.headers }, (res) => {
+          res.resume();
+          res.on('end', () => resolve(res.statusCode ?? 0));
+        }).on('error', reject).end();
+      });
+      const run = async (seconds: number, record: boolean) => {
+        const until = performance.now() + seconds * 1000;
+        while (performance.now() < until) {
+          const started = performance.now();
+          if (await once() !== 200) failures += 1;
+          else if (record) latencies.push(performance.now() - started);
+        }
+      };
+      return rounds(label, run, latencies, () => failures, 3);
+    };
+    const rows: BffRows = {
+      sequential: [await sequential('GET /notes at the API, bearer token', direct), await sequential('GET /bff/api/notes through tollgate/bff, cookies', proxied)],
+      concurrent: [await load('GET /notes at the API, bearer token', direct), await load('GET /bff/api/notes through tollgate/bff, cookies', proxied)],
+    };
+    keepAlive.destroy();
+    return rows;
+  } finally {
+    child.kill('SIGTERM');
+    await new Promise((resolve) => child.once('close', resolve));
+  }
+}
+
 async function argon2Cost(): Promise<number> {
   const hash = await hashPassword('bench password 0123456789');
   const times: number[] = [];
@@ -485,6 +565,15 @@ async function httpScenarios() {
     const { client_secret: encSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-enc`, '--grant-types', 'client_credentials', '--scope', 'basic bench:read'])) as { client_secret: string };
     encrypted = { secret: encSecret, privateKey };
   }
+  // bff_proxy: a first-party web client for tollgate/bff, on a port chosen now (its redirect URI is registered before it listens).
+  let bffClient: { id: string; secret: string; port: number } | undefined;
+  if (want('bff_proxy')) {
+    const bffPort = await freePort();
+    const id = `${clientId}-bff`;
+    const { client_secret: bffSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', id, '--first-party', '--redirect-uri', `http://localhost:${bffPort}/bff/callback`, '--scope', 'openid profile email offline_access basic'])) as { client_secret: string };
+    bffClient = { id, secret: bffSecret, port: bffPort };
+  }
+  let bffRows: BffRows | undefined;
   // federated_login: a real OpenID provider in a process of its own on loopback, registered as an operator would.
   let upstream: UpstreamOp | undefined;
   if (want('federated_login')) {
@@ -587,6 +676,16 @@ async function httpScenarios() {
       federatedCpuMs = row.cpuMs;
       rows.push(row);
     }
+    if (bffClient) {
+      const res = await fetch(`${base}/token`, {
+        method: 'POST',
+        headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'grant_type=client_credentials&scope=basic',
+      });
+      const audience = String(decodeJwt(((await res.json()) as { access_token: string }).access_token).aud);
+      bffRows = await bffProxy(base, bffClient, `${clientId}@bench.example`, loginPassword, audience);
+      measured = server.child.pid;
+    }
   } finally {
     await upstream?.close();
     for (const child of [server.child, bare.child]) {
@@ -607,6 +706,16 @@ async function httpScenarios() {
   }
   if (loginCpuMs !== undefined) process.stdout.write(`\nserver CPU per full sign-in (all threads, argon2id included): ${loginCpuMs} ms\n`);
   if (federatedCpuMs !== undefined) process.stdout.write(`server CPU per sign-in through the upstream (Tollgate's only; the upstream runs in its own process): ${federatedCpuMs} ms\n`);
+  if (bffRows) {
+    const [seqDirect, seqProxied] = bffRows.sequential;
+    const [direct, proxied] = bffRows.concurrent;
+    process.stdout.write('\ntollgate/bff API proxy: GET /notes (examples/notes-api.ts) directly and through /bff/api/* (the BFF and the API in one process on the server\'s core; CPU is that process\'s)\n\n');
+    process.stdout.write('| connections | API directly req/s (p50, p99 ms) | through the BFF req/s (p50, p99 ms) | ratio req/s | added p50 ms | CPU µs/req direct → proxied |\n|---|---:|---:|---:|---:|---:|\n');
+    for (const [n, d, p, digits] of [[1, seqDirect, seqProxied, 3], [connections, direct, proxied, 0]] as const) {
+      process.stdout.write(`| ${n} | ${d.rps} (${d.p50}, ${d.p99}) | ${p.rps} (${p.p50}, ${p.p99}) | ${(p.rps / d.rps).toFixed(2)} | ${(p.p50 - d.p50).toFixed(digits)} | ${d.cpuUs ?? '?'} → ${p.cpuUs ?? '?'} |\n`);
+    }
+    rows.push(...bffRows.sequential, ...bffRows.concurrent);
+  }
   if (rows.some((r) => r.non2xx || r.errors || r.reference?.non2xx || r.reference?.errors)) process.exitCode = 1;
 }
 
