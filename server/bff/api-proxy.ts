@@ -12,7 +12,7 @@ import { sendError } from './respond.ts';
 
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-authenticate', 'proxy-authorization', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'host']);
 // What the browser says of its own route (forwarded, x-forwarded-*) is not the BFF's to vouch for.
-const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'cookie', 'authorization', BFF_HEADER, 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
+const NOT_FORWARDED = new Set([...HOP_BY_HOP, 'cookie', 'authorization', 'dpop', BFF_HEADER, 'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto']);
 // The BFF grants no CORS: an API that reflects Origin with credentials must not undo that through the proxy.
 const NOT_RETURNED = new Set([...HOP_BY_HOP, 'set-cookie']);
 const isCors = (name: string) => name.startsWith('access-control-');
@@ -42,11 +42,14 @@ export function targetUrl(target: URL, rest: string, search: string): URL | unde
   return url;
 }
 
+/** How the access token goes to the API: `Bearer`, or `DPoP` with its proof (RFC 9449 §7.1). */
+export type Credentials = { authorization: string; dpop?: string };
+
 /** Forwards the request; resolves when the answer has been streamed back (or an error answered). */
-export function forward(req: IncomingMessage, res: ServerResponse, url: URL, accessToken: string, cookies: readonly string[]): Promise<void> {
+export function forward(req: IncomingMessage, res: ServerResponse, url: URL, credentials: Credentials, cookies: readonly string[]): Promise<void> {
   return new Promise((resolve) => {
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest;
-    const upstream = send(url, { method: req.method, headers: { ...filtered(req.headers, NOT_FORWARDED), authorization: `Bearer ${accessToken}` } }, (answer) => {
+    const upstream = send(url, { method: req.method, headers: { ...filtered(req.headers, NOT_FORWARDED), ...credentials } }, (answer) => {
       const headers = filtered(answer.headers, NOT_RETURNED);
       if (cookies.length > 0) headers['set-cookie'] = [...cookies];
       res.writeHead(answer.statusCode ?? 502, headers);

@@ -19,7 +19,8 @@ import { newBindingId, sessionCookies, type Session, type SignInState, type Toke
 import { authorizationServer, isInvalidGrant, isUnavailable } from './authorization-server.ts';
 import { crossSiteRefusal } from './same-origin.ts';
 import { redirect, sendError, sendJson } from './respond.ts';
-import { forward, targetUrl } from './api-proxy.ts';
+import { forward, targetUrl, type Credentials } from './api-proxy.ts';
+import { dpopKeyring, resourceProof } from './dpop.ts';
 import { endedSessionKey, endedSubjectKey } from './store.ts';
 import { backchannelLogoutReceiver } from './backchannel-logout.ts';
 
@@ -58,6 +59,16 @@ export function createBff(options: BffOptions): Bff {
   // Two tabs asking at the same moment present the same refresh token:
   // one refresh, shared, rather than a second one that would look like reuse.
   const refreshing = new Map<string, Promise<oidc.TokenEndpointResponse>>();
+  // DPoP: the keys, and openid-client's handle for the first (it keeps the server's DPoP nonces), made once per discovered configuration.
+  const dpopKeys = o.dpop ? dpopKeyring(o.secrets) : undefined;
+  let dpopHandle: { config: oidc.Configuration; handle: oidc.DPoPHandle } | undefined;
+  async function dpopOptions(config: oidc.Configuration): Promise<oidc.DPoPOptions> {
+    if (!dpopKeys) return {};
+    if (dpopHandle?.config !== config) dpopHandle = { config, handle: oidc.getDPoPHandle(config, (await dpopKeys())[0]!.keyPair) };
+    return { DPoP: dpopHandle.handle };
+  }
+  /** The key a token is bound to, among the secrets' keys; undefined when none of them. */
+  const dpopKeyFor = async (jkt: string) => (await dpopKeys?.())?.find((k) => k.jkt === jkt);
   const backchannelLogout = backchannelLogoutReceiver({ clientId: o.clientId, store: o.store, sessionLifetime: o.sessionLifetime, server, now, onError: o.onError });
 
   async function route(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<void> {
@@ -103,9 +114,12 @@ export function createBff(options: BffOptions): Bff {
     // PAR (RFC 9126): the request's parameters go to the server directly,
     // authenticated as this client; the browser carries a reference only.
     const par = o.par ?? Boolean(config.serverMetadata().pushed_authorization_request_endpoint);
+    const bind = await dpopOptions(config);
+    // DPoP: the code is bound to the BFF's key (RFC 9449 §10), by the pushed request's proof or by dpop_jkt.
+    if (dpopKeys && !par) parameters.dpop_jkt = (await dpopKeys())[0]!.jkt;
     let location: URL;
     try {
-      location = par ? await oidc.buildAuthorizationUrlWithPAR(config, parameters) : oidc.buildAuthorizationUrl(config, parameters);
+      location = par ? await oidc.buildAuthorizationUrlWithPAR(config, parameters, bind) : oidc.buildAuthorizationUrl(config, parameters);
     } catch (err) {
       if (isUnavailable(err)) throw new UpstreamFailure(503, 'the authorization server is unavailable');
       o.onError(err);
@@ -128,12 +142,14 @@ export function createBff(options: BffOptions): Bff {
     let response: Awaited<ReturnType<typeof oidc.authorizationCodeGrant>>;
     try {
       // idTokenExpected: openid-client refuses a response without an ID token (the session is the ID token's).
-      response = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: transaction.verifier, expectedState: transaction.state, expectedNonce: transaction.nonce, idTokenExpected: true });
+      response = await oidc.authorizationCodeGrant(config, current, { pkceCodeVerifier: transaction.verifier, expectedState: transaction.state, expectedNonce: transaction.nonce, idTokenExpected: true }, undefined, await dpopOptions(config));
     } catch (err) {
       if (isUnavailable(err)) return sendError(res, 503, 'temporarily_unavailable', 'the authorization server is unavailable', cleared);
       const known = err instanceof oidc.AuthorizationResponseError || err instanceof oidc.ResponseBodyError;
-      // What the server said is the person's (an error page); anything else (an ID token that does not validate, a clock skew) the operator's too.
-      if (!known) o.onError(err);
+      // An error in the redirect (access_denied, login_required) is the person's to see; a refused code exchange
+      // (the client's registration: DPoP required, a wrong secret) or anything else (an ID token that does not
+      // validate, a clock skew) is the operator's too. A replayed callback never gets here (no sign-in cookie).
+      if (!(err instanceof oidc.AuthorizationResponseError)) o.onError(err);
       const error = known ? err.error : 'invalid_request';
       return sendError(res, 400, error, 'the sign-in could not be completed', cleared);
     }
@@ -156,7 +172,7 @@ export function createBff(options: BffOptions): Bff {
       expiresAt: now() + o.sessionLifetime * 1000,
       signedInAt: now(),
     };
-    const tokens = tokensOf(response);
+    const tokens = await tokensOf(response);
     redirect(res, transaction.returnTo, [...cleared, ...await cookies.write(session, tokens)]);
   }
 
@@ -176,18 +192,21 @@ export function createBff(options: BffOptions): Bff {
     const wanted = (scopes.includes('profile') && !fromIdToken.name) || (scopes.includes('email') && !fromIdToken.email);
     if (!wanted || !config.serverMetadata().userinfo_endpoint) return fromIdToken;
     try {
-      return { ...pick(await oidc.fetchUserInfo(config, accessToken, claims.sub)), ...fromIdToken };
+      return { ...pick(await oidc.fetchUserInfo(config, accessToken, claims.sub, await dpopOptions(config))), ...fromIdToken };
     } catch {
       return fromIdToken;
     }
   }
 
-  function tokensOf(response: oidc.TokenEndpointResponse, previous?: Tokens): Tokens {
+  async function tokensOf(response: oidc.TokenEndpointResponse, previous?: Tokens): Promise<Tokens> {
+    // token_type DPoP: bound to the key openid-client's handle proved, the first secret's.
+    const bound = dpopKeys && response.token_type.toLowerCase() === 'dpop' ? (await dpopKeys())[0]!.jkt : undefined;
     return {
       // A server that does not rotate (FAPI 2.0 clients) sends none: the old one stays good.
       refreshToken: response.refresh_token ?? previous!.refreshToken,
       accessToken: response.access_token,
       accessTokenExpiresAt: now() + (response.expires_in ?? 60) * 1000,
+      ...(bound ? { accessTokenJkt: bound } : {}),
     };
   }
 
@@ -213,14 +232,16 @@ export function createBff(options: BffOptions): Bff {
   }
 
   /** A fresh access token for the sign-in, refreshing (and rotating the refresh cookie) when the cached one is near expiry. */
-  async function accessToken(session: Session, tokens: Tokens): Promise<{ token: string; expiresAt: number; cookies: string[] }> {
-    if (tokens.accessToken && tokens.accessTokenExpiresAt && tokens.accessTokenExpiresAt - now() > o.refreshWithin * 1000) {
-      return { token: tokens.accessToken, expiresAt: tokens.accessTokenExpiresAt, cookies: [] };
+  async function accessToken(session: Session, tokens: Tokens): Promise<{ token: string; expiresAt: number; jkt?: string; cookies: string[] }> {
+    // A cached token bound to a key no longer held (its cookie secret dropped) is of no use: refreshed as an expiring one.
+    const keyHeld = !tokens.accessTokenJkt || Boolean(await dpopKeyFor(tokens.accessTokenJkt));
+    if (tokens.accessToken && tokens.accessTokenExpiresAt && tokens.accessTokenExpiresAt - now() > o.refreshWithin * 1000 && keyHeld) {
+      return { token: tokens.accessToken, expiresAt: tokens.accessTokenExpiresAt, jkt: tokens.accessTokenJkt, cookies: [] };
     }
     const config = await server();
     let pending = refreshing.get(tokens.refreshToken);
     if (!pending) {
-      pending = oidc.refreshTokenGrant(config, tokens.refreshToken);
+      pending = oidc.refreshTokenGrant(config, tokens.refreshToken, undefined, await dpopOptions(config));
       refreshing.set(tokens.refreshToken, pending);
       const forget = () => refreshing.delete(tokens.refreshToken);
       pending.then(forget, forget);
@@ -236,13 +257,15 @@ export function createBff(options: BffOptions): Bff {
       o.onError(err);
       throw new UpstreamFailure(502, 'the authorization server refused the refresh');
     }
-    const fresh = tokensOf(response, tokens);
+    const fresh = await tokensOf(response, tokens);
     const newIdToken = response.id_token && response.id_token !== session.idToken;
     const written = newIdToken ? await cookies.write({ ...session, idToken: response.id_token }, fresh) : await cookies.writeTokens(session, fresh);
-    return { token: fresh.accessToken!, expiresAt: fresh.accessTokenExpiresAt!, cookies: written };
+    return { token: fresh.accessToken!, expiresAt: fresh.accessTokenExpiresAt!, jkt: fresh.accessTokenJkt, cookies: written };
   }
 
   async function token(req: IncomingMessage, res: ServerResponse) {
+    // A DPoP-bound token is of no use to the page, which does not hold the key.
+    if (o.dpop) return sendError(res, 400, 'invalid_request', `access tokens are bound to this BFF's DPoP key: call the API through ${o.prefix}/api/*`);
     const { session, tokens } = await signedIn(req);
     const fresh = await accessToken(session, tokens);
     sendJson(res, 200, { access_token: fresh.token, expires_in: Math.max(0, Math.floor((fresh.expiresAt - now()) / 1000)) }, fresh.cookies);
@@ -287,6 +310,13 @@ export function createBff(options: BffOptions): Bff {
     }).href;
   }
 
+  /** The Authorization (and DPoP) headers for a call to the API: a bound token goes with a proof of its key (RFC 9449 §7.1). */
+  async function credentialsFor(method: string, url: URL, token: { token: string; jkt?: string }): Promise<Credentials> {
+    const key = token.jkt ? await dpopKeyFor(token.jkt) : undefined;
+    if (!key) return { authorization: `Bearer ${token.token}` };
+    return { authorization: `DPoP ${token.token}`, dpop: await resourceProof(key, method, url, token.token) };
+  }
+
   async function proxy(req: IncomingMessage, res: ServerResponse, rest: string, search: string) {
     const method = req.method ?? 'GET';
     if (method !== 'GET' && method !== 'HEAD') {
@@ -298,7 +328,7 @@ export function createBff(options: BffOptions): Bff {
     const url = targetUrl(o.apiTarget!, rest, search);
     // Never the token to another host or outside the API's path (`/api//other.example/…`).
     if (!url) return sendError(res, 400, 'invalid_request', 'the path does not name a resource of the API', fresh.cookies);
-    await forward(req, res, url, fresh.token, fresh.cookies);
+    await forward(req, res, url, await credentialsFor(req.method ?? 'GET', url, fresh), fresh.cookies);
   }
 
   return {

@@ -38,6 +38,13 @@ export interface BffOptions {
   refreshWithin?: number;
   /** Push authorization requests first (PAR, RFC 9126): default, whenever the server offers it. */
   par?: boolean;
+  /**
+   * DPoP (RFC 9449): access tokens bound to the BFF's key (derived from
+   * cookieSecret), for a client registered with --require-dpop. The page
+   * then calls the API through `<prefix>/api/*` only: `<prefix>/token`
+   * answers 400, since a bound token is of no use without the key.
+   */
+  dpop?: boolean;
   /** Called with unexpected errors (answered 500 / 502), for the app's log. Never given tokens or secrets by the BFF. */
   onError?: (error: unknown) => void;
 }
@@ -57,6 +64,7 @@ export interface ResolvedOptions {
   sessionLifetime: number;
   refreshWithin: number;
   par: boolean | undefined;
+  dpop: boolean;
   onError: (error: unknown) => void;
   /** The app's origin: Origin must equal it on every state-changing request. */
   appOrigin: string;
@@ -119,6 +127,7 @@ export function resolveOptions(options: BffOptions): ResolvedOptions {
     sessionLifetime,
     refreshWithin,
     par: options.par,
+    dpop: options.dpop === true,
     onError: options.onError ?? (() => {}),
     appOrigin: redirectUri.origin,
     secure: !isLoopbackHttp(redirectUri),

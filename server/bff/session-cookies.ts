@@ -39,6 +39,8 @@ export interface Tokens {
   accessToken?: string;
   /** ms since the epoch */
   accessTokenExpiresAt?: number;
+  /** A DPoP-bound access token: the thumbprint of the BFF's key it is bound to (`cnf.jkt`). */
+  accessTokenJkt?: string;
 }
 
 export interface LoginTransaction {
@@ -94,7 +96,7 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
   async function writeTokens(session: Session, tokens: Tokens): Promise<string[]> {
     const lines = [await sealedCookie(names.refresh, { bid: session.bid, rt: tokens.refreshToken }, session)];
     if (tokens.accessToken && tokens.accessTokenExpiresAt) {
-      const access = await sealedCookie(names.access, { bid: session.bid, at: tokens.accessToken, ate: tokens.accessTokenExpiresAt }, session);
+      const access = await sealedCookie(names.access, { bid: session.bid, at: tokens.accessToken, ate: tokens.accessTokenExpiresAt, jkt: tokens.accessTokenJkt }, session);
       // Too long to keep: no cache, each token request refreshes instead.
       lines.push(Buffer.byteLength(access) <= MAX_COOKIE_BYTES ? access : clearedCookie(names.access, strict));
     }
@@ -127,6 +129,7 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
       if (a && typeof a.at === 'string' && typeof a.ate === 'number') {
         tokens.accessToken = a.at;
         tokens.accessTokenExpiresAt = a.ate;
+        if (typeof a.jkt === 'string') tokens.accessTokenJkt = a.jkt;
       }
       return { kind: 'signed-in', session, tokens };
     },

@@ -13,7 +13,7 @@ import { exportJWK, generateKeyPair, importJWK, jwtDecrypt, SignJWT, type JWK, t
 import Koa from 'koa';
 import * as oidc from 'openid-client';
 import { BFF_HEADER, bffMiddleware, createBff, createMemoryStore, createRedisStore, endedSessionKey, type Bff, type BffOptions } from 'tollgate/bff';
-import { createAccessTokenVerifier } from 'tollgate/resource-server';
+import { createAccessTokenVerifier, createRequestAuthenticator } from 'tollgate/resource-server';
 import { targetUrl } from '../../server/bff/api-proxy.ts';
 import { removeDirs, startTestTollgate, type TestTollgate } from '../support/tollgate.ts';
 import { UserAgent } from '../support/user-agent.ts';
@@ -46,7 +46,7 @@ interface App {
   /** Every response the user agents received, for leak checks. */
   seen: Seen[];
   /** Requests the API behind the proxy received. */
-  apiCalls: Array<{ method: string; url: string; headers: Record<string, unknown>; body: string; sub?: string; tokenError?: string }>;
+  apiCalls: Array<{ method: string; url: string; headers: Record<string, unknown>; body: string; sub?: string; scheme?: string; jkt?: string; tokenError?: string }>;
   close(): Promise<void>;
 }
 
@@ -70,6 +70,9 @@ describe('tollgate/bff', () => {
     adaId = (await t.tollgate.accounts.create({ email: ADA, password: PASSWORD, name: 'Ada Lovelace' })).id;
 
     const verifier = createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience, jwksUri: `${t.issuer}/jwks` });
+    // The toolkit's check as an API runs it: a bearer token, or a DPoP-bound one with a valid proof of its key for this request (RFC 9449 §7).
+    const authenticator = createRequestAuthenticator(verifier);
+    let apiOrigin = '';
     const apiCalls: App['apiCalls'] = [];
     apiServer = createServer((req, res) => {
       let body = '';
@@ -78,7 +81,9 @@ describe('tollgate/bff', () => {
         void (async () => {
           const call: App['apiCalls'][number] = { method: req.method!, url: req.url!, headers: { ...req.headers }, body };
           try {
-            call.sub = (await verifier.verify(String(req.headers.authorization).replace(/^Bearer /, ''))).sub;
+            const found = await authenticator.authenticate({ method: req.method!, url: `${apiOrigin}${req.url}`, authorization: req.headers.authorization, dpop: req.headers.dpop as string | undefined });
+            if (!found) throw new Error('no access token');
+            Object.assign(call, { sub: found.claims.sub, scheme: found.scheme, jkt: found.claims.cnf?.jkt });
           } catch (err) {
             call.tokenError = String(err);
           }
@@ -93,6 +98,7 @@ describe('tollgate/bff', () => {
       });
     });
     const apiPort = await listen(apiServer);
+    apiOrigin = `http://127.0.0.1:${apiPort}`;
 
     const seen: Seen[] = [];
     let bff: Bff;
@@ -122,6 +128,9 @@ describe('tollgate/bff', () => {
     const postLogoutRedirectUris = [`${origin}/signed-out`];
     await t.tollgate.clients.register({ id: 'bff', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true });
     await t.tollgate.clients.register({ id: 'bff-par', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true, requirePar: true });
+    // dpop_bound_access_tokens (RFC 9449 §5.2): every token request must carry a proof; with PAR too (the pushed request's proof binds the code).
+    await t.tollgate.clients.register({ id: 'bff-dpop', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true, requireDpop: true });
+    await t.tollgate.clients.register({ id: 'bff-dpop-par', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true, requireDpop: true, requirePar: true });
     // Tollgate puts `sid` in ID tokens for clients that registered a back-channel logout URI only (OpenID Connect Back-Channel Logout 1.0 §2.4).
     await t.tollgate.clients.register({ id: 'bff-sid', secret: SECRET, redirectUris, postLogoutRedirectUris, firstParty: true, backchannelLogoutUri: `${origin}/bff/backchannel-logout` });
     const keys = await generateKeyPair('ES256', { extractable: true });
@@ -472,6 +481,63 @@ describe('tollgate/bff', () => {
       const res = await post(agent, '/bff/token');
       assert.equal(res.status, 200, options.clientId);
     }
+  });
+
+  test('DPoP (dpop: true): a client held to DPoP signs in; the API receives DPoP-bound tokens with a proof of the BFF\'s key, through refreshes; the page gets no token', async () => {
+    for (const clientId of ['bff-dpop', 'bff-dpop-par']) {
+      app.configure({ clientId, dpop: true, refreshWithin: 60 });
+      const agent = await signIn();
+      const calls = app.apiCalls.length;
+      for (const method of ['GET', 'POST']) {
+        // refreshWithin 60 with 60 s tokens: each call refreshes first, with a proof, and gets a bound token.
+        const got = await agent.once(`${app.origin}/bff/api/notes?n=1`, { method, headers: sameOrigin() });
+        assert.equal(got.status, 200, `${clientId} ${method}: ${JSON.stringify(app.apiCalls.at(-1))}`);
+        assert.equal((await json(got)).sub, adaId);
+      }
+      const [first, second] = app.apiCalls.slice(calls);
+      assert.equal(first!.scheme, 'DPoP', clientId);
+      assert.equal(second!.scheme, 'DPoP');
+      // One key, derived from the cookie secret: the same thumbprint through rotations.
+      assert.equal(first!.jkt, second!.jkt);
+      assert.match(String(first!.jkt), /^[\w-]{43}$/);
+      assert.equal(String(first!.headers.authorization).split(' ')[0], 'DPoP');
+      // A bound token is of no use to the page: /bff/token says where to go instead.
+      const token = await post(agent, '/bff/token');
+      assert.equal(token.status, 400);
+      assert.match(String((await json(token)).error_description), /\/bff\/api\//);
+      // The same secret, another instance (or a restart): the same key, so the cached token still serves.
+      app.configure({ clientId, dpop: true });
+      const again = await agent.once(`${app.origin}/bff/api/notes`);
+      assert.equal(again.status, 200);
+      assert.equal(again.headers.getSetCookie().length, 0, 'the cached token, no refresh');
+      assert.equal(app.apiCalls.at(-1)!.jkt, first!.jkt);
+    }
+  });
+
+  test('DPoP: without dpop a client held to DPoP is refused at sign-in with a clear 400 and the server\'s reason to onError; a rotated cookie secret keeps the tokens bound to the old key usable', async () => {
+    const errors: unknown[] = [];
+    app.configure({ clientId: 'bff-dpop', onError: (err) => errors.push(err) });
+    const agent = browser();
+    const login = await agent.navigate(`${app.origin}/bff/login`);
+    const done = await agent.submit(login, '/login', { login: ADA, password: PASSWORD });
+    assert.equal(done.status, 400);
+    assert.deepEqual(JSON.parse(done.body), { error: 'invalid_grant', error_description: 'the sign-in could not be completed' });
+    // The operator learns why (the server's own description), the person does not.
+    assert.equal(errors.length, 1);
+    assert.ok(errors[0] instanceof oidc.ResponseBodyError);
+    assert.equal(errors[0].error, 'invalid_grant');
+
+    // Rotation: the new secret first, the old one still given.
+    app.configure({ clientId: 'bff-dpop', dpop: true });
+    const signedIn = await signIn();
+    assert.equal((await signedIn.once(`${app.origin}/bff/api/notes`)).status, 200);
+    const oldJkt = app.apiCalls.at(-1)!.jkt;
+    app.configure({ clientId: 'bff-dpop', dpop: true, cookieSecret: [randomBytes(32).toString('base64url'), COOKIE_SECRET] });
+    const kept = await signedIn.once(`${app.origin}/bff/api/notes`);
+    assert.equal(kept.status, 200);
+    assert.equal(kept.headers.getSetCookie().length, 0, 'no refresh: the old key still signs for its token');
+    assert.equal(app.apiCalls.at(-1)!.jkt, oldJkt);
+    assert.equal(app.apiCalls.at(-1)!.scheme, 'DPoP');
   });
 
   test('a login session ended in the store (the deny-list a back-channel logout writes) signs the browser out', async () => {
