@@ -21,7 +21,7 @@ import { crossSiteRefusal } from './same-origin.ts';
 import { redirect, sendError, sendJson } from './respond.ts';
 import { forward, targetUrl, type Credentials } from './api-proxy.ts';
 import { dpopKeyring, resourceProof } from './dpop.ts';
-import { endedSessionKey, endedSubjectKey } from './store.ts';
+import { endedSessionKey, endedSubjectKey, type BffStore } from './store.ts';
 import { backchannelLogoutReceiver } from './backchannel-logout.ts';
 
 export interface Bff {
@@ -51,10 +51,24 @@ class UpstreamFailure extends Error {
  */
 const SAFE_RETURN_TO = /^\/(?![/\\])[\x21-\x5b\x5d-\x7e]*$/;
 
+/** The store, its failures answered 503 (the cookies kept) and reported to onError. */
+function unavailableAs503(store: BffStore, onError?: (err: unknown) => void): BffStore {
+  const guard = <T>(call: () => Promise<T>): Promise<T> => call().catch((err: unknown) => {
+    onError?.(err);
+    throw new UpstreamFailure(503, 'the session store is unavailable');
+  });
+  return {
+    get: (key) => guard(() => store.get(key)),
+    set: (key, value, ttl) => guard(() => store.set(key, value, ttl)),
+    add: (key, value, ttl) => guard(() => store.add(key, value, ttl)),
+    delete: (key) => guard(() => store.delete(key)),
+  };
+}
+
 export function createBff(options: BffOptions): Bff {
   const o = resolveOptions(options);
   const now = Date.now;
-  const cookies = sessionCookies(createSealer(o.secrets), { prefix: o.prefix, secure: o.secure, now });
+  const cookies = sessionCookies(createSealer(o.secrets), { prefix: o.prefix, secure: o.secure, now, tokenStore: o.tokenStorage === 'store' ? unavailableAs503(o.store!, o.onError) : undefined });
   const server = authorizationServer(o);
   // Two tabs asking at the same moment present the same refresh token:
   // one refresh, shared, rather than a second one that would look like reuse.
@@ -279,8 +293,10 @@ export function createBff(options: BffOptions): Bff {
   }
 
   async function logout(req: IncomingMessage, res: ServerResponse) {
-    const state = await cookies.read(req.headers.cookie);
+    // The cookies are cleared whatever happens: logging out here never fails, even with the store down.
+    const state = await cookies.read(req.headers.cookie).catch(() => ({ kind: 'none' as const }));
     const signed = state.kind === 'signed-in' ? state : undefined;
+    if (signed) await cookies.forget(signed.session).catch(() => {});
     let config: oidc.Configuration | undefined;
     let revoked = false;
     try {

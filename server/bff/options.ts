@@ -30,8 +30,14 @@ export interface BffOptions {
   prefix?: string;
   /** Token-handler mode: `<prefix>/api/*` is proxied to `target` with the access token attached. */
   api?: { target: string | URL };
-  /** Server-side state (a deny-list of ended sessions); stateless without. */
+  /** Server-side state (a deny-list of ended sessions; the tokens with tokenStorage 'store'); stateless without. */
   store?: BffStore;
+  /**
+   * Where the refresh and access tokens are kept: 'cookie' (default,
+   * stateless: sealed HttpOnly cookies) or 'store' (in `store`, the browser
+   * holding the session cookie only).
+   */
+  tokenStorage?: 'cookie' | 'store';
   /** Seconds a sign-in lasts at most (the persistent cookies' Max-Age): default 30 days, as Tollgate's REFRESH_TOKEN_TTL. */
   sessionLifetime?: number;
   /** Refresh the access token when it expires within this many seconds: default 30. */
@@ -61,6 +67,7 @@ export interface ResolvedOptions {
   prefix: string;
   apiTarget: URL | undefined;
   store: BffStore | undefined;
+  tokenStorage: 'cookie' | 'store';
   sessionLifetime: number;
   refreshWithin: number;
   par: boolean | undefined;
@@ -106,6 +113,9 @@ export function resolveOptions(options: BffOptions): ResolvedOptions {
 
   const scope = options.scope ?? 'openid profile email offline_access';
   if (!scope.split(' ').includes('openid')) fail('scope must include openid (the BFF signs people in with an ID token)');
+  const tokenStorage = options.tokenStorage ?? 'cookie';
+  if (tokenStorage !== 'cookie' && tokenStorage !== 'store') fail("tokenStorage must be 'cookie' or 'store'");
+  if (tokenStorage === 'store' && !options.store) fail("tokenStorage 'store' needs a store (createRedisStore for several instances)");
   const secrets = typeof options.cookieSecret === 'string' ? [options.cookieSecret] : [...options.cookieSecret];
   const sessionLifetime = options.sessionLifetime ?? 30 * 86_400;
   const refreshWithin = options.refreshWithin ?? 30;
@@ -124,6 +134,7 @@ export function resolveOptions(options: BffOptions): ResolvedOptions {
     prefix,
     apiTarget,
     store: options.store,
+    tokenStorage,
     sessionLifetime,
     refreshWithin,
     par: options.par,

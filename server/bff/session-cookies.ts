@@ -12,10 +12,17 @@
 // (`bid`), so cookies of two sign-ins cannot be mixed. A sign-in lasts at
 // most `sessionLifetime`; its cookies are persistent (Max-Age) only when
 // the person asked to be remembered, else they end with the browser.
+//
+// With `tokenStorage: 'store'` the tokens stay on the server instead: the
+// refresh and access cookies are not written, and the session cookie's
+// binding id names the store entry that holds them (tokensKey). Deleting
+// the entry ends the sign-in at once; the browser holds no token at all,
+// not even sealed.
 import { randomBytes } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { clearedCookie, MAX_COOKIE_BYTES, parseCookies, serializeCookie, type CookieAttributes } from './cookies.ts';
 import type { Sealer } from './sealed.ts';
+import { tokensKey, type BffStore } from './store.ts';
 
 export interface Session {
   /** Binds the session, refresh and access cookies of one sign-in together. */
@@ -68,6 +75,8 @@ export interface SessionCookies {
   writeTokens(session: Session, tokens: Tokens): Promise<string[]>;
   /** Set-Cookie lines deleting every cookie of the BFF. */
   clear(): string[];
+  /** Forgets the sign-in's tokens on the server (store mode; nothing in cookie mode). */
+  forget(session: Session): Promise<void>;
   readLogin(cookieHeader: string | undefined): Promise<LoginTransaction | undefined>;
   hasLogin(cookieHeader: string | undefined): boolean;
   writeLogin(login: LoginTransaction): Promise<string>;
@@ -76,7 +85,12 @@ export interface SessionCookies {
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
-export function sessionCookies(sealer: Sealer, settings: { prefix: string; secure: boolean; now: () => number }): SessionCookies {
+/** The tokens as a store entry holds them (store mode). */
+interface StoredTokens { rt: string; at?: string; ate?: number; jkt?: string }
+
+/** `tokenStore`: keep the tokens there (store mode) rather than in cookies. */
+export function sessionCookies(sealer: Sealer, settings: { prefix: string; secure: boolean; now: () => number; tokenStore?: BffStore }): SessionCookies {
+  const { tokenStore } = settings;
   // `__Secure-` (RFC 6265bis §4.1.3.1): a browser accepts the cookie only
   // with Secure, from a secure origin. (`__Host-` would also forbid a Path
   // other than `/`, and these cookies must reach the BFF's path only.)
@@ -94,6 +108,11 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
   }
 
   async function writeTokens(session: Session, tokens: Tokens): Promise<string[]> {
+    if (tokenStore) {
+      const stored: StoredTokens = { rt: tokens.refreshToken, at: tokens.accessToken, ate: tokens.accessTokenExpiresAt, jkt: tokens.accessTokenJkt };
+      await tokenStore.set(tokensKey(session.bid), JSON.stringify(stored), Math.max(1, Math.ceil((session.expiresAt - settings.now()) / 1000)));
+      return [];
+    }
     const lines = [await sealedCookie(names.refresh, { bid: session.bid, rt: tokens.refreshToken }, session)];
     if (tokens.accessToken && tokens.accessTokenExpiresAt) {
       const access = await sealedCookie(names.access, { bid: session.bid, at: tokens.accessToken, ate: tokens.accessTokenExpiresAt, jkt: tokens.accessTokenJkt }, session);
@@ -103,34 +122,62 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
     return lines;
   }
 
+  /** The tokens of sign-in `bid` from its refresh and access cookies; undefined when they are missing, not ours or of another sign-in. */
+  async function cookieTokens(bid: string, refreshValue: string | undefined, accessValue: string | undefined): Promise<Tokens | undefined> {
+    if (refreshValue === undefined) return undefined;
+    const [r, a] = await Promise.all([
+      sealer.open(names.refresh, refreshValue),
+      accessValue === undefined ? undefined : sealer.open(names.access, accessValue),
+    ]);
+    const rt = str(r?.rt);
+    if (!r || !rt || r.bid !== bid || (accessValue !== undefined && (!a || a.bid !== bid))) return undefined;
+    const tokens: Tokens = { refreshToken: rt };
+    if (a && typeof a.at === 'string' && typeof a.ate === 'number') {
+      tokens.accessToken = a.at;
+      tokens.accessTokenExpiresAt = a.ate;
+      if (typeof a.jkt === 'string') tokens.accessTokenJkt = a.jkt;
+    }
+    return tokens;
+  }
+
+  /** The tokens of sign-in `bid` from the store; undefined when it holds none (ended, expired, or signed in under cookie mode). */
+  async function storedTokens(bid: string): Promise<Tokens | undefined> {
+    const raw = await tokenStore!.get(tokensKey(bid));
+    if (raw === undefined) return undefined;
+    let stored: StoredTokens;
+    try {
+      stored = JSON.parse(raw) as StoredTokens;
+    } catch {
+      return undefined;
+    }
+    if (typeof stored.rt !== 'string') return undefined;
+    const tokens: Tokens = { refreshToken: stored.rt };
+    if (typeof stored.at === 'string' && typeof stored.ate === 'number') {
+      tokens.accessToken = stored.at;
+      tokens.accessTokenExpiresAt = stored.ate;
+      if (typeof stored.jkt === 'string') tokens.accessTokenJkt = stored.jkt;
+    }
+    return tokens;
+  }
+
   return {
     async read(header) {
       const cookies = parseCookies(header);
       const [sessionValue, refreshValue, accessValue] = [cookies.get(names.session), cookies.get(names.refresh), cookies.get(names.access)];
       if (sessionValue === undefined && refreshValue === undefined && accessValue === undefined) return { kind: 'none' };
-      if (sessionValue === undefined || refreshValue === undefined) return { kind: 'bad' };
-      const [s, r, a] = await Promise.all([
-        sealer.open(names.session, sessionValue),
-        sealer.open(names.refresh, refreshValue),
-        accessValue === undefined ? undefined : sealer.open(names.access, accessValue),
-      ]);
-      if (!s || !r || (accessValue !== undefined && !a)) return { kind: 'bad' };
-      const bid = str(s.bid);
-      const sub = str(s.sub);
-      const rt = str(r.rt);
-      if (!bid || !sub || !rt || r.bid !== bid || (a && a.bid !== bid) || typeof s.exp !== 'number') return { kind: 'bad' };
+      if (sessionValue === undefined) return { kind: 'bad' };
+      const s = await sealer.open(names.session, sessionValue);
+      const bid = str(s?.bid);
+      const sub = str(s?.sub);
+      if (!s || !bid || !sub || typeof s.exp !== 'number') return { kind: 'bad' };
+      const tokens = tokenStore ? await storedTokens(bid) : await cookieTokens(bid, refreshValue, accessValue);
+      if (!tokens) return { kind: 'bad' };
       const session: Session = {
         bid, sub, sid: str(s.sid), name: str(s.name), email: str(s.email), idToken: str(s.idt),
         remember: s.rem === true, expiresAt: s.exp * 1000,
         // Cookies sealed before the claim existed count as the oldest sign-in.
         signedInAt: typeof s.sia === 'number' ? s.sia : 0,
       };
-      const tokens: Tokens = { refreshToken: rt };
-      if (a && typeof a.at === 'string' && typeof a.ate === 'number') {
-        tokens.accessToken = a.at;
-        tokens.accessTokenExpiresAt = a.ate;
-        if (typeof a.jkt === 'string') tokens.accessTokenJkt = a.jkt;
-      }
       return { kind: 'signed-in', session, tokens };
     },
 
@@ -146,6 +193,10 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
 
     clear() {
       return [names.session, names.refresh, names.access].map((name) => clearedCookie(name, strict));
+    },
+
+    async forget(session) {
+      if (tokenStore) await tokenStore.delete(tokensKey(session.bid));
     },
 
     async readLogin(header) {

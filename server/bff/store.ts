@@ -23,6 +23,9 @@ export const endedSessionKey = (sid: string) => `tollgate-bff:ended-sid:${sid}`;
 /** The key of a subject whose every session ended (a logout token with `sub` and no `sid`): holds when, ms since the epoch. */
 export const endedSubjectKey = (sub: string) => `tollgate-bff:ended-sub:${sub}`;
 
+/** The key of a sign-in's tokens (tokenStorage 'store'), by its binding id: a random secret known to the sealed session cookie only. */
+export const tokensKey = (bid: string) => `tollgate-bff:tokens:${bid}`;
+
 /** The key of a logout token's `jti` already received. */
 export const usedLogoutTokenKey = (id: string) => `tollgate-bff:logout-jti:${id}`;
 

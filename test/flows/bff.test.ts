@@ -62,6 +62,8 @@ describe('tollgate/bff', () => {
   let adaId: string;
   let jwk: JWK;
   let adminToken: string;
+  /** The API behind the proxy, http://127.0.0.1:port. */
+  let apiOrigin = '';
 
   before(async () => {
     // Access tokens of 60 s (the shortest Tollgate allows): with refreshWithin 60, every token request refreshes.
@@ -72,7 +74,6 @@ describe('tollgate/bff', () => {
     const verifier = createAccessTokenVerifier({ issuer: t.issuer, audience: t.config.apiAudience, jwksUri: `${t.issuer}/jwks` });
     // The toolkit's check as an API runs it: a bearer token, or a DPoP-bound one with a valid proof of its key for this request (RFC 9449 §7).
     const authenticator = createRequestAuthenticator(verifier);
-    let apiOrigin = '';
     const apiCalls: App['apiCalls'] = [];
     apiServer = createServer((req, res) => {
       let body = '';
@@ -685,6 +686,105 @@ describe('tollgate/bff', () => {
       assert.ok(ttl > 29 * 86_400 && ttl <= 30 * 86_400, `listed for as long as a session lives: ${ttl}`);
       const replayAtB = await fetch(`${otherOrigin}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` });
       assert.equal(replayAtB.status, 400);
+    } finally {
+      other.closeAllConnections();
+      other.close();
+      await Promise.all(clients.map((c) => c.quit()));
+      await redis.stop();
+    }
+  });
+
+  test('tokenStorage store: the browser holds the session cookie only; tokens in the store, rotated there; ended by deleting the entry; logout deletes it', async () => {
+    const store = createMemoryStore();
+    const entries = async (bid: string) => store.get(`tollgate-bff:tokens:${bid}`);
+    app.configure({ store, tokenStorage: 'store', refreshWithin: 60 });
+    const seenBefore = app.seen.length;
+    const agent = await signIn();
+    assert.deepEqual([...cookiesOf(agent).keys()].filter((n) => n.startsWith('tollgate-bff-')), [NAMES.session], 'no refresh or access cookie');
+    const bid = String((await unseal(cookiesOf(agent).get(NAMES.session)!)).bid);
+    const first = JSON.parse((await entries(bid))!) as { rt: string; at: string };
+    assert.ok(first.rt.length > 20 && first.at.length > 20);
+    for (const { body, setCookies } of app.seen.slice(seenBefore)) {
+      assert.ok(!body.includes(first.rt), 'the refresh token in no body');
+      assert.ok(!setCookies.some((c) => c.startsWith(`${NAMES.refresh}=`) && !/Max-Age=0/.test(c)), 'no refresh cookie');
+    }
+    // refreshWithin 60 with 60 s tokens: this refreshes, the rotated token is written to the store, no cookie.
+    const issued = await post(agent, '/bff/token');
+    assert.equal(issued.status, 200);
+    assert.deepEqual(issued.headers.getSetCookie(), []);
+    const second = JSON.parse((await entries(bid))!) as { rt: string };
+    assert.notEqual(second.rt, first.rt, 'rotated in the store');
+    assert.equal((await agent.once(`${app.origin}/bff/api/notes`)).status, 200);
+
+    // The server ends the sign-in by deleting its entry: the next request is 401 and the cookie cleared.
+    const copy = cookieHeader(cookiesOf(agent));
+    await store.delete(`tollgate-bff:tokens:${bid}`);
+    const ended = await agent.once(`${app.origin}/bff/session`);
+    assert.equal(ended.status, 401);
+    assert.deepEqual(clearedNames(ended), [NAMES.access, NAMES.refresh, NAMES.session].sort());
+
+    // Logout deletes the entry: a copy of the session cookie taken before is worth nothing after.
+    const again = await signIn();
+    const againBid = String((await unseal(cookiesOf(again).get(NAMES.session)!)).bid);
+    const stolen = cookieHeader(cookiesOf(again));
+    assert.equal((await post(again, '/bff/logout')).status, 200);
+    assert.equal(await entries(againBid), undefined);
+    for (const cookie of [stolen, copy]) {
+      const res = await fetch(`${app.origin}/bff/api/notes`, { headers: { cookie } });
+      assert.equal(res.status, 401);
+    }
+  });
+
+  test('tokenStorage store: a store that fails answers 503 with the cookie kept and tells onError; logout still signs out; no store, no store mode', async () => {
+    const store = createMemoryStore();
+    let down = false;
+    const flaky: typeof store = {
+      get: (key) => (down ? Promise.reject(new Error('store down')) : store.get(key)),
+      set: (key, value, ttl) => (down ? Promise.reject(new Error('store down')) : store.set(key, value, ttl)),
+      add: (key, value, ttl) => (down ? Promise.reject(new Error('store down')) : store.add(key, value, ttl)),
+      delete: (key) => (down ? Promise.reject(new Error('store down')) : store.delete(key)),
+    };
+    const errors: unknown[] = [];
+    app.configure({ store: flaky, tokenStorage: 'store', onError: (err) => errors.push(err) });
+    const agent = await signIn();
+    down = true;
+    for (const [method, path] of [['GET', '/bff/session'], ['POST', '/bff/token'], ['GET', '/bff/api/notes']]) {
+      const res = await agent.once(`${app.origin}${path}`, { method, headers: sameOrigin() });
+      assert.equal(res.status, 503, path);
+      assert.equal((await json(res)).error, 'temporarily_unavailable');
+      assert.deepEqual(res.headers.getSetCookie(), [], `${path}: the cookie is kept`);
+    }
+    assert.ok(errors.length >= 3 && errors.every((e) => (e as Error).message === 'store down'));
+    const out = await post(agent, '/bff/logout');
+    assert.equal(out.status, 200);
+    assert.ok(clearedNames(out).includes(NAMES.session));
+    down = false;
+
+    assert.throws(() => createBff({ issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET, tokenStorage: 'store' }), /needs a store/);
+  });
+
+  test('tokenStorage store with Redis: signed in at one instance, the tokens are found and refreshed at another', { skip: requireRedis() }, async () => {
+    const redis = await startRedis();
+    const clients = [createClient({ url: redis.url }), createClient({ url: redis.url })];
+    await Promise.all(clients.map((c) => c.connect()));
+    const other = createServer();
+    try {
+      app.configure({ store: createRedisStore(clients[0]!), tokenStorage: 'store' });
+      const instanceB = createBff({
+        issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET,
+        api: { target: `${apiOrigin}/v1` },
+        store: createRedisStore(clients[1]!), tokenStorage: 'store', refreshWithin: 60,
+      });
+      other.on('request', (req, res) => void instanceB.handle(req, res));
+      const otherOrigin = `http://127.0.0.1:${await listen(other)}`;
+      const agent = await signIn();
+      const bid = String((await unseal(cookiesOf(agent).get(NAMES.session)!)).bid);
+      const before = JSON.parse((await clients[1]!.get(`tollgate-bff:tokens:${bid}`))!) as { rt: string };
+      const atB = await fetch(`${otherOrigin}/bff/api/notes`, { headers: { cookie: cookieHeader(cookiesOf(agent)) } });
+      assert.equal(atB.status, 200, 'instance B finds the tokens');
+      const after = JSON.parse((await clients[0]!.get(`tollgate-bff:tokens:${bid}`))!) as { rt: string };
+      assert.notEqual(after.rt, before.rt, 'B refreshed (refreshWithin 60), and A sees the rotated token');
+      assert.equal((await agent.once(`${app.origin}/bff/api/notes`)).status, 200, 'A goes on with it');
     } finally {
       other.closeAllConnections();
       other.close();
