@@ -26,7 +26,8 @@
 // - bff_proxy: GET /notes of the example notes API, directly with the
 //   access token and through tollgate/bff's /bff/api/* proxy with the
 //   browser's cookies (the session opened, the cached access token used),
-//   the BFF and the API in one process on the server's core
+//   and through a second BFF with DPoP (a proof signed per call, checked by
+//   the API); the BFFs and the API in one process on the server's core
 //   (bench/bff-app.ts): one request at a time (the added latency, µs
 //   resolution) and at --connections (req/s, the BFF's CPU per call).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -432,48 +433,62 @@ async function verifications(base: string, token: string): Promise<Row> {
   return rounds('verifyAccessToken (toolkit, ES256, sequential, one core)', run, latencies, () => 0, 3);
 }
 
-interface BffRows { sequential: [direct: Row, proxied: Row]; concurrent: [direct: Row, proxied: Row] }
+/** Per path (the API directly, through the BFF, through the BFF with DPoP): one request at a time, then at --connections. */
+interface BffRow { path: string; sequential: Row; concurrent: Row }
+
+interface BffClient { id: string; secret: string; port: number }
 
 /**
- * bff_proxy: bench/bff-app.ts (the example app's BFF and the notes API) on
- * the server's core; a person signed in through the BFF (Tollgate's login
- * page, "Keep me signed in"); then GET /notes directly with the access
- * token, and through /bff/api/notes with the BFF's cookies only. The
- * access token lives 15 minutes and the BFF refreshes in its last 30 s: no
- * refresh (no Set-Cookie) happens during the windows, which is checked.
+ * bff_proxy: bench/bff-app.ts (the example app's BFF twice, plain and with
+ * DPoP, and the notes API) on the server's core; a person signed in through
+ * each BFF (Tollgate's login page, "Keep me signed in"); then GET /notes
+ * directly with the access token, and through each BFF's /bff/api/notes
+ * with its cookies only. The access token lives 15 minutes and the BFF
+ * refreshes in its last 30 s: no refresh (no Set-Cookie) happens during
+ * the windows, which is checked.
  */
-async function bffProxy(base: string, client: { id: string; secret: string; port: number }, email: string, password: string, audience: string): Promise<BffRows> {
+async function bffProxy(base: string, clients: { plain: BffClient; dpop: BffClient }, email: string, password: string, audience: string): Promise<BffRow[]> {
   const child = tsx(['bench/bff-app.ts'], {
-    ...process.env, ISSUER: base, CLIENT_ID: client.id, CLIENT_SECRET: client.secret, COOKIE_SECRET: randomBytes(32).toString('base64url'), API_AUDIENCE: audience, PORT: String(client.port),
+    ...process.env, ISSUER: base, COOKIE_SECRET: randomBytes(32).toString('base64url'), API_AUDIENCE: audience,
+    CLIENT_ID: clients.plain.id, CLIENT_SECRET: clients.plain.secret, PORT: String(clients.plain.port),
+    DPOP_CLIENT_ID: clients.dpop.id, DPOP_CLIENT_SECRET: clients.dpop.secret, DPOP_PORT: String(clients.dpop.port),
   }, 0);
   try {
-    const { app, api } = await new Promise<{ app: string; api: string }>((resolve, reject) => {
+    const { app, dpopApp, api } = await new Promise<{ app: string; dpopApp: string; api: string }>((resolve, reject) => {
       let buffer = '';
       child.stdout!.on('data', (d: Buffer) => {
         buffer += d;
         const line = buffer.split('\n').find((l) => l.startsWith('{'));
-        if (line) resolve(JSON.parse(line) as { app: string; api: string });
+        if (line) resolve(JSON.parse(line) as { app: string; dpopApp: string; api: string });
       });
       child.stderr!.on('data', (d: Buffer) => process.stderr.write(d));
       child.on('close', (code) => reject(new Error(`bench/bff-app.ts exited (${code}) before listening`)));
     });
-    const agent = new UserAgent();
-    const login = await agent.navigate(`${app}/bff/login?return_to=%2F`);
-    const signedIn = await agent.submit(login, '/login', { login: email, password, remember: 'on' });
-    if (signedIn.url !== `${app}/`) throw new Error(`the sign-in through the BFF ended at ${signedIn.url} (${signedIn.status})`);
-    const issued = await agent.once(`${app}/bff/token`, { method: 'POST', headers: { 'x-tollgate-bff': '1', origin: app } });
+    /** Signs in through the BFF at `origin`; its cookies, as the browser would send them to /bff. */
+    const signIn = async (origin: string) => {
+      const agent = new UserAgent();
+      const login = await agent.navigate(`${origin}/bff/login?return_to=%2F`);
+      const signedIn = await agent.submit(login, '/login', { login: email, password, remember: 'on' });
+      if (signedIn.url !== `${origin}/`) throw new Error(`the sign-in through the BFF ended at ${signedIn.url} (${signedIn.status})`);
+      return { agent, cookie: agent.cookieEntries().filter(([name]) => name.startsWith('tollgate-bff-')).map(([k, v]) => `${k}=${v}`).join('; ') };
+    };
+    const plain = await signIn(app);
+    const issued = await plain.agent.once(`${app}/bff/token`, { method: 'POST', headers: { 'x-tollgate-bff': '1', origin: app } });
     const { access_token: token } = (await issued.json()) as { access_token: string };
-    const cookie = agent.cookieEntries().filter(([name]) => name.startsWith('tollgate-bff-')).map(([k, v]) => `${k}=${v}`).join('; ');
-    const direct = { url: `${api}/notes`, headers: { authorization: `Bearer ${token}` } };
-    const proxied = { url: `${app}/bff/api/notes`, headers: { cookie } };
-    for (const target of [direct, proxied]) {
+    const bound = await signIn(dpopApp);
+    const targets: Array<{ path: string; url: string; headers: Record<string, string> }> = [
+      { path: 'GET /notes at the API, bearer token', url: `${api}/notes`, headers: { authorization: `Bearer ${token}` } },
+      { path: 'GET /bff/api/notes through tollgate/bff, cookies', url: `${app}/bff/api/notes`, headers: { cookie: plain.cookie } },
+      { path: 'the same, DPoP-bound token (dpop: true, a proof per call, checked by the API)', url: `${dpopApp}/bff/api/notes`, headers: { cookie: bound.cookie } },
+    ];
+    for (const target of targets) {
       const res = await fetch(target.url, { headers: target.headers });
       if (res.status !== 200 || res.headers.getSetCookie().length) throw new Error(`${target.url} answered ${res.status}${res.headers.getSetCookie().length ? ' with Set-Cookie' : ''}: ${await res.text()}`);
     }
     measured = child.pid;
     const keepAlive = new Agent({ keepAlive: true, maxSockets: 1 });
     /** One request at a time over one kept-alive connection, each timed in µs. */
-    const sequential = (label: string, target: { url: string; headers: Record<string, string> }) => {
+    const sequential = (target: { path: string; url: string; headers: Record<string, string> }) => {
       const latencies: number[] = [];
       let failures = 0;
       const once = () => new Promise<number>((resolve, reject) => {
@@ -490,12 +505,10 @@ async function bffProxy(base: string, client: { id: string; secret: string; port
           else if (record) latencies.push(performance.now() - started);
         }
       };
-      return rounds(label, run, latencies, () => failures, 3);
+      return rounds(target.path, run, latencies, () => failures, 3);
     };
-    const rows: BffRows = {
-      sequential: [await sequential('GET /notes at the API, bearer token', direct), await sequential('GET /bff/api/notes through tollgate/bff, cookies', proxied)],
-      concurrent: [await load('GET /notes at the API, bearer token', direct), await load('GET /bff/api/notes through tollgate/bff, cookies', proxied)],
-    };
+    const rows: BffRow[] = [];
+    for (const target of targets) rows.push({ path: target.path, sequential: await sequential(target), concurrent: await load(target.path, target) });
     keepAlive.destroy();
     return rows;
   } finally {
@@ -565,15 +578,17 @@ async function httpScenarios() {
     const { client_secret: encSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', `${clientId}-enc`, '--grant-types', 'client_credentials', '--scope', 'basic bench:read'])) as { client_secret: string };
     encrypted = { secret: encSecret, privateKey };
   }
-  // bff_proxy: a first-party web client for tollgate/bff, on a port chosen now (its redirect URI is registered before it listens).
-  let bffClient: { id: string; secret: string; port: number } | undefined;
+  // bff_proxy: first-party web clients for tollgate/bff (one held to DPoP), on ports chosen now (their redirect URIs are registered before they listen).
+  let bffClients: { plain: BffClient; dpop: BffClient } | undefined;
   if (want('bff_proxy')) {
-    const bffPort = await freePort();
-    const id = `${clientId}-bff`;
-    const { client_secret: bffSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', id, '--first-party', '--redirect-uri', `http://localhost:${bffPort}/bff/callback`, '--scope', 'openid profile email offline_access basic'])) as { client_secret: string };
-    bffClient = { id, secret: bffSecret, port: bffPort };
+    const register = async (id: string, extra: string[]): Promise<BffClient> => {
+      const port = await freePort();
+      const { client_secret: bffSecret } = JSON.parse(await cli(env, ['clients', 'add', '--id', id, '--first-party', '--redirect-uri', `http://localhost:${port}/bff/callback`, '--scope', 'openid profile email offline_access basic', ...extra])) as { client_secret: string };
+      return { id, secret: bffSecret, port };
+    };
+    bffClients = { plain: await register(`${clientId}-bff`, []), dpop: await register(`${clientId}-bff-dpop`, ['--require-dpop']) };
   }
-  let bffRows: BffRows | undefined;
+  let bffRows: BffRow[] | undefined;
   // federated_login: a real OpenID provider in a process of its own on loopback, registered as an operator would.
   let upstream: UpstreamOp | undefined;
   if (want('federated_login')) {
@@ -676,14 +691,14 @@ async function httpScenarios() {
       federatedCpuMs = row.cpuMs;
       rows.push(row);
     }
-    if (bffClient) {
+    if (bffClients) {
       const res = await fetch(`${base}/token`, {
         method: 'POST',
         headers: { authorization: `Basic ${Buffer.from(`${clientId}:${secret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' },
         body: 'grant_type=client_credentials&scope=basic',
       });
       const audience = String(decodeJwt(((await res.json()) as { access_token: string }).access_token).aud);
-      bffRows = await bffProxy(base, bffClient, `${clientId}@bench.example`, loginPassword, audience);
+      bffRows = await bffProxy(base, bffClients, `${clientId}@bench.example`, loginPassword, audience);
       measured = server.child.pid;
     }
   } finally {
@@ -707,14 +722,18 @@ async function httpScenarios() {
   if (loginCpuMs !== undefined) process.stdout.write(`\nserver CPU per full sign-in (all threads, argon2id included): ${loginCpuMs} ms\n`);
   if (federatedCpuMs !== undefined) process.stdout.write(`server CPU per sign-in through the upstream (Tollgate's only; the upstream runs in its own process): ${federatedCpuMs} ms\n`);
   if (bffRows) {
-    const [seqDirect, seqProxied] = bffRows.sequential;
-    const [direct, proxied] = bffRows.concurrent;
-    process.stdout.write('\ntollgate/bff API proxy: GET /notes (examples/notes-api.ts) directly and through /bff/api/* (the BFF and the API in one process on the server\'s core; CPU is that process\'s)\n\n');
-    process.stdout.write('| connections | API directly req/s (p50, p99 ms) | through the BFF req/s (p50, p99 ms) | ratio req/s | added p50 ms | CPU µs/req direct → proxied |\n|---|---:|---:|---:|---:|---:|\n');
-    for (const [n, d, p, digits] of [[1, seqDirect, seqProxied, 3], [connections, direct, proxied, 0]] as const) {
-      process.stdout.write(`| ${n} | ${d.rps} (${d.p50}, ${d.p99}) | ${p.rps} (${p.p50}, ${p.p99}) | ${(p.rps / d.rps).toFixed(2)} | ${(p.p50 - d.p50).toFixed(digits)} | ${d.cpuUs ?? '?'} → ${p.cpuUs ?? '?'} |\n`);
+    process.stdout.write('\ntollgate/bff API proxy: GET /notes (examples/notes-api.ts) directly and through /bff/api/* (the BFFs and the API in one process on the server\'s core; CPU is that process\'s)\n\n');
+    process.stdout.write('| path | connections | req/s | p50 ms | p99 ms | CPU µs/req | req/s ratio to direct | added p50 ms |\n|---|---:|---:|---:|---:|---:|---:|---:|\n');
+    const [direct] = bffRows;
+    for (const [n, pick, digits] of [[1, (r: BffRow) => r.sequential, 3], [connections, (r: BffRow) => r.concurrent, 0]] as const) {
+      for (const row of bffRows) {
+        const r = pick(row);
+        const d = pick(direct!);
+        const versus = row === direct ? '| |' : `| ${(r.rps / d.rps).toFixed(2)} | ${(r.p50 - d.p50).toFixed(digits)} |`;
+        process.stdout.write(`| ${row.path} | ${n} | ${r.rps} | ${r.p50} | ${r.p99} | ${r.cpuUs ?? '?'} ${versus}\n`);
+      }
     }
-    rows.push(...bffRows.sequential, ...bffRows.concurrent);
+    rows.push(...bffRows.flatMap((r) => [r.sequential, r.concurrent]));
   }
   if (rows.some((r) => r.non2xx || r.errors || r.reference?.non2xx || r.reference?.errors)) process.exitCode = 1;
 }

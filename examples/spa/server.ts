@@ -28,6 +28,8 @@ export interface SpaServerOptions {
   store?: BffStore;
   /** The scopes the page needs: the notes API's `basic` besides sign-in and a refresh token. */
   scope?: string;
+  /** DPoP-bound tokens (a client registered with --require-dpop): the page then calls the API through the BFF only. */
+  dpop?: boolean;
 }
 
 const FILES: Record<string, [file: string, type: string]> = {
@@ -93,6 +95,7 @@ export async function startSpaServer(options: SpaServerOptions): Promise<{ origi
     api: { target: apiUrl },
     refreshWithin: options.refreshWithin,
     store: options.store,
+    dpop: options.dpop,
     onError: (err) => process.stderr.write(`bff: ${err instanceof Error ? err.message : String(err)}\n`),
   });
   return {
