@@ -253,9 +253,11 @@ export function createBff(options: BffOptions): Bff {
       return { token: tokens.accessToken, expiresAt: tokens.accessTokenExpiresAt, jkt: tokens.accessTokenJkt, cookies: [] };
     }
     const config = await server();
+    const bind = await dpopOptions(config);
+    // No await between looking for a refresh in flight and starting one: two requests would both start one (reuse).
     let pending = refreshing.get(tokens.refreshToken);
     if (!pending) {
-      pending = oidc.refreshTokenGrant(config, tokens.refreshToken, undefined, await dpopOptions(config));
+      pending = oidc.refreshTokenGrant(config, tokens.refreshToken, undefined, bind);
       refreshing.set(tokens.refreshToken, pending);
       const forget = () => refreshing.delete(tokens.refreshToken);
       pending.then(forget, forget);

@@ -502,6 +502,10 @@ describe('tollgate/bff', () => {
       assert.equal(first!.jkt, second!.jkt);
       assert.match(String(first!.jkt), /^[\w-]{43}$/);
       assert.equal(String(first!.headers.authorization).split(' ')[0], 'DPoP');
+      // Two calls at once (two tabs), each needing a refresh: one refresh, shared; the family stays alive.
+      const both = await Promise.all([0, 1].map(() => agent.once(`${app.origin}/bff/api/notes`)));
+      assert.deepEqual(both.map((r) => r.status), [200, 200]);
+      assert.equal((await agent.once(`${app.origin}/bff/api/notes`)).status, 200, 'no reuse detected');
       // A bound token is of no use to the page: /bff/token says where to go instead.
       const token = await post(agent, '/bff/token');
       assert.equal(token.status, 400);
