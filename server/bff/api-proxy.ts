@@ -20,9 +20,11 @@ const isCors = (name: string) => name.startsWith('access-control-');
 const UPSTREAM_TIMEOUT_MS = 30_000;
 
 function filtered(headers: IncomingHttpHeaders, drop: Set<string>): Record<string, string | string[]> {
+  // RFC 9110 §7.6.1: the headers a Connection header names are for this hop too.
+  const named = new Set(String(headers.connection ?? '').toLowerCase().split(',').map((n) => n.trim()).filter(Boolean));
   const kept: Record<string, string | string[]> = {};
   for (const [name, value] of Object.entries(headers)) {
-    if (value !== undefined && !drop.has(name) && !(drop === NOT_RETURNED && isCors(name))) kept[name] = value;
+    if (value !== undefined && !drop.has(name) && !named.has(name) && !(drop === NOT_RETURNED && isCors(name))) kept[name] = value;
   }
   return kept;
 }

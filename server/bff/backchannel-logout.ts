@@ -78,7 +78,8 @@ export function backchannelLogoutReceiver(settings: BackchannelLogoutSettings) {
         issuer: metadata.issuer,
         audience: settings.clientId,
         algorithms,
-        requiredClaims: ['iat', 'jti', 'events'],
+        // Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti and events are REQUIRED.
+        requiredClaims: ['iat', 'exp', 'jti', 'events'],
         maxTokenAge: LOGOUT_TOKEN_MAX_AGE,
         clockTolerance: CLOCK_TOLERANCE,
         currentDate: new Date(settings.now()),

@@ -172,7 +172,7 @@ export function createBff(options: BffOptions): Bff {
       return sendError(res, 502, 'server_error', 'the sign-in gave no refresh token', cleared);
     }
     const claims = response.claims()!; // idTokenExpected above
-    const profile = await profileOf(config, response.access_token, claims);
+    const profile = await profileOf(config, response, claims);
     const session: Session = {
       bid: newBindingId(),
       sub: claims.sub,
@@ -196,7 +196,7 @@ export function createBff(options: BffOptions): Bff {
    * no profile claims at servers that follow OpenID Connect Core §5.4 to the
    * letter, as oidc-provider does by default). Without them if userinfo fails.
    */
-  async function profileOf(config: oidc.Configuration, accessToken: string, claims: oidc.IDToken): Promise<{ name?: string; email?: string }> {
+  async function profileOf(config: oidc.Configuration, response: oidc.TokenEndpointResponse, claims: oidc.IDToken): Promise<{ name?: string; email?: string }> {
     const pick = (source: Record<string, unknown>) => ({
       ...(typeof source.name === 'string' ? { name: source.name } : {}),
       ...(typeof source.email === 'string' ? { email: source.email } : {}),
@@ -206,7 +206,9 @@ export function createBff(options: BffOptions): Bff {
     const wanted = (scopes.includes('profile') && !fromIdToken.name) || (scopes.includes('email') && !fromIdToken.email);
     if (!wanted || !config.serverMetadata().userinfo_endpoint) return fromIdToken;
     try {
-      return { ...pick(await oidc.fetchUserInfo(config, accessToken, claims.sub, await dpopOptions(config))), ...fromIdToken };
+      // The DPoP scheme for a DPoP-bound token only (RFC 9449 §7.1): a server that answered `Bearer` gets a bearer token.
+      const bound = response.token_type.toLowerCase() === 'dpop' ? await dpopOptions(config) : {};
+      return { ...pick(await oidc.fetchUserInfo(config, response.access_token, claims.sub, bound)), ...fromIdToken };
     } catch {
       return fromIdToken;
     }
@@ -275,7 +277,19 @@ export function createBff(options: BffOptions): Bff {
     }
     const fresh = await tokensOf(response, tokens);
     const newIdToken = response.id_token && response.id_token !== session.idToken;
-    const written = newIdToken ? await cookies.write({ ...session, idToken: response.id_token }, fresh) : await cookies.writeTokens(session, fresh);
+    const write = () => (newIdToken ? cookies.write({ ...session, idToken: response.id_token }, fresh) : cookies.writeTokens(session, fresh));
+    let written: string[];
+    try {
+      // Store mode: a logout while the refresh was under way deleted the entry; writing it back would undo the logout.
+      if (!await cookies.held(session)) throw new LoginRequired('the sign-in ended while it was being refreshed', true);
+      written = await write().catch(write);
+    } catch (err) {
+      // The rotated refresh token could not be kept (the store failed twice, or the sign-in ended):
+      // the previous one is spent, so this sign-in cannot go on. The new one is revoked rather than left live.
+      if (response.refresh_token) await oidc.tokenRevocation(config, response.refresh_token, { token_type_hint: 'refresh_token' }).catch(() => {});
+      if (err instanceof LoginRequired || !response.refresh_token) throw err;
+      throw new LoginRequired('the session store failed to keep the refreshed tokens: sign in again', true);
+    }
     return { token: fresh.accessToken!, expiresAt: fresh.accessTokenExpiresAt!, jkt: fresh.accessTokenJkt, cookies: written };
   }
 
@@ -330,8 +344,10 @@ export function createBff(options: BffOptions): Bff {
 
   /** The Authorization (and DPoP) headers for a call to the API: a bound token goes with a proof of its key (RFC 9449 §7.1). */
   async function credentialsFor(method: string, url: URL, token: { token: string; jkt?: string }): Promise<Credentials> {
-    const key = token.jkt ? await dpopKeyFor(token.jkt) : undefined;
-    if (!key) return { authorization: `Bearer ${token.token}` };
+    if (!token.jkt) return { authorization: `Bearer ${token.token}` };
+    const key = await dpopKeyFor(token.jkt);
+    // accessToken() refreshes a token whose key is gone: never sent as a bearer token (RFC 9449 §7.1).
+    if (!key) throw new Error('tollgate/bff: no key for a DPoP-bound access token');
     return { authorization: `DPoP ${token.token}`, dpop: await resourceProof(key, method, url, token.token) };
   }
 

@@ -13,7 +13,8 @@ import type { Bff } from './bff.ts';
 export interface KoaLikeContext {
   req: IncomingMessage;
   res: ServerResponse;
-  respond?: boolean;
+  // `| undefined` as @types/koa declares it: apps with exactOptionalPropertyTypes compile too.
+  respond?: boolean | undefined;
 }
 
 export function bffMiddleware(bff: Bff): (ctx: KoaLikeContext, next: () => Promise<unknown>) => Promise<void> {

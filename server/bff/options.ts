@@ -51,7 +51,7 @@ export interface BffOptions {
    * answers 400, since a bound token is of no use without the key.
    */
   dpop?: boolean;
-  /** Called with unexpected errors (answered 500 / 502), for the app's log. Never given tokens or secrets by the BFF. */
+  /** Called with unexpected errors (answered 500 / 502 / 503), for the app's log: copies without their `cause`, so never a token or secret. */
   onError?: (error: unknown) => void;
 }
 
@@ -79,6 +79,24 @@ export interface ResolvedOptions {
   secure: boolean;
   /** Plain HTTP to the issuer: allowed for a loopback issuer only. */
   insecureIssuer: boolean;
+}
+
+/**
+ * What `onError` is given: a copy of the error with its name, message,
+ * stack and OAuth fields, never its `cause`: openid-client's errors can
+ * carry the whole token response there (a refresh token included), and the
+ * app's log is no place for it.
+ */
+export function reportable(err: unknown): Error {
+  if (!(err instanceof Error)) return new Error(`tollgate/bff: a non-Error value was thrown (${typeof err})`);
+  const copy = new Error(err.message) as Error & Record<string, unknown>;
+  copy.name = err.name;
+  copy.stack = err.stack;
+  for (const field of ['code', 'error', 'error_description', 'status']) {
+    const value = (err as unknown as Record<string, unknown>)[field];
+    if (typeof value === 'string' || typeof value === 'number') copy[field] = value;
+  }
+  return copy;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);
@@ -139,7 +157,7 @@ export function resolveOptions(options: BffOptions): ResolvedOptions {
     refreshWithin,
     par: options.par,
     dpop: options.dpop === true,
-    onError: options.onError ?? (() => {}),
+    onError: options.onError ? ((report) => (err: unknown) => report(reportable(err)))(options.onError) : () => {},
     appOrigin: redirectUri.origin,
     secure: !isLoopbackHttp(redirectUri),
     insecureIssuer: issuer.protocol === 'http:',

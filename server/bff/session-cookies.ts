@@ -77,6 +77,8 @@ export interface SessionCookies {
   clear(): string[];
   /** Forgets the sign-in's tokens on the server (store mode; nothing in cookie mode). */
   forget(session: Session): Promise<void>;
+  /** Whether the server still holds the sign-in's tokens (store mode: not forgotten by a logout meanwhile; always true in cookie mode). */
+  held(session: Session): Promise<boolean>;
   readLogin(cookieHeader: string | undefined): Promise<LoginTransaction | undefined>;
   hasLogin(cookieHeader: string | undefined): boolean;
   writeLogin(login: LoginTransaction): Promise<string>;
@@ -197,6 +199,10 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
 
     async forget(session) {
       if (tokenStore) await tokenStore.delete(tokensKey(session.bid));
+    },
+
+    async held(session) {
+      return !tokenStore || (await tokenStore.get(tokensKey(session.bid))) !== undefined;
     },
 
     async readLogin(header) {

@@ -529,8 +529,10 @@ describe('tollgate/bff', () => {
     assert.deepEqual(JSON.parse(done.body), { error: 'invalid_grant', error_description: 'the sign-in could not be completed' });
     // The operator learns why (the server's own description), the person does not.
     assert.equal(errors.length, 1);
-    assert.ok(errors[0] instanceof oidc.ResponseBodyError);
-    assert.equal(errors[0].error, 'invalid_grant');
+    // A copy (onError never gets the error's cause: openid-client's may hold a token response).
+    assert.equal((errors[0] as Error).name, 'ResponseBodyError');
+    assert.equal((errors[0] as { error?: string }).error, 'invalid_grant');
+    assert.equal((errors[0] as Error).cause, undefined);
 
     // Rotation: the new secret first, the old one still given.
     app.configure({ clientId: 'bff-dpop', dpop: true });
@@ -627,6 +629,7 @@ describe('tollgate/bff', () => {
       ['with another event', logoutToken({ sid, events: { 'https://example.com/other': {} } })],
       ['without sid or sub', logoutToken({ sub: undefined })],
       ['without jti', logoutToken({ sid, jti: undefined })],
+      ['without exp (REQUIRED, §2.4)', logoutToken({ sid, exp: undefined })],
       ['typed as something else', logoutToken({ sid }, { typ: 'JWT+other' })],
       ['not a JWT', 'garbage'],
       ['empty', ''],
@@ -763,6 +766,23 @@ describe('tollgate/bff', () => {
     assert.equal(out.status, 200);
     assert.ok(clearedNames(out).includes(NAMES.session));
     down = false;
+
+    // The store fails while keeping a refreshed token (reads work, writes do not): the previous refresh token is
+    // spent, so the sign-in cannot go on: 401 login_required with the cookie cleared, and the new token revoked at Tollgate.
+    app.configure({ store: flaky, tokenStorage: 'store', refreshWithin: 60, onError: (err) => errors.push(err) });
+    const refreshing = await signIn();
+    const bid = String((await unseal(cookiesOf(refreshing).get(NAMES.session)!)).bid);
+    const spent = (JSON.parse((await store.get(`tollgate-bff:tokens:${bid}`))!) as { rt: string }).rt;
+    let writes = 0;
+    flaky.set = () => { writes += 1; return Promise.reject(new Error('store down')); };
+    const lost = await post(refreshing, '/bff/token');
+    assert.equal(lost.status, 401);
+    assert.equal((await json(lost)).error, 'login_required');
+    assert.ok(clearedNames(lost).includes(NAMES.session));
+    assert.equal(writes, 2, 'written once more before giving up');
+    // The family is gone at Tollgate: the refresh token the store still holds is refused (reuse, or the revocation).
+    const rp = await oidc.discovery(new URL(t.issuer), 'bff', SECRET, undefined, { execute: [oidc.allowInsecureRequests] });
+    await assert.rejects(oidc.refreshTokenGrant(rp, spent), (err: oidc.ResponseBodyError) => err.error === 'invalid_grant');
 
     assert.throws(() => createBff({ issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET, tokenStorage: 'store' }), /needs a store/);
   });
