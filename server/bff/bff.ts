@@ -21,6 +21,7 @@ import { crossSiteRefusal } from './same-origin.ts';
 import { redirect, sendError, sendJson } from './respond.ts';
 import { forward, targetUrl, type Credentials } from './api-proxy.ts';
 import { dpopKeyring, resourceProof } from './dpop.ts';
+import { createTokenStore } from './token-store.ts';
 import { endedSessionKey, endedSubjectKey, type BffStore } from './store.ts';
 import { backchannelLogoutReceiver } from './backchannel-logout.ts';
 
@@ -68,7 +69,7 @@ function unavailableAs503(store: BffStore, onError?: (err: unknown) => void): Bf
 export function createBff(options: BffOptions): Bff {
   const o = resolveOptions(options);
   const now = Date.now;
-  const cookies = sessionCookies(createSealer(o.secrets), { prefix: o.prefix, secure: o.secure, now, tokenStore: o.tokenStorage === 'store' ? unavailableAs503(o.store!, o.onError) : undefined });
+  const cookies = sessionCookies(createSealer(o.secrets), { prefix: o.prefix, secure: o.secure, now, tokenStore: o.tokenStorage === 'store' ? createTokenStore(unavailableAs503(o.store!, o.onError), now) : undefined });
   const server = authorizationServer(o);
   // Two tabs asking at the same moment present the same refresh token:
   // one refresh, shared, rather than a second one that would look like reuse.

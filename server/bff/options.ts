@@ -5,6 +5,7 @@
 import type { JWK } from 'jose';
 import type { CryptoKey } from 'openid-client';
 import type { BffStore } from './store.ts';
+import { reportable } from './report.ts';
 
 /** How the BFF proves itself at the token endpoint: a secret, or its private key (private_key_jwt, RFC 7523). */
 export type PrivateKeyInput = CryptoKey | JWK | { key: CryptoKey; kid?: string };
@@ -79,24 +80,6 @@ export interface ResolvedOptions {
   secure: boolean;
   /** Plain HTTP to the issuer: allowed for a loopback issuer only. */
   insecureIssuer: boolean;
-}
-
-/**
- * What `onError` is given: a copy of the error with its name, message,
- * stack and OAuth fields, never its `cause`: openid-client's errors can
- * carry the whole token response there (a refresh token included), and the
- * app's log is no place for it.
- */
-export function reportable(err: unknown): Error {
-  if (!(err instanceof Error)) return new Error(`tollgate/bff: a non-Error value was thrown (${typeof err})`);
-  const copy = new Error(err.message) as Error & Record<string, unknown>;
-  copy.name = err.name;
-  copy.stack = err.stack;
-  for (const field of ['code', 'error', 'error_description', 'status']) {
-    const value = (err as unknown as Record<string, unknown>)[field];
-    if (typeof value === 'string' || typeof value === 'number') copy[field] = value;
-  }
-  return copy;
 }
 
 const LOOPBACK = new Set(['localhost', '127.0.0.1', '[::1]']);

@@ -15,14 +15,14 @@
 //
 // With `tokenStorage: 'store'` the tokens stay on the server instead: the
 // refresh and access cookies are not written, and the session cookie's
-// binding id names the store entry that holds them (tokensKey). Deleting
+// binding id names the store entry that holds them (token-store.ts). Deleting
 // the entry ends the sign-in at once; the browser holds no token at all,
 // not even sealed.
 import { randomBytes } from 'node:crypto';
 import type { JWTPayload } from 'jose';
 import { clearedCookie, MAX_COOKIE_BYTES, parseCookies, serializeCookie, type CookieAttributes } from './cookies.ts';
 import type { Sealer } from './sealed.ts';
-import { tokensKey, type BffStore } from './store.ts';
+import type { TokenStore } from './token-store.ts';
 
 export interface Session {
   /** Binds the session, refresh and access cookies of one sign-in together. */
@@ -87,11 +87,8 @@ export interface SessionCookies {
 
 const str = (v: unknown) => (typeof v === 'string' ? v : undefined);
 
-/** The tokens as a store entry holds them (store mode). */
-interface StoredTokens { rt: string; at?: string; ate?: number; jkt?: string }
-
 /** `tokenStore`: keep the tokens there (store mode) rather than in cookies. */
-export function sessionCookies(sealer: Sealer, settings: { prefix: string; secure: boolean; now: () => number; tokenStore?: BffStore }): SessionCookies {
+export function sessionCookies(sealer: Sealer, settings: { prefix: string; secure: boolean; now: () => number; tokenStore?: TokenStore }): SessionCookies {
   const { tokenStore } = settings;
   // `__Secure-` (RFC 6265bis §4.1.3.1): a browser accepts the cookie only
   // with Secure, from a secure origin. (`__Host-` would also forbid a Path
@@ -111,8 +108,7 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
 
   async function writeTokens(session: Session, tokens: Tokens): Promise<string[]> {
     if (tokenStore) {
-      const stored: StoredTokens = { rt: tokens.refreshToken, at: tokens.accessToken, ate: tokens.accessTokenExpiresAt, jkt: tokens.accessTokenJkt };
-      await tokenStore.set(tokensKey(session.bid), JSON.stringify(stored), Math.max(1, Math.ceil((session.expiresAt - settings.now()) / 1000)));
+      await tokenStore.write(session, tokens);
       return [];
     }
     const lines = [await sealedCookie(names.refresh, { bid: session.bid, rt: tokens.refreshToken }, session)];
@@ -142,26 +138,6 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
     return tokens;
   }
 
-  /** The tokens of sign-in `bid` from the store; undefined when it holds none (ended, expired, or signed in under cookie mode). */
-  async function storedTokens(bid: string): Promise<Tokens | undefined> {
-    const raw = await tokenStore!.get(tokensKey(bid));
-    if (raw === undefined) return undefined;
-    let stored: StoredTokens;
-    try {
-      stored = JSON.parse(raw) as StoredTokens;
-    } catch {
-      return undefined;
-    }
-    if (typeof stored.rt !== 'string') return undefined;
-    const tokens: Tokens = { refreshToken: stored.rt };
-    if (typeof stored.at === 'string' && typeof stored.ate === 'number') {
-      tokens.accessToken = stored.at;
-      tokens.accessTokenExpiresAt = stored.ate;
-      if (typeof stored.jkt === 'string') tokens.accessTokenJkt = stored.jkt;
-    }
-    return tokens;
-  }
-
   return {
     async read(header) {
       const cookies = parseCookies(header);
@@ -172,7 +148,7 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
       const bid = str(s?.bid);
       const sub = str(s?.sub);
       if (!s || !bid || !sub || typeof s.exp !== 'number') return { kind: 'bad' };
-      const tokens = tokenStore ? await storedTokens(bid) : await cookieTokens(bid, refreshValue, accessValue);
+      const tokens = tokenStore ? await tokenStore.read(bid) : await cookieTokens(bid, refreshValue, accessValue);
       if (!tokens) return { kind: 'bad' };
       const session: Session = {
         bid, sub, sid: str(s.sid), name: str(s.name), email: str(s.email), idToken: str(s.idt),
@@ -198,11 +174,11 @@ export function sessionCookies(sealer: Sealer, settings: { prefix: string; secur
     },
 
     async forget(session) {
-      if (tokenStore) await tokenStore.delete(tokensKey(session.bid));
+      await tokenStore?.forget(session);
     },
 
     async held(session) {
-      return !tokenStore || (await tokenStore.get(tokensKey(session.bid))) !== undefined;
+      return !tokenStore || tokenStore.held(session);
     },
 
     async readLogin(header) {

@@ -671,16 +671,32 @@ describe('tollgate/bff', () => {
     assert.equal((await later.once(`${app.origin}/bff/session`)).status, 200);
   });
 
-  test('back-channel logout with a Redis store: received by one instance, the session ends at another; a replay at the other is refused', { skip: requireRedis() }, async () => {
+  type RedisPair = [ReturnType<typeof createClient>, ReturnType<typeof createClient>];
+  /**
+   * Two BFF instances sharing one Redis (a real redis-server): the app's own
+   * (A) with `a` on top of its usual options, and a second one (B) with `b`,
+   * on its own port. `run` gets both Redis connections and B's origin.
+   */
+  async function withTwoInstances(a: Partial<BffOptions>, b: Partial<BffOptions>, run: (clients: RedisPair, otherOrigin: string) => Promise<void>) {
     const redis = await startRedis();
-    const clients = [createClient({ url: redis.url }), createClient({ url: redis.url })];
+    const clients: RedisPair = [createClient({ url: redis.url }), createClient({ url: redis.url })];
     await Promise.all(clients.map((c) => c.connect()));
     const other = createServer();
     try {
-      app.configure({ store: createRedisStore(clients[0]!), clientId: 'bff-sid' });
-      const instanceB = createBff({ issuer: t.issuer, clientId: 'bff-sid', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET, store: createRedisStore(clients[1]!) });
+      app.configure({ ...a, store: createRedisStore(clients[0]) });
+      const instanceB = createBff({ issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET, ...b, store: createRedisStore(clients[1]) });
       other.on('request', (req, res) => void instanceB.handle(req, res));
-      const otherOrigin = `http://127.0.0.1:${await listen(other)}`;
+      await run(clients, `http://127.0.0.1:${await listen(other)}`);
+    } finally {
+      other.closeAllConnections();
+      other.close();
+      await Promise.all(clients.map((c) => c.quit()));
+      await redis.stop();
+    }
+  }
+
+  test('back-channel logout with a Redis store: received by one instance, the session ends at another; a replay at the other is refused', { skip: requireRedis() }, async () => {
+    await withTwoInstances({ clientId: 'bff-sid' }, { clientId: 'bff-sid' }, async (clients, otherOrigin) => {
       const agent = await signIn();
       const cookie = cookieHeader(cookiesOf(agent));
       const sessionAtB = () => fetch(`${otherOrigin}/bff/session`, { headers: { cookie } });
@@ -693,12 +709,7 @@ describe('tollgate/bff', () => {
       assert.ok(ttl > 29 * 86_400 && ttl <= 30 * 86_400, `listed for as long as a session lives: ${ttl}`);
       const replayAtB = await fetch(`${otherOrigin}/bff/backchannel-logout`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `logout_token=${token}` });
       assert.equal(replayAtB.status, 400);
-    } finally {
-      other.closeAllConnections();
-      other.close();
-      await Promise.all(clients.map((c) => c.quit()));
-      await redis.stop();
-    }
+    });
   });
 
   test('tokenStorage store: the browser holds the session cookie only; tokens in the store, rotated there; ended by deleting the entry; logout deletes it', async () => {
@@ -788,19 +799,7 @@ describe('tollgate/bff', () => {
   });
 
   test('tokenStorage store with Redis: signed in at one instance, the tokens are found and refreshed at another', { skip: requireRedis() }, async () => {
-    const redis = await startRedis();
-    const clients = [createClient({ url: redis.url }), createClient({ url: redis.url })];
-    await Promise.all(clients.map((c) => c.connect()));
-    const other = createServer();
-    try {
-      app.configure({ store: createRedisStore(clients[0]!), tokenStorage: 'store' });
-      const instanceB = createBff({
-        issuer: t.issuer, clientId: 'bff', clientSecret: SECRET, redirectUri: `${app.origin}/bff/callback`, cookieSecret: COOKIE_SECRET,
-        api: { target: `${apiOrigin}/v1` },
-        store: createRedisStore(clients[1]!), tokenStorage: 'store', refreshWithin: 60,
-      });
-      other.on('request', (req, res) => void instanceB.handle(req, res));
-      const otherOrigin = `http://127.0.0.1:${await listen(other)}`;
+    await withTwoInstances({ tokenStorage: 'store' }, { api: { target: `${apiOrigin}/v1` }, tokenStorage: 'store', refreshWithin: 60 }, async (clients, otherOrigin) => {
       const agent = await signIn();
       const bid = String((await unseal(cookiesOf(agent).get(NAMES.session)!)).bid);
       const before = JSON.parse((await clients[1]!.get(`tollgate-bff:tokens:${bid}`))!) as { rt: string };
@@ -809,12 +808,7 @@ describe('tollgate/bff', () => {
       const after = JSON.parse((await clients[0]!.get(`tollgate-bff:tokens:${bid}`))!) as { rt: string };
       assert.notEqual(after.rt, before.rt, 'B refreshed (refreshWithin 60), and A sees the rotated token');
       assert.equal((await agent.once(`${app.origin}/bff/api/notes`)).status, 200, 'A goes on with it');
-    } finally {
-      other.closeAllConnections();
-      other.close();
-      await Promise.all(clients.map((c) => c.quit()));
-      await redis.stop();
-    }
+    });
   });
 
   test('the Koa adapter answers the BFF\'s paths and passes every other one on', async () => {

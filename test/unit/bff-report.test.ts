@@ -4,7 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
-import { reportable } from '../../server/bff/options.ts';
+import { reportable } from '../../server/bff/report.ts';
 
 test('onError gets the name, message, stack and OAuth fields of an error, never its cause', () => {
   const secret = 'refresh-token-that-must-not-be-logged';
